@@ -1,0 +1,245 @@
+//! `baal score`: rank a pool from MC predictions saved by numpy or PyTorch.
+
+use std::path::{Path, PathBuf};
+
+use baal_data::NpyArray;
+use baal_heuristics::{
+    Bald, BatchBald, Certainty, Entropy, Epig, Heuristic, Margin, Predictions, Random,
+    StochasticSampling, Variance,
+};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+
+/// Heuristics available to `baal score`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeuristicName {
+    /// BALD: mutual information between label and parameters.
+    Bald,
+    /// Entropy of the mean prediction.
+    Entropy,
+    /// Gap between the two most likely classes (lowest first).
+    Margin,
+    /// Probability of the most likely class (lowest first).
+    Certainty,
+    /// Variance over MC iterations, averaged over classes.
+    Variance,
+    /// Uniformly random order (seeded).
+    Random,
+    /// BatchBALD greedy batch selection (needs --query-size).
+    BatchBald,
+    /// Power sampling on BALD (needs --query-size).
+    PowerBald,
+    /// Expected predictive information gain (needs --target).
+    Epig,
+}
+
+impl HeuristicName {
+    fn is_batch(self) -> bool {
+        matches!(self, Self::BatchBald | Self::PowerBald)
+    }
+}
+
+/// What went wrong, split by exit code: bad input (2) or a failure while scoring (1).
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// The user's files, arrays or options are wrong: exit code 2.
+    #[error("{0}")]
+    Input(String),
+    /// Something failed while scoring or writing: exit code 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ScoreError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Input(_) => 2,
+            Self::Failed(_) => 1,
+        }
+    }
+}
+
+/// Options of `baal score`.
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Acquisition heuristic.
+    #[arg(long, value_enum)]
+    pub heuristic: HeuristicName,
+    /// Number of items to select (required for batch-bald and power-bald; for the others,
+    /// `ranks` is cut to the first K).
+    #[arg(long)]
+    pub query_size: Option<usize>,
+    /// Seed for random, batch-bald's sampling and power-bald.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The array holds logits: apply a softmax over classes first.
+    #[arg(long)]
+    pub logits: bool,
+    /// Target-set predictions `[M, C, T]` for EPIG.
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Device: cpu, wgpu, vulkan, metal, cuda[:N], tch-cpu, tch-cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Write the JSON here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Pool predictions: a little-endian f32 or f64 `.npy` array `[N, C, T]`.
+    pub predictions: PathBuf,
+}
+
+/// The JSON `baal score` writes.
+#[derive(Debug, Serialize)]
+pub struct ScoreReport {
+    /// The heuristic's command-line name.
+    pub heuristic: String,
+    /// Pool indices, most informative first (batch heuristics: the picks in selection order).
+    pub ranks: Vec<usize>,
+    /// The score of each pool index, in index order.
+    pub scores: Vec<f32>,
+}
+
+/// Runs `baal score`.
+pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
+    let device =
+        crate::device::parse_device(&args.device).map_err(|e| ScoreError::Input(e.to_string()))?;
+    if args.target.is_some() && args.heuristic != HeuristicName::Epig {
+        return Err(ScoreError::Input(
+            "--target is only used by --heuristic epig".into(),
+        ));
+    }
+    if args.query_size == Some(0) {
+        return Err(ScoreError::Input("--query-size must be at least 1".into()));
+    }
+    let predictions = load_predictions(&args.predictions, args.logits, &device)?;
+    let target = args
+        .target
+        .as_deref()
+        .map(|path| load_predictions(path, args.logits, &device))
+        .transpose()?;
+    let name = heuristic_cli_name(args.heuristic);
+    let heuristic: Box<dyn Heuristic> = match args.heuristic {
+        HeuristicName::Bald => Box::new(Bald),
+        HeuristicName::Entropy => Box::new(Entropy),
+        HeuristicName::Margin => Box::new(Margin),
+        HeuristicName::Certainty => Box::new(Certainty),
+        HeuristicName::Variance => Box::new(Variance),
+        HeuristicName::Random => Box::new(Random::new(args.seed)),
+        HeuristicName::BatchBald => Box::new(BatchBald::new(0).with_seed(args.seed)),
+        HeuristicName::PowerBald => Box::new(
+            StochasticSampling::power(Bald, 1.0, args.seed)
+                .map_err(|e| ScoreError::Input(e.to_string()))?,
+        ),
+        HeuristicName::Epig => {
+            if target.is_none() {
+                return Err(ScoreError::Input("epig needs --target target.npy".into()));
+            }
+            Box::new(Epig)
+        }
+    };
+    let scoring = |e: baal_heuristics::HeuristicError| match e {
+        baal_heuristics::HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
+        other => ScoreError::Input(other.to_string()),
+    };
+    let (ranks, scores) = if args.heuristic.is_batch() {
+        let k = args
+            .query_size
+            .ok_or_else(|| ScoreError::Input(format!("{name} needs --query-size K")))?;
+        if args.heuristic == HeuristicName::BatchBald {
+            // The batch's mutual information for each pick, 0 for the others.
+            let selection = heuristic.select(&predictions, None, k).map_err(scoring)?;
+            let mut scores = vec![0.0; predictions.len()];
+            for (&i, &s) in selection.pool_indices.iter().zip(&selection.scores) {
+                scores[i] = s;
+            }
+            (selection.pool_indices, scores)
+        } else {
+            let ranking = heuristic.rank(&predictions, None).map_err(scoring)?;
+            if k > ranking.len() {
+                return Err(ScoreError::Input(format!(
+                    "--query-size {k} exceeds the pool of {} items",
+                    ranking.len()
+                )));
+            }
+            let (mut ranks, scores) = ranking.into_parts();
+            ranks.truncate(k);
+            (ranks, scores)
+        }
+    } else {
+        let ranking = heuristic
+            .rank(&predictions, target.as_ref())
+            .map_err(scoring)?;
+        let (mut ranks, scores) = ranking.into_parts();
+        if let Some(k) = args.query_size {
+            ranks.truncate(k);
+        }
+        (ranks, scores)
+    };
+    Ok(ScoreReport {
+        heuristic: name.to_string(),
+        ranks,
+        scores,
+    })
+}
+
+fn heuristic_cli_name(h: HeuristicName) -> &'static str {
+    match h {
+        HeuristicName::Bald => "bald",
+        HeuristicName::Entropy => "entropy",
+        HeuristicName::Margin => "margin",
+        HeuristicName::Certainty => "certainty",
+        HeuristicName::Variance => "variance",
+        HeuristicName::Random => "random",
+        HeuristicName::BatchBald => "batch-bald",
+        HeuristicName::PowerBald => "power-bald",
+        HeuristicName::Epig => "epig",
+    }
+}
+
+/// Reads `[N, C, T]` predictions from an `.npy` file and validates them.
+pub fn load_predictions(
+    path: &Path,
+    logits: bool,
+    device: &Device,
+) -> Result<Predictions, ScoreError> {
+    let array = NpyArray::read(path).map_err(|e| ScoreError::Input(e.to_string()))?;
+    if !matches!(array.dtype_name(), "f32" | "f64") {
+        return Err(ScoreError::Input(format!(
+            "{}: dtype {} is not supported, save predictions as float32 or float64",
+            path.display(),
+            array.dtype_name()
+        )));
+    }
+    let [n, c, t] = <[usize; 3]>::try_from(array.shape.as_slice()).map_err(|_| {
+        ScoreError::Input(format!(
+            "{}: expected an array of shape [N, C, T] (pool items, classes, MC iterations), got {:?}",
+            path.display(),
+            array.shape
+        ))
+    })?;
+    let tensor = Tensor::<3>::from_data(TensorData::new(array.to_f32(), [n, c, t]), device);
+    let predictions = if logits {
+        Predictions::from_logits(tensor)
+    } else {
+        Predictions::from_probs(tensor)
+    };
+    predictions.map_err(|e| ScoreError::Input(format!("{}: {e}", path.display())))
+}
+
+/// Writes the report as JSON to `output` (atomically) or to standard output.
+pub fn write_report(report: &ScoreReport, output: Option<&Path>) -> Result<(), ScoreError> {
+    let json = serde_json::to_string(report).map_err(|e| ScoreError::Failed(e.to_string()))?;
+    match output {
+        None => {
+            println!("{json}");
+            Ok(())
+        }
+        Some(path) => {
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, json.as_bytes())
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| ScoreError::Failed(format!("{}: {e}", path.display())))
+        }
+    }
+}

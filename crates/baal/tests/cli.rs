@@ -1,0 +1,179 @@
+//! End-to-end tests of `baal score` through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use baal_data::npy::encode_f32;
+
+fn write_npy(dir: &Path, name: &str, shape: &[usize], values: &[f32]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, encode_f32(shape, values)).expect("write npy");
+    path
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn baal(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(args)
+        .output()
+        .expect("run baal");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// 3 items, 2 classes, 2 MC iterations: item 1 disagrees across samples (highest BALD),
+/// item 0 is uniform (highest entropy), item 2 is confident.
+const POOL: [f32; 12] = [0.5, 0.5, 0.5, 0.5, 1.0, 0.0, 0.0, 1.0, 0.9, 0.9, 0.1, 0.1];
+
+fn json(run: &Run) -> serde_json::Value {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    serde_json::from_str(&run.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn scores_bald_and_entropy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let preds = write_npy(dir.path(), "p.npy", &[3, 2, 2], &POOL);
+    let p = preds.to_str().expect("utf-8 path");
+    let bald = json(&baal(&["score", "--heuristic", "bald", p]));
+    assert_eq!(bald["heuristic"], "bald");
+    assert_eq!(bald["ranks"][0], 1);
+    let scores = bald["scores"].as_array().expect("scores");
+    assert_eq!(scores.len(), 3);
+    assert!((scores[1].as_f64().expect("number") - 2f64.ln()).abs() < 1e-5);
+    let entropy = json(&baal(&[
+        "score",
+        "--heuristic",
+        "entropy",
+        "--query-size",
+        "1",
+        p,
+    ]));
+    assert_eq!(entropy["ranks"], serde_json::json!([0]));
+}
+
+#[test]
+fn writes_batch_selection_to_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let preds = write_npy(dir.path(), "p.npy", &[3, 2, 2], &POOL);
+    let out = dir.path().join("out.json");
+    let run = baal(&[
+        "score",
+        "--heuristic",
+        "batch-bald",
+        "--query-size",
+        "2",
+        "--output",
+        out.to_str().expect("utf-8"),
+        preds.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("output file")).expect("JSON");
+    let ranks = report["ranks"].as_array().expect("ranks");
+    assert_eq!(ranks.len(), 2);
+    assert_eq!(ranks[0], 1);
+}
+
+#[test]
+fn epig_uses_the_target_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let preds = write_npy(dir.path(), "p.npy", &[3, 2, 2], &POOL);
+    let target = write_npy(dir.path(), "t.npy", &[1, 2, 2], &[1.0, 0.0, 0.0, 1.0]);
+    let p = preds.to_str().expect("utf-8");
+    let run = baal(&[
+        "score",
+        "--heuristic",
+        "epig",
+        "--target",
+        target.to_str().expect("utf-8"),
+        p,
+    ]);
+    // The target's label is decided by the MC sample exactly as item 1's: most informative.
+    assert_eq!(json(&run)["ranks"][0], 1);
+    let missing = baal(&["score", "--heuristic", "epig", p]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("--target"), "{}", missing.stderr);
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_with_exit_code_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_normalised = write_npy(dir.path(), "bad.npy", &[2, 2, 1], &[0.5, 0.5, 0.2, 0.2]);
+    let wrong_rank = write_npy(dir.path(), "rank.npy", &[4], &[0.0; 4]);
+    let garbage = dir.path().join("garbage.npy");
+    std::fs::write(&garbage, b"not numpy").expect("write");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "score",
+                "--heuristic",
+                "bald",
+                not_normalised.to_str().expect("utf-8"),
+            ],
+            "item 1",
+        ),
+        (
+            &[
+                "score",
+                "--heuristic",
+                "bald",
+                wrong_rank.to_str().expect("utf-8"),
+            ],
+            "[N, C, T]",
+        ),
+        (
+            &[
+                "score",
+                "--heuristic",
+                "bald",
+                garbage.to_str().expect("utf-8"),
+            ],
+            "magic",
+        ),
+        (
+            &["score", "--heuristic", "bald", "/nonexistent/p.npy"],
+            "/nonexistent/p.npy",
+        ),
+        (
+            &[
+                "score",
+                "--heuristic",
+                "batch-bald",
+                not_normalised.to_str().expect("utf-8"),
+            ],
+            "item 1",
+        ),
+        (
+            &[
+                "score",
+                "--heuristic",
+                "bald",
+                "--device",
+                "cuda:0",
+                garbage.to_str().expect("utf-8"),
+            ],
+            "cuda",
+        ),
+    ];
+    for (args, needle) in cases {
+        let run = baal(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}

@@ -1,0 +1,153 @@
+//! Task runner: `cargo xtask <task>`. Standard library only; it runs cargo.
+//!
+//! Tasks:
+//! - `ci`: formatting, clippy (-D warnings), tests (`--no-tests` skips them), docs
+//!   (-D warnings), then the device-generic tests on wgpu (`--no-wgpu` skips them);
+//! - `test-wgpu`: the device-generic tests on the wgpu backend (Debian: mesa-vulkan-drivers);
+//! - `bench [criterion args]`: the criterion benches on the CPU backend;
+//! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        eprintln!(
+            "usage: cargo xtask <ci [--no-tests] [--no-wgpu] | test-wgpu | bench [args] | gpu-check>"
+        );
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match task.as_str() {
+        "ci" => ci(rest),
+        "test-wgpu" => test_wgpu(),
+        "bench" => bench(rest),
+        "gpu-check" => gpu_check(),
+        other => Err(format!("unknown task '{other}'")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `cargo <args>` with extra environment, failing on a non-zero exit.
+fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    eprintln!(
+        "xtask: cargo {} took {:.0?}",
+        args.first().copied().unwrap_or_default(),
+        started.elapsed()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed ({status})", args.join(" ")))
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    cargo_env(args, &[])
+}
+
+/// Crates whose tests are generic over the device and run again on wgpu.
+const DEVICE_GENERIC_CRATES: &[&str] = &["baal-heuristics"];
+
+fn ci(args: &[String]) -> Result<(), String> {
+    // Cheapest checks first.
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    if !args.iter().any(|a| a == "--no-tests") {
+        cargo(&["test", "--workspace"])?;
+    }
+    cargo_env(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    if args.iter().any(|a| a == "--no-wgpu") {
+        eprintln!("xtask: wgpu tests skipped (--no-wgpu)");
+        Ok(())
+    } else {
+        test_wgpu()
+    }
+}
+
+fn vulkan_driver_present() -> bool {
+    ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
+        .iter()
+        .any(|dir| std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()))
+}
+
+fn test_wgpu() -> Result<(), String> {
+    if !vulkan_driver_present() {
+        return Err(
+            "no Vulkan driver found: install one (Debian: apt-get install mesa-vulkan-drivers) \
+             or pass --no-wgpu"
+                .into(),
+        );
+    }
+    for krate in DEVICE_GENERIC_CRATES {
+        cargo(&["test", "-p", krate, "--features", "wgpu"])?;
+    }
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut cmd = vec!["bench", "-p", "baal-benches", "--"];
+    cmd.extend(args.iter().map(String::as_str));
+    cargo(&cmd)
+}
+
+fn gpu_check() -> Result<(), String> {
+    let nvidia = Command::new("nvidia-smi")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !nvidia {
+        return Err("gpu-check needs an NVIDIA GPU (nvidia-smi failed)".into());
+    }
+    let mut failures = Vec::new();
+    for krate in DEVICE_GENERIC_CRATES {
+        for feature in ["cuda", "wgpu"] {
+            if let Err(e) = cargo(&["test", "--release", "-p", krate, "--features", feature]) {
+                failures.push(e);
+            }
+        }
+    }
+    for (feature, device) in [("cuda", "cuda"), ("wgpu", "wgpu")] {
+        if let Err(e) = cargo_env(
+            &[
+                "bench",
+                "-p",
+                "baal-benches",
+                "--no-default-features",
+                "--features",
+                feature,
+            ],
+            &[("BAAL_BENCH_DEVICE", device)],
+        ) {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
