@@ -1,0 +1,24 @@
+//! Data for active learning on Burn.
+//!
+//! - [`ActiveLearningDataset`] wraps any Burn dataset, splits it into labelled items and a pool,
+//!   and gives [`LabelledView`] and [`PoolView`] views that are Burn datasets again.
+//!   [`DatasetIndex`] and [`PoolIndex`] keep the two kinds of index apart.
+//! - [`DatasetState`] is the labelling state (serde, versioned) and [`Checkpoint`] saves it
+//!   atomically, so that labels survive crashes.
+//! - [`loaders`]: IDX ([`Mnist`], [`FashionMnist`], EMNIST through
+//!   [`ImageDataset::from_idx_files`]), [`Cifar10`] binary batches and [`NpyDataset`], with
+//!   download helpers behind the `download` feature.
+
+mod active;
+mod error;
+mod index;
+pub mod loaders;
+pub mod npy;
+mod state;
+
+pub use active::{ActiveLearningDataset, LabelledItem, LabelledView, PoolView};
+pub use error::{DataError, Result};
+pub use index::{DatasetIndex, PoolIndex};
+pub use loaders::{Cifar10, FashionMnist, ImageDataset, ImageItem, Mnist, NpyDataset, NpyItem};
+pub use npy::{NpyArray, NpyData};
+pub use state::{Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION};

@@ -1,0 +1,101 @@
+//! In-memory image datasets of `{ image, label }` items.
+
+use std::sync::Arc;
+
+use burn::data::dataset::{Dataset, DatasetError};
+
+use crate::error::DataError;
+
+/// One image and its class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageItem {
+    /// Raw pixel values (0 to 255) in CHW order: channel, then row, then column.
+    pub image: Vec<u8>,
+    /// `[channels, height, width]`.
+    pub shape: [usize; 3],
+    /// The class, below the dataset's number of classes.
+    pub label: u8,
+}
+
+impl ImageItem {
+    /// The pixels scaled to `[0, 1]`, in the same CHW order.
+    pub fn to_unit_f32(&self) -> Vec<f32> {
+        self.image.iter().map(|&p| f32::from(p) / 255.0).collect()
+    }
+}
+
+/// Images of one shape with their classes, held in memory; a Burn [`Dataset`] of
+/// [`ImageItem`]s. Cloning is cheap (the pixels are shared).
+#[derive(Clone, Debug)]
+pub struct ImageDataset {
+    pixels: Arc<Vec<u8>>,
+    labels: Arc<Vec<u8>>,
+    shape: [usize; 3],
+    num_classes: usize,
+}
+
+impl ImageDataset {
+    /// Builds from contiguous CHW pixels and labels already checked by the caller.
+    pub(crate) fn from_checked(
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+        shape: [usize; 3],
+        num_classes: usize,
+    ) -> Self {
+        debug_assert_eq!(pixels.len(), labels.len() * shape.iter().product::<usize>());
+        Self {
+            pixels: Arc::new(pixels),
+            labels: Arc::new(labels),
+            shape,
+            num_classes,
+        }
+    }
+
+    /// `[channels, height, width]` of every image.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// Number of classes (labels are below it).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// Every label, in item order.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+}
+
+impl Dataset<ImageItem> for ImageDataset {
+    fn get(&self, index: usize) -> Result<ImageItem, DatasetError> {
+        let label = *self.labels.get(index).ok_or_else(|| {
+            DatasetError::new(DataError::IndexOutOfRange {
+                kind: "dataset",
+                index,
+                len: self.labels.len(),
+            })
+        })?;
+        let size: usize = self.shape.iter().product();
+        Ok(ImageItem {
+            image: self.pixels[index * size..(index + 1) * size].to_vec(),
+            shape: self.shape,
+            label,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// Checks that every label is below `num_classes`; the reason names the first bad item.
+pub(crate) fn check_labels(labels: &[u8], num_classes: usize) -> Result<(), String> {
+    match labels.iter().position(|&l| usize::from(l) >= num_classes) {
+        Some(i) => Err(format!(
+            "label {} of item {i} is out of range for {num_classes} classes",
+            labels[i]
+        )),
+        None => Ok(()),
+    }
+}

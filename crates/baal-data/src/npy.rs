@@ -1,0 +1,354 @@
+//! Reader for numpy's `.npy` format (versions 1 to 3, C order, little-endian or byte dtypes).
+
+use std::path::Path;
+
+use crate::error::{DataError, Result};
+
+/// The element values of an `.npy` array, in C (row-major) order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NpyData {
+    /// `<f4`
+    F32(Vec<f32>),
+    /// `<f8`
+    F64(Vec<f64>),
+    /// `|u1`
+    U8(Vec<u8>),
+    /// `|i1`
+    I8(Vec<i8>),
+    /// `<i4`
+    I32(Vec<i32>),
+    /// `<i8`
+    I64(Vec<i64>),
+    /// `<u4`
+    U32(Vec<u32>),
+    /// `<u8`
+    U64(Vec<u64>),
+}
+
+/// An n-dimensional array read from an `.npy` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    /// The shape, outermost axis first.
+    pub shape: Vec<usize>,
+    /// The values.
+    pub data: NpyData,
+}
+
+impl NpyArray {
+    /// Reads an `.npy` file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is not a well-formed C-order little-endian `.npy` array of
+    /// a supported dtype (`f4`, `f8`, `u1`, `i1`, `i4`, `i8`, `u4`, `u8`).
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&bytes).map_err(|reason| DataError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses the bytes of an `.npy` file; the error says what is wrong.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
+        const MAGIC: &[u8] = b"\x93NUMPY";
+        if bytes.len() < 10 || &bytes[..6] != MAGIC {
+            return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
+        }
+        let (header_len, header_start) = match bytes[6] {
+            1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
+            2 | 3 if bytes.len() >= 12 => (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            ),
+            v => return Err(format!("unsupported .npy version {v}")),
+        };
+        let data_start = header_start
+            .checked_add(header_len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| format!("truncated header: {header_len} bytes announced"))?;
+        let header = std::str::from_utf8(&bytes[header_start..data_start])
+            .map_err(|_| "header is not text".to_string())?;
+        let descr = dict_value(header, "descr")?;
+        let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+        if dict_value(header, "fortran_order")?.trim() != "False" {
+            return Err(
+                "Fortran-order arrays are not supported: save with np.ascontiguousarray".into(),
+            );
+        }
+        let shape = parse_shape(dict_value(header, "shape")?)?;
+        let count = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or("shape overflows")?;
+        let body = &bytes[data_start..];
+        let data = decode(descr, body, count)?;
+        Ok(Self { shape, data })
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the array has no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as `f32` (floats narrowed, integers converted).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match &self.data {
+            NpyData::F32(v) => v.clone(),
+            NpyData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::U8(v) => v.iter().map(|&x| f32::from(x)).collect(),
+            NpyData::I8(v) => v.iter().map(|&x| f32::from(x)).collect(),
+            NpyData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::U32(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::U64(v) => v.iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    /// The values as class labels: an integer dtype, every value non-negative. The error says
+    /// what is wrong (a float dtype, the first negative value).
+    pub fn to_class_labels(&self) -> std::result::Result<Vec<usize>, String> {
+        fn convert<T: Copy + TryInto<usize> + std::fmt::Display>(
+            values: &[T],
+        ) -> std::result::Result<Vec<usize>, String> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    v.try_into()
+                        .map_err(|_| format!("label {v} of item {i} is not a class index"))
+                })
+                .collect()
+        }
+        match &self.data {
+            NpyData::U8(v) => Ok(v.iter().map(|&x| usize::from(x)).collect()),
+            NpyData::I8(v) => convert(v),
+            NpyData::I32(v) => convert(v),
+            NpyData::I64(v) => convert(v),
+            NpyData::U32(v) => convert(v),
+            NpyData::U64(v) => convert(v),
+            NpyData::F32(_) | NpyData::F64(_) => Err(format!(
+                "labels must be integers, found dtype {}",
+                self.dtype_name()
+            )),
+        }
+    }
+
+    /// The name of the element type (`f32`, `u8`, ...).
+    pub fn dtype_name(&self) -> &'static str {
+        match &self.data {
+            NpyData::F32(_) => "f32",
+            NpyData::F64(_) => "f64",
+            NpyData::U8(_) => "u8",
+            NpyData::I8(_) => "i8",
+            NpyData::I32(_) => "i32",
+            NpyData::I64(_) => "i64",
+            NpyData::U32(_) => "u32",
+            NpyData::U64(_) => "u64",
+        }
+    }
+}
+
+/// The text of `key`'s value in the header's Python dict literal.
+fn dict_value<'a>(header: &'a str, key: &str) -> std::result::Result<&'a str, String> {
+    let missing = || format!("header has no '{key}' entry");
+    let at = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))
+        .ok_or_else(missing)?;
+    let rest = &header[at + key.len() + 2..];
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')
+        .ok_or_else(missing)?
+        .trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')').map(|i| i + 1)
+    } else {
+        rest.find([',', '}'])
+    }
+    .ok_or_else(|| format!("unterminated '{key}' entry"))?;
+    Ok(&rest[..end])
+}
+
+fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
+    let inner = text
+        .trim()
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| format!("shape {text} is not a tuple"))?;
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<usize>()
+                .map_err(|_| format!("shape entry '{s}' is not a non-negative integer"))
+        })
+        .collect()
+}
+
+fn decode(descr: &str, body: &[u8], count: usize) -> std::result::Result<NpyData, String> {
+    let (order, kind) = descr.split_at(1.min(descr.len()));
+    if order == ">" && !kind.ends_with('1') {
+        return Err(format!(
+            "big-endian dtype {descr} is not supported: save little-endian"
+        ));
+    }
+    let width = match kind {
+        "f4" | "i4" | "u4" => 4,
+        "f8" | "i8" | "u8" => 8,
+        "u1" | "i1" | "b1" => 1,
+        _ => return Err(format!("unsupported dtype {descr}")),
+    };
+    let needed = count.checked_mul(width).ok_or("array size overflows")?;
+    if body.len() < needed {
+        return Err(format!(
+            "truncated data: {count} elements of {width} bytes need {needed} bytes, found {}",
+            body.len()
+        ));
+    }
+    if body.len() > needed {
+        return Err(format!(
+            "{} bytes after the {count} elements the header announces",
+            body.len() - needed
+        ));
+    }
+    macro_rules! le {
+        ($ty:ty, $n:literal) => {
+            body.chunks_exact($n)
+                .map(|b| <$ty>::from_le_bytes(b.try_into().expect("chunk of the dtype's width")))
+                .collect()
+        };
+    }
+    Ok(match kind {
+        "f4" => NpyData::F32(le!(f32, 4)),
+        "f8" => NpyData::F64(le!(f64, 8)),
+        "i4" => NpyData::I32(le!(i32, 4)),
+        "i8" => NpyData::I64(le!(i64, 8)),
+        "u4" => NpyData::U32(le!(u32, 4)),
+        "u8" => NpyData::U64(le!(u64, 8)),
+        "u1" | "b1" => NpyData::U8(body.to_vec()),
+        _ => NpyData::I8(body.iter().map(|&b| b as i8).collect()),
+    })
+}
+
+/// Encodes an `f32` array as `.npy` version 1 bytes (little-endian, C order).
+pub fn encode_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    encode_raw("<f4", shape, &data)
+}
+
+/// Encodes an `i64` array as `.npy` version 1 bytes (little-endian, C order).
+pub fn encode_i64(shape: &[usize], values: &[i64]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    encode_raw("<i8", shape, &data)
+}
+
+/// Encodes raw element bytes as a `.npy` version 1 file with dtype `descr` (e.g. `"|u1"`),
+/// C order; the caller makes `data` match `descr` and `shape`.
+pub fn encode_raw(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let shape_text = match shape {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Pad so that the data starts on a 64-byte boundary, header ending in a newline.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    // Headers written here are a few hundred bytes: they fit version 1's u16 length.
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_f32() {
+        let bytes = encode_f32(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!((bytes.len() - 6 * 4) % 64, 0);
+        let array = NpyArray::parse(&bytes).expect("valid");
+        assert_eq!(array.shape, vec![2, 3]);
+        assert_eq!(array.data, NpyData::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    }
+
+    #[test]
+    fn reads_numpy_written_f64_header() {
+        // Header as numpy 1.x writes it for np.zeros((2,), dtype='<f8').
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        let padded = format!("{header:<117}\n");
+        bytes.extend((padded.len() as u16).to_le_bytes());
+        bytes.extend(padded.as_bytes());
+        bytes.extend(1.5f64.to_le_bytes());
+        bytes.extend((-2.0f64).to_le_bytes());
+        let array = NpyArray::parse(&bytes).expect("valid");
+        assert_eq!(array.shape, vec![2]);
+        assert_eq!(array.to_f32(), vec![1.5, -2.0]);
+    }
+
+    #[test]
+    fn rejects_bad_files_with_reasons() {
+        let good = encode_f32(&[2, 2], &[0.0; 4]);
+        assert!(
+            NpyArray::parse(b"PK\x03\x04 a zip")
+                .unwrap_err()
+                .contains("magic")
+        );
+        assert!(
+            NpyArray::parse(&good[..good.len() - 1])
+                .unwrap_err()
+                .contains("truncated")
+        );
+        let mut long = good.clone();
+        long.push(0);
+        assert!(NpyArray::parse(&long).unwrap_err().contains("after"));
+        let mut fortran = good.clone();
+        let at = fortran
+            .windows(5)
+            .position(|w| w == b"False")
+            .expect("fortran_order in the header");
+        fortran[at..at + 5].copy_from_slice(b"True ");
+        assert!(
+            NpyArray::parse(&fortran)
+                .unwrap_err()
+                .contains("Fortran-order")
+        );
+        // Byte-level edit: the magic's 0x93 is not UTF-8, so no round trip through a String.
+        let mut big = good.clone();
+        let at = big
+            .windows(3)
+            .position(|w| w == b"<f4")
+            .expect("descr in the header");
+        big[at] = b'>';
+        assert!(NpyArray::parse(&big).unwrap_err().contains("big-endian"));
+        assert!(
+            NpyArray::parse(&good[..20])
+                .unwrap_err()
+                .contains("truncated header")
+        );
+    }
+}
