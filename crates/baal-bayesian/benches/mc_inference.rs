@@ -1,0 +1,3 @@
+//! MC-inference benchmark (placeholder).
+
+fn main() {}

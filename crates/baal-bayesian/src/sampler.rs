@@ -1,0 +1,349 @@
+//! The MC sampler: turns a stochastic model into predictions `[N, C, T]`.
+
+use std::ops::Range;
+
+use burn::config::Config;
+use burn::data::dataset::Dataset;
+
+use crate::context::McContext;
+use crate::error::BayesianError;
+use crate::model::{McBatch, McOutput, OutputActivation, StochasticModel};
+
+/// The memory budget of [`McSamplerConfig`] by default: 1 GiB for one replicated pass.
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+
+/// The predictions the sampler returns for a model: `[N, C, T]` (`Tensor<3>`) for models
+/// with `[rows, C]` outputs, `[N, C, P, T]` (`Tensor<4>`) for `[rows, C, P]` outputs.
+pub type McPredictions<M> = <<M as StochasticModel>::Output as McOutput>::Predictions;
+
+/// Configuration of a [`McSampler`].
+#[derive(Config, Debug)]
+pub struct McSamplerConfig {
+    /// Number of MC iterations `T`, at least 1.
+    pub iterations: usize,
+    /// Run several MC iterations as one forward pass over the replicated batch (`k·B` rows),
+    /// as many as `memory_budget` allows. Off: one pass per iteration.
+    #[config(default = true)]
+    pub replicate_in_memory: bool,
+    /// Bytes one replicated pass of the head may use, estimated with
+    /// [`StochasticModel::head_bytes_per_item`]. A pass always holds at least one iteration.
+    #[config(default = "DEFAULT_MEMORY_BUDGET")]
+    pub memory_budget: usize,
+    /// Run the model's deterministic trunk once per input and only the head per iteration.
+    /// Off: the trunk runs on the replicated batch too (same predictions, more work; useful
+    /// to check a trunk/head split).
+    #[config(default = true)]
+    pub cache_trunk: bool,
+    /// Seed of the masks: the same seed gives the same predictions on the same backend,
+    /// whatever the batch size, the memory budget or the replication.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// What to apply to the model's outputs (softmax over classes, or nothing for regression).
+    #[config(default = "OutputActivation::Softmax")]
+    pub activation: OutputActivation,
+    /// Show a progress bar in [`McSampler::predict_dataset`] (needs the `progress` feature;
+    /// hidden anyway when standard error is not a terminal).
+    #[config(default = true)]
+    pub show_progress: bool,
+}
+
+impl McSamplerConfig {
+    /// Checks the configuration and builds the sampler.
+    ///
+    /// # Errors
+    /// Zero iterations or a zero memory budget.
+    pub fn init(&self) -> crate::Result<McSampler> {
+        if self.iterations == 0 {
+            return Err(BayesianError::InvalidConfig {
+                what: "McSamplerConfig::iterations",
+                reason: "the sampler needs at least one MC iteration, got 0".into(),
+            });
+        }
+        if self.memory_budget == 0 {
+            return Err(BayesianError::InvalidConfig {
+                what: "McSamplerConfig::memory_budget",
+                reason: "the memory budget must be at least one byte, got 0".into(),
+            });
+        }
+        Ok(McSampler {
+            config: self.clone(),
+        })
+    }
+}
+
+/// Runs a [`StochasticModel`] `T` times over batches of inputs and stacks the predictions
+/// `[N, C, T]` (or `[N, C, P, T]`), on the inputs' device.
+///
+/// Per batch of `B` items: the trunk runs once (with `cache_trunk`), then the head runs over
+/// `k` replicas of the batch in one pass, iteration-major, with `k` as large as the memory
+/// budget allows (`k·B·head_bytes_per_item ≤ memory_budget`, `1 ≤ k ≤ T`), until the `T`
+/// iterations are done. Each layer's masks depend only on `(seed, layer, iteration, item)`,
+/// so the result does not depend on `k`, on `B` or on the trunk caching.
+///
+/// The predictions are what `baal_heuristics::Predictions::from_probs` (classification,
+/// `[N, C, T]`) or `from_segmentation_probs` (`[N, C, P, T]`) take; with
+/// [`OutputActivation::Identity`] they are raw outputs (regression, `Predictions` for
+/// variance-based heuristics). This crate does not depend on `baal-heuristics`: the caller
+/// (the active-learning loop) wraps them.
+#[derive(Clone, Debug)]
+pub struct McSampler {
+    config: McSamplerConfig,
+}
+
+impl McSampler {
+    /// The checked configuration.
+    pub fn config(&self) -> &McSamplerConfig {
+        &self.config
+    }
+
+    /// Number of MC iterations `T`.
+    pub fn iterations(&self) -> usize {
+        self.config.iterations
+    }
+
+    /// How many MC iterations run in one replicated pass over `batch_size` items whose head
+    /// needs `head_bytes_per_item` bytes per item and replica.
+    pub fn replicas_per_pass(&self, batch_size: usize, head_bytes_per_item: usize) -> usize {
+        if !self.config.replicate_in_memory {
+            return 1;
+        }
+        let per_replica = batch_size.saturating_mul(head_bytes_per_item).max(1);
+        (self.config.memory_budget / per_replica).clamp(1, self.config.iterations)
+    }
+
+    /// Predicts one batch: `T` MC samples of every item.
+    ///
+    /// The items are keyed `0 .. B` for the masks; use [`McSampler::predict_items`] when the
+    /// batch is part of a larger pool, so that masks follow the items' pool positions.
+    ///
+    /// # Shapes
+    /// - input: `[B, ...]`
+    /// - output: `[B, C, T]` (or `[B, C, P, T]`)
+    ///
+    /// # Errors
+    /// An empty batch, or a head whose output rows are not `replicas × B`.
+    pub fn predict_batch<M: StochasticModel>(
+        &self,
+        model: &M,
+        input: M::Input,
+    ) -> crate::Result<McPredictions<M>> {
+        self.predict_items(model, input, 0)
+    }
+
+    /// Predicts one batch whose items sit at positions `first_item .. first_item + B` of the
+    /// pool; the masks of an item depend on its position, not on the batch it comes in.
+    ///
+    /// # Errors
+    /// As [`McSampler::predict_batch`].
+    pub fn predict_items<M: StochasticModel>(
+        &self,
+        model: &M,
+        input: M::Input,
+        first_item: usize,
+    ) -> crate::Result<McPredictions<M>> {
+        let batch_size = input.batch_size();
+        if batch_size == 0 {
+            return Err(BayesianError::EmptyBatch {
+                what: "input batch",
+            });
+        }
+        let items = first_item..first_item + batch_size;
+        let head_input = if self.config.cache_trunk {
+            HeadInput::Features(model.trunk(input))
+        } else {
+            HeadInput::Input(input)
+        };
+        let head_bytes = match &head_input {
+            HeadInput::Features(features) => model.head_bytes_per_item(features),
+            // Measured on the trunk of one item, a small fraction of the work.
+            HeadInput::Input(input) => model.head_bytes_per_item(
+                &model.trunk(<M::Input as McBatch>::narrow_items(input, 0, 1)),
+            ),
+        };
+        let replicas = self.replicas_per_pass(batch_size, head_bytes);
+        let mut parts = Vec::with_capacity(self.config.iterations.div_ceil(replicas));
+        let mut start = 0;
+        while start < self.config.iterations {
+            let count = replicas.min(self.config.iterations - start);
+            parts.push(self.run_pass(model, &head_input, start..start + count, &items)?);
+            start += count;
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            M::Output::cat_iterations(parts)
+        })
+    }
+
+    /// One replicated pass of the head over `iterations` of `items`.
+    fn run_pass<M: StochasticModel>(
+        &self,
+        model: &M,
+        head_input: &HeadInput<M>,
+        iterations: Range<usize>,
+        items: &Range<usize>,
+    ) -> crate::Result<McPredictions<M>> {
+        let replicas = iterations.len();
+        let mc = McContext::seeded(self.config.seed, iterations, items.clone())?;
+        let features = match head_input {
+            HeadInput::Features(features) => features.repeat_items(replicas),
+            HeadInput::Input(input) => model.trunk(input.repeat_items(replicas)),
+        };
+        let output = model.head(features, &mc);
+        let dims = output.output_dims();
+        let rows = replicas * items.len();
+        if dims.len() < 2 || dims[0] != rows || dims[1] == 0 {
+            return Err(BayesianError::ShapeMismatch {
+                what: "StochasticModel::head output",
+                expected: format!(
+                    "[{rows} rows (= {replicas} MC replicas × {} items), classes ≥ 1, ...]",
+                    items.len()
+                ),
+                got: dims,
+            });
+        }
+        Ok(output.into_predictions(replicas, self.config.activation))
+    }
+
+    /// Predicts every item of a Burn `Dataset`, `batch_size` items at a time, and stacks the
+    /// predictions `[N, C, T]` (N = the dataset's length) in dataset order.
+    ///
+    /// `batcher` turns a batch of items into the model's input (for a Burn `Batcher`:
+    /// `|items| batcher.batch(items, &device)`). Only one batch of inputs lives at a time; the
+    /// predictions of all items are kept (use [`McSampler::predict_dataset_chunks`] to consume
+    /// them batch by batch instead). Item `i`'s masks are keyed by its dataset index `i`.
+    ///
+    /// # Errors
+    /// A zero batch size, an empty dataset, an item the dataset cannot give, a batcher that
+    /// returns a different number of items, or an error of [`McSampler::predict_items`].
+    pub fn predict_dataset<M, I, E, D>(
+        &self,
+        model: &M,
+        dataset: &D,
+        batch_size: usize,
+        batcher: impl FnMut(Vec<I>) -> M::Input,
+    ) -> crate::Result<McPredictions<M>>
+    where
+        M: StochasticModel,
+        D: Dataset<I, E> + ?Sized,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut parts = Vec::new();
+        self.predict_dataset_chunks(model, dataset, batch_size, batcher, |_, predictions| {
+            parts.push(predictions);
+            Ok(())
+        })?;
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            M::Output::cat_items(parts)
+        })
+    }
+
+    /// Like [`McSampler::predict_dataset`], but hands the predictions of each batch, with its
+    /// range of dataset indices, to `on_chunk` instead of keeping them: a pool larger than
+    /// memory can be scored chunk by chunk.
+    ///
+    /// # Errors
+    /// As [`McSampler::predict_dataset`], and whatever `on_chunk` returns.
+    pub fn predict_dataset_chunks<M, I, E, D>(
+        &self,
+        model: &M,
+        dataset: &D,
+        batch_size: usize,
+        mut batcher: impl FnMut(Vec<I>) -> M::Input,
+        mut on_chunk: impl FnMut(Range<usize>, McPredictions<M>) -> crate::Result<()>,
+    ) -> crate::Result<()>
+    where
+        M: StochasticModel,
+        D: Dataset<I, E> + ?Sized,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if batch_size == 0 {
+            return Err(BayesianError::InvalidConfig {
+                what: "batch_size",
+                reason: "the sampler needs batches of at least one item, got 0".into(),
+            });
+        }
+        let len = dataset.len();
+        if len == 0 {
+            return Err(BayesianError::EmptyBatch { what: "dataset" });
+        }
+        let progress = Progress::new(len, self.config.show_progress);
+        for start in (0..len).step_by(batch_size) {
+            let end = (start + batch_size).min(len);
+            let items = (start..end)
+                .map(|dataset_index| {
+                    dataset
+                        .get(dataset_index)
+                        .map_err(|error| BayesianError::DatasetItem {
+                            dataset_index,
+                            message: error.to_string(),
+                        })
+                })
+                .collect::<crate::Result<Vec<I>>>()?;
+            let input = batcher(items);
+            if input.batch_size() != end - start {
+                return Err(BayesianError::ShapeMismatch {
+                    what: "batcher output",
+                    expected: format!("a batch of {} items (dataset {start}..{end})", end - start),
+                    got: vec![input.batch_size()],
+                });
+            }
+            let predictions = self.predict_items(model, input, start)?;
+            on_chunk(start..end, predictions)?;
+            progress.advance(end - start);
+        }
+        progress.finish();
+        Ok(())
+    }
+}
+
+/// What the head passes start from: cached trunk features, or inputs whose trunk runs on the
+/// replicated batch.
+enum HeadInput<M: StochasticModel> {
+    Features(M::Features),
+    Input(M::Input),
+}
+
+/// An optional progress bar over pool items.
+struct Progress {
+    #[cfg(feature = "progress")]
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    #[cfg_attr(not(feature = "progress"), allow(unused_variables))]
+    fn new(items: usize, show: bool) -> Self {
+        #[cfg(feature = "progress")]
+        {
+            let bar = show.then(|| {
+                let bar = indicatif::ProgressBar::new(items as u64);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "MC sampling {bar:40} {pos}/{len} items [{elapsed_precise} < {eta_precise}]",
+                ) {
+                    bar.set_style(style);
+                }
+                bar
+            });
+            Self { bar }
+        }
+        #[cfg(not(feature = "progress"))]
+        Self {}
+    }
+
+    #[cfg_attr(not(feature = "progress"), allow(unused_variables))]
+    fn advance(&self, items: usize) {
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            bar.inc(items as u64);
+        }
+    }
+
+    fn finish(&self) {
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The MC sampler through the public API only.
+
+use std::cell::Cell;
+
+use baal_bayesian::{
+    BayesianError, ConsistentMcDropout, ConsistentMcDropoutConfig, DropConnectLinear,
+    DropConnectLinearConfig, McContext, McDropConnectConfig, McDropout, McDropoutConfig,
+    McSamplerConfig, OutputActivation, Result, StochasticModel,
+};
+use burn::data::dataset::InMemDataset;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+fn device() -> Device {
+    Device::default()
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec_as::<f32>().expect("f32 data")
+}
+
+fn assert_close(a: &[f32], b: &[f32], tolerance: f32) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tolerance, "entry {i}: {x} vs {y}");
+    }
+}
+
+fn sampler(iterations: usize) -> McSamplerConfig {
+    McSamplerConfig::new(iterations).with_show_progress(false)
+}
+
+/// A small MLP: `linear → relu` trunk, `dropout → linear` head. Counts trunk rows.
+#[derive(Module, Debug)]
+struct Mlp {
+    hidden: Linear,
+    dropout: McDropout,
+    output: Linear,
+}
+
+struct Counted {
+    model: Mlp,
+    trunk_rows: Cell<usize>,
+}
+
+impl Counted {
+    fn new(prob: f64, device: &Device) -> Result<Self> {
+        Ok(Self {
+            model: Mlp {
+                hidden: LinearConfig::new(6, 16).init(device),
+                dropout: McDropoutConfig::new(prob).init()?,
+                output: LinearConfig::new(16, 4).init(device),
+            },
+            trunk_rows: Cell::new(0),
+        })
+    }
+}
+
+impl StochasticModel for Counted {
+    type Input = Tensor<2>;
+    type Features = Tensor<2>;
+    type Output = Tensor<2>;
+
+    fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+        self.trunk_rows.set(self.trunk_rows.get() + input.dims()[0]);
+        relu(self.model.hidden.forward(input))
+    }
+
+    fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
+        self.model
+            .output
+            .forward(self.model.dropout.forward(features, mc))
+    }
+}
+
+fn pool(items: usize, device: &Device) -> Tensor<2> {
+    Tensor::random([items, 6], Distribution::Normal(0.0, 1.0), device)
+}
+
+#[test]
+fn predictions_have_shape_n_c_t_and_are_probabilities() -> Result<()> {
+    let device = device();
+    let model = Counted::new(0.5, &device)?;
+    let probs = sampler(7).init()?.predict_batch(&model, pool(5, &device))?;
+    assert_eq!(probs.dims(), [5, 4, 7]);
+    let sums = values(probs.sum_dim(1));
+    assert_close(&sums, &vec![1.0; 5 * 7], 1e-5);
+    Ok(())
+}
+
+#[test]
+fn iterations_differ_and_coincide_without_dropout() -> Result<()> {
+    let device = device();
+    let input = pool(3, &device);
+    let sampler = sampler(5).init()?;
+
+    let stochastic = values(sampler.predict_batch(&Counted::new(0.5, &device)?, input.clone())?);
+    // [N, C, T]: for item 0 class 0, iterations are contiguous.
+    let first = &stochastic[0..5];
+    assert!(first.windows(2).all(|pair| pair[0] != pair[1]), "{first:?}");
+
+    let deterministic = values(sampler.predict_batch(&Counted::new(0.0, &device)?, input)?);
+    for chunk in deterministic.chunks(5) {
+        assert!(chunk.iter().all(|v| *v == chunk[0]), "{chunk:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn the_mean_of_mc_dropout_approaches_the_deterministic_linear_output() -> Result<()> {
+    /// `dropout → linear`: the expected output is the linear output of the input.
+    #[derive(Module, Debug)]
+    struct LinearModel {
+        dropout: McDropout,
+        linear: Linear,
+    }
+    impl StochasticModel for LinearModel {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, mc: &McContext) -> Tensor<2> {
+            self.linear.forward(self.dropout.forward(input, mc))
+        }
+    }
+    let device = device();
+    let model = LinearModel {
+        dropout: McDropoutConfig::new(0.3).init()?,
+        linear: LinearConfig::new(10, 2).init(&device),
+    };
+    let input = Tensor::<2>::ones([2, 10], &device);
+    let sampler = sampler(4000)
+        .with_activation(OutputActivation::Identity)
+        .init()?;
+    let outputs = sampler.predict_batch(&model, input.clone())?;
+    let mean = values(outputs.mean_dim(2));
+    let expected = values(model.linear.forward(input));
+    let scale = expected
+        .iter()
+        .fold(0.0_f32, |m, v| m.max(v.abs()))
+        .max(0.1);
+    assert_close(&mean, &expected, 0.03 * scale.max(1.0));
+    Ok(())
+}
+
+#[test]
+fn observed_drop_rate_is_p() -> Result<()> {
+    /// Returns the dropped input itself, one "class" per feature.
+    struct Identity(McDropout);
+    impl StochasticModel for Identity {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, mc: &McContext) -> Tensor<2> {
+            self.0.forward(input, mc)
+        }
+    }
+    let device = device();
+    let model = Identity(McDropoutConfig::new(0.2).init()?);
+    let outputs = sampler(50)
+        .with_activation(OutputActivation::Identity)
+        .init()?
+        .predict_batch(&model, Tensor::ones([20, 50], &device))?;
+    let outputs = values(outputs);
+    let dropped = outputs.iter().filter(|v| **v == 0.0).count() as f64 / outputs.len() as f64;
+    assert!((dropped - 0.2).abs() < 0.01, "drop rate {dropped}");
+    Ok(())
+}
+
+#[test]
+fn same_seed_same_predictions_whatever_the_replication_and_batching() -> Result<()> {
+    let device = device();
+    let model = Counted::new(0.5, &device)?;
+    let items = pool(9, &device);
+    let reference = values(
+        sampler(6)
+            .with_seed(42)
+            .init()?
+            .predict_batch(&model, items.clone())?,
+    );
+
+    // One iteration per pass.
+    let iterating = sampler(6)
+        .with_seed(42)
+        .with_replicate_in_memory(false)
+        .init()?;
+    assert_close(
+        &values(iterating.predict_batch(&model, items.clone())?),
+        &reference,
+        1e-6,
+    );
+    // A budget that fits two replicas: passes of 2, 2, 2.
+    let budget = 9 * model.head_bytes_per_item(&model.trunk(items.clone())) * 2;
+    let chunked = sampler(6).with_seed(42).with_memory_budget(budget).init()?;
+    assert_eq!(chunked.replicas_per_pass(9, budget / 18), 2);
+    assert_close(
+        &values(chunked.predict_batch(&model, items.clone())?),
+        &reference,
+        1e-6,
+    );
+
+    // Another seed, other masks.
+    let other = values(
+        sampler(6)
+            .with_seed(43)
+            .init()?
+            .predict_batch(&model, items)?,
+    );
+    assert_ne!(other, reference);
+    Ok(())
+}
+
+#[test]
+fn trunk_caching_runs_the_trunk_once_per_input_and_changes_nothing() -> Result<()> {
+    let device = device();
+    let model = Counted::new(0.5, &device)?;
+    let items = pool(8, &device);
+
+    let cached = sampler(5).init()?.predict_batch(&model, items.clone())?;
+    assert_eq!(model.trunk_rows.get(), 8, "the trunk ran once per input");
+
+    model.trunk_rows.set(0);
+    let uncached = sampler(5)
+        .with_cache_trunk(false)
+        .init()?
+        .predict_batch(&model, items)?;
+    // 5 replicas of 8 items, plus the one-item probe that sizes the passes.
+    assert_eq!(model.trunk_rows.get(), 5 * 8 + 1);
+    assert_close(&values(cached), &values(uncached), 1e-5);
+    Ok(())
+}
+
+#[test]
+fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> Result<()> {
+    struct Consistent {
+        dropout: ConsistentMcDropout,
+        linear: Linear,
+    }
+    impl StochasticModel for Consistent {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, mc: &McContext) -> Tensor<2> {
+            self.linear.forward(self.dropout.forward(input, mc))
+        }
+    }
+    let device = device();
+    let model = Consistent {
+        dropout: ConsistentMcDropoutConfig::new(0.5).init()?,
+        linear: LinearConfig::new(6, 3).init(&device),
+    };
+    let items = pool(7, &device);
+    let sampler = sampler(4).init()?;
+    let whole = values(sampler.predict_batch(&model, items.clone())?);
+    let per_item = 3 * 4;
+    for item in [0, 3, 6] {
+        // Alone, at pool position 0 (consistent masks do not depend on the item).
+        let alone = values(sampler.predict_batch(&model, items.clone().narrow(0, item, 1))?);
+        assert_close(&alone, &whole[item * per_item..(item + 1) * per_item], 1e-6);
+    }
+    // In another batch layout.
+    let rows: Vec<Vec<f32>> = values(items.clone())
+        .chunks(6)
+        .map(<[f32]>::to_vec)
+        .collect();
+    let dataset = InMemDataset::new(rows);
+    let batcher = |batch: Vec<Vec<f32>>| {
+        let count = batch.len();
+        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
+    };
+    for batch_size in [1, 3, 5] {
+        let batched = values(sampler.predict_dataset(&model, &dataset, batch_size, batcher)?);
+        assert_close(&batched, &whole, 1e-6);
+    }
+    Ok(())
+}
+
+#[test]
+fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<()> {
+    let device = device();
+    let model = Counted::new(0.5, &device)?;
+    let items = pool(10, &device);
+    let rows: Vec<Vec<f32>> = values(items.clone())
+        .chunks(6)
+        .map(<[f32]>::to_vec)
+        .collect();
+    let dataset = InMemDataset::new(rows);
+    let batcher = |batch: Vec<Vec<f32>>| {
+        let count = batch.len();
+        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
+    };
+    let sampler = sampler(3).init()?;
+    let whole = values(sampler.predict_batch(&model, items)?);
+    // Per-item masks follow the dataset index, so batching changes nothing.
+    let from_dataset = values(sampler.predict_dataset(&model, &dataset, 4, batcher)?);
+    assert_close(&from_dataset, &whole, 1e-6);
+
+    let mut ranges = Vec::new();
+    sampler.predict_dataset_chunks(&model, &dataset, 4, batcher, |range, probs| {
+        assert_eq!(probs.dims(), [range.len(), 4, 3]);
+        ranges.push(range);
+        Ok(())
+    })?;
+    assert_eq!(ranges, vec![0..4, 4..8, 8..10]);
+    Ok(())
+}
+
+#[test]
+fn drop_connect_replicas_of_one_input_differ_in_one_replicated_pass() -> Result<()> {
+    struct Connected(DropConnectLinear);
+    impl StochasticModel for Connected {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, mc: &McContext) -> Tensor<2> {
+            assert_eq!(mc.replicas(), 8, "all iterations in one pass");
+            self.0.forward(input, mc)
+        }
+    }
+    let device = device();
+    let model =
+        Connected(DropConnectLinearConfig::new(LinearConfig::new(12, 3), 0.5).init(&device)?);
+    let probs = sampler(8)
+        .init()?
+        .predict_batch(&model, pool(1, &device).narrow(1, 0, 6).repeat_dim(1, 2))?;
+    let samples = values(probs.narrow(1, 0, 1)); // class 0 over 8 iterations
+    for a in 0..8 {
+        for b in a + 1..8 {
+            assert_ne!(samples[a], samples[b], "iterations {a} and {b}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_generic_drop_connect_wrapper_plugs_into_the_sampler() -> Result<()> {
+    let device = device();
+    let mlp = Mlp {
+        hidden: LinearConfig::new(6, 16).init(&device),
+        dropout: McDropoutConfig::new(0.0).init()?,
+        output: LinearConfig::new(16, 4).init(&device),
+    };
+    let model =
+        McDropConnectConfig::new(0.3)
+            .init(mlp)?
+            .with_forward(|mlp: &Mlp, input: Tensor<2>| {
+                mlp.output.forward(relu(mlp.hidden.forward(input)))
+            });
+    let items = pool(3, &device);
+    let replicated = sampler(6).init()?.predict_batch(&model, items.clone())?;
+    assert_eq!(replicated.dims(), [3, 4, 6]);
+    let iterating = sampler(6)
+        .with_replicate_in_memory(false)
+        .init()?
+        .predict_batch(&model, items)?;
+    let replicated = values(replicated);
+    assert_close(&replicated, &values(iterating), 1e-5);
+    assert!(replicated[0..6].windows(2).all(|pair| pair[0] != pair[1]));
+    Ok(())
+}
+
+#[test]
+fn segmentation_outputs_give_n_c_p_t() -> Result<()> {
+    /// `[B, C, P]` logits: a per-position linear map after channel dropout.
+    struct Segmenter(McDropout);
+    impl StochasticModel for Segmenter {
+        type Input = Tensor<3>;
+        type Features = Tensor<3>;
+        type Output = Tensor<3>;
+        fn trunk(&self, input: Tensor<3>) -> Tensor<3> {
+            input
+        }
+        fn head(&self, input: Tensor<3>, mc: &McContext) -> Tensor<3> {
+            self.0.forward(input, mc)
+        }
+    }
+    let device = device();
+    let model = Segmenter(McDropoutConfig::new(0.5).init()?);
+    let input = Tensor::<3>::random([2, 3, 5], Distribution::Default, &device);
+    let probs = sampler(4).init()?.predict_batch(&model, input)?;
+    assert_eq!(probs.dims(), [2, 3, 5, 4]);
+    assert_close(&values(probs.sum_dim(1)), &vec![1.0; 2 * 5 * 4], 1e-5);
+    Ok(())
+}
+
+#[test]
+fn bad_configs_and_inputs_are_errors_not_panics() -> Result<()> {
+    let device = device();
+    assert!(matches!(
+        sampler(0).init(),
+        Err(BayesianError::InvalidConfig { .. })
+    ));
+    assert!(sampler(3).with_memory_budget(0).init().is_err());
+    assert!(matches!(
+        McDropoutConfig::new(1.0).init(),
+        Err(BayesianError::InvalidProbability { .. })
+    ));
+    assert!(McDropoutConfig::new(-0.1).init().is_err());
+
+    let model = Counted::new(0.5, &device)?;
+    let sampler = sampler(3).init()?;
+    assert!(matches!(
+        sampler.predict_batch(&model, Tensor::<2>::zeros([0, 6], &device)),
+        Err(BayesianError::EmptyBatch { .. })
+    ));
+    let dataset = InMemDataset::new(vec![vec![0.0_f32; 6]; 4]);
+    let batcher = |batch: Vec<Vec<f32>>| {
+        let count = batch.len();
+        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
+    };
+    assert!(
+        sampler
+            .predict_dataset(&model, &dataset, 0, batcher)
+            .is_err()
+    );
+    let empty = InMemDataset::<Vec<f32>>::new(Vec::new());
+    assert!(sampler.predict_dataset(&model, &empty, 2, batcher).is_err());
+    // A batcher that loses an item.
+    let lossy = |batch: Vec<Vec<f32>>| batcher(batch[1..].to_vec());
+    assert!(matches!(
+        sampler.predict_dataset(&model, &dataset, 2, lossy),
+        Err(BayesianError::ShapeMismatch { .. })
+    ));
+
+    /// A head that drops the replica rows.
+    struct Collapsing;
+    impl StochasticModel for Collapsing {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, _mc: &McContext) -> Tensor<2> {
+            input.narrow(0, 0, 1)
+        }
+    }
+    assert!(matches!(
+        sampler.predict_batch(&Collapsing, Tensor::<2>::ones([4, 2], &device)),
+        Err(BayesianError::ShapeMismatch { .. })
+    ));
+    Ok(())
+}
