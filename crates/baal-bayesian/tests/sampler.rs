@@ -86,7 +86,7 @@ fn predictions_have_shape_n_c_t_and_are_probabilities() -> Result<()> {
     let probs = sampler(7).init()?.predict_batch(&model, pool(5, &device))?;
     assert_eq!(probs.dims(), [5, 4, 7]);
     let sums = values(probs.sum_dim(1));
-    assert_close(&sums, &vec![1.0; 5 * 7], 1e-5);
+    assert_close(&sums, &[1.0; 5 * 7], 1e-5);
     Ok(())
 }
 
@@ -392,7 +392,7 @@ fn segmentation_outputs_give_n_c_p_t() -> Result<()> {
     let input = Tensor::<3>::random([2, 3, 5], Distribution::Default, &device);
     let probs = sampler(4).init()?.predict_batch(&model, input)?;
     assert_eq!(probs.dims(), [2, 3, 5, 4]);
-    assert_close(&values(probs.sum_dim(1)), &vec![1.0; 2 * 5 * 4], 1e-5);
+    assert_close(&values(probs.sum_dim(1)), &[1.0; 2 * 5 * 4], 1e-5);
     Ok(())
 }
 
