@@ -59,7 +59,10 @@ impl NpyArray {
             return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
         }
         let (header_len, header_start) = match bytes[6] {
-            1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
+            1 => (
+                usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+                10usize,
+            ),
             2 | 3 if bytes.len() >= 12 => (
                 u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
                 12,
@@ -315,17 +318,21 @@ mod tests {
         let good = encode_f32(&[2, 2], &[0.0; 4]);
         assert!(
             NpyArray::parse(b"PK\x03\x04 a zip")
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("magic")
         );
         assert!(
             NpyArray::parse(&good[..good.len() - 1])
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("truncated")
         );
         let mut long = good.clone();
         long.push(0);
-        assert!(NpyArray::parse(&long).unwrap_err().contains("after"));
+        assert!(
+            NpyArray::parse(&long)
+                .expect_err("rejected")
+                .contains("after")
+        );
         let mut fortran = good.clone();
         let at = fortran
             .windows(5)
@@ -334,7 +341,7 @@ mod tests {
         fortran[at..at + 5].copy_from_slice(b"True ");
         assert!(
             NpyArray::parse(&fortran)
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("Fortran-order")
         );
         // Byte-level edit: the magic's 0x93 is not UTF-8, so no round trip through a String.
@@ -344,10 +351,14 @@ mod tests {
             .position(|w| w == b"<f4")
             .expect("descr in the header");
         big[at] = b'>';
-        assert!(NpyArray::parse(&big).unwrap_err().contains("big-endian"));
+        assert!(
+            NpyArray::parse(&big)
+                .expect_err("rejected")
+                .contains("big-endian")
+        );
         assert!(
             NpyArray::parse(&good[..20])
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("truncated header")
         );
     }

@@ -77,7 +77,10 @@ fn checkpoints_survive_sigkill_at_random_points() {
             continue;
         };
         rounds_with_saves += 1;
-        eprintln!("round {round}: killed after {} reported saves", last_saved + 1);
+        eprintln!(
+            "round {round}: killed after {} reported saves",
+            last_saved + 1
+        );
         let state: DatasetState<u64> = Checkpoint::load(&path)
             .unwrap_or_else(|e| panic!("round {round}: last checkpoint does not load: {e}"));
         // Every label reported saved is there; one more may be (killed before printing).

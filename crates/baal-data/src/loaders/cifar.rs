@@ -87,7 +87,7 @@ pub fn parse_cifar10_batch(bytes: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u8
     if bytes.is_empty() {
         return Err("empty file: a CIFAR-10 batch holds at least one record".into());
     }
-    if bytes.len() % CIFAR10_RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(CIFAR10_RECORD_BYTES) {
         return Err(format!(
             "size {} is not a whole number of {CIFAR10_RECORD_BYTES}-byte records (truncated or not a CIFAR-10 batch)",
             bytes.len()

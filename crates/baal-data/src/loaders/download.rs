@@ -137,10 +137,10 @@ fn fetch_verified(
     path: &Path,
     verify: impl Fn(&[u8]) -> std::result::Result<(), String>,
 ) -> Result<Vec<u8>> {
-    if let Ok(bytes) = std::fs::read(path) {
-        if verify(&bytes).is_ok() {
-            return Ok(bytes);
-        }
+    if let Ok(bytes) = std::fs::read(path)
+        && verify(&bytes).is_ok()
+    {
+        return Ok(bytes);
     }
     let download_error = |reason: String| DataError::Download {
         url: url.to_string(),

@@ -353,20 +353,24 @@ mod tests {
 
     #[test]
     fn parse_rejects_headers() {
-        assert!(IdxArray::parse(&[]).unwrap_err().contains("truncated"));
+        assert!(
+            IdxArray::parse(&[])
+                .expect_err("rejected")
+                .contains("truncated")
+        );
         assert!(
             IdxArray::parse(&[0, 0, 0x0d, 1, 0, 0, 0, 0])
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("0x0d")
         );
         assert!(
             IdxArray::parse(&[0, 0, 8, 0])
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("0 dimensions")
         );
         assert!(
             IdxArray::parse(&[0, 0, 8, 3, 0, 0])
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("truncated header")
         );
         let huge = encode_idx(&[u32::MAX, u32::MAX, u32::MAX], &[]);
@@ -375,7 +379,7 @@ mod tests {
         long.push(3);
         assert!(
             IdxArray::parse(&long)
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("unexpected bytes")
         );
     }
