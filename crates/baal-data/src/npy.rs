@@ -201,7 +201,10 @@ fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
 }
 
 fn decode(descr: &str, body: &[u8], count: usize) -> std::result::Result<NpyData, String> {
-    let (order, kind) = descr.split_at(1.min(descr.len()));
+    // `split_at_checked`: the descr is untrusted text and may start with a multi-byte char.
+    let (order, kind) = descr
+        .split_at_checked(1)
+        .ok_or_else(|| format!("unsupported dtype {descr}"))?;
     if order == ">" && !kind.ends_with('1') {
         return Err(format!(
             "big-endian dtype {descr} is not supported: save little-endian"
@@ -311,6 +314,21 @@ mod tests {
         let array = NpyArray::parse(&bytes).expect("valid");
         assert_eq!(array.shape, vec![2]);
         assert_eq!(array.to_f32(), vec![1.5, -2.0]);
+    }
+
+    #[test]
+    fn non_ascii_dtype_is_an_error_not_a_panic() {
+        // Found by the `npy` fuzz target: `split_at(1)` inside a two-byte character panicked.
+        let header = "{'descr': '\u{11d}4', 'fortran_order': False, 'shape': (1,), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend([0; 4]);
+        assert!(
+            NpyArray::parse(&bytes)
+                .expect_err("rejected")
+                .contains("unsupported dtype")
+        );
     }
 
     #[test]
