@@ -333,4 +333,20 @@ mod tests {
         }
         Ok(())
     }
+
+    #[cfg(feature = "autodiff")]
+    #[test]
+    fn training_through_the_wrapper_reaches_the_stored_weights() -> Result<()> {
+        let device = Device::default().autodiff();
+        let wrapper = McDropConnectConfig::new(0.5).init(Mlp::new(&device))?;
+        let output = wrapper.forward(
+            Tensor::<2>::ones([2, 6], &device),
+            &McContext::training(),
+            |mlp: &Mlp, input| mlp.forward(input),
+        );
+        let grads = output.sum().backward();
+        assert!(wrapper.model.first.weight.val().grad(&grads).is_some());
+        assert!(wrapper.model.second.weight.val().grad(&grads).is_some());
+        Ok(())
+    }
 }

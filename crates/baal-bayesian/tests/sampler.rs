@@ -266,7 +266,7 @@ fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> 
     for item in [0, 3, 6] {
         // Alone, at pool position 0 (consistent masks do not depend on the item).
         let alone = values(sampler.predict_batch(&model, items.clone().narrow(0, item, 1))?);
-        assert_close(&alone, &whole[item * per_item..(item + 1) * per_item], 1e-6);
+        assert_close(&alone, &whole[item * per_item..(item + 1) * per_item], 1e-5);
     }
     // In another batch layout.
     let rows: Vec<Vec<f32>> = values(items.clone())
@@ -280,7 +280,7 @@ fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> 
     };
     for batch_size in [1, 3, 5] {
         let batched = values(sampler.predict_dataset(&model, &dataset, batch_size, batcher)?);
-        assert_close(&batched, &whole, 1e-6);
+        assert_close(&batched, &whole, 1e-5);
     }
     Ok(())
 }
@@ -303,7 +303,7 @@ fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<
     let whole = values(sampler.predict_batch(&model, items)?);
     // Per-item masks follow the dataset index, so batching changes nothing.
     let from_dataset = values(sampler.predict_dataset(&model, &dataset, 4, batcher)?);
-    assert_close(&from_dataset, &whole, 1e-6);
+    assert_close(&from_dataset, &whole, 1e-5);
 
     let mut ranges = Vec::new();
     sampler.predict_dataset_chunks(&model, &dataset, 4, batcher, |range, probs| {
