@@ -154,6 +154,7 @@ impl McContext {
 pub(crate) const PER_ITEM: u64 = 0x6974_656d; // "item"
 pub(crate) const PER_ITERATION: u64 = 0x6974_6572; // "iter"
 pub(crate) const WEIGHT: u64 = 0x7765_6967; // "weig"
+pub(crate) const WRAPPED_WEIGHT: u64 = 0x7772_6170; // "wrap"
 
 /// SplitMix64 finaliser: a bijective mix of 64 bits.
 fn mix(mut z: u64) -> u64 {

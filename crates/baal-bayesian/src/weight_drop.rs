@@ -6,7 +6,7 @@ use burn::config::Config;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Distribution, Tensor};
 
-use crate::context::{McContext, Sampling, WEIGHT, mask_tensor, per_iteration_masks};
+use crate::context::{McContext, Sampling, WRAPPED_WEIGHT, mask_tensor, per_iteration_masks};
 use crate::error::check_probability;
 use crate::model::{McBatch, McOutput, StochasticModel};
 
@@ -235,7 +235,7 @@ impl ModuleMapper for MaskWeights {
             } => {
                 let shape = value.dims();
                 let values = per_iteration_masks(
-                    WEIGHT,
+                    WRAPPED_WEIGHT,
                     seed,
                     (wrapper << 32) ^ parameter,
                     &(iteration..iteration + 1),
