@@ -4,6 +4,7 @@ use burn::tensor::Tensor;
 
 use crate::base::Heuristic;
 use crate::error::Result;
+use crate::host;
 use crate::ops::{entropy_over_classes, mean_over_iterations, per_position, xlogx};
 use crate::predictions::Predictions;
 use crate::ranking::Orientation;
@@ -49,5 +50,22 @@ impl Heuristic for Bald {
     ) -> Result<Tensor<1>> {
         predictions.require_probabilities(Self::NAME)?;
         Ok(predictions.score_items(3, Self::per_position))
+    }
+
+    fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
+        match predictions.host() {
+            Some((values, layout)) => {
+                predictions.require_probabilities(Self::NAME)?;
+                Ok(host::score_items(
+                    values,
+                    layout,
+                    predictions.reduction(),
+                    host::Kernel::Bald,
+                ))
+            }
+            None => Ok(self
+                .score_tensor(predictions, target)?
+                .try_into_vec_as::<f32>()?),
+        }
     }
 }

@@ -7,8 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::bald::Bald;
 use crate::base::Heuristic;
 use crate::error::{HeuristicError, Result};
+use crate::host;
 use crate::ops::xlogx;
-use crate::predictions::Predictions;
+use crate::predictions::{Predictions, Reduction};
 use crate::ranking::{Orientation, Ranking, Selection, check_query_size};
 
 /// BatchBALD (Kirsch, van Amersfoort & Gal 2019, "BatchBALD: Efficient and Diverse Batch
@@ -159,15 +160,28 @@ impl<'a> Greedy<'a> {
         let [n, c, _, t] = predictions.values().dims();
         let probs = predictions.values().clone().reshape([n, c, t]);
         let probs_t_nc = probs.permute([2, 0, 1]).reshape([t, n * c]);
-        let conditional = predictions.score_items(2, |p| {
-            let [m, ..] = p.dims();
-            xlogx(p)
-                .sum_dim(3)
-                .sum_dim(1)
-                .div_scalar(-(t as f32))
-                .reshape([m, 1])
-        });
-        let conditional_host = conditional.clone().try_into_vec_as::<f32>()?;
+        let conditional_host = match predictions.host() {
+            Some((values, layout)) => host::score_items(
+                values,
+                layout,
+                Reduction::None,
+                host::Kernel::ExpectedEntropy,
+            ),
+            None => predictions
+                .score_items(2, |p| {
+                    let [m, ..] = p.dims();
+                    xlogx(p)
+                        .sum_dim(3)
+                        .sum_dim(1)
+                        .div_scalar(-(t as f32))
+                        .reshape([m, 1])
+                })
+                .try_into_vec_as::<f32>()?,
+        };
+        let conditional = Tensor::from_data(
+            TensorData::new(conditional_host.clone(), [n]),
+            &predictions.device(),
+        );
         Ok(Self {
             config,
             predictions,
@@ -183,8 +197,8 @@ impl<'a> Greedy<'a> {
     fn run(mut self, k: usize) -> Result<Selection> {
         let mut scores = Vec::with_capacity(k);
         // First pick: BALD.
-        let bald = Bald.score_tensor(self.predictions, None)?;
-        let (first, first_score) = argmax(bald)?;
+        let bald = Bald.scores(self.predictions, None)?;
+        let (first, first_score) = host_argmax(&bald, &self.penalty);
         self.pick(first)?;
         scores.push(first_score);
         while self.picked.len() < k {
@@ -228,6 +242,32 @@ impl<'a> Greedy<'a> {
         );
         // Σ_m v_m Σ_c J ln J per item, J[m, i, c] = p(y_i = c | ŷ_m).
         let chunk = (self.predictions.memory_budget() / (rows * c * 4 * 3)).clamp(1, n);
+        let picked_conditional: f64 = self
+            .picked
+            .iter()
+            .map(|&i| f64::from(self.conditional_host[i]))
+            .sum();
+        if self.predictions.host().is_some() {
+            // CPU: the backend's matrix product, then one fused pass for J ln J.
+            let weights = self.history.weights_f32();
+            let mut neg_entropy = Vec::with_capacity(n);
+            for start in (0..n).step_by(chunk) {
+                let len = chunk.min(n - start);
+                let cols = self.probs_t_nc.clone().narrow(1, start * c, len * c);
+                let joint = q.clone().matmul(cols).try_into_vec_as::<f32>()?;
+                neg_entropy.extend(host::weighted_neg_entropies(&joint, &weights, c));
+            }
+            let gain: Vec<f32> = neg_entropy
+                .iter()
+                .zip(&self.conditional_host)
+                .map(|(h, cond)| -h - cond)
+                .collect();
+            let (item, gain) = host_argmax(&gain, &self.penalty);
+            return Ok((
+                item,
+                f64::from(gain) + self.history.entropy_offset() - picked_conditional,
+            ));
+        }
         let parts: Vec<Tensor<1>> = (0..n)
             .step_by(chunk)
             .map(|start| {
@@ -255,6 +295,18 @@ impl<'a> Greedy<'a> {
             f64::from(gain) + self.history.entropy_offset() - picked_conditional,
         ))
     }
+}
+
+/// The first index of the largest score among those not penalised.
+fn host_argmax(scores: &[f32], penalty: &[f32]) -> (usize, f32) {
+    scores
+        .iter()
+        .zip(penalty)
+        .map(|(s, p)| s + p)
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, s)| {
+            if s > best.1 { (i, s) } else { best }
+        })
 }
 
 fn argmax(scores: Tensor<1>) -> Result<(usize, f32)> {

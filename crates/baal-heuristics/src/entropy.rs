@@ -4,6 +4,7 @@ use burn::tensor::Tensor;
 
 use crate::base::Heuristic;
 use crate::error::Result;
+use crate::host;
 use crate::ops::{entropy_over_classes, mean_over_iterations, per_position};
 use crate::predictions::Predictions;
 use crate::ranking::Orientation;
@@ -41,5 +42,22 @@ impl Heuristic for Entropy {
         Ok(predictions.score_items(2, |probs| {
             per_position(entropy_over_classes(mean_over_iterations(probs)))
         }))
+    }
+
+    fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
+        match predictions.host() {
+            Some((values, layout)) => {
+                predictions.require_probabilities(Self::NAME)?;
+                Ok(host::score_items(
+                    values,
+                    layout,
+                    predictions.reduction(),
+                    host::Kernel::Entropy,
+                ))
+            }
+            None => Ok(self
+                .score_tensor(predictions, target)?
+                .try_into_vec_as::<f32>()?),
+        }
     }
 }

@@ -35,6 +35,7 @@ mod combine;
 mod entropy;
 mod epig;
 mod error;
+mod host;
 mod margin;
 mod ops;
 mod precomputed;

@@ -1,8 +1,11 @@
 //! Validated model predictions, the input of every heuristic.
 
+use std::sync::Arc;
+
 use burn::tensor::{Bool, Device, Int, Tensor, activation::softmax};
 
 use crate::error::{HeuristicError, Result};
+use crate::host::{self, Layout};
 
 /// How scores computed per position (pixel, token) fold into one score per pool item,
 /// for predictions of shape `[N, C, P, T]`.
@@ -55,6 +58,8 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 #[derive(Clone, Debug)]
 pub struct Predictions {
     values: Tensor<4>,
+    /// A host copy of `values` when they live on the CPU `flex` backend, for fused kernels.
+    host: Option<Arc<Vec<f32>>>,
     kind: PredictionKind,
     reduction: Reduction,
     memory_budget: usize,
@@ -94,12 +99,8 @@ impl Predictions {
     /// # Errors
     /// As [`Predictions::from_logits`], and [`Reduction::None`] with more than one position.
     pub fn from_segmentation_logits(logits: Tensor<4>, reduction: Reduction) -> Result<Self> {
-        let predictions = Self::new(logits, PredictionKind::Probabilities, reduction)?;
-        predictions.check_finite()?;
-        Ok(Self {
-            values: softmax(predictions.values, 1),
-            ..predictions
-        })
+        Self::new(logits.clone(), PredictionKind::Probabilities, reduction)?.check_finite()?;
+        Self::new(softmax(logits, 1), PredictionKind::Probabilities, reduction)
     }
 
     /// Wraps raw regression outputs `[N, O, T]` (O outputs, T MC iterations) for heuristics
@@ -122,6 +123,29 @@ impl Predictions {
     pub fn with_memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = bytes.max(1);
         self
+    }
+
+    /// Turns the fused CPU kernels on or off. They are on by default when the predictions
+    /// live on the CPU `flex` backend (at the cost of one host copy of the predictions) and
+    /// give the same scores as the tensor path, which every other backend uses.
+    ///
+    /// # Errors
+    /// Reading the predictions back from the device fails.
+    pub fn with_host_kernels(mut self, enabled: bool) -> Result<Self> {
+        self.host = match (enabled, self.host.take()) {
+            (false, _) => None,
+            (true, Some(host)) => Some(host),
+            (true, None) if runs_on_host(&self.values.device()) => {
+                Some(Arc::new(self.values.clone().try_into_vec_as::<f32>()?))
+            }
+            (true, None) => None,
+        };
+        Ok(self)
+    }
+
+    /// Whether the fused CPU kernels are used (see [`Predictions::with_host_kernels`]).
+    pub fn uses_host_kernels(&self) -> bool {
+        self.host.is_some()
     }
 
     fn with_position_axis(values: Tensor<3>) -> Tensor<4> {
@@ -147,11 +171,32 @@ impl Predictions {
                 ),
             });
         }
+        let host = if runs_on_host(&values.device()) {
+            Some(Arc::new(values.clone().try_into_vec_as::<f32>()?))
+        } else {
+            None
+        };
         Ok(Self {
             values,
+            host,
             kind,
             reduction,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+        })
+    }
+
+    /// The values in host memory with their layout, when the device is the CPU backend.
+    pub(crate) fn host(&self) -> Option<(&[f32], Layout)> {
+        let [_, classes, positions, iterations] = self.values.dims();
+        self.host.as_deref().map(|values| {
+            (
+                values.as_slice(),
+                Layout {
+                    classes,
+                    positions,
+                    iterations,
+                },
+            )
         })
     }
 
@@ -266,6 +311,10 @@ impl Predictions {
     }
 
     fn check_finite(&self) -> Result<()> {
+        if let Some((values, layout)) = self.host() {
+            return host::first_non_finite(values, layout)
+                .map_or(Ok(()), |item| Err(HeuristicError::NonFinite { item }));
+        }
         self.find_first_bad_item(|chunk| {
             let [n, ..] = chunk.dims();
             chunk
@@ -275,12 +324,18 @@ impl Predictions {
                 .reshape([n])
                 .is_finite()
                 .bool_not()
-        })
+        })?
         .map_or(Ok(()), |item| Err(HeuristicError::NonFinite { item }))
     }
 
     fn check_probabilities(&self) -> Result<()> {
         let upper = 1.0 + f32::EPSILON * 4.0;
+        if let Some((values, layout)) = self.host() {
+            return match host::first_invalid_probabilities(values, layout, upper) {
+                None => Ok(()),
+                Some(item) => Err(self.diagnose_item(item, upper)?),
+            };
+        }
         let bad = self.find_first_bad_item(|chunk| {
             let [n, c, p, t] = chunk.dims();
             let flat = chunk.clone().reshape([n, c * p * t]);
@@ -297,7 +352,7 @@ impl Predictions {
                 .bool_or(above)
                 .bool_or(deviation)
                 .reshape([n])
-        });
+        })?;
         match bad {
             None => Ok(()),
             Some(item) => Err(self.diagnose_item(item, upper)?),
@@ -347,15 +402,93 @@ impl Predictions {
 
     /// Runs `flag` (chunk `[n, C, P, T]` -> bad item mask `[n]`) over the pool; returns the
     /// first flagged item. One scalar comes back per chunk unless something is wrong.
-    fn find_first_bad_item(&self, flag: impl Fn(Tensor<4>) -> Tensor<1, Bool>) -> Option<usize> {
+    fn find_first_bad_item(
+        &self,
+        flag: impl Fn(Tensor<4>) -> Tensor<1, Bool>,
+    ) -> Result<Option<usize>> {
         let chunk_len = self.chunk_len(2);
-        self.chunk_ranges(chunk_len).find_map(|(start, len)| {
+        for (start, len) in self.chunk_ranges(chunk_len) {
             let bad = flag(self.values.clone().narrow(0, start, len));
-            if !bad.clone().any().into_scalar::<bool>() {
-                return None;
+            if bad.clone().any().try_into_scalar::<bool>()? {
+                let first: Tensor<1, Int> = bad.int().argmax(0);
+                return Ok(Some(start + first.try_into_scalar::<i64>()? as usize));
             }
-            let first: Tensor<1, Int> = bad.int().argmax(0);
-            Some(start + first.into_scalar::<i64>() as usize)
-        })
+        }
+        Ok(None)
+    }
+}
+
+/// Whether tensors on `device` live in host memory (Burn's `flex` CPU backend), so that the
+/// fused host kernels apply. Burn exposes no backend query on `Device`; its `Debug` output
+/// names the backend, and a unit test pins this to the Burn version in use.
+fn runs_on_host(device: &Device) -> bool {
+    format!("{device:?}").starts_with("Device<Flex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flex_is_recognised_as_host_memory() {
+        let device = Device::default();
+        let expect_host = format!("{device:?}").contains("Flex");
+        assert_eq!(runs_on_host(&device), expect_host);
+        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+        assert!(runs_on_host(&device), "{device:?}");
+    }
+
+    fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+        Tensor::from_data(
+            burn::tensor::TensorData::new(values, shape),
+            &Device::default(),
+        )
+    }
+
+    #[test]
+    fn tensor_and_host_validation_agree() {
+        // [N=4, C=2, P=1, T=2]; item 2 is not normalised at iteration 1, item 3 is negative.
+        let values = vec![
+            0.5, 0.5, 0.5, 0.5, //
+            1.0, 0.0, 0.0, 1.0, //
+            0.5, 0.5, 0.5, 0.2, //
+            -0.5, 0.5, 1.5, 0.5,
+        ];
+        let predictions = Predictions::new(
+            tensor(values, [4, 2, 1, 2]),
+            PredictionKind::Probabilities,
+            Reduction::None,
+        )
+        .expect("shape is fine");
+        for host in [true, false] {
+            let p = predictions.clone().with_host_kernels(host).expect("read");
+            let err = p.check_probabilities().expect_err("item 2 is invalid");
+            assert!(
+                matches!(
+                    err,
+                    HeuristicError::NotNormalised {
+                        item: 2,
+                        iteration: 1,
+                        ..
+                    }
+                ),
+                "host kernels {host}: {err}"
+            );
+            let finite = p.check_finite();
+            assert!(finite.is_ok());
+        }
+        let nan = Predictions::new(
+            tensor(vec![0.5, f32::NAN], [2, 1, 1, 1]),
+            PredictionKind::Regression,
+            Reduction::None,
+        )
+        .expect("shape is fine");
+        for host in [true, false] {
+            let p = nan.clone().with_host_kernels(host).expect("read");
+            assert!(matches!(
+                p.check_finite(),
+                Err(HeuristicError::NonFinite { item: 1 })
+            ));
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! Shared helpers: the test device, random predictions and host-side reference formulas.
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 #![allow(dead_code, missing_docs)]
 
 use baal_heuristics::Predictions;

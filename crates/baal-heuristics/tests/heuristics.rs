@@ -1,4 +1,5 @@
 //! Values, invariants and errors of the heuristics, through the public API.
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
 mod common;
 
@@ -543,4 +544,30 @@ fn stochastic_sampling_is_seeded_and_follows_the_weights() {
     assert!(StochasticSampling::power(Margin, 1.0, 0).is_err());
     assert!(StochasticSampling::power(Bald, 0.0, 0).is_err());
     assert!(StochasticSampling::power(Bald, f64::NAN, 0).is_err());
+}
+
+#[test]
+fn fused_cpu_kernels_match_the_tensor_path() {
+    let pool = random_probs(120, 5, 9, 3.0, 77);
+    let fused = predictions(&pool);
+    let tensor = fused.clone().with_host_kernels(false).expect("read");
+    assert!(!tensor.uses_host_kernels());
+    for h in [&Bald as &dyn Heuristic, &Entropy] {
+        let a = h.scores(&fused, None).expect("scores");
+        let b = h.scores(&tensor, None).expect("scores");
+        for (x, y) in a.iter().zip(&b) {
+            assert_close(f64::from(*x), f64::from(*y), 2e-6, h.name());
+        }
+    }
+    for max_exact in [1000, 0] {
+        let config = BatchBald::new(5)
+            .with_max_exact_configurations(max_exact)
+            .with_num_samples(200);
+        let a = config.select(&fused, None, 5).expect("select");
+        let b = config.select(&tensor, None, 5).expect("select");
+        assert_eq!(a.pool_indices, b.pool_indices);
+        for (x, y) in a.scores.iter().zip(&b.scores) {
+            assert_close(f64::from(*x), f64::from(*y), 1e-4, "batch MI");
+        }
+    }
 }
