@@ -5,7 +5,10 @@
 //!   (-D warnings), then the device-generic tests on wgpu (`--no-wgpu` skips them);
 //! - `test-wgpu`: the device-generic tests on the wgpu backend (Debian: mesa-vulkan-drivers);
 //! - `bench [criterion args]`: the criterion benches on the CPU backend;
-//! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu.
+//! - `test-tch`: the sampler tests on the libtorch CPU device (installs torch 2.9.0 from PyPI
+//!   into `target/torch-venv` on first use);
+//! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu (and
+//!   libtorch CUDA when `target/torch-venv` exists).
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -24,6 +27,7 @@ fn main() -> ExitCode {
         "test-wgpu" => test_wgpu(),
         "bench" => bench(rest),
         "gpu-check" => gpu_check(),
+        "test-tch" => test_tch(),
         other => Err(format!("unknown task '{other}'")),
     };
     match result {
@@ -61,7 +65,7 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 }
 
 /// Crates whose tests are generic over the device and run again on wgpu.
-const DEVICE_GENERIC_CRATES: &[&str] = &["baal-heuristics"];
+const DEVICE_GENERIC_CRATES: &[&str] = &["baal-heuristics", "baal-bayesian"];
 
 fn ci(args: &[String]) -> Result<(), String> {
     // Cheapest checks first.
@@ -77,6 +81,8 @@ fn ci(args: &[String]) -> Result<(), String> {
     if !args.iter().any(|a| a == "--no-tests") {
         cargo(&["test", "--workspace"])?;
     }
+    // Training through MC layers needs Burn's autodiff, which the default build leaves out.
+    cargo(&["test", "-p", "baal-bayesian", "--features", "autodiff"])?;
     cargo_env(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
@@ -115,6 +121,70 @@ fn bench(args: &[String]) -> Result<(), String> {
     cargo(&cmd)
 }
 
+/// The venv holding PyTorch 2.9.0, whose libtorch burn-tch 0.22 links against.
+const TORCH_VENV: &str = "target/torch-venv";
+
+/// Environment for building and running against the venv's libtorch.
+fn torch_env() -> Result<Vec<(String, String)>, String> {
+    let python = format!("{TORCH_VENV}/bin/python");
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import torch, os; print(os.path.dirname(torch.__file__))",
+        ])
+        .output()
+        .map_err(|e| format!("{python}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{python} cannot import torch"));
+    }
+    let torch_dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let bin = std::fs::canonicalize(format!("{TORCH_VENV}/bin"))
+        .map_err(|e| format!("{TORCH_VENV}/bin: {e}"))?;
+    Ok(vec![
+        ("LIBTORCH_USE_PYTORCH".into(), "1".into()),
+        ("PATH".into(), format!("{}:{path}", bin.display())),
+        ("LD_LIBRARY_PATH".into(), format!("{torch_dir}/lib")),
+    ])
+}
+
+fn test_tch() -> Result<(), String> {
+    if !std::path::Path::new(TORCH_VENV).exists() {
+        let run = |program: &str, args: &[&str]| -> Result<(), String> {
+            eprintln!("xtask: {program} {}", args.join(" "));
+            let status = Command::new(program)
+                .args(args)
+                .status()
+                .map_err(|e| format!("{program}: {e}"))?;
+            status
+                .success()
+                .then_some(())
+                .ok_or(format!("{program} failed ({status})"))
+        };
+        run("python3", &["-m", "venv", TORCH_VENV])?;
+        // The CPU wheel: libtorch without the CUDA libraries.
+        run(
+            &format!("{TORCH_VENV}/bin/pip"),
+            &[
+                "install",
+                "torch==2.9.0",
+                "--index-url",
+                "https://download.pytorch.org/whl/cpu",
+            ],
+        )
+        .or_else(|_| {
+            run(
+                &format!("{TORCH_VENV}/bin/pip"),
+                &["install", "torch==2.9.0"],
+            )
+        })?;
+    }
+    let env = torch_env()?;
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("BURN_DEVICE", "tch"));
+    cargo_env(&["test", "-p", "baal-bayesian", "--features", "tch"], &env)
+}
+
 fn gpu_check() -> Result<(), String> {
     let nvidia = Command::new("nvidia-smi")
         .status()
@@ -131,7 +201,8 @@ fn gpu_check() -> Result<(), String> {
         }
     }
     for (feature, device) in [("cuda", "cuda"), ("wgpu", "wgpu")] {
-        if let Err(e) = cargo_env(
+        let env = [("BAAL_BENCH_DEVICE", device), ("BURN_DEVICE", device)];
+        let benches: [&[&str]; 2] = [
             &[
                 "bench",
                 "-p",
@@ -140,8 +211,27 @@ fn gpu_check() -> Result<(), String> {
                 "--features",
                 feature,
             ],
-            &[("BAAL_BENCH_DEVICE", device)],
-        ) {
+            &[
+                "bench",
+                "-p",
+                "baal-bayesian",
+                "--bench",
+                "mc_inference",
+                "--features",
+                feature,
+            ],
+        ];
+        for args in benches {
+            if let Err(e) = cargo_env(args, &env) {
+                failures.push(e);
+            }
+        }
+    }
+    if let Ok(env) = torch_env() {
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(("BURN_DEVICE", "tch-cuda"));
+        if let Err(e) = cargo_env(&["test", "-p", "baal-bayesian", "--features", "tch"], &env) {
             failures.push(e);
         }
     }
