@@ -37,4 +37,13 @@ fn main() {
     time("batch_bald 10 of 1000", 3, || {
         BatchBald::new(10).select(&small, None, 10).expect("select")
     });
+    if std::env::args().any(|a| a == "--large") {
+        let large =
+            Predictions::from_probs(random_probs(10_000, 10, 20, 1, &device)).expect("valid");
+        time("batch_bald 100 of 10000", 1, || {
+            BatchBald::new(100)
+                .select(&large, None, 100)
+                .expect("select")
+        });
+    }
 }

@@ -43,8 +43,9 @@ pub struct BatchBald {
 impl BatchBald {
     pub(crate) const NAME: &'static str = "batch-bald";
 
-    /// Default number of sampled label configurations once exact enumeration stops.
-    pub const DEFAULT_NUM_SAMPLES: usize = 1000;
+    /// Default number of sampled label configurations once exact enumeration stops (baal's
+    /// `num_draw` default).
+    pub const DEFAULT_NUM_SAMPLES: usize = 500;
 
     /// BatchBALD selecting `query_size` items when used through [`Heuristic::rank`].
     pub fn new(query_size: usize) -> Self {
@@ -56,14 +57,14 @@ impl BatchBald {
         }
     }
 
-    /// Number of label configurations sampled to estimate the joint entropy (default 1000).
+    /// Number of label configurations sampled to estimate the joint entropy (default 500).
     pub fn with_num_samples(mut self, num_samples: usize) -> Self {
         self.num_samples = num_samples;
         self
     }
 
-    /// Largest number of label configurations enumerated exactly (default 1000); 0 samples
-    /// from the second pick on.
+    /// Largest number of label configurations enumerated exactly (default 500, so that an
+    /// exact step never costs more than a sampled one); 0 samples from the second pick on.
     pub fn with_max_exact_configurations(mut self, configurations: usize) -> Self {
         self.max_exact_configurations = configurations;
         self
@@ -247,16 +248,11 @@ impl<'a> Greedy<'a> {
             .iter()
             .map(|&i| f64::from(self.conditional_host[i]))
             .sum();
-        if self.predictions.host().is_some() {
-            // CPU: the backend's matrix product, then one fused pass for J ln J.
+        if let Some((values, layout)) = self.predictions.host() {
+            // CPU: one fused pass per item, its joint probabilities kept in cache.
+            let history_t_m = self.history.q_transposed_over_t();
             let weights = self.history.weights_f32();
-            let mut neg_entropy = Vec::with_capacity(n);
-            for start in (0..n).step_by(chunk) {
-                let len = chunk.min(n - start);
-                let cols = self.probs_t_nc.clone().narrow(1, start * c, len * c);
-                let joint = q.clone().matmul(cols).try_into_vec_as::<f32>()?;
-                neg_entropy.extend(host::weighted_neg_entropies(&joint, &weights, c));
-            }
+            let neg_entropy = host::joint_neg_entropies(values, layout, &history_t_m, &weights);
             let gain: Vec<f32> = neg_entropy
                 .iter()
                 .zip(&self.conditional_host)
@@ -344,6 +340,18 @@ impl JointHistory {
 
     fn rows(&self) -> usize {
         self.log_w.len()
+    }
+
+    /// `q[m, t] / T` laid out `[T, M]`, for the CPU kernel.
+    fn q_transposed_over_t(&self) -> Vec<f32> {
+        let (rows, t) = (self.rows(), self.t);
+        let mut out = vec![0f32; rows * t];
+        for (m, row) in self.q.chunks_exact(t).enumerate() {
+            for (it, &q) in row.iter().enumerate() {
+                out[it * rows + m] = (q / t as f64) as f32;
+            }
+        }
+        out
     }
 
     fn q_f32(&self) -> Vec<f32> {

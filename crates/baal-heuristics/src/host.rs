@@ -276,29 +276,36 @@ pub(crate) fn expected_entropy(item: &[f32], layout: Layout, position: usize) ->
 }
 
 multiversioned! {
-    /// `Σ_m weights[m] Σ_c J ln J` for the items `start..end` of `joint` (`[M, width]`).
-    fn weighted_neg_entropies_block(
-        joint: &[f32],
+    /// [`joint_neg_entropies`] for one block of items.
+    fn joint_neg_entropies_block(
+        block: &[f32],
+        layout: Layout,
+        history_t_m: &[f32],
         weights: &[f32],
-        classes: usize,
-        start: usize,
-        end: usize,
     ) -> Vec<f32> {
-        let width = joint.len() / weights.len();
-        // Accumulate w · J ln J element-wise over the rows (vectorises across items and
-        // classes), then sum each item's classes.
-        let mut acc = vec![0f32; (end - start) * classes];
-        for (m, &w) in weights.iter().enumerate() {
-            let row = &joint[m * width + start * classes..m * width + end * classes];
-            for (a, &j) in acc.iter_mut().zip(row) {
-                *a += w * xlnx(j);
+        let (classes, t) = (layout.classes, layout.iterations);
+        let rows = weights.len();
+        let mut joint = vec![0f32; rows];
+        let mut acc = vec![0f32; rows];
+        let mut out = Vec::with_capacity(block.len() / layout.item_len());
+        for item in block.chunks_exact(layout.item_len()) {
+            acc.fill(0.0);
+            for c in 0..classes {
+                // J[m] = Σ_t q[m, t] p_t(c): broadcast-multiply-adds along contiguous rows.
+                joint.fill(0.0);
+                for (it, &p) in item[c * t..(c + 1) * t].iter().enumerate() {
+                    let q = &history_t_m[it * rows..(it + 1) * rows];
+                    for (j, &qv) in joint.iter_mut().zip(q) {
+                        *j += p * qv;
+                    }
+                }
+                for (a, &j) in acc.iter_mut().zip(&joint) {
+                    *a += xlnx(j);
+                }
             }
-        }
-        let mut out = Vec::with_capacity(end - start);
-        for item in acc.chunks_exact(classes) {
             let mut total = 0.0;
-            for &x in item {
-                total += x;
+            for (a, w) in acc.iter().zip(weights) {
+                total += a * w;
             }
             out.push(total);
         }
@@ -306,18 +313,22 @@ multiversioned! {
     }
 }
 
-/// `out[i] = Σ_m weights[m] Σ_c J[m, i, c] ln J[m, i, c]` for joint probabilities `J` laid out
-/// `[M, n·C]` (BatchBALD's per-candidate joint-entropy term).
-pub(crate) fn weighted_neg_entropies(joint: &[f32], weights: &[f32], classes: usize) -> Vec<f32> {
-    let items = joint.len() / weights.len() / classes;
-    // Threads take disjoint item ranges across all rows.
-    let block = items.div_ceil(rayon::current_num_threads() * 4).max(64);
-    (0..items)
-        .into_par_iter()
-        .step_by(block)
-        .flat_map_iter(|start| {
-            weighted_neg_entropies_block(joint, weights, classes, start, (start + block).min(items))
-        })
+/// BatchBALD's per-candidate term `Σ_m w_m Σ_c J[m, c] ln J[m, c]` with
+/// `J[m, c] = Σ_t history_t_m[t, m] · p_t(c | x_i)`, for every item of `[N, C, 1, T]`
+/// `values`; the history rows are laid out `[T, M]` (already divided by T). Each item's
+/// `J` lives in a scratch row that stays in cache; blocks of items run in parallel.
+pub(crate) fn joint_neg_entropies(
+    values: &[f32],
+    layout: Layout,
+    history_t_m: &[f32],
+    weights: &[f32],
+) -> Vec<f32> {
+    let items_per_task = (values.len() / layout.item_len())
+        .div_ceil(rayon::current_num_threads() * 4)
+        .clamp(1, BLOCK);
+    values
+        .par_chunks(layout.item_len() * items_per_task)
+        .flat_map_iter(|block| joint_neg_entropies_block(block, layout, history_t_m, weights))
         .collect()
 }
 

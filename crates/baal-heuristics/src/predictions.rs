@@ -436,6 +436,9 @@ mod tests {
         assert_eq!(runs_on_host(&device), expect_host);
         #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
         assert!(runs_on_host(&device), "{device:?}");
+        // The backend features exist to run these tests on that backend: make sure they do.
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        assert!(!runs_on_host(&device), "expected a GPU backend: {device:?}");
     }
 
     fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
