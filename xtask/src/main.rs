@@ -8,7 +8,11 @@
 //! - `test-tch`: the sampler tests on the libtorch CPU device (installs torch 2.9.0 from PyPI
 //!   into `target/torch-venv` on first use);
 //! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu (and
-//!   libtorch CUDA when `target/torch-venv` exists).
+//!   libtorch CUDA when `target/torch-venv` exists);
+//! - `reproduce <fashion-mnist|mnist|cifar10> [--quick] [args]`, `reproduce-cifar10 [args]`:
+//!   the active-learning reproductions (see `reproduce.rs`).
+
+mod reproduce;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -28,6 +32,8 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "gpu-check" => gpu_check(),
         "test-tch" => test_tch(),
+        "reproduce" => reproduce::reproduce(rest),
+        "reproduce-cifar10" => reproduce::reproduce_cifar10(rest),
         other => Err(format!("unknown task '{other}'")),
     };
     match result {
@@ -66,6 +72,29 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 
 /// Crates whose tests are generic over the device and run again on wgpu.
 const DEVICE_GENERIC_CRATES: &[&str] = &["baal-heuristics", "baal-bayesian"];
+
+/// `cargo test` of every device-generic crate with `feature` (a backend) compiled in, as one
+/// command so that the backend is built once.
+fn device_generic_tests(feature: &str, release: bool) -> Vec<String> {
+    let mut args = vec!["test".to_string()];
+    if release {
+        args.push("--release".into());
+    }
+    for krate in DEVICE_GENERIC_CRATES {
+        args.extend(["-p".to_string(), krate.to_string()]);
+    }
+    args.push("--features".into());
+    let features: Vec<String> = DEVICE_GENERIC_CRATES
+        .iter()
+        .map(|krate| format!("{krate}/{feature}"))
+        .collect();
+    args.push(features.join(","));
+    args
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
 
 fn ci(args: &[String]) -> Result<(), String> {
     // Cheapest checks first.
@@ -109,10 +138,7 @@ fn test_wgpu() -> Result<(), String> {
                 .into(),
         );
     }
-    for krate in DEVICE_GENERIC_CRATES {
-        cargo(&["test", "-p", krate, "--features", "wgpu"])?;
-    }
-    Ok(())
+    cargo(&as_strs(&device_generic_tests("wgpu", false)))
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
@@ -193,11 +219,10 @@ fn gpu_check() -> Result<(), String> {
         return Err("gpu-check needs an NVIDIA GPU (nvidia-smi failed)".into());
     }
     let mut failures = Vec::new();
-    for krate in DEVICE_GENERIC_CRATES {
-        for feature in ["cuda", "wgpu"] {
-            if let Err(e) = cargo(&["test", "--release", "-p", krate, "--features", feature]) {
-                failures.push(e);
-            }
+    for feature in ["cuda", "wgpu"] {
+        let args = device_generic_tests(feature, true);
+        if let Err(e) = cargo_env(&as_strs(&args), &[("BURN_DEVICE", feature)]) {
+            failures.push(e);
         }
     }
     for (feature, device) in [("cuda", "cuda"), ("wgpu", "wgpu")] {

@@ -38,33 +38,29 @@ impl Ranking {
         if let Some((item, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
             return Err(HeuristicError::NonFiniteScore { item, value });
         }
-        let mut pool_indices: Vec<usize> = (0..scores.len()).collect();
-        // Sort on keys whose integer order is the float order: cheaper than `total_cmp`
-        // closures, and the index breaks ties deterministically.
+        // Keys whose unsigned order is the informativeness order (most informative first).
         let key = |s: f32| -> u32 {
-            let bits = s.to_bits();
-            if bits >> 31 == 1 {
+            let bits = (if s == 0.0 { 0.0f32 } else { s }).to_bits();
+            let ascending = if bits >> 31 == 1 {
                 !bits
             } else {
                 bits | 1 << 31
+            };
+            match orientation {
+                Orientation::HigherIsMoreInformative => !ascending,
+                Orientation::LowerIsMoreInformative => ascending,
             }
         };
-        let mut keyed: Vec<(u32, u32)> = scores
+        let keyed: Vec<(u32, u32)> = scores
             .iter()
             .enumerate()
-            .map(|(i, &s)| {
-                let k = key(if s == 0.0 { 0.0 } else { s });
-                let k = match orientation {
-                    Orientation::HigherIsMoreInformative => !k,
-                    Orientation::LowerIsMoreInformative => k,
-                };
-                (k, i as u32)
-            })
+            .map(|(i, &s)| (key(s), i as u32))
             .collect();
-        keyed.sort_unstable();
-        for (slot, (_, i)) in pool_indices.iter_mut().zip(keyed) {
-            *slot = i as usize;
-        }
+        // A stable radix sort from pool order: equal scores keep pool order.
+        let pool_indices = radix_sort_by_key(keyed)
+            .into_iter()
+            .map(|(_, i)| i as usize)
+            .collect();
         Ok(Self {
             pool_indices,
             scores,
@@ -132,6 +128,32 @@ impl Ranking {
     }
 }
 
+/// Sorts `(key, value)` pairs by key, stably: four passes of an 8-bit counting sort (linear
+/// time; a comparison sort of 50000 scores costs several times more).
+fn radix_sort_by_key(mut items: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    let mut buffer = vec![(0u32, 0u32); items.len()];
+    for shift in [0u32, 8, 16, 24] {
+        let digit = |k: u32| ((k >> shift) & 0xff) as usize;
+        let mut counts = [0usize; 257];
+        for &(k, _) in &items {
+            counts[digit(k) + 1] += 1;
+        }
+        if counts.iter().any(|&c| c == items.len()) {
+            continue; // every key shares this digit
+        }
+        for d in 0..256 {
+            counts[d + 1] += counts[d];
+        }
+        for &item in &items {
+            let slot = &mut counts[digit(item.0)];
+            buffer[*slot] = item;
+            *slot += 1;
+        }
+        std::mem::swap(&mut items, &mut buffer);
+    }
+    items
+}
+
 /// A batch of pool items chosen together, in the order they were chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Selection {
@@ -185,6 +207,37 @@ mod tests {
             .expect("finite scores");
         assert_eq!(low.pool_indices(), &[2, 4, 5, 0, 1, 3]);
         assert_eq!(low.top(2), &[2, 4]);
+    }
+
+    #[test]
+    fn radix_sort_matches_a_stable_comparison_sort() {
+        let mut state = 12345u64;
+        let scores: Vec<f32> = (0..5000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Few distinct values, negatives and zeros of both signs: many ties.
+                ((state >> 33) % 41) as f32 / 4.0 - 5.0
+            })
+            .chain([0.0, -0.0, f32::MAX, f32::MIN, f32::MIN_POSITIVE])
+            .collect();
+        for orientation in [
+            Orientation::HigherIsMoreInformative,
+            Orientation::LowerIsMoreInformative,
+        ] {
+            let ranking = Ranking::from_scores(scores.clone(), orientation).expect("finite");
+            // A stable comparison sort, with -0.0 equal to 0.0 (x + 0.0 maps -0.0 to 0.0).
+            let mut expected: Vec<usize> = (0..scores.len()).collect();
+            expected.sort_by(|&a, &b| {
+                let (a, b) = (scores[a] + 0.0, scores[b] + 0.0);
+                match orientation {
+                    Orientation::HigherIsMoreInformative => b.total_cmp(&a),
+                    Orientation::LowerIsMoreInformative => a.total_cmp(&b),
+                }
+            });
+            assert_eq!(ranking.pool_indices(), expected.as_slice());
+        }
     }
 
     #[test]
