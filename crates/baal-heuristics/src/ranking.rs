@@ -138,7 +138,7 @@ fn radix_sort_by_key(mut items: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
         for &(k, _) in &items {
             counts[digit(k) + 1] += 1;
         }
-        if counts.iter().any(|&c| c == items.len()) {
+        if counts.contains(&items.len()) {
             continue; // every key shares this digit
         }
         for d in 0..256 {
