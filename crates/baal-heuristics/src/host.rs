@@ -255,11 +255,21 @@ fn row(item: &[f32], layout: Layout, class: usize, position: usize) -> &[f32] {
 #[inline(always)]
 fn entropy_of_means(item: &[f32], layout: Layout, position: usize) -> f32 {
     let t = layout.iterations as f32;
-    let mut total = 0.0;
-    for c in 0..layout.classes {
-        total += xlnx(sum(row(item, layout, c, position)) / t);
+    // Means padded with zeros (0 ln 0 = 0) to whole vectors, so their logarithms vectorise.
+    const STACK: usize = 64;
+    let padded = layout.classes.next_multiple_of(LANES);
+    let mut stack = [0f32; STACK];
+    let mut heap = Vec::new();
+    let means: &mut [f32] = if padded <= STACK {
+        &mut stack[..padded]
+    } else {
+        heap.resize(padded, 0.0);
+        &mut heap
+    };
+    for (c, mean) in means.iter_mut().take(layout.classes).enumerate() {
+        *mean = sum(row(item, layout, c, position)) / t;
     }
-    -total
+    -sum_xlnx(means)
 }
 
 /// BALD of one position: `H[mean_t p] - mean_t H[p_t]`.
