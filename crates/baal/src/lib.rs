@@ -10,6 +10,7 @@
 //! - [`heuristics`]: acquisition functions on `[N, C, T]` predictions;
 //! - [`data`]: datasets and loaders;
 //! - [`bayesian`]: MC dropout / DropConnect layers and the MC sampler;
+//! - [`active`]: the trainer, the active-learning loop and resumable experiments;
 //!
 //! and offers [`device::parse_device`] to pick a backend by name.
 //!
@@ -19,6 +20,7 @@
 pub mod device;
 pub mod score;
 
+pub use baal_active as active;
 pub use baal_bayesian as bayesian;
 pub use baal_data as data;
 pub use baal_heuristics as heuristics;
@@ -27,6 +29,9 @@ pub use burn;
 /// The types most programs need.
 pub mod prelude {
     pub use crate::device::parse_device;
+    pub use baal_active::{
+        ActiveLearningLoop, Experiment, KnownLabels, Oracle, StoppingCriterion, Trainer, TrainerConfig,
+    };
     pub use baal_heuristics::{
         Bald, BatchBald, Certainty, CombineHeuristics, Entropy, Epig, Heuristic, Margin,
         Orientation, Precomputed, Predictions, Random, Ranking, Reduction, SamplingRule, Selection,

@@ -1,0 +1,276 @@
+//! The active-learning loop: predict on the pool, rank, label the top of the ranking.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use baal_bayesian::McSamplerConfig;
+use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
+use baal_heuristics::{Heuristic, Orientation, Predictions};
+use burn::data::dataset::Dataset;
+use burn::tensor::{Device, Tensor};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ActiveError, Result};
+use crate::heuristic::HeuristicKind;
+use crate::oracle::{KnownLabels, Oracle, OracleOutcome};
+use crate::trainer::Predictor;
+
+/// Where the heuristic comes from.
+enum HeuristicSource {
+    /// One heuristic for every step.
+    Fixed(Box<dyn Heuristic>),
+    /// Rebuilt each step with seed `seed + step`, so that a resumed run continues as the
+    /// original run did.
+    PerStep { kind: HeuristicKind, seed: u64 },
+}
+
+/// What one [`ActiveLearningLoop::step`] did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    /// The queried items (dataset indices), most informative first; empty when the pool was.
+    pub query: Vec<DatasetIndex>,
+    /// Whether the oracle labelled them (false: pending human labels).
+    pub labelled: bool,
+    /// Whether labelling can go on: the query was labelled and the pool still holds items.
+    pub can_continue: bool,
+    /// Pool items that were scored (the pool, or its random subset of `max_sample`).
+    pub n_scored: usize,
+    /// Mean heuristic score over the scored items, oriented so that higher is more
+    /// uncertain (the negated mean for margin/certainty-like heuristics); `None` for random.
+    pub mean_uncertainty: Option<f64>,
+    /// Seconds spent MC-predicting the pool (and the target set).
+    pub predict_seconds: f64,
+    /// Seconds spent ranking.
+    pub rank_seconds: f64,
+    /// Seconds spent labelling and checkpointing.
+    pub label_seconds: f64,
+}
+
+/// The loop of baal's `ActiveLearningLoop`: each [`step`](Self::step) MC-predicts the pool (or
+/// a random subset of `max_sample` items), ranks it with the heuristic, has the [`Oracle`]
+/// label the top `query_size` items and saves the dataset state when a checkpoint path is set.
+///
+/// Training is not part of the loop: train between steps with a [`Trainer`](crate::Trainer)
+/// or your own code, then pass anything that implements [`Predictor`].
+pub struct ActiveLearningLoop<I, L> {
+    heuristic: HeuristicSource,
+    query_size: usize,
+    max_sample: Option<usize>,
+    iterations: usize,
+    sampler_seed: u64,
+    oracle: Box<dyn Oracle<I, L>>,
+    target: Option<Arc<dyn Dataset<I>>>,
+    checkpoint: Option<PathBuf>,
+    steps: u64,
+    show_progress: bool,
+}
+
+impl<I, L> ActiveLearningLoop<I, L>
+where
+    I: Send + Sync + 'static,
+    L: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    /// A loop labelling `query_size` items a step chosen by `heuristic`, with known labels as
+    /// the oracle, 20 MC iterations and the whole pool scored.
+    pub fn new(heuristic: impl Heuristic + 'static, query_size: usize) -> Self {
+        Self::with_source(HeuristicSource::Fixed(Box::new(heuristic)), query_size)
+    }
+
+    /// A loop whose heuristic is rebuilt each step from `kind` with seed `seed + step`: random
+    /// heuristics then draw the same on a resumed run.
+    pub fn from_kind(kind: HeuristicKind, query_size: usize, seed: u64) -> Self {
+        Self::with_source(HeuristicSource::PerStep { kind, seed }, query_size)
+    }
+
+    fn with_source(heuristic: HeuristicSource, query_size: usize) -> Self {
+        Self {
+            heuristic,
+            query_size,
+            max_sample: None,
+            iterations: 20,
+            sampler_seed: 0,
+            oracle: Box::new(KnownLabels),
+            target: None,
+            checkpoint: None,
+            steps: 0,
+            show_progress: false,
+        }
+    }
+
+    /// Scores a random subset of at most `max_sample` pool items each step (baal's
+    /// `max_sample`), drawn with the dataset's seeded generator.
+    pub fn with_max_sample(mut self, max_sample: usize) -> Self {
+        self.max_sample = Some(max_sample);
+        self
+    }
+
+    /// MC iterations T of the pool predictions (default 20).
+    pub fn with_iterations(mut self, iterations: usize) -> Self {
+        self.iterations = iterations;
+        self
+    }
+
+    /// Seed of the MC masks (step `s` uses `seed + s`).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.sampler_seed = seed;
+        self
+    }
+
+    /// Who labels the queries (default: [`KnownLabels`]).
+    pub fn with_oracle(mut self, oracle: impl Oracle<I, L> + 'static) -> Self {
+        self.oracle = Box::new(oracle);
+        self
+    }
+
+    /// Target inputs for EPIG (items from the distribution the model will be used on).
+    pub fn with_target(mut self, target: Arc<dyn Dataset<I>>) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Saves the dataset state atomically to `path` after each labelling.
+    pub fn with_checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(path.into());
+        self
+    }
+
+    /// Shows the MC sampler's progress bar.
+    pub fn with_show_progress(mut self, show: bool) -> Self {
+        self.show_progress = show;
+        self
+    }
+
+    /// Items queried per step.
+    pub fn query_size(&self) -> usize {
+        self.query_size
+    }
+
+    /// Steps done.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Sets the step counter (a resumed run continues its seeds from there).
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    /// The heuristic's name.
+    pub fn heuristic_name(&self) -> &'static str {
+        match &self.heuristic {
+            HeuristicSource::Fixed(h) => h.name(),
+            HeuristicSource::PerStep { kind, .. } => kind.name(),
+        }
+    }
+
+    /// One step: predict, rank, query, label, checkpoint.
+    ///
+    /// # Errors
+    /// A zero query size, a heuristic needing a target set without one, prediction or
+    /// ranking errors, labels the dataset refuses, an unwritable checkpoint.
+    pub fn step(
+        &mut self,
+        dataset: &mut ActiveLearningDataset<I, L>,
+        predictor: &dyn Predictor<I>,
+    ) -> Result<StepOutcome> {
+        if self.query_size == 0 {
+            return Err(ActiveError::InvalidConfig {
+                what: "query size",
+                reason: "a step must query at least one item, got 0".into(),
+            });
+        }
+        if dataset.n_unlabelled() == 0 {
+            return Ok(StepOutcome {
+                query: Vec::new(),
+                labelled: false,
+                can_continue: false,
+                n_scored: 0,
+                mean_uncertainty: None,
+                predict_seconds: 0.0,
+                rank_seconds: 0.0,
+                label_seconds: 0.0,
+            });
+        }
+        let step_seed = self.sampler_seed.wrapping_add(self.steps);
+        let built;
+        let heuristic: &dyn Heuristic = match &self.heuristic {
+            HeuristicSource::Fixed(heuristic) => heuristic.as_ref(),
+            HeuristicSource::PerStep { kind, seed } => {
+                built = kind.build(self.query_size, seed.wrapping_add(self.steps))?;
+                built.as_ref()
+            }
+        };
+        let pool: PoolView<I> = match self.max_sample {
+            Some(max) => dataset.pool_subset(max)?,
+            None => dataset.pool(),
+        };
+        let started = Instant::now();
+        let needs_predictions = heuristic.name() != "random";
+        let sampler = McSamplerConfig::new(self.iterations)
+            .with_seed(step_seed)
+            .with_show_progress(self.show_progress)
+            .init()?;
+        let predictions = if needs_predictions {
+            Predictions::from_probs(predictor.predict(&sampler, &pool)?)?
+        } else {
+            // Random reads only the pool size: skip the model.
+            let device = Device::default();
+            Predictions::from_probs(Tensor::ones([pool.len(), 1, 1], &device))?
+        };
+        let target = match (&self.target, heuristic.name() == "epig") {
+            (Some(target), true) => Some(Predictions::from_probs(
+                predictor.predict(&sampler, target.as_ref())?,
+            )?),
+            _ => None,
+        };
+        let predict_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let k = self.query_size.min(pool.len());
+        let selection = heuristic.select(&predictions, target.as_ref(), k)?;
+        let mean_uncertainty = if needs_predictions {
+            let scores = heuristic.scores(&predictions, target.as_ref())?;
+            let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64;
+            Some(match heuristic.orientation() {
+                Orientation::HigherIsMoreInformative => mean,
+                Orientation::LowerIsMoreInformative => -mean,
+            })
+        } else {
+            None
+        };
+        let query = selection
+            .pool_indices
+            .iter()
+            .map(|&position| pool.dataset_index(position))
+            .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
+        let rank_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let outcome = self.oracle.label(dataset, &query)?;
+        let labelled = matches!(outcome, OracleOutcome::Labelled(_));
+        if labelled && let Some(path) = &self.checkpoint {
+            dataset.save_checkpoint(path)?;
+        }
+        let label_seconds = started.elapsed().as_secs_f64();
+        self.steps += 1;
+        tracing::info!(
+            heuristic = heuristic.name(),
+            queried = query.len(),
+            labelled,
+            n_labelled = dataset.n_labelled(),
+            predict_seconds,
+            rank_seconds,
+            "active-learning step"
+        );
+        Ok(StepOutcome {
+            can_continue: labelled && dataset.n_unlabelled() > 0,
+            query,
+            labelled,
+            n_scored: pool.len(),
+            mean_uncertainty,
+            predict_seconds,
+            rank_seconds,
+            label_seconds,
+        })
+    }
+}

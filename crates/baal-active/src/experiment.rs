@@ -1,0 +1,427 @@
+//! Experiments: steps until a criterion stops them, with JSONL/CSV logs, a learning-curve plot
+//! and resumption after a crash.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use baal_data::{ActiveLearningDataset, Checkpoint, DatasetState};
+use burn::data::dataset::Dataset;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::active_loop::ActiveLearningLoop;
+use crate::error::{ActiveError, Result};
+use crate::plot::{Curve, plot_learning_curves};
+use crate::stopping::StoppingCriterion;
+use crate::trainer::{ClassLabel, Classifier, Trainer};
+
+/// Version of `state.json`.
+pub const EXPERIMENT_FORMAT_VERSION: u32 = 1;
+
+/// One step of an experiment: the model trained on `n_labelled` labels, its test metrics, and
+/// the query that followed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step number, from 0.
+    pub step: usize,
+    /// Labelled items the model was trained on.
+    pub n_labelled: usize,
+    /// The heuristic's name.
+    pub heuristic: String,
+    /// Mean training loss of the last epoch.
+    pub train_loss: f64,
+    /// Test loss (mean cross-entropy of single MC samples).
+    pub test_loss: f64,
+    /// Test accuracy of the MC-averaged prediction.
+    pub test_accuracy: f64,
+    /// Test NLL of the MC-averaged prediction.
+    pub test_nll: f64,
+    /// Test expected calibration error.
+    pub test_ece: f64,
+    /// Items queried after the evaluation (0 on the last step).
+    pub n_queried: usize,
+    /// Mean uncertainty of the scored pool (see [`StepOutcome`](crate::StepOutcome)).
+    pub mean_uncertainty: Option<f64>,
+    /// Seconds training.
+    pub train_seconds: f64,
+    /// Seconds evaluating on the test set.
+    pub eval_seconds: f64,
+    /// Seconds MC-predicting the pool.
+    pub predict_seconds: f64,
+    /// Seconds ranking.
+    pub rank_seconds: f64,
+    /// Seconds labelling.
+    pub label_seconds: f64,
+}
+
+const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds";
+
+impl StepRecord {
+    fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3}",
+            self.step,
+            self.n_labelled,
+            self.heuristic,
+            self.train_loss,
+            self.test_loss,
+            self.test_accuracy,
+            self.test_nll,
+            self.test_ece,
+            self.n_queried,
+            self.mean_uncertainty
+                .map(|u| format!("{u:.6}"))
+                .unwrap_or_default(),
+            self.train_seconds,
+            self.eval_seconds,
+            self.predict_seconds,
+            self.rank_seconds,
+            self.label_seconds,
+        )
+    }
+}
+
+/// What an experiment folder's `state.json` holds: everything needed to resume.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "L: Serialize", deserialize = "L: DeserializeOwned"))]
+struct ExperimentState<L> {
+    format_version: u32,
+    heuristic: String,
+    query_size: usize,
+    records: Vec<StepRecord>,
+    loop_steps: u64,
+    dataset: DatasetState<L>,
+    weights: Option<String>,
+    finished: Option<String>,
+}
+
+/// How an experiment run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExperimentSummary {
+    /// Every step, including those of earlier (resumed) runs.
+    pub records: Vec<StepRecord>,
+    /// Why it stopped; `None` when [`Experiment::run_steps`] returned before the end.
+    pub stop_reason: Option<String>,
+    /// Whether it continued a run found in its folder.
+    pub resumed: bool,
+}
+
+/// Train, evaluate, query, label, log — step after step until a [`StoppingCriterion`], the
+/// step limit, an exhausted pool or pending labels stop it.
+///
+/// Its folder holds `state.json` (the step records, the dataset state and, when the trainer
+/// keeps its weights between steps, the name of the weights file), `log.jsonl` and `log.csv`
+/// (one line per step) and `curve.svg`. The state is saved atomically after each step; a new
+/// `Experiment` on the same folder resumes after the last finished step.
+pub struct Experiment<M: Classifier, I, L> {
+    dir: PathBuf,
+    trainer: Trainer<M, I>,
+    active: ActiveLearningLoop<I, L>,
+    dataset: ActiveLearningDataset<I, L>,
+    test: Arc<dyn Dataset<I>>,
+    test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
+    criteria: Vec<Box<dyn StoppingCriterion>>,
+    max_steps: Option<usize>,
+    records: Vec<StepRecord>,
+    weights: Option<String>,
+    pending_removal: Option<String>,
+    finished: Option<String>,
+    resumed: bool,
+}
+
+impl<M, I, L> Experiment<M, I, L>
+where
+    M: Classifier,
+    I: Clone + Send + Sync + 'static,
+    L: ClassLabel + Serialize + DeserializeOwned,
+{
+    /// An experiment in folder `dir` (created if needed), resuming the run saved there if any.
+    ///
+    /// `dataset` holds the initial labels; on resume its state is replaced by the saved one.
+    /// `test_label` reads the class of a test item.
+    ///
+    /// # Errors
+    /// The folder cannot be created, or it holds a run of another heuristic, query size or
+    /// dataset, or an unreadable state.
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        trainer: Trainer<M, I>,
+        active: ActiveLearningLoop<I, L>,
+        dataset: ActiveLearningDataset<I, L>,
+        test: Arc<dyn Dataset<I>>,
+        test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
+    ) -> Result<Self> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| ActiveError::io(&dir, e))?;
+        let mut experiment = Self {
+            dir,
+            trainer,
+            active,
+            dataset,
+            test,
+            test_label,
+            criteria: Vec::new(),
+            max_steps: None,
+            records: Vec::new(),
+            weights: None,
+            pending_removal: None,
+            finished: None,
+            resumed: false,
+        };
+        experiment.resume()?;
+        Ok(experiment)
+    }
+
+    /// Adds a stopping criterion.
+    pub fn with_criterion(mut self, criterion: impl StoppingCriterion + 'static) -> Self {
+        self.criteria.push(Box::new(criterion));
+        self
+    }
+
+    /// Stops after `max_steps` steps (trainings) in all.
+    pub fn with_max_steps(mut self, max_steps: usize) -> Self {
+        self.max_steps = Some(max_steps);
+        self
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The steps so far.
+    pub fn records(&self) -> &[StepRecord] {
+        &self.records
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &ActiveLearningDataset<I, L> {
+        &self.dataset
+    }
+
+    /// Whether this experiment continued a run found in its folder.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    fn resume(&mut self) -> Result<()> {
+        let path = self.state_path();
+        if !path.exists() {
+            return Ok(());
+        }
+        let state: ExperimentState<L> = Checkpoint::load(&path)?;
+        let refuse = |reason: String| ActiveError::Resume {
+            path: self.dir.clone(),
+            reason,
+        };
+        if state.format_version != EXPERIMENT_FORMAT_VERSION {
+            return Err(refuse(format!(
+                "state format {} is not the supported {EXPERIMENT_FORMAT_VERSION}",
+                state.format_version
+            )));
+        }
+        if state.heuristic != self.active.heuristic_name()
+            || state.query_size != self.active.query_size()
+        {
+            return Err(refuse(format!(
+                "it was run with heuristic {} and query size {}, not {} and {}; use another folder",
+                state.heuristic,
+                state.query_size,
+                self.active.heuristic_name(),
+                self.active.query_size()
+            )));
+        }
+        self.dataset.restore(state.dataset)?;
+        if let Some(name) = &state.weights {
+            self.trainer.load_weights(&self.dir.join(name))?;
+        }
+        self.trainer.set_fit_count(state.records.len() as u64);
+        self.active.set_steps(state.loop_steps);
+        self.records = state.records;
+        self.weights = state.weights;
+        self.finished = state.finished;
+        self.resumed = true;
+        // Lines of a step that crashed before its state was saved go away.
+        self.write_logs()?;
+        tracing::info!(
+            dir = %self.dir.display(),
+            steps = self.records.len(),
+            "resumed experiment"
+        );
+        Ok(())
+    }
+
+    /// Runs steps until the experiment stops.
+    ///
+    /// # Errors
+    /// Training, prediction, labelling or file errors; finished steps stay saved.
+    pub fn run(&mut self) -> Result<ExperimentSummary> {
+        self.run_steps(usize::MAX)
+    }
+
+    /// Runs at most `steps` more steps (then returns, as after an interruption).
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn run_steps(&mut self, steps: usize) -> Result<ExperimentSummary> {
+        let mut done = 0;
+        while self.finished.is_none() && done < steps {
+            self.step()?;
+            done += 1;
+        }
+        Ok(ExperimentSummary {
+            records: self.records.clone(),
+            stop_reason: self.finished.clone(),
+            resumed: self.resumed,
+        })
+    }
+
+    fn step(&mut self) -> Result<()> {
+        let step = self.records.len();
+        let labelled = self.dataset.labelled();
+        let fit = self.trainer.fit(&labelled)?;
+        if !self.trainer.config().reset_weights {
+            let name = format!("model-step{step}.bpk");
+            self.trainer.save_weights(&self.dir.join(&name))?;
+            if let Some(old) = self.weights.replace(name) {
+                // The new state names the new file; the old one is removed after saving.
+                self.pending_removal = Some(old);
+            }
+        }
+        let started = Instant::now();
+        let metrics = self
+            .trainer
+            .evaluate(self.test.as_ref(), self.test_label.as_ref())?;
+        let mut record = StepRecord {
+            step,
+            n_labelled: labelled.len(),
+            heuristic: self.active.heuristic_name().to_string(),
+            train_loss: fit.train_loss,
+            test_loss: metrics.loss,
+            test_accuracy: metrics.accuracy,
+            test_nll: metrics.nll,
+            test_ece: metrics.ece,
+            train_seconds: fit.seconds,
+            eval_seconds: started.elapsed().as_secs_f64(),
+            ..StepRecord::default()
+        };
+        self.records.push(record.clone());
+        let mut stop = self
+            .criteria
+            .iter()
+            .find_map(|c| c.should_stop(&self.records));
+        if stop.is_none() && self.max_steps.is_some_and(|max| self.records.len() >= max) {
+            stop = Some(format!("step limit reached ({} steps)", self.records.len()));
+        }
+        if stop.is_none() {
+            let outcome = self.active.step(&mut self.dataset, &self.trainer)?;
+            record.n_queried = outcome.query.len();
+            record.mean_uncertainty = outcome.mean_uncertainty;
+            record.predict_seconds = outcome.predict_seconds;
+            record.rank_seconds = outcome.rank_seconds;
+            record.label_seconds = outcome.label_seconds;
+            if !outcome.can_continue {
+                stop = Some(if outcome.labelled || outcome.query.is_empty() {
+                    "the pool is exhausted".into()
+                } else {
+                    "the query waits for labels".into()
+                });
+            }
+        }
+        tracing::info!(
+            step,
+            n_labelled = record.n_labelled,
+            accuracy = record.test_accuracy,
+            heuristic = %record.heuristic,
+            "experiment step"
+        );
+        *self.records.last_mut().expect("pushed above") = record.clone();
+        self.finished = stop;
+        self.save_state()?;
+        if let Some(old) = self.pending_removal.take() {
+            let _ = fs::remove_file(self.dir.join(old));
+        }
+        self.append_logs(&record)?;
+        self.plot()?;
+        Ok(())
+    }
+
+    fn save_state(&self) -> Result<()> {
+        let state = ExperimentState {
+            format_version: EXPERIMENT_FORMAT_VERSION,
+            heuristic: self.active.heuristic_name().to_string(),
+            query_size: self.active.query_size(),
+            records: self.records.clone(),
+            loop_steps: self.active.steps(),
+            dataset: self.dataset.state(),
+            weights: self.weights.clone(),
+            finished: self.finished.clone(),
+        };
+        Ok(Checkpoint::save(self.state_path(), &state)?)
+    }
+
+    fn write_logs(&self) -> Result<()> {
+        let jsonl: String = self
+            .records
+            .iter()
+            .map(|r| serde_json::to_string(r).map(|line| line + "\n"))
+            .collect::<std::result::Result<_, _>>()?;
+        write_file(&self.dir.join("log.jsonl"), &jsonl)?;
+        let mut csv = format!("{CSV_HEADER}\n");
+        for record in &self.records {
+            csv.push_str(&record.csv_row());
+            csv.push('\n');
+        }
+        write_file(&self.dir.join("log.csv"), &csv)?;
+        if !self.records.is_empty() {
+            self.plot()?;
+        }
+        Ok(())
+    }
+
+    fn append_logs(&self, record: &StepRecord) -> Result<()> {
+        let csv = self.dir.join("log.csv");
+        if !csv.exists() {
+            append_line(&csv, CSV_HEADER)?;
+        }
+        append_line(&csv, &record.csv_row())?;
+        append_line(&self.dir.join("log.jsonl"), &serde_json::to_string(record)?)
+    }
+
+    fn plot(&self) -> Result<()> {
+        let curve = Curve {
+            name: self.active.heuristic_name().to_string(),
+            points: self
+                .records
+                .iter()
+                .map(|r| (r.n_labelled as f64, r.test_accuracy, 0.0))
+                .collect(),
+        };
+        plot_learning_curves(
+            &self.dir.join("curve.svg"),
+            "test accuracy",
+            "accuracy",
+            &[curve],
+        )
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).map_err(|e| ActiveError::io(path, e))
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| ActiveError::io(path, e))?;
+    writeln!(file, "{line}").map_err(|e| ActiveError::io(path, e))
+}

@@ -1,0 +1,64 @@
+//! The active-learning loop on Burn: train on the labelled items, MC-predict the pool, rank it
+//! with a heuristic, have an oracle label the top of the ranking, repeat.
+//!
+//! - [`Trainer`] fits any [`Classifier`] (a Burn module that is also a
+//!   [`StochasticModel`](baal_bayesian::StochasticModel)) on the labelled view with SGD +
+//!   momentum or Adam on an autodiff device, resets its weights before each fit (baal's
+//!   default) and evaluates loss, accuracy, NLL and ECE ([`EvalMetrics`]).
+//! - [`ActiveLearningLoop`] does one acquisition [`step`](ActiveLearningLoop::step): predict,
+//!   rank, label through an [`Oracle`] ([`KnownLabels`] for simulations, [`CallbackOracle`],
+//!   or [`PendingQueue`] for labels given later by a person), checkpoint. Any [`Predictor`]
+//!   works, so a model trained with burn-train's `Learner` plugs in through
+//!   [`ModelPredictor`].
+//! - [`StoppingCriterion`]s: [`LabellingBudget`], [`LowAverageUncertainty`], [`EarlyStopping`].
+//! - [`Experiment`] runs steps until one stops it, logs each step to `log.jsonl` and
+//!   `log.csv`, plots `curve.svg`, and resumes from `state.json` after a crash.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use baal_active::*;
+//! # use baal_data::{ActiveLearningDataset, FashionMnist, ImageItem};
+//! # fn run<M: Classifier<Input = burn::tensor::Tensor<4>>>(model: M, batcher: InputBatcher<ImageItem, burn::tensor::Tensor<4>>) -> Result<()> {
+//! let data = FashionMnist::from_default_dir()?;
+//! let mut dataset = ActiveLearningDataset::new(data.train.clone())
+//!     .with_known_labels(|item: &ImageItem| item.label)
+//!     .with_seed(0);
+//! dataset.label_randomly(20)?;
+//! let device = burn::tensor::Device::default();
+//! let mut trainer = Trainer::new(model, &device, batcher, TrainerConfig::default())?;
+//! let mut active = ActiveLearningLoop::new(baal_heuristics::Bald, 10).with_max_sample(2000);
+//! loop {
+//!     trainer.fit(&dataset.labelled())?;
+//!     if !active.step(&mut dataset, &trainer)?.can_continue || dataset.n_labelled() >= 200 {
+//!         break;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod active_loop;
+mod error;
+mod experiment;
+mod heuristic;
+mod metrics;
+mod oracle;
+mod plot;
+mod progress;
+mod stopping;
+mod trainer;
+
+pub use active_loop::{ActiveLearningLoop, StepOutcome};
+pub use error::{ActiveError, Result};
+pub use experiment::{EXPERIMENT_FORMAT_VERSION, Experiment, ExperimentSummary, StepRecord};
+pub use heuristic::HeuristicKind;
+pub use metrics::{ECE_BINS, EvalMetrics, classification_metrics};
+pub use oracle::{CallbackOracle, KnownLabels, Oracle, OracleOutcome, PendingQueue};
+pub use plot::{Curve, plot_learning_curves};
+pub use stopping::{
+    EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric, StoppingCriterion,
+};
+pub use trainer::{
+    ClassLabel, Classifier, FitReport, InputBatcher, ModelPredictor, OptimizerConfig, Predictor,
+    Trainer, TrainerConfig,
+};

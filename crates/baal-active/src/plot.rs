@@ -1,0 +1,100 @@
+//! Learning-curve plots (SVG, plotters).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{ActiveError, Result};
+
+/// One curve: a name and points `(labelled items, value, spread)`; the spread (e.g. the
+/// standard deviation over seeds) is drawn as a band when positive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    /// The legend.
+    pub name: String,
+    /// `(x, y, spread)` points, in increasing x.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Draws `curves` (test accuracy against labelled items) to the SVG file `path`.
+///
+/// # Errors
+/// No point to draw, or the file cannot be written.
+pub fn plot_learning_curves(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    curves: &[Curve],
+) -> Result<()> {
+    let plot_error = |message: String| ActiveError::Plot {
+        path: path.to_path_buf(),
+        message,
+    };
+    let points = curves.iter().flat_map(|c| c.points.iter());
+    let (mut x_max, mut y_min, mut y_max) = (f64::MIN, f64::MAX, f64::MIN);
+    let mut x_min = f64::MAX;
+    for &(x, y, spread) in points {
+        x_min = x_min.min(x);
+        x_max = x_max.max(x);
+        y_min = y_min.min(y - spread.max(0.0));
+        y_max = y_max.max(y + spread.max(0.0));
+    }
+    if x_min > x_max {
+        return Err(plot_error("no point to draw".into()));
+    }
+    if x_max == x_min {
+        x_max = x_min + 1.0;
+    }
+    let margin = ((y_max - y_min) * 0.05).max(0.01);
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x_min..x_max, (y_min - margin)..(y_max + margin))
+        .map_err(|e| plot_error(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("labelled items")
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| plot_error(e.to_string()))?;
+    for (i, curve) in curves.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        if curve.points.iter().any(|p| p.2 > 0.0) {
+            let band: Vec<(f64, f64)> = curve
+                .points
+                .iter()
+                .map(|&(x, y, s)| (x, y + s))
+                .chain(curve.points.iter().rev().map(|&(x, y, s)| (x, y - s)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    color.mix(0.15).filled(),
+                )))
+                .map_err(|e| plot_error(e.to_string()))?;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                curve.points.iter().map(|&(x, y, _)| (x, y)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| plot_error(e.to_string()))?
+            .label(curve.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| plot_error(e.to_string()))?;
+    root.present().map_err(|e| plot_error(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! The trainer: fits a classifier on the labelled view on an autodiff device, evaluates it on a
+//! test set, and MC-predicts datasets for the loop (baal's `ModelWrapper`, the Burn way).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use baal_bayesian::{McContext, McSampler, McSamplerConfig, StochasticModel};
+use baal_data::LabelledItem;
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ActiveError, Result};
+use crate::metrics::{EvalMetrics, classification_metrics};
+
+/// A classifier the [`Trainer`] can fit: a Burn module that is also a
+/// [`StochasticModel`] (so that the MC sampler can predict with it) whose head returns logits
+/// `[batch, classes]`.
+///
+/// Training runs `head(trunk(input), &McContext::training())` on an autodiff device, so the MC
+/// layers draw their masks from the device generator, as dropout does in training.
+pub trait Classifier: Module + StochasticModel<Output = Tensor<2>> {
+    /// Number of classes (the width of the logits).
+    fn num_classes(&self) -> usize;
+
+    /// Logits `[batch, classes]` for a training step; defaults to the trunk then the head with
+    /// [`McContext::training`].
+    fn forward_train(&self, input: Self::Input) -> Tensor<2> {
+        self.head(self.trunk(input), &McContext::training())
+    }
+}
+
+/// A class label: anything that converts to a class index.
+pub trait ClassLabel: Clone + Send + Sync + 'static {
+    /// The class index, below the number of classes.
+    fn class_index(&self) -> usize;
+}
+
+macro_rules! class_label {
+    ($($t:ty),*) => {$(
+        impl ClassLabel for $t {
+            fn class_index(&self) -> usize {
+                *self as usize
+            }
+        }
+    )*};
+}
+class_label!(u8, u16, u32, u64, usize);
+
+/// Turns items into the model's input batch on a device (a Burn batcher as a closure).
+pub type InputBatcher<I, X> = Arc<dyn Fn(Vec<I>, &Device) -> X + Send + Sync>;
+
+/// The optimizer and its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent with momentum (baal's default for its experiments).
+    Sgd {
+        /// Learning rate.
+        learning_rate: f64,
+        /// Momentum factor (0 for none).
+        momentum: f64,
+        /// L2 penalty (0 for none).
+        weight_decay: f32,
+    },
+    /// Adam.
+    Adam {
+        /// Learning rate.
+        learning_rate: f64,
+        /// L2 penalty (0 for none).
+        weight_decay: f32,
+    },
+}
+
+impl OptimizerConfig {
+    /// The learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        match self {
+            Self::Sgd { learning_rate, .. } | Self::Adam { learning_rate, .. } => *learning_rate,
+        }
+    }
+
+    fn init(&self) -> ModuleOptimizer {
+        let decay = |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty));
+        match self {
+            Self::Sgd {
+                momentum,
+                weight_decay,
+                ..
+            } => SgdConfig::new()
+                .with_momentum((*momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(*momentum)
+                        .with_dampening(0.0)
+                }))
+                .with_weight_decay(decay(*weight_decay))
+                .init(),
+            Self::Adam { weight_decay, .. } => AdamConfig::new()
+                .with_weight_decay(decay(*weight_decay))
+                .init(),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let lr = self.learning_rate();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(ActiveError::InvalidConfig {
+                what: "learning rate",
+                reason: format!("must be a positive number, got {lr}"),
+            });
+        }
+        let (momentum, decay) = match self {
+            Self::Sgd {
+                momentum,
+                weight_decay,
+                ..
+            } => (*momentum, *weight_decay),
+            Self::Adam { weight_decay, .. } => (0.0, *weight_decay),
+        };
+        if !(0.0..1.0).contains(&momentum) {
+            return Err(ActiveError::InvalidConfig {
+                what: "momentum",
+                reason: format!("must be in [0, 1), got {momentum}"),
+            });
+        }
+        if !(decay.is_finite() && decay >= 0.0) {
+            return Err(ActiveError::InvalidConfig {
+                what: "weight decay",
+                reason: format!("must be a non-negative number, got {decay}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How the [`Trainer`] trains and evaluates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    /// Optimizer and learning rate.
+    pub optimizer: OptimizerConfig,
+    /// Items per gradient step.
+    pub batch_size: usize,
+    /// Passes over the labelled set.
+    pub epochs: usize,
+    /// At least this many gradient steps per fit: with few labels an epoch is one or two
+    /// steps, so more epochs run until this count is reached (0: exactly `epochs`).
+    pub min_gradient_steps: usize,
+    /// Reset the weights to their initial values before each fit (baal's default); `false`
+    /// keeps training the previous step's model.
+    pub reset_weights: bool,
+    /// MC iterations averaged when evaluating on the test set.
+    pub eval_iterations: usize,
+    /// Items per forward pass when evaluating and predicting.
+    pub eval_batch_size: usize,
+    /// Seed of the shuffling and of the device generator (dropout masks in training).
+    pub seed: u64,
+    /// Show progress bars (indicatif).
+    pub show_progress: bool,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerConfig::Adam {
+                learning_rate: 1e-3,
+                weight_decay: 0.0,
+            },
+            batch_size: 32,
+            epochs: 10,
+            min_gradient_steps: 0,
+            reset_weights: true,
+            eval_iterations: 5,
+            eval_batch_size: 256,
+            seed: 0,
+            show_progress: false,
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Sets the optimizer.
+    pub fn with_optimizer(mut self, optimizer: OptimizerConfig) -> Self {
+        self.optimizer = optimizer;
+        self
+    }
+    /// Sets the batch size.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    /// Sets the number of epochs.
+    pub fn with_epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+    /// Sets the minimum number of gradient steps per fit.
+    pub fn with_min_gradient_steps(mut self, steps: usize) -> Self {
+        self.min_gradient_steps = steps;
+        self
+    }
+    /// Resets the weights before each fit (`true`, default) or keeps training.
+    pub fn with_reset_weights(mut self, reset: bool) -> Self {
+        self.reset_weights = reset;
+        self
+    }
+    /// Sets the MC iterations of the evaluation.
+    pub fn with_eval_iterations(mut self, iterations: usize) -> Self {
+        self.eval_iterations = iterations;
+        self
+    }
+    /// Sets the seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Shows or hides progress bars.
+    pub fn with_show_progress(mut self, show: bool) -> Self {
+        self.show_progress = show;
+        self
+    }
+
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// A zero batch size, epoch count or evaluation iteration count, a bad learning rate,
+    /// momentum or weight decay.
+    pub fn check(&self) -> Result<()> {
+        self.optimizer.check()?;
+        for (what, value) in [
+            ("batch size", self.batch_size),
+            ("eval batch size", self.eval_batch_size),
+            ("eval iterations", self.eval_iterations),
+        ] {
+            if value == 0 {
+                return Err(ActiveError::InvalidConfig {
+                    what,
+                    reason: "must be at least 1, got 0".into(),
+                });
+            }
+        }
+        if self.epochs == 0 && self.min_gradient_steps == 0 {
+            return Err(ActiveError::InvalidConfig {
+                what: "epochs",
+                reason: "training needs at least one epoch or one gradient step".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What one [`Trainer::fit`] did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Mean training loss (cross-entropy) over the last epoch.
+    pub train_loss: f64,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Gradient steps run.
+    pub gradient_steps: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Predicts MC probabilities `[N, C, T]` on a dataset: what the loop needs from a model.
+///
+/// [`Trainer`] implements it; [`ModelPredictor`] wraps a model trained elsewhere (e.g. with
+/// burn-train's `Learner`).
+pub trait Predictor<I> {
+    /// MC probabilities `[N, C, T]` of `items` under `sampler`.
+    ///
+    /// # Errors
+    /// The dataset is empty or an item cannot be read, the model output has a wrong shape.
+    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>>;
+}
+
+/// A model trained elsewhere, its batcher and its inference device, as a [`Predictor`].
+pub struct ModelPredictor<M: StochasticModel, I> {
+    /// The model (its inference form: call `valid()` on an autodiff-trained module).
+    pub model: M,
+    /// Items to input batch.
+    pub batcher: InputBatcher<I, M::Input>,
+    /// Where the inputs go.
+    pub device: Device,
+    /// Items per forward pass.
+    pub batch_size: usize,
+}
+
+impl<M, I> Predictor<I> for ModelPredictor<M, I>
+where
+    M: StochasticModel<Output = Tensor<2>>,
+{
+    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
+        Ok(
+            sampler.predict_dataset(&self.model, items, self.batch_size, |batch| {
+                (self.batcher)(batch, &self.device)
+            })?,
+        )
+    }
+}
+
+/// Trains a [`Classifier`] on the labelled items and evaluates it.
+///
+/// The model lives on the autodiff form of the given device; predictions and evaluation use
+/// its `valid()` copy, without autodiff.
+pub struct Trainer<M: Classifier, I> {
+    initial: M,
+    model: M,
+    device: Device,
+    batcher: InputBatcher<I, M::Input>,
+    config: TrainerConfig,
+    fits: u64,
+}
+
+impl<M, I> Trainer<M, I>
+where
+    M: Classifier,
+    I: Clone + Send + Sync + 'static,
+{
+    /// A trainer for `model` (moved to the autodiff form of `device`), whose inputs `batcher`
+    /// builds.
+    ///
+    /// # Errors
+    /// The configuration is invalid ([`TrainerConfig::check`]).
+    pub fn new(
+        model: M,
+        device: &Device,
+        batcher: InputBatcher<I, M::Input>,
+        config: TrainerConfig,
+    ) -> Result<Self> {
+        config.check()?;
+        let device = device.clone().autodiff();
+        // `train()` tracks every parameter on the autodiff device, whatever the model was built on.
+        let model = model.fork(&device).train();
+        Ok(Self {
+            initial: model.clone(),
+            model,
+            device,
+            batcher,
+            config,
+            fits: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// The current model (on the autodiff device).
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The current model without autodiff, for inference.
+    pub fn inference_model(&self) -> M {
+        self.model.valid()
+    }
+
+    /// The device inputs go to for inference (without autodiff).
+    pub fn inference_device(&self) -> Device {
+        self.device.clone().without_autodiff()
+    }
+
+    /// Number of fits done (it seeds the next one).
+    pub fn fit_count(&self) -> u64 {
+        self.fits
+    }
+
+    /// Sets the fit counter, so that a resumed run seeds its fits as the original run did.
+    pub fn set_fit_count(&mut self, fits: u64) {
+        self.fits = fits;
+    }
+
+    /// Puts the initial weights back.
+    pub fn reset_weights(&mut self) {
+        self.model = self.initial.clone();
+    }
+
+    /// Trains on `labelled` (after resetting the weights when the config says so).
+    ///
+    /// # Errors
+    /// The labelled set is empty, an item cannot be read, a label is not below the model's
+    /// number of classes, the loss is not finite.
+    pub fn fit<L: ClassLabel>(
+        &mut self,
+        labelled: &dyn Dataset<LabelledItem<I, L>>,
+    ) -> Result<FitReport> {
+        let started = Instant::now();
+        let classes = self.model.num_classes();
+        let n = labelled.len();
+        if n == 0 {
+            return Err(ActiveError::Empty {
+                what: "labelled set",
+            });
+        }
+        let mut items = Vec::with_capacity(n);
+        for index in 0..n {
+            let entry = labelled.get(index).map_err(|e| ActiveError::Item {
+                what: "labelled set",
+                index,
+                message: e.to_string(),
+            })?;
+            let label = entry.label.class_index();
+            if label >= classes {
+                return Err(ActiveError::LabelOutOfRange {
+                    what: "labelled",
+                    index,
+                    label,
+                    classes,
+                });
+            }
+            items.push((entry.item, label));
+        }
+        if self.config.reset_weights {
+            self.reset_weights();
+        }
+        let seed = self.config.seed.wrapping_add(self.fits);
+        self.fits += 1;
+        self.device.seed(seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let batch_size = self.config.batch_size.min(n);
+        let steps_per_epoch = n.div_ceil(batch_size);
+        let epochs = self
+            .config
+            .epochs
+            .max(self.config.min_gradient_steps.div_ceil(steps_per_epoch));
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let mut optimizer = self.config.optimizer.init();
+        let lr = self.config.optimizer.learning_rate();
+        let progress = crate::progress::Bar::new(epochs, "epochs", self.config.show_progress);
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut model = self.model.clone();
+        let mut train_loss = f64::NAN;
+        for epoch in 1..=epochs {
+            order.shuffle(&mut rng);
+            let mut losses = Vec::with_capacity(steps_per_epoch);
+            for batch in order.chunks(batch_size) {
+                let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
+                let targets: Vec<i64> = batch.iter().map(|&i| items[i].1 as i64).collect();
+                let input = (self.batcher)(inputs, &self.device);
+                let targets = Tensor::<1, Int>::from_data(
+                    TensorData::new(targets, [batch.len()]),
+                    &self.device,
+                );
+                let logits = model.forward_train(input);
+                let loss = loss_fn.forward(logits, targets);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                losses.push(loss);
+                model = optimizer.step(lr, model, grads);
+            }
+            // One read back per epoch.
+            let values = Tensor::cat(losses, 0)
+                .try_into_vec_as::<f32>()
+                .map_err(|e| ActiveError::InvalidConfig {
+                    what: "training loss",
+                    reason: format!("cannot read it back from the device: {e:?}"),
+                })?;
+            train_loss = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+            if !train_loss.is_finite() {
+                return Err(ActiveError::Diverged {
+                    loss: train_loss,
+                    epoch,
+                });
+            }
+            progress.advance(1);
+        }
+        progress.finish();
+        self.model = model;
+        let report = FitReport {
+            train_loss,
+            epochs,
+            gradient_steps: epochs * steps_per_epoch,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::debug!(?report, labelled = n, "fit");
+        Ok(report)
+    }
+
+    /// Loss, accuracy, NLL and ECE on `test`, averaging `eval_iterations` MC samples;
+    /// `label_of` reads each item's class.
+    ///
+    /// # Errors
+    /// The test set is empty, an item cannot be read, a label is out of range.
+    pub fn evaluate(
+        &self,
+        test: &dyn Dataset<I>,
+        label_of: &dyn Fn(&I) -> usize,
+    ) -> Result<EvalMetrics> {
+        let n = test.len();
+        if n == 0 {
+            return Err(ActiveError::Empty { what: "test set" });
+        }
+        let mut labels = Vec::with_capacity(n);
+        for index in 0..n {
+            let item = test.get(index).map_err(|e| ActiveError::Item {
+                what: "test set",
+                index,
+                message: e.to_string(),
+            })?;
+            labels.push(label_of(&item));
+        }
+        let sampler = McSamplerConfig::new(self.config.eval_iterations)
+            .with_seed(self.config.seed)
+            .with_show_progress(false)
+            .init()?;
+        let probs = self.predict(&sampler, test)?;
+        let [_, classes, iterations] = probs.dims();
+        let values = probs
+            .try_into_vec_as::<f32>()
+            .map_err(|e| ActiveError::InvalidConfig {
+                what: "test predictions",
+                reason: format!("cannot read them back from the device: {e:?}"),
+            })?;
+        classification_metrics(&values, [n, classes, iterations], &labels)
+    }
+
+    /// Saves the current weights to `path` (burnpack), atomically (temporary file, rename).
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn save_weights(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        self.model
+            .clone()
+            .save_file(&tmp)
+            .map_err(|e| ActiveError::Weights {
+                path: tmp.clone(),
+                message: format!("{e:?}"),
+            })?;
+        // burn may add its extension to the name it was given.
+        let written = if tmp.exists() {
+            tmp
+        } else {
+            tmp.with_extension("tmp.bpk")
+        };
+        std::fs::rename(&written, path).map_err(|e| ActiveError::io(path, e))
+    }
+
+    /// Loads weights saved by [`save_weights`](Self::save_weights) into the current model.
+    ///
+    /// # Errors
+    /// The file is missing, corrupt or of another model.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        self.model = self
+            .model
+            .clone()
+            .try_load_file(path)
+            .map_err(|e| ActiveError::Weights {
+                path: path.to_path_buf(),
+                message: format!("{e:?}"),
+            })?;
+        Ok(())
+    }
+}
+
+impl<M, I> Predictor<I> for Trainer<M, I>
+where
+    M: Classifier,
+    I: Clone + Send + Sync + 'static,
+{
+    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
+        let model = self.inference_model();
+        let device = self.inference_device();
+        Ok(
+            sampler.predict_dataset(&model, items, self.config.eval_batch_size, |batch| {
+                (self.batcher)(batch, &device)
+            })?,
+        )
+    }
+}

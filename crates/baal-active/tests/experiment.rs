@@ -1,0 +1,258 @@
+//! Experiments: logs, resumption after an interruption, and every stopping criterion.
+
+mod common;
+
+use std::path::Path;
+
+use baal_active::{
+    ActiveLearningLoop, EarlyStopping, Experiment, ExperimentSummary, HeuristicKind,
+    LabellingBudget, LowAverageUncertainty, Metric, StepRecord, TrainerConfig,
+};
+use baal_data::{DatasetIndex, ImageItem};
+use common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
+
+fn experiment(
+    dir: &Path,
+    kind: HeuristicKind,
+    config: TrainerConfig,
+) -> Option<Experiment<TinyMlp, ImageItem, u8>> {
+    let (train, test) = fashion_slice(600, 100)?;
+    let mut dataset = dataset(train, 5);
+    dataset.label_randomly(10).expect("initial labels");
+    let active = ActiveLearningLoop::from_kind(kind, 5, 11)
+        .with_iterations(5)
+        .with_max_sample(200)
+        .with_seed(13);
+    Some(
+        Experiment::new(
+            dir,
+            trainer(config),
+            active,
+            dataset,
+            test,
+            std::sync::Arc::new(test_label),
+        )
+        .expect("experiment"),
+    )
+}
+
+fn labelled(experiment: &Experiment<TinyMlp, ImageItem, u8>) -> Vec<DatasetIndex> {
+    experiment.dataset().labelled_dataset_indices()
+}
+
+fn config() -> TrainerConfig {
+    quick_config().with_min_gradient_steps(10).with_epochs(1)
+}
+
+#[test]
+fn resumes_an_interrupted_experiment_without_repeating_steps() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (whole, interrupted) = (root.path().join("whole"), root.path().join("interrupted"));
+    let budget = LabellingBudget { max_labelled: 30 };
+    let Some(first) = experiment(&whole, HeuristicKind::Random, config()) else {
+        return;
+    };
+    let reference = first.with_criterion(budget).run().expect("run");
+    assert_eq!(
+        reference
+            .records
+            .iter()
+            .map(|r| r.n_labelled)
+            .collect::<Vec<_>>(),
+        [10, 15, 20, 25, 30]
+    );
+    assert!(
+        reference
+            .stop_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("budget"))
+    );
+
+    // Two steps, then the process "dies".
+    let mut run = experiment(&interrupted, HeuristicKind::Random, config())
+        .expect("data")
+        .with_criterion(budget);
+    let partial = run.run_steps(2).expect("two steps");
+    assert_eq!(partial.records.len(), 2);
+    assert!(partial.stop_reason.is_none());
+    drop(run);
+    // A crash after the log lines of a third step but before its state: a stray line.
+    let jsonl = interrupted.join("log.jsonl");
+    let mut text = std::fs::read_to_string(&jsonl).expect("log");
+    text.push_str("{\"step\": 2, \"half written\n");
+    std::fs::write(&jsonl, text).expect("write");
+
+    let mut resumed = experiment(&interrupted, HeuristicKind::Random, config())
+        .expect("data")
+        .with_criterion(budget);
+    assert!(resumed.resumed());
+    assert_eq!(resumed.records().len(), 2);
+    let summary: ExperimentSummary = resumed.run().expect("resumed run");
+    let steps: Vec<usize> = summary.records.iter().map(|r| r.step).collect();
+    assert_eq!(steps, [0, 1, 2, 3, 4], "no step repeated or skipped");
+    // Same seeds, same continuation: the same items were labelled in the same steps.
+    assert_eq!(labelled(&resumed), {
+        let whole = experiment(&whole, HeuristicKind::Random, config()).expect("data");
+        labelled(&whole)
+    });
+    assert_eq!(summary.records[..2], partial.records[..]);
+    // The logs hold one line per step, the stray line gone, and the plot exists.
+    let lines: Vec<StepRecord> = std::fs::read_to_string(&jsonl)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a whole record per line"))
+        .collect();
+    assert_eq!(lines, summary.records);
+    let csv = std::fs::read_to_string(interrupted.join("log.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + 5);
+    assert!(csv.starts_with("step,n_labelled,heuristic,train_loss,test_loss,test_accuracy"));
+    let svg = std::fs::read_to_string(interrupted.join("curve.svg")).expect("svg");
+    assert!(svg.contains("<svg") && svg.contains("polyline"));
+
+    // A finished experiment does nothing more.
+    let mut again = experiment(&interrupted, HeuristicKind::Random, config())
+        .expect("data")
+        .with_criterion(budget);
+    assert_eq!(again.run().expect("finished").records.len(), 5);
+
+    // Another heuristic in the same folder is refused.
+    let (train, test) = fashion_slice(600, 100).expect("data");
+    let err = Experiment::new(
+        &interrupted,
+        trainer(config()),
+        ActiveLearningLoop::from_kind(HeuristicKind::Bald, 5, 11),
+        dataset(train, 5),
+        test,
+        std::sync::Arc::new(test_label),
+    )
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("random"), "{err}");
+}
+
+#[test]
+fn resume_restores_weights_when_training_continues() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let keep = config().with_reset_weights(false);
+    let Some(run) = experiment(root.path(), HeuristicKind::Bald, keep.clone()) else {
+        return;
+    };
+    let mut run = run.with_max_steps(3);
+    run.run_steps(2).expect("two steps");
+    let weights: Vec<_> = std::fs::read_dir(root.path())
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".bpk"))
+        .collect();
+    assert_eq!(
+        weights,
+        ["model-step1.bpk"],
+        "only the latest weights are kept"
+    );
+    drop(run);
+    let mut resumed = experiment(root.path(), HeuristicKind::Bald, keep)
+        .expect("data")
+        .with_max_steps(3);
+    let summary = resumed.run().expect("resumed");
+    assert_eq!(summary.records.len(), 3);
+    assert!(summary.stop_reason.expect("stopped").contains("step limit"));
+}
+
+#[test]
+fn every_stopping_criterion_stops_an_experiment() {
+    let root = tempfile::tempdir().expect("temp dir");
+    // Budget.
+    let Some(run) = experiment(&root.path().join("budget"), HeuristicKind::Bald, config()) else {
+        return;
+    };
+    let summary = run
+        .with_criterion(LabellingBudget { max_labelled: 20 })
+        .run()
+        .expect("run");
+    assert_eq!(summary.records.last().expect("records").n_labelled, 20);
+    assert_eq!(summary.records.last().expect("records").n_queried, 0);
+    assert!(summary.stop_reason.expect("stopped").contains("budget"));
+
+    // Low uncertainty: any BALD value is below 10 nats, so it stops after the first query.
+    let summary = experiment(
+        &root.path().join("uncertainty"),
+        HeuristicKind::Bald,
+        config(),
+    )
+    .expect("data")
+    .with_criterion(LowAverageUncertainty { threshold: 10.0 })
+    .run()
+    .expect("run");
+    assert_eq!(summary.records.len(), 2);
+    assert!(
+        summary.records[0]
+            .mean_uncertainty
+            .is_some_and(|u| u < 10.0)
+    );
+    assert!(
+        summary
+            .stop_reason
+            .expect("stopped")
+            .contains("uncertainty")
+    );
+    // Random has no uncertainty: the criterion never fires, the budget does.
+    let summary = experiment(&root.path().join("random"), HeuristicKind::Random, config())
+        .expect("data")
+        .with_criterion(LowAverageUncertainty { threshold: 10.0 })
+        .with_criterion(LabellingBudget { max_labelled: 20 })
+        .run()
+        .expect("run");
+    assert_eq!(summary.records.len(), 3);
+
+    // Early stopping: an improvement of more than 100% accuracy never comes.
+    let summary = experiment(&root.path().join("early"), HeuristicKind::Entropy, config())
+        .expect("data")
+        .with_criterion(EarlyStopping {
+            metric: Metric::TestAccuracy,
+            patience: 2,
+            min_delta: 1.0,
+        })
+        .run()
+        .expect("run");
+    assert_eq!(summary.records.len(), 3);
+    assert!(
+        summary
+            .stop_reason
+            .expect("stopped")
+            .contains("early stopping")
+    );
+
+    // The step limit.
+    let summary = experiment(&root.path().join("steps"), HeuristicKind::Entropy, config())
+        .expect("data")
+        .with_max_steps(2)
+        .run()
+        .expect("run");
+    assert_eq!(summary.records.len(), 2);
+
+    // An exhausted pool: 600 items, 590 to label at 5 a step would take long, so use a
+    // tiny pool instead.
+    let (train, test) = fashion_slice(14, 10).expect("data");
+    let mut small = dataset(train, 1);
+    small.label_randomly(10).expect("labels");
+    let summary = Experiment::new(
+        root.path().join("exhausted"),
+        trainer(config()),
+        ActiveLearningLoop::from_kind(HeuristicKind::Bald, 3, 0).with_iterations(3),
+        small,
+        test,
+        std::sync::Arc::new(test_label),
+    )
+    .expect("experiment")
+    .run()
+    .expect("run");
+    assert_eq!(
+        summary
+            .records
+            .iter()
+            .map(|r| r.n_labelled)
+            .collect::<Vec<_>>(),
+        [10, 13, 14]
+    );
+    assert!(summary.stop_reason.expect("stopped").contains("exhausted"));
+}

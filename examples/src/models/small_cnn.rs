@@ -1,0 +1,111 @@
+//! A LeNet-sized CNN: the Gal CNN's structure at a ninth of its cost, for quick CPU runs.
+
+use baal::active::Classifier;
+use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
+use baal::burn;
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of [`SmallCnn`].
+#[derive(Config, Debug)]
+pub struct SmallCnnConfig {
+    /// Input channels.
+    #[config(default = 1)]
+    pub channels: usize,
+    /// Input height and width (square images).
+    #[config(default = 28)]
+    pub size: usize,
+    /// Output classes.
+    #[config(default = 10)]
+    pub classes: usize,
+    /// Filters of the first convolution (the second has twice as many).
+    #[config(default = 16)]
+    pub filters: usize,
+    /// Width of the dense layer.
+    #[config(default = 128)]
+    pub hidden: usize,
+    /// Dropout after the convolutions.
+    #[config(default = 0.25)]
+    pub conv_dropout: f64,
+    /// Dropout before the last layer.
+    #[config(default = 0.5)]
+    pub dense_dropout: f64,
+}
+
+/// conv 5×5 – relu – maxpool 2 – conv 5×5 – relu – maxpool 2 – MC dropout – dense – relu –
+/// MC dropout – dense.
+#[derive(Module, Debug)]
+pub struct SmallCnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+    dropout1: McDropout,
+    dense1: Linear,
+    dropout2: McDropout,
+    dense2: Linear,
+    classes: usize,
+}
+
+impl SmallCnnConfig {
+    /// Builds the model on `device`.
+    ///
+    /// # Errors
+    /// A dropout probability outside [0, 1), or images smaller than 16×16.
+    pub fn init(&self, device: &Device) -> baal::bayesian::Result<SmallCnn> {
+        let side = self
+            .size
+            .checked_sub(4)
+            .map(|s| s / 2)
+            .and_then(|s| s.checked_sub(4))
+            .map(|s| s / 2)
+            .filter(|&s| s > 0)
+            .ok_or_else(|| baal::bayesian::BayesianError::InvalidConfig {
+                what: "SmallCnnConfig::size",
+                reason: format!("images must be at least 16 pixels wide, got {}", self.size),
+            })?;
+        Ok(SmallCnn {
+            conv1: Conv2dConfig::new([self.channels, self.filters], [5, 5]).init(device),
+            conv2: Conv2dConfig::new([self.filters, 2 * self.filters], [5, 5]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            dropout1: McDropoutConfig::new(self.conv_dropout).init()?,
+            dense1: LinearConfig::new(2 * self.filters * side * side, self.hidden).init(device),
+            dropout2: McDropoutConfig::new(self.dense_dropout).init()?,
+            dense2: LinearConfig::new(self.hidden, self.classes).init(device),
+            classes: self.classes,
+        })
+    }
+}
+
+impl StochasticModel for SmallCnn {
+    type Input = Tensor<4>;
+    type Features = Tensor<2>;
+    type Output = Tensor<2>;
+
+    /// # Shapes
+    /// `[N, channels, size, size]` to `[N, 2 · filters · side²]`.
+    fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.pool.forward(relu(self.conv1.forward(images)));
+        let x = self.pool.forward(relu(self.conv2.forward(x)));
+        x.flatten(1, 3)
+    }
+
+    /// # Shapes
+    /// Features `[N, F]` to logits `[N, classes]`.
+    fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
+        let x = self.dropout1.forward(features, mc);
+        let x = relu(self.dense1.forward(x));
+        let x = self.dropout2.forward(x, mc);
+        self.dense2.forward(x)
+    }
+}
+
+impl Classifier for SmallCnn {
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+}

@@ -1,0 +1,222 @@
+//! VGG networks with MC dropout in the classifier: VGG16 (Simonyan & Zisserman 2015, the
+//! torchvision layout baal's CIFAR-10 experiment uses) and a small VGG for quick CPU runs.
+
+use baal::active::Classifier;
+use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
+use baal::burn;
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// VGG16's convolution widths; `0` is a 2×2 max-pool.
+const VGG16_LAYERS: [usize; 18] = [
+    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
+];
+
+fn conv3x3(channels: [usize; 2], device: &Device) -> Conv2d {
+    Conv2dConfig::new(channels, [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+/// Configuration of [`Vgg16`].
+#[derive(Config, Debug)]
+pub struct Vgg16Config {
+    /// Output classes.
+    #[config(default = 10)]
+    pub classes: usize,
+    /// Input channels.
+    #[config(default = 3)]
+    pub channels: usize,
+    /// Width of the two hidden dense layers (4096 in VGG16).
+    #[config(default = 4096)]
+    pub hidden: usize,
+    /// MC dropout probability of the classifier.
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+/// VGG16: thirteen 3×3 convolutions in five max-pooled blocks, an adaptive average pool to
+/// 7×7, then dense – relu – MC dropout – dense – relu – MC dropout – dense. The parameter
+/// layout follows torchvision's `vgg16` (`features`, `classifier`).
+#[derive(Module, Debug)]
+pub struct Vgg16 {
+    convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+    avgpool: AdaptiveAvgPool2d,
+    dense1: Linear,
+    dropout1: McDropout,
+    dense2: Linear,
+    dropout2: McDropout,
+    dense3: Linear,
+    classes: usize,
+}
+
+impl Vgg16Config {
+    /// Builds the model on `device` with random weights.
+    ///
+    /// # Errors
+    /// A dropout probability outside [0, 1).
+    pub fn init(&self, device: &Device) -> baal::bayesian::Result<Vgg16> {
+        let mut convs = Vec::new();
+        let mut channels = self.channels;
+        for &width in VGG16_LAYERS.iter().filter(|&&w| w > 0) {
+            convs.push(conv3x3([channels, width], device));
+            channels = width;
+        }
+        Ok(Vgg16 {
+            convs,
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
+            dense1: LinearConfig::new(512 * 7 * 7, self.hidden).init(device),
+            dropout1: McDropoutConfig::new(self.dropout).init()?,
+            dense2: LinearConfig::new(self.hidden, self.hidden).init(device),
+            dropout2: McDropoutConfig::new(self.dropout).init()?,
+            dense3: LinearConfig::new(self.hidden, self.classes).init(device),
+            classes: self.classes,
+        })
+    }
+}
+
+impl StochasticModel for Vgg16 {
+    type Input = Tensor<4>;
+    type Features = Tensor<2>;
+    type Output = Tensor<2>;
+
+    /// The convolutions and the first dense layer come before the first dropout.
+    ///
+    /// # Shapes
+    /// `[N, channels, H, W]` (H, W ≥ 32) to `[N, hidden]`.
+    fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        let mut convs = self.convs.iter();
+        for &width in &VGG16_LAYERS {
+            if width == 0 {
+                x = self.pool.forward(x);
+            } else if let Some(conv) = convs.next() {
+                x = relu(conv.forward(x));
+            }
+        }
+        let x = self.avgpool.forward(x).flatten(1, 3);
+        relu(self.dense1.forward(x))
+    }
+
+    /// # Shapes
+    /// `[N, hidden]` to logits `[N, classes]`.
+    fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
+        let x = self.dropout1.forward(features, mc);
+        let x = relu(self.dense2.forward(x));
+        let x = self.dropout2.forward(x, mc);
+        self.dense3.forward(x)
+    }
+}
+
+impl Classifier for Vgg16 {
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+}
+
+/// Configuration of [`VggSmall`].
+#[derive(Config, Debug)]
+pub struct VggSmallConfig {
+    /// Output classes.
+    #[config(default = 10)]
+    pub classes: usize,
+    /// Input channels.
+    #[config(default = 3)]
+    pub channels: usize,
+    /// Input height and width (square, a multiple of 8).
+    #[config(default = 32)]
+    pub size: usize,
+    /// MC dropout probability of the classifier.
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+/// Three VGG blocks (two 3×3 convolutions of 32, 64, 128 channels and a max-pool), then
+/// dense 256 – MC dropout – dense 256 – MC dropout – dense.
+#[derive(Module, Debug)]
+pub struct VggSmall {
+    convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+    dense1: Linear,
+    dropout1: McDropout,
+    dense2: Linear,
+    dropout2: McDropout,
+    dense3: Linear,
+    classes: usize,
+}
+
+impl VggSmallConfig {
+    /// Builds the model on `device`.
+    ///
+    /// # Errors
+    /// A dropout probability outside [0, 1), or a size that is not a positive multiple of 8.
+    pub fn init(&self, device: &Device) -> baal::bayesian::Result<VggSmall> {
+        if self.size == 0 || !self.size.is_multiple_of(8) {
+            return Err(baal::bayesian::BayesianError::InvalidConfig {
+                what: "VggSmallConfig::size",
+                reason: format!("must be a positive multiple of 8, got {}", self.size),
+            });
+        }
+        let side = self.size / 8;
+        Ok(VggSmall {
+            convs: vec![
+                conv3x3([self.channels, 32], device),
+                conv3x3([32, 32], device),
+                conv3x3([32, 64], device),
+                conv3x3([64, 64], device),
+                conv3x3([64, 128], device),
+                conv3x3([128, 128], device),
+            ],
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            dense1: LinearConfig::new(128 * side * side, 256).init(device),
+            dropout1: McDropoutConfig::new(self.dropout).init()?,
+            dense2: LinearConfig::new(256, 256).init(device),
+            dropout2: McDropoutConfig::new(self.dropout).init()?,
+            dense3: LinearConfig::new(256, self.classes).init(device),
+            classes: self.classes,
+        })
+    }
+}
+
+impl StochasticModel for VggSmall {
+    type Input = Tensor<4>;
+    type Features = Tensor<2>;
+    type Output = Tensor<2>;
+
+    /// The convolutions and the first dense layer come before the first dropout.
+    ///
+    /// # Shapes
+    /// `[N, channels, size, size]` to `[N, 256]`.
+    fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for block in self.convs.chunks(2) {
+            for conv in block {
+                x = relu(conv.forward(x));
+            }
+            x = self.pool.forward(x);
+        }
+        relu(self.dense1.forward(x.flatten(1, 3)))
+    }
+
+    /// # Shapes
+    /// `[N, 256]` to logits `[N, classes]`.
+    fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
+        let x = self.dropout1.forward(features, mc);
+        let x = relu(self.dense2.forward(x));
+        let x = self.dropout2.forward(x, mc);
+        self.dense3.forward(x)
+    }
+}
+
+impl Classifier for VggSmall {
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+}
