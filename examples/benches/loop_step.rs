@@ -1,1 +1,136 @@
-fn main() {}
+//! `loop/step/fashion_mnist_gal_cnn`: one full active-learning step on the CPU (flex) backend —
+//! train the Gal CNN for one epoch over 1000 labelled items (batches of 32, Adam), MC-predict
+//! 2000 pool items with T = 20, rank them with BALD and label the top 10 — and each part on its
+//! own (`loop/step_part/{train,predict,rank,label}`).
+//!
+//! Uses Fashion-MNIST when installed (/usr/share/datasets/fashion-mnist), random images of the
+//! same shape otherwise. Data, model and labelled set are built outside the timed closures;
+//! every part ends by reading its result back, so the device is synced before the clock stops.
+//! `step` and `label` include restoring the 1000-label state after each iteration.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use baal::active::{ActiveLearningLoop, Predictor, Trainer, TrainerConfig};
+use baal::bayesian::McSamplerConfig;
+use baal::burn::data::dataset::{Dataset, InMemDataset};
+use baal::burn::tensor::Device;
+use baal::data::{ActiveLearningDataset, FashionMnist, ImageItem};
+use baal::heuristics::{Bald, Heuristic, Predictions};
+use baal_examples::images::{Normalization, image_batcher};
+use baal_examples::models::{GalCnn, GalCnnConfig};
+use criterion::{Criterion, criterion_main};
+
+const LABELLED: usize = 1000;
+const POOL: usize = 2000;
+const ITERATIONS: usize = 20;
+const QUERY: usize = 10;
+
+/// 12000 training images: Fashion-MNIST's first ones, or random images.
+fn train_set() -> InMemDataset<ImageItem> {
+    let n = 12_000;
+    let items = match FashionMnist::from_default_dir() {
+        Ok(data) => (0..n).filter_map(|i| data.train.get(i).ok()).collect(),
+        Err(_) => {
+            eprintln!("Fashion-MNIST not installed: benchmarking on random images");
+            (0..n)
+                .map(|i| ImageItem {
+                    image: (0..784)
+                        .map(|p| ((i * 31 + p * 7919) % 251) as u8)
+                        .collect(),
+                    shape: [1, 28, 28],
+                    label: (i % 10) as u8,
+                })
+                .collect()
+        }
+    };
+    InMemDataset::new(items)
+}
+
+fn setup() -> (
+    ActiveLearningDataset<ImageItem, u8>,
+    Trainer<GalCnn, ImageItem>,
+    Device,
+) {
+    let device = Device::default();
+    device.seed(0);
+    let mut dataset = ActiveLearningDataset::new(train_set())
+        .with_known_labels(|item: &ImageItem| item.label)
+        .with_seed(0);
+    dataset.label_randomly(LABELLED).expect("labels");
+    let model = GalCnnConfig::new().init(&device).expect("model");
+    let config = TrainerConfig::default().with_epochs(1).with_batch_size(32);
+    let trainer = Trainer::new(
+        model,
+        &device,
+        image_batcher(Normalization::fashion_mnist()),
+        config,
+    )
+    .expect("trainer");
+    (dataset, trainer, device)
+}
+
+fn loop_step(criterion: &mut Criterion) {
+    let (mut dataset, mut trainer, _device) = setup();
+    let initial = dataset.state();
+    let mut group = criterion.benchmark_group("loop");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("step/fashion_mnist_gal_cnn", |bencher| {
+        bencher.iter(|| {
+            let mut active = ActiveLearningLoop::new(Bald, QUERY)
+                .with_iterations(ITERATIONS)
+                .with_max_sample(POOL);
+            trainer.fit(&dataset.labelled()).expect("fit");
+            let outcome = active.step(&mut dataset, &trainer).expect("step");
+            // Back to 1000 labels (and the same pool draw) for the next iteration.
+            dataset.restore(initial.clone()).expect("restore");
+            black_box(outcome)
+        });
+    });
+
+    let sampler = McSamplerConfig::new(ITERATIONS)
+        .with_show_progress(false)
+        .init()
+        .expect("sampler");
+    let pool = dataset.pool_subset(POOL).expect("pool");
+    group.bench_function("step_part/train", |bencher| {
+        bencher.iter(|| black_box(trainer.fit(&dataset.labelled()).expect("fit")));
+    });
+    group.bench_function("step_part/predict", |bencher| {
+        bencher.iter(|| {
+            let probs = trainer.predict(&sampler, &pool).expect("predict");
+            black_box(probs.into_data())
+        });
+    });
+    let predictions =
+        Predictions::from_probs(trainer.predict(&sampler, &pool).expect("predict")).expect("valid");
+    group.bench_function("step_part/rank", |bencher| {
+        bencher.iter(|| black_box(Bald.select(&predictions, None, QUERY).expect("select")));
+    });
+    let selection = Bald.select(&predictions, None, QUERY).expect("select");
+    let query: Vec<_> = selection
+        .pool_indices
+        .iter()
+        .map(|&p| pool.dataset_index(p).expect("in view"))
+        .collect();
+    group.bench_function("step_part/label", |bencher| {
+        bencher.iter(|| {
+            dataset.label_dataset_indices(&query).expect("label");
+            dataset.restore(initial.clone()).expect("restore");
+        });
+    });
+    group.finish();
+}
+
+/// Criterion's generated group function carries no doc comment.
+mod group {
+    #![allow(missing_docs)]
+    use super::loop_step;
+    use criterion::criterion_group;
+    criterion_group!(benches, loop_step);
+}
+
+criterion_main!(group::benches);

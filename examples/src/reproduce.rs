@@ -141,7 +141,7 @@ impl Profile {
                 initial_labels: 20,
                 query_size: 30,
                 iterations: 20,
-                pool_subset: 1000,
+                pool_subset: 500,
                 test_subset: 2000,
                 max_labelled: 470,
                 heuristics: vec![

@@ -327,12 +327,12 @@ where
             record.predict_seconds = outcome.predict_seconds;
             record.rank_seconds = outcome.rank_seconds;
             record.label_seconds = outcome.label_seconds;
-            if !outcome.can_continue {
-                stop = Some(if outcome.labelled || outcome.query.is_empty() {
-                    "the pool is exhausted".into()
-                } else {
-                    "the query waits for labels".into()
-                });
+            // A labelled query that emptied the pool still gets its training step; the next
+            // step finds the pool empty and stops.
+            if outcome.query.is_empty() {
+                stop = Some("the pool is exhausted".into());
+            } else if !outcome.labelled {
+                stop = Some("the query waits for labels".into());
             }
         }
         tracing::info!(

@@ -38,7 +38,7 @@ fn loop_trains_queries_and_labels_on_fashion_mnist() {
     let checkpoint = dir.path().join("dataset.json");
     let mut dataset = dataset(train, 1);
     dataset.label_randomly(20).expect("initial labels");
-    let mut trainer = trainer(quick_config());
+    let mut trainer = trainer(quick_config().with_min_gradient_steps(200));
     let mut active = ActiveLearningLoop::new(Bald, 10)
         .with_iterations(10)
         .with_max_sample(300)
