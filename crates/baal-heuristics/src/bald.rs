@@ -53,19 +53,9 @@ impl Heuristic for Bald {
     }
 
     fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
-        match predictions.host() {
-            Some((values, layout)) => {
-                predictions.require_probabilities(Self::NAME)?;
-                Ok(host::score_items(
-                    values,
-                    layout,
-                    predictions.reduction(),
-                    host::Kernel::Bald,
-                ))
-            }
-            None => Ok(self
-                .score_tensor(predictions, target)?
-                .try_into_vec_as::<f32>()?),
-        }
+        predictions.require_probabilities(Self::NAME)?;
+        predictions.host_or_tensor_scores(host::Kernel::Bald, || {
+            self.score_tensor(predictions, target)
+        })
     }
 }

@@ -258,6 +258,19 @@ impl Predictions {
         self.values.device()
     }
 
+    /// Scores per item with the fused CPU `kernel` when the values are on the host, else reads
+    /// back what `tensor_path` computes on the device.
+    pub(crate) fn host_or_tensor_scores(
+        &self,
+        kernel: host::Kernel,
+        tensor_path: impl FnOnce() -> Result<Tensor<1>>,
+    ) -> Result<Vec<f32>> {
+        match self.host() {
+            Some((values, layout)) => Ok(host::score_items(values, layout, self.reduction, kernel)),
+            None => Ok(tensor_path()?.try_into_vec_as::<f32>()?),
+        }
+    }
+
     /// Errors unless these are class probabilities (for heuristics built on entropies).
     pub(crate) fn require_probabilities(&self, heuristic: &'static str) -> Result<()> {
         match self.kind {
