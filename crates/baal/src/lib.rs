@@ -30,7 +30,8 @@ pub use burn;
 pub mod prelude {
     pub use crate::device::parse_device;
     pub use baal_active::{
-        ActiveLearningLoop, Experiment, KnownLabels, Oracle, StoppingCriterion, Trainer, TrainerConfig,
+        ActiveLearningLoop, Experiment, KnownLabels, Oracle, StoppingCriterion, Trainer,
+        TrainerConfig,
     };
     pub use baal_heuristics::{
         Bald, BatchBald, Certainty, CombineHeuristics, Entropy, Epig, Heuristic, Margin,
