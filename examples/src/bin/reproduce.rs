@@ -25,13 +25,13 @@ struct Args {
     /// Number of seeds (default: the profile's).
     #[arg(long)]
     seeds: Option<usize>,
-    /// Results folder; results go to <out>/<dataset>/.
+    /// Results folder; results go to `<out>/<dataset>/`.
     #[arg(long, default_value = "results")]
     out: PathBuf,
-    /// Folder of the dataset files (default: /usr/share/datasets/<dataset>, data/cifar10).
+    /// Folder of the dataset files (default: `/usr/share/datasets/<dataset>`, `data/cifar10`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Device: cpu, wgpu, vulkan, metal, cuda[:N], tch-cpu, tch-cuda[:N] (if compiled in).
+    /// Device: `cpu`, `wgpu`, `vulkan`, `metal`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]` (if compiled in).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Heuristics, comma-separated (default: the profile's).
