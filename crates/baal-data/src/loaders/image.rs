@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use burn::data::dataset::{Dataset, DatasetError};
 
-use crate::error::DataError;
-
 /// One image and its class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageItem {
@@ -69,13 +67,7 @@ impl ImageDataset {
 
 impl Dataset<ImageItem> for ImageDataset {
     fn get(&self, index: usize) -> Result<ImageItem, DatasetError> {
-        let label = *self.labels.get(index).ok_or_else(|| {
-            DatasetError::new(DataError::IndexOutOfRange {
-                kind: "dataset",
-                index,
-                len: self.labels.len(),
-            })
-        })?;
+        let label = *super::item_label(&self.labels, index)?;
         let size: usize = self.shape.iter().product();
         Ok(ImageItem {
             image: self.pixels[index * size..(index + 1) * size].to_vec(),

@@ -12,3 +12,14 @@ pub use cifar::*;
 pub use idx::*;
 pub use image::{ImageDataset, ImageItem};
 pub use numpy::*;
+
+/// The label of item `index`, or the out-of-range error every loader's `Dataset::get` gives.
+fn item_label<L>(labels: &[L], index: usize) -> Result<&L, burn::data::dataset::DatasetError> {
+    labels.get(index).ok_or_else(|| {
+        burn::data::dataset::DatasetError::new(crate::error::DataError::IndexOutOfRange {
+            kind: "dataset",
+            index,
+            len: labels.len(),
+        })
+    })
+}

@@ -97,13 +97,7 @@ impl NpyDataset {
 
 impl Dataset<NpyItem> for NpyDataset {
     fn get(&self, index: usize) -> std::result::Result<NpyItem, DatasetError> {
-        let label = *self.labels.get(index).ok_or_else(|| {
-            DatasetError::new(DataError::IndexOutOfRange {
-                kind: "dataset",
-                index,
-                len: self.labels.len(),
-            })
-        })?;
+        let label = *super::item_label(&self.labels, index)?;
         let size: usize = self.item_shape.iter().product();
         Ok(NpyItem {
             features: self.features[index * size..(index + 1) * size].to_vec(),
