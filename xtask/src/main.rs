@@ -255,7 +255,8 @@ fn gpu_check() -> Result<(), String> {
     if let Ok(env) = torch_env() {
         let mut env: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        env.push(("BURN_DEVICE", "tch-cuda"));
+        env.push(("BURN_DEVICE", "tch"));
+        env.push(("BAAL_TEST_DEVICE", "tch-cuda"));
         if let Err(e) = cargo_env(&["test", "-p", "baal-bayesian", "--features", "tch"], &env) {
             failures.push(e);
         }

@@ -13,7 +13,15 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
+/// `Device::default()`, which follows `BURN_DEVICE`; `BAAL_TEST_DEVICE=tch-cuda` picks libtorch's
+/// first CUDA device, which `BURN_DEVICE` cannot name.
 fn device() -> Device {
+    #[cfg(feature = "tch")]
+    if std::env::var("BAAL_TEST_DEVICE").as_deref() == Ok("tch-cuda") {
+        // burn-tch is deprecated in Burn 0.22 but still the way to reach libtorch.
+        #[allow(deprecated)]
+        return Device::libtorch_cuda(0);
+    }
     Device::default()
 }
 
@@ -464,4 +472,32 @@ fn bad_configs_and_inputs_are_errors_not_panics() -> Result<()> {
         Err(BayesianError::ShapeMismatch { .. })
     ));
     Ok(())
+}
+
+/// The tests run on the backend the runner asked for (`BURN_DEVICE`, `BAAL_TEST_DEVICE`), not
+/// silently on the CPU default.
+#[test]
+fn tests_run_on_the_requested_backend() {
+    let wanted = match std::env::var("BAAL_TEST_DEVICE") {
+        Ok(name) => name,
+        Err(_) => std::env::var("BURN_DEVICE").unwrap_or_else(|_| "flex".into()),
+    };
+    let marker = match wanted.to_lowercase().as_str() {
+        "tch-cuda" => "LibTorch(Cuda",
+        "tch" | "tch-cpu" => "LibTorch(Cpu",
+        "cuda" => "Cuda",
+        "wgpu" | "vulkan" | "metal" => "Wgpu",
+        _ => "Flex",
+    };
+    let debug = format!("{:?}", device());
+    // Without BURN_DEVICE the default is the first compiled backend, which may not be flex.
+    if std::env::var("BURN_DEVICE").is_ok() {
+        assert!(
+            debug.contains(marker),
+            "wanted {wanted}, running on {debug}"
+        );
+    }
+    // Whatever the backend, a tensor made there stays there.
+    let tensor = Tensor::<1>::zeros([2], &device());
+    assert_eq!(format!("{:?}", tensor.device()), debug);
 }

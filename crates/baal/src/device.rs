@@ -93,13 +93,16 @@ pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
             return Err(not_compiled("cuda"));
         }
         "tch-cpu" => {
+            // burn-tch is deprecated in Burn 0.22 but still the way to reach libtorch.
             #[cfg(feature = "tch")]
+            #[allow(deprecated)]
             return Ok(Device::libtorch());
             #[cfg(not(feature = "tch"))]
             return Err(not_compiled("tch"));
         }
         "tch-cuda" => {
             #[cfg(feature = "tch")]
+            #[allow(deprecated)]
             return Ok(Device::libtorch_cuda(index));
             #[cfg(not(feature = "tch"))]
             return Err(not_compiled("tch"));

@@ -43,6 +43,12 @@ struct Args {
     /// Labelling budget (default: the profile's).
     #[arg(long)]
     max_labelled: Option<usize>,
+    /// Initial labels, balanced over the classes (default: the profile's).
+    #[arg(long)]
+    initial_labels: Option<usize>,
+    /// MC iterations T of the pool predictions (default: the profile's).
+    #[arg(long)]
+    iterations: Option<usize>,
     /// Labels per step (default: the profile's).
     #[arg(long)]
     query_size: Option<usize>,
@@ -90,6 +96,20 @@ fn run(args: Args) -> Result<(), baal_examples::reproduce::Error> {
     }
     if let Some(v) = args.max_labelled {
         profile.max_labelled = v;
+        custom(&mut profile.name);
+    }
+    if let Some(v) = args.initial_labels {
+        if v == 0 {
+            return Err("--initial-labels must be at least 1".into());
+        }
+        profile.initial_labels = v;
+        custom(&mut profile.name);
+    }
+    if let Some(v) = args.iterations {
+        if v == 0 {
+            return Err("--iterations must be at least 1".into());
+        }
+        profile.iterations = v;
         custom(&mut profile.name);
     }
     if let Some(v) = args.query_size {
