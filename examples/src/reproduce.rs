@@ -129,6 +129,9 @@ pub struct Profile {
     pub targets: Vec<f64>,
     /// Training settings.
     pub trainer: TrainerConfig,
+    /// torchvision VGG16 weights (`.pth`) loaded into [`ModelKind::Vgg16`] before training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
 }
 
 impl Profile {
@@ -138,12 +141,14 @@ impl Profile {
             (DatasetName::FashionMnist | DatasetName::Mnist, true) => Self {
                 name: "quick".into(),
                 model: ModelKind::SmallCnn,
-                initial_labels: 20,
-                query_size: 30,
+                // A warm start: from 20 labels the uncertainty of a barely trained net is
+                // noise, and entropy then did worse than random (cold-start sampling bias).
+                initial_labels: 100,
+                query_size: 20,
                 iterations: 20,
                 pool_subset: 500,
                 test_subset: 2000,
-                max_labelled: 470,
+                max_labelled: 400,
                 heuristics: vec![
                     HeuristicKind::Bald,
                     HeuristicKind::Entropy,
@@ -160,6 +165,7 @@ impl Profile {
                     .with_epochs(30)
                     .with_min_gradient_steps(200)
                     .with_eval_iterations(5),
+                weights: None,
             },
             (DatasetName::FashionMnist | DatasetName::Mnist, false) => Self {
                 name: "full".into(),
@@ -187,6 +193,7 @@ impl Profile {
                     .with_epochs(10)
                     .with_min_gradient_steps(300)
                     .with_eval_iterations(10),
+                weights: None,
             },
             (DatasetName::Cifar10, true) => Self {
                 name: "quick".into(),
@@ -210,6 +217,7 @@ impl Profile {
                     .with_epochs(5)
                     .with_min_gradient_steps(100)
                     .with_eval_iterations(5),
+                weights: None,
             },
             (DatasetName::Cifar10, false) => Self {
                 name: "full".into(),
@@ -232,6 +240,7 @@ impl Profile {
                     .with_batch_size(32)
                     .with_epochs(20)
                     .with_eval_iterations(20),
+                weights: None,
             },
         }
     }
@@ -287,6 +296,14 @@ pub fn load_data(
         }
     };
     let mut positions: Vec<usize> = (0..test.len()).collect();
+    if test_subset > positions.len() {
+        return Err(format!(
+            "a test subset of {test_subset} images asked for, but the test set has {}: \
+             use at most that, or 0 for all of it",
+            positions.len()
+        )
+        .into());
+    }
     if test_subset > 0 && test_subset < positions.len() {
         // Fixed across seeds and heuristics: every run is scored on the same images.
         positions.shuffle(&mut ChaCha8Rng::seed_from_u64(0x7e57));
@@ -418,11 +435,19 @@ pub fn run_one(data: &LoadedData, settings: &RunSettings<'_>) -> Result<Vec<Step
             data,
             settings,
         ),
-        ModelKind::Vgg16 => run_model(
-            Vgg16Config::new().with_channels(channels).init(device)?,
-            data,
-            settings,
-        ),
+        ModelKind::Vgg16 => {
+            let mut model = Vgg16Config::new().with_channels(channels).init(device)?;
+            if let Some(path) = &settings.profile.weights {
+                let loaded = model.load_torchvision_weights(path)?;
+                eprintln!(
+                    "loaded {} tensors of {} (left out: {})",
+                    loaded.loaded.len(),
+                    path.display(),
+                    loaded.left_out.join(", ")
+                );
+            }
+            run_model(model, data, settings)
+        }
         ModelKind::Mlp => run_model(
             MlpConfig::new(channels * size * size, classes).init(device)?,
             data,
@@ -664,12 +689,12 @@ pub fn write_results(
     for t in &profile.targets {
         write!(md, " {:.0}% |", t * 100.0)?;
     }
-    writeln!(md, " final accuracy |")?;
+    writeln!(md, " mean accuracy over the run | final accuracy |")?;
     write!(md, "|---|")?;
     for _ in &profile.targets {
         write!(md, "---|")?;
     }
-    writeln!(md, "---|")?;
+    writeln!(md, "---|---|")?;
     for &heuristic in &profile.heuristics {
         write!(md, "| {heuristic} |")?;
         for &target in &profile.targets {
@@ -683,14 +708,27 @@ pub fn write_results(
                 None => write!(md, " - |")?,
             }
         }
-        let finals: Vec<f64> = results
-            .runs
-            .iter()
-            .filter(|(h, ..)| *h == heuristic)
-            .filter_map(|(_, _, r)| r.last().map(|r| r.test_accuracy))
+        let runs = || {
+            results
+                .runs
+                .iter()
+                .filter(move |(h, ..)| *h == heuristic)
+                .map(|(_, _, r)| r)
+                .filter(|r| !r.is_empty())
+        };
+        // The area under the learning curve over its steps: less noisy than a first crossing.
+        let areas: Vec<f64> = runs()
+            .map(|r| r.iter().map(|r| r.test_accuracy).sum::<f64>() / r.len() as f64)
             .collect();
-        let (mean, std) = mean_std(&finals);
-        writeln!(md, " {:.3} ± {:.3} |", mean, std)?;
+        let finals: Vec<f64> = runs()
+            .filter_map(|r| r.last().map(|r| r.test_accuracy))
+            .collect();
+        let (area, area_std) = mean_std(&areas);
+        let (last, last_std) = mean_std(&finals);
+        writeln!(
+            md,
+            " {area:.3} ± {area_std:.3} | {last:.3} ± {last_std:.3} |"
+        )?;
     }
     writeln!(
         md,
@@ -745,6 +783,13 @@ pub fn reproduce(
     device_name: &str,
     show_progress: bool,
 ) -> Result<String, Error> {
+    if profile.weights.is_some() && profile.model != ModelKind::Vgg16 {
+        return Err(format!(
+            "weights are torchvision VGG16 weights: they need the vgg16 model, not {:?}",
+            profile.model
+        )
+        .into());
+    }
     let started = Instant::now();
     let device = baal::device::parse_device(device_name)?;
     let data = load_data(dataset, data_dir, profile.test_subset)?;

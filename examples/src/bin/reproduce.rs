@@ -40,6 +40,10 @@ struct Args {
     /// Model: gal-cnn, small-cnn, vgg-small, vgg16, mlp (default: the profile's).
     #[arg(long)]
     model: Option<String>,
+    /// torchvision VGG16 weights (`.pth` state dict, e.g. ImageNet's `vgg16-397923af.pth`)
+    /// loaded into the vgg16 model before training; its 1000-class head is left out.
+    #[arg(long)]
+    weights: Option<PathBuf>,
     /// Labelling budget (default: the profile's).
     #[arg(long)]
     max_labelled: Option<usize>,
@@ -58,6 +62,10 @@ struct Args {
     /// Minimum gradient steps per training (default: the profile's).
     #[arg(long)]
     min_steps: Option<usize>,
+    /// Test items evaluated, a fixed random subset; 0 for the whole test set (default: the
+    /// profile's).
+    #[arg(long)]
+    test_subset: Option<usize>,
     /// Pool items scored per step (default: the profile's).
     #[arg(long)]
     pool_subset: Option<usize>,
@@ -94,6 +102,10 @@ fn run(args: Args) -> Result<(), baal_examples::reproduce::Error> {
         profile.model = ModelKind::parse(model)?;
         custom(&mut profile.name);
     }
+    if let Some(path) = args.weights {
+        profile.weights = Some(path);
+        custom(&mut profile.name);
+    }
     if let Some(v) = args.max_labelled {
         profile.max_labelled = v;
         custom(&mut profile.name);
@@ -125,6 +137,10 @@ fn run(args: Args) -> Result<(), baal_examples::reproduce::Error> {
     }
     if let Some(v) = args.min_steps {
         profile.trainer.min_gradient_steps = v;
+        custom(&mut profile.name);
+    }
+    if let Some(v) = args.test_subset {
+        profile.test_subset = v;
         custom(&mut profile.name);
     }
     if let Some(v) = args.pool_subset {

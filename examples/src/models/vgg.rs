@@ -11,6 +11,9 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use burn_store::{ModuleSnapshot, PytorchStore};
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// VGG16's convolution widths; `0` is a 2×2 max-pool.
 const VGG16_LAYERS: [usize; 18] = [
@@ -38,6 +41,10 @@ pub struct Vgg16Config {
     /// MC dropout probability of the classifier.
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// Divides every convolution width: 1 is VGG16 itself, larger values a slimmer net of the
+    /// same depth (for CPU runs and tests). Must divide 64.
+    #[config(default = 1)]
+    pub width_divisor: usize,
 }
 
 /// VGG16: thirteen 3×3 convolutions in five max-pooled blocks, an adaptive average pool to
@@ -60,11 +67,18 @@ impl Vgg16Config {
     /// Builds the model on `device` with random weights.
     ///
     /// # Errors
-    /// A dropout probability outside [0, 1).
+    /// A dropout probability outside [0, 1), or a `width_divisor` that does not divide 64.
     pub fn init(&self, device: &Device) -> baal::bayesian::Result<Vgg16> {
+        if self.width_divisor == 0 || 64 % self.width_divisor != 0 {
+            return Err(baal::bayesian::BayesianError::InvalidConfig {
+                what: "Vgg16Config::width_divisor",
+                reason: format!("must divide 64, got {}", self.width_divisor),
+            });
+        }
         let mut convs = Vec::new();
         let mut channels = self.channels;
         for &width in VGG16_LAYERS.iter().filter(|&&w| w > 0) {
+            let width = width / self.width_divisor;
             convs.push(conv3x3([channels, width], device));
             channels = width;
         }
@@ -72,7 +86,7 @@ impl Vgg16Config {
             convs,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
-            dense1: LinearConfig::new(512 * 7 * 7, self.hidden).init(device),
+            dense1: LinearConfig::new(channels * 7 * 7, self.hidden).init(device),
             dropout1: McDropoutConfig::new(self.dropout).init()?,
             dense2: LinearConfig::new(self.hidden, self.hidden).init(device),
             dropout2: McDropoutConfig::new(self.dropout).init()?,
@@ -118,6 +132,134 @@ impl StochasticModel for Vgg16 {
 impl Classifier for Vgg16 {
     fn num_classes(&self) -> usize {
         self.classes
+    }
+}
+
+/// What [`Vgg16::load_torchvision_weights`] loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedWeights {
+    /// Parameters overwritten, as paths of this model (`convs.0.weight`, `dense1.bias`, ...).
+    pub loaded: Vec<String>,
+    /// Tensors of the file left out: torchvision's last layer (`classifier.6.*`), which is
+    /// ImageNet's 1000-class head.
+    pub left_out: Vec<String>,
+}
+
+/// Why [`Vgg16::load_torchvision_weights`] failed; the model is left as it was.
+#[derive(Debug)]
+pub struct WeightsError {
+    path: PathBuf,
+    reason: String,
+}
+
+impl fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for WeightsError {}
+
+impl Vgg16 {
+    /// Loads torchvision's `vgg16` weights — a state dict saved with
+    /// `torch.save(model.state_dict(), path)`, such as the ImageNet weights
+    /// `vgg16-397923af.pth` — into the thirteen convolutions and the first two dense layers.
+    /// The last dense layer keeps its initial weights: it is this task's head, not ImageNet's
+    /// (baal's CIFAR-10 experiment replaces it the same way). Linear weights are transposed
+    /// from PyTorch's `[out, in]` to Burn's `[in, out]`.
+    ///
+    /// # Errors
+    /// The file is missing or is not a PyTorch state dict, a tensor's shape differs from this
+    /// model's (another `hidden`, `channels` or `width_divisor`), a parameter is missing from
+    /// the file, or the file holds tensors VGG16 does not have (e.g. `vgg16_bn`'s batch norms).
+    /// On error the model is unchanged.
+    pub fn load_torchvision_weights(
+        &mut self,
+        path: impl AsRef<Path>,
+    ) -> Result<LoadedWeights, WeightsError> {
+        let path = path.as_ref();
+        let fail = |reason: String| WeightsError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(fail(
+                "no such file; torchvision's ImageNet weights are at \
+                 https://download.pytorch.org/models/vgg16-397923af.pth"
+                    .into(),
+            ));
+        }
+        // torchvision's `features` is one Sequential of conv, relu and max-pool modules, so
+        // the convolutions sit at indices 0, 2, 5, 7, ...; `classifier` is dense, relu,
+        // dropout, dense, relu, dropout, dense.
+        let mut store = PytorchStore::from_file(path)
+            .map_indices_contiguous(false)
+            .allow_partial(true)
+            // Checked below, with shorter messages than the store's summary.
+            .validate(false);
+        let (mut index, mut conv) = (0, 0);
+        for width in VGG16_LAYERS {
+            if width == 0 {
+                index += 1;
+            } else {
+                store = store
+                    .with_key_remapping(format!(r"^features\.{index}\."), format!("convs.{conv}."));
+                index += 2;
+                conv += 1;
+            }
+        }
+        store = store
+            .with_key_remapping(r"^classifier\.0\.", "dense1.")
+            .with_key_remapping(r"^classifier\.3\.", "dense2.");
+        let mut model = self.clone();
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| fail(format!("cannot read the weights: {e}")))?;
+        if !result.errors.is_empty() {
+            let errors: Vec<String> = result
+                .errors
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect();
+            let more = result.errors.len().saturating_sub(errors.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            return Err(fail(format!(
+                "the weights do not fit this model: {}{more}",
+                errors.join("; ")
+            )));
+        }
+        let missing: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|path| !path.starts_with("dense3."))
+            .collect();
+        if !missing.is_empty() {
+            return Err(fail(format!(
+                "not a torchvision vgg16 state dict: it lacks {}",
+                missing.join(", ")
+            )));
+        }
+        let (left_out, unexpected): (Vec<String>, Vec<String>) = result
+            .unused
+            .into_iter()
+            .partition(|path| path.starts_with("classifier.6."));
+        if !unexpected.is_empty() {
+            return Err(fail(format!(
+                "not a torchvision vgg16 state dict: it holds {}",
+                unexpected.join(", ")
+            )));
+        }
+        *self = model;
+        Ok(LoadedWeights {
+            loaded: result.applied,
+            left_out,
+        })
     }
 }
 

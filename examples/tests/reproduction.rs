@@ -1,0 +1,245 @@
+//! The reproduction driver: summaries, argument checks, and a tiny run end to end on
+//! Fashion-MNIST (skipped when the Debian package is not installed).
+
+use std::path::{Path, PathBuf};
+
+use baal::active::{HeuristicKind, StepRecord};
+use baal::data::FashionMnist;
+use baal_examples::reproduce::{
+    DatasetName, ModelKind, Profile, Results, labels_to_reach, reproduce, write_results,
+};
+
+fn record(step: usize, n_labelled: usize, test_accuracy: f64) -> StepRecord {
+    StepRecord {
+        step,
+        n_labelled,
+        test_accuracy,
+        ..StepRecord::default()
+    }
+}
+
+fn curve(points: &[(usize, f64)]) -> Vec<StepRecord> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(step, &(n, a))| record(step, n, a))
+        .collect()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baal-reproduce-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn labels_to_reach_is_the_first_crossing() {
+    let records = curve(&[(20, 0.50), (30, 0.76), (40, 0.74), (50, 0.80)]);
+    assert_eq!(labels_to_reach(&records, 0.75), Some(30));
+    assert_eq!(labels_to_reach(&records, 0.80), Some(50));
+    assert_eq!(labels_to_reach(&records, 0.90), None);
+}
+
+#[test]
+fn summary_counts_unreached_seeds_as_a_lower_bound() {
+    let mut profile = Profile::for_dataset(DatasetName::FashionMnist, true);
+    profile.heuristics = vec![HeuristicKind::Bald, HeuristicKind::Random];
+    profile.targets = vec![0.75];
+    profile.max_labelled = 40;
+    profile.query_size = 10;
+    let results = Results {
+        runs: vec![
+            (
+                HeuristicKind::Bald,
+                0,
+                curve(&[(20, 0.6), (30, 0.8), (40, 0.8)]),
+            ),
+            (
+                HeuristicKind::Bald,
+                1,
+                curve(&[(20, 0.6), (30, 0.7), (40, 0.8)]),
+            ),
+            (
+                HeuristicKind::Random,
+                0,
+                curve(&[(20, 0.6), (30, 0.7), (40, 0.8)]),
+            ),
+            (
+                HeuristicKind::Random,
+                1,
+                curve(&[(20, 0.6), (30, 0.6), (40, 0.7)]),
+            ),
+        ],
+    };
+    let dir = temp_dir("summary");
+    let summary = write_results(
+        &dir,
+        DatasetName::FashionMnist,
+        &profile,
+        &results,
+        60.0,
+        "cpu",
+    )
+    .expect("written");
+    // BALD: 30 and 40 labels. Random: 40, and a seed that never got there counts as 50.
+    assert!(summary.contains("| bald | 35 ± 7 |"), "{summary}");
+    assert!(
+        summary.contains("| random | ≥ 45 (1/2 seeds reached) |"),
+        "{summary}"
+    );
+    // Mean accuracy over the run: BALD (0.733 + 0.7) / 2, then final accuracy.
+    assert!(
+        summary.contains("0.717 ± 0.024 | 0.800 ± 0.000 |"),
+        "{summary}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.md")).expect("summary.md"),
+        summary
+    );
+    let csv = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
+    assert_eq!(csv.lines().count(), 1 + 12);
+    assert!(dir.join("curves.svg").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn weights_need_the_vgg16_model() {
+    let mut profile = Profile::for_dataset(DatasetName::FashionMnist, true);
+    profile.weights = Some("vgg16-397923af.pth".into());
+    let dir = temp_dir("weights");
+    let err = reproduce(
+        DatasetName::FashionMnist,
+        &profile,
+        None,
+        &dir,
+        0,
+        "cpu",
+        false,
+    )
+    .expect_err("small-cnn cannot take VGG16 weights");
+    assert!(err.to_string().contains("vgg16"), "{err}");
+    assert!(!dir.exists(), "nothing written before the check");
+}
+
+#[test]
+fn missing_data_says_how_to_get_it() {
+    let profile = Profile::for_dataset(DatasetName::FashionMnist, true);
+    let dir = temp_dir("nodata");
+    let err = reproduce(
+        DatasetName::FashionMnist,
+        &profile,
+        Some(Path::new("/nonexistent/fashion")),
+        &dir,
+        0,
+        "cpu",
+        false,
+    )
+    .expect_err("no data");
+    let message = err.to_string();
+    assert!(message.contains("/nonexistent/fashion"), "{message}");
+    assert!(
+        message.contains("apt-get install dataset-fashion-mnist"),
+        "{message}"
+    );
+}
+
+/// A profile that runs in seconds in a debug build.
+fn tiny_profile() -> Profile {
+    let mut profile = Profile::for_dataset(DatasetName::FashionMnist, true);
+    profile.name = "tiny".into();
+    profile.model = ModelKind::Mlp;
+    profile.initial_labels = 20;
+    profile.query_size = 10;
+    profile.iterations = 4;
+    profile.pool_subset = 60;
+    profile.test_subset = 200;
+    profile.max_labelled = 40;
+    profile.heuristics = vec![HeuristicKind::Bald, HeuristicKind::Random];
+    profile.seeds = 1;
+    profile.targets = vec![0.5];
+    profile.trainer = profile
+        .trainer
+        .clone()
+        .with_epochs(2)
+        .with_min_gradient_steps(10)
+        .with_eval_iterations(2);
+    profile
+}
+
+#[test]
+fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
+    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
+        eprintln!(
+            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
+            FashionMnist::DEFAULT_DIR
+        );
+        return;
+    }
+    let dir = temp_dir("tiny");
+    let profile = tiny_profile();
+    let summary = reproduce(
+        DatasetName::FashionMnist,
+        &profile,
+        None,
+        &dir,
+        7,
+        "cpu",
+        false,
+    )
+    .expect("runs");
+    assert!(
+        summary.contains("| bald |") && summary.contains("| random |"),
+        "{summary}"
+    );
+    let csv = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
+    // Two heuristics, one seed, 20 → 30 → 40 labels.
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    for (row, n) in rows.iter().zip([20, 30, 40, 20, 30, 40]) {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[1], "7", "seed: {row}");
+        assert_eq!(fields[3], n.to_string(), "labels: {row}");
+        let accuracy: f64 = fields[4].parse().expect("accuracy");
+        assert!((0.0..=1.0).contains(&accuracy), "{row}");
+    }
+    // Same initial labels and weights for both heuristics: identical first step.
+    assert_eq!(rows[0].split(',').nth(4), rows[3].split(',').nth(4));
+
+    // Running again reads the finished runs back instead of training again.
+    let again = reproduce(
+        DatasetName::FashionMnist,
+        &profile,
+        None,
+        &dir,
+        7,
+        "cpu",
+        false,
+    )
+    .expect("resumes");
+    let csv_again = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
+    assert_eq!(csv_again, csv);
+    let table = |s: &str| {
+        s.lines()
+            .filter(|l| l.starts_with("| bald") || l.starts_with("| random"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(table(&again), table(&summary));
+
+    // Another profile under the same name is refused, not mixed in.
+    let mut other = tiny_profile();
+    other.query_size = 5;
+    let err = reproduce(
+        DatasetName::FashionMnist,
+        &other,
+        None,
+        &dir,
+        7,
+        "cpu",
+        false,
+    )
+    .expect_err("another profile");
+    assert!(err.to_string().contains("another profile"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
