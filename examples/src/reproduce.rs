@@ -135,6 +135,19 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The part of the profile that decides what one (heuristic, seed) run does: all but the
+    /// seeds, the heuristics and the summary's targets. Runs of profiles that agree on it are
+    /// the same, so more seeds or another choice of heuristics reuse finished runs.
+    #[must_use]
+    pub fn run_settings(&self) -> Self {
+        Self {
+            heuristics: Vec::new(),
+            seeds: 0,
+            targets: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The default profile of `dataset` (`quick` or full).
     pub fn for_dataset(dataset: DatasetName, quick: bool) -> Self {
         match (dataset, quick) {
@@ -798,7 +811,7 @@ pub fn reproduce(
     let runs_dir = out.join("runs").join(&profile.name);
     std::fs::create_dir_all(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
     let profile_path = runs_dir.join("profile.json");
-    let profile_json = serde_json::to_string_pretty(profile)?;
+    let profile_json = serde_json::to_string_pretty(&profile.run_settings())?;
     match std::fs::read_to_string(&profile_path) {
         Ok(saved) if saved != profile_json => {
             return Err(format!(

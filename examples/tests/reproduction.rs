@@ -26,6 +26,23 @@ fn curve(points: &[(usize, f64)]) -> Vec<StepRecord> {
         .collect()
 }
 
+/// [`reproduce`] on Fashion-MNIST from its default folder, on the CPU, without progress bars.
+fn run(
+    profile: &Profile,
+    out: &Path,
+    seed: u64,
+) -> Result<String, baal_examples::reproduce::Error> {
+    reproduce(
+        DatasetName::FashionMnist,
+        profile,
+        None,
+        out,
+        seed,
+        "cpu",
+        false,
+    )
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("baal-reproduce-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -107,16 +124,7 @@ fn weights_need_the_vgg16_model() {
     let mut profile = Profile::for_dataset(DatasetName::FashionMnist, true);
     profile.weights = Some("vgg16-397923af.pth".into());
     let dir = temp_dir("weights");
-    let err = reproduce(
-        DatasetName::FashionMnist,
-        &profile,
-        None,
-        &dir,
-        0,
-        "cpu",
-        false,
-    )
-    .expect_err("small-cnn cannot take VGG16 weights");
+    let err = run(&profile, &dir, 0).expect_err("small-cnn cannot take VGG16 weights");
     assert!(err.to_string().contains("vgg16"), "{err}");
     assert!(!dir.exists(), "nothing written before the check");
 }
@@ -177,16 +185,7 @@ fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
     }
     let dir = temp_dir("tiny");
     let profile = tiny_profile();
-    let summary = reproduce(
-        DatasetName::FashionMnist,
-        &profile,
-        None,
-        &dir,
-        7,
-        "cpu",
-        false,
-    )
-    .expect("runs");
+    let summary = run(&profile, &dir, 7).expect("runs");
     assert!(
         summary.contains("| bald |") && summary.contains("| random |"),
         "{summary}"
@@ -206,16 +205,7 @@ fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
     assert_eq!(rows[0].split(',').nth(4), rows[3].split(',').nth(4));
 
     // Running again reads the finished runs back instead of training again.
-    let again = reproduce(
-        DatasetName::FashionMnist,
-        &profile,
-        None,
-        &dir,
-        7,
-        "cpu",
-        false,
-    )
-    .expect("resumes");
+    let again = run(&profile, &dir, 7).expect("resumes");
     let csv_again = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
     assert_eq!(csv_again, csv);
     let table = |s: &str| {
@@ -227,19 +217,18 @@ fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
     };
     assert_eq!(table(&again), table(&summary));
 
+    // Fewer heuristics are the same runs: read back, not trained again.
+    let mut fewer = tiny_profile();
+    fewer.heuristics = vec![HeuristicKind::Random];
+    run(&fewer, &dir, 7).expect("reuses the random run");
+    let random_only = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
+    let random_rows: Vec<&str> = random_only.lines().skip(1).collect();
+    assert_eq!(random_rows, rows[3..]);
+
     // Another profile under the same name is refused, not mixed in.
     let mut other = tiny_profile();
     other.query_size = 5;
-    let err = reproduce(
-        DatasetName::FashionMnist,
-        &other,
-        None,
-        &dir,
-        7,
-        "cpu",
-        false,
-    )
-    .expect_err("another profile");
+    let err = run(&other, &dir, 7).expect_err("another profile");
     assert!(err.to_string().contains("another profile"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

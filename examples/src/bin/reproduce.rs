@@ -77,17 +77,18 @@ struct Args {
 fn run(args: Args) -> Result<(), baal_examples::reproduce::Error> {
     let dataset = DatasetName::parse(&args.dataset)?;
     let mut profile = Profile::for_dataset(dataset, args.quick);
-    let custom = |name: &mut String| {
-        if !name.ends_with("-custom") {
-            name.push_str("-custom");
+    let positive = |flag: &str, value: usize| -> Result<usize, baal_examples::reproduce::Error> {
+        if value == 0 {
+            Err(format!("--{flag} must be at least 1").into())
+        } else {
+            Ok(value)
         }
     };
     if let Some(seeds) = args.seeds {
-        if seeds == 0 {
-            return Err("--seeds must be at least 1".into());
-        }
-        profile.seeds = seeds;
+        profile.seeds = positive("seeds", seeds)?;
     }
+    // An override that changes what a run does sends the runs to `runs/<profile>-custom/`.
+    let defaults = profile.clone();
     if let Some(list) = &args.heuristics {
         profile.heuristics = list
             .iter()
@@ -96,59 +97,39 @@ fn run(args: Args) -> Result<(), baal_examples::reproduce::Error> {
         if profile.heuristics.contains(&HeuristicKind::Epig) {
             return Err("epig needs a target set: the reproductions do not run it".into());
         }
-        custom(&mut profile.name);
     }
     if let Some(model) = &args.model {
         profile.model = ModelKind::parse(model)?;
-        custom(&mut profile.name);
     }
     if let Some(path) = args.weights {
         profile.weights = Some(path);
-        custom(&mut profile.name);
     }
     if let Some(v) = args.max_labelled {
         profile.max_labelled = v;
-        custom(&mut profile.name);
     }
     if let Some(v) = args.initial_labels {
-        if v == 0 {
-            return Err("--initial-labels must be at least 1".into());
-        }
-        profile.initial_labels = v;
-        custom(&mut profile.name);
+        profile.initial_labels = positive("initial-labels", v)?;
     }
     if let Some(v) = args.iterations {
-        if v == 0 {
-            return Err("--iterations must be at least 1".into());
-        }
-        profile.iterations = v;
-        custom(&mut profile.name);
+        profile.iterations = positive("iterations", v)?;
     }
     if let Some(v) = args.query_size {
-        if v == 0 {
-            return Err("--query-size must be at least 1".into());
-        }
-        profile.query_size = v;
-        custom(&mut profile.name);
+        profile.query_size = positive("query-size", v)?;
     }
     if let Some(v) = args.epochs {
         profile.trainer.epochs = v;
-        custom(&mut profile.name);
     }
     if let Some(v) = args.min_steps {
         profile.trainer.min_gradient_steps = v;
-        custom(&mut profile.name);
     }
     if let Some(v) = args.test_subset {
         profile.test_subset = v;
-        custom(&mut profile.name);
     }
     if let Some(v) = args.pool_subset {
-        if v == 0 {
-            return Err("--pool-subset must be at least 1".into());
-        }
-        profile.pool_subset = v;
-        custom(&mut profile.name);
+        profile.pool_subset = positive("pool-subset", v)?;
+    }
+    if profile.run_settings() != defaults.run_settings() {
+        profile.name.push_str("-custom");
     }
     let out = args.out.join(dataset.name());
     let summary = reproduce(
