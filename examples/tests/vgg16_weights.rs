@@ -96,7 +96,7 @@ fn loads_convolutions_and_hidden_dense_layers_and_keeps_the_head() {
         }
     }
     // PyTorch's Linear weight is [out, in]; Burn's is [in, out].
-    for (dense, k) in [("dense1", 26), ("dense2", 28)] {
+    for (dense, k) in [("dense", 26), ("head.dense1", 28)] {
         let (_, dims, w) = param(&after, &format!("{dense}.weight"));
         let (inputs, outputs) = (dims[0], dims[1]);
         for i in 0..inputs {
@@ -113,7 +113,7 @@ fn loads_convolutions_and_hidden_dense_layers_and_keeps_the_head() {
         assert!((b[3] - expect(k + 1, 3)).abs() < 1e-4);
     }
     // The 10-class head keeps its initial weights.
-    for path in ["dense3.weight", "dense3.bias"] {
+    for path in ["head.dense2.weight", "head.dense2.bias"] {
         assert_eq!(param(&after, path), param(&before, path));
     }
 }

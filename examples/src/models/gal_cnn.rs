@@ -2,15 +2,16 @@
 //! CNN of their experiments.
 
 use baal::active::Classifier;
-use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
+use baal::bayesian::{McContext, StochasticModel};
 use baal::burn;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+
+use super::McDenseHead;
 
 /// Configuration of [`GalCnn`].
 #[derive(Config, Debug)]
@@ -45,10 +46,7 @@ pub struct GalCnn {
     conv1: Conv2d,
     conv2: Conv2d,
     pool: MaxPool2d,
-    dropout1: McDropout,
-    dense1: Linear,
-    dropout2: McDropout,
-    dense2: Linear,
+    head: McDenseHead,
     classes: usize,
 }
 
@@ -71,10 +69,11 @@ impl GalCnnConfig {
             conv1: Conv2dConfig::new([self.channels, self.filters], [4, 4]).init(device),
             conv2: Conv2dConfig::new([self.filters, self.filters], [4, 4]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            dropout1: McDropoutConfig::new(self.conv_dropout).init()?,
-            dense1: LinearConfig::new(self.filters * side * side, self.hidden).init(device),
-            dropout2: McDropoutConfig::new(self.dense_dropout).init()?,
-            dense2: LinearConfig::new(self.hidden, self.classes).init(device),
+            head: McDenseHead::new(
+                [self.filters * side * side, self.hidden, self.classes],
+                [self.conv_dropout, self.dense_dropout],
+                device,
+            )?,
             classes: self.classes,
         })
     }
@@ -96,10 +95,7 @@ impl StochasticModel for GalCnn {
     /// # Shapes
     /// Features `[N, F]` to logits `[N, classes]`.
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
-        let x = self.dropout1.forward(features, mc);
-        let x = relu(self.dense1.forward(x));
-        let x = self.dropout2.forward(x, mc);
-        self.dense2.forward(x)
+        self.head.forward(features, mc)
     }
 }
 

@@ -1,13 +1,15 @@
 //! A multi-layer perceptron with MC dropout, for flat inputs and tests.
 
 use baal::active::Classifier;
-use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
+use baal::bayesian::{McContext, StochasticModel};
 use baal::burn;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+
+use super::McDenseHead;
 
 /// Configuration of [`Mlp`].
 #[derive(Config, Debug)]
@@ -27,11 +29,8 @@ pub struct MlpConfig {
 /// dense – relu – MC dropout – dense – relu – MC dropout – dense; images are flattened.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    dense1: Linear,
-    dropout1: McDropout,
-    dense2: Linear,
-    dropout2: McDropout,
-    dense3: Linear,
+    dense: Linear,
+    head: McDenseHead,
     classes: usize,
 }
 
@@ -42,11 +41,12 @@ impl MlpConfig {
     /// A dropout probability outside [0, 1).
     pub fn init(&self, device: &Device) -> baal::bayesian::Result<Mlp> {
         Ok(Mlp {
-            dense1: LinearConfig::new(self.inputs, self.hidden).init(device),
-            dropout1: McDropoutConfig::new(self.dropout).init()?,
-            dense2: LinearConfig::new(self.hidden, self.hidden).init(device),
-            dropout2: McDropoutConfig::new(self.dropout).init()?,
-            dense3: LinearConfig::new(self.hidden, self.classes).init(device),
+            dense: LinearConfig::new(self.inputs, self.hidden).init(device),
+            head: McDenseHead::new(
+                [self.hidden, self.hidden, self.classes],
+                [self.dropout, self.dropout],
+                device,
+            )?,
             classes: self.classes,
         })
     }
@@ -60,16 +60,13 @@ impl StochasticModel for Mlp {
     /// # Shapes
     /// `[N, C, H, W]` (with `C·H·W = inputs`) to `[N, hidden]`.
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
-        relu(self.dense1.forward(images.flatten(1, 3)))
+        relu(self.dense.forward(images.flatten(1, 3)))
     }
 
     /// # Shapes
     /// `[N, hidden]` to logits `[N, classes]`.
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
-        let x = self.dropout1.forward(features, mc);
-        let x = relu(self.dense2.forward(x));
-        let x = self.dropout2.forward(x, mc);
-        self.dense3.forward(x)
+        self.head.forward(features, mc)
     }
 }
 

@@ -4,11 +4,13 @@
 //! stochastic head (run T times), and implements [`Classifier`](baal::active::Classifier).
 
 mod gal_cnn;
+mod head;
 mod mlp;
 mod small_cnn;
 mod vgg;
 
 pub use gal_cnn::{GalCnn, GalCnnConfig};
+pub use head::McDenseHead;
 pub use mlp::{Mlp, MlpConfig};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 pub use vgg::{Vgg16, Vgg16Config, VggSmall, VggSmallConfig};

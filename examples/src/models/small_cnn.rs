@@ -1,15 +1,16 @@
 //! A LeNet-sized CNN: the Gal CNN's structure at a ninth of its cost, for quick CPU runs.
 
 use baal::active::Classifier;
-use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
+use baal::bayesian::{McContext, StochasticModel};
 use baal::burn;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+
+use super::McDenseHead;
 
 /// Configuration of [`SmallCnn`].
 #[derive(Config, Debug)]
@@ -44,10 +45,7 @@ pub struct SmallCnn {
     conv1: Conv2d,
     conv2: Conv2d,
     pool: MaxPool2d,
-    dropout1: McDropout,
-    dense1: Linear,
-    dropout2: McDropout,
-    dense2: Linear,
+    head: McDenseHead,
     classes: usize,
 }
 
@@ -72,10 +70,11 @@ impl SmallCnnConfig {
             conv1: Conv2dConfig::new([self.channels, self.filters], [5, 5]).init(device),
             conv2: Conv2dConfig::new([self.filters, 2 * self.filters], [5, 5]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            dropout1: McDropoutConfig::new(self.conv_dropout).init()?,
-            dense1: LinearConfig::new(2 * self.filters * side * side, self.hidden).init(device),
-            dropout2: McDropoutConfig::new(self.dense_dropout).init()?,
-            dense2: LinearConfig::new(self.hidden, self.classes).init(device),
+            head: McDenseHead::new(
+                [2 * self.filters * side * side, self.hidden, self.classes],
+                [self.conv_dropout, self.dense_dropout],
+                device,
+            )?,
             classes: self.classes,
         })
     }
@@ -97,10 +96,7 @@ impl StochasticModel for SmallCnn {
     /// # Shapes
     /// Features `[N, F]` to logits `[N, classes]`.
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
-        let x = self.dropout1.forward(features, mc);
-        let x = relu(self.dense1.forward(x));
-        let x = self.dropout2.forward(x, mc);
-        self.dense2.forward(x)
+        self.head.forward(features, mc)
     }
 }
 

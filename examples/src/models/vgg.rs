@@ -2,7 +2,7 @@
 //! torchvision layout baal's CIFAR-10 experiment uses) and a small VGG for quick CPU runs.
 
 use baal::active::Classifier;
-use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
+use baal::bayesian::{McContext, StochasticModel};
 use baal::burn;
 use burn::config::Config;
 use burn::module::Module;
@@ -14,6 +14,8 @@ use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, PytorchStore};
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use super::McDenseHead;
 
 /// VGG16's convolution widths; `0` is a 2×2 max-pool.
 const VGG16_LAYERS: [usize; 18] = [
@@ -55,11 +57,8 @@ pub struct Vgg16 {
     convs: Vec<Conv2d>,
     pool: MaxPool2d,
     avgpool: AdaptiveAvgPool2d,
-    dense1: Linear,
-    dropout1: McDropout,
-    dense2: Linear,
-    dropout2: McDropout,
-    dense3: Linear,
+    dense: Linear,
+    head: McDenseHead,
     classes: usize,
 }
 
@@ -86,11 +85,12 @@ impl Vgg16Config {
             convs,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             avgpool: AdaptiveAvgPool2dConfig::new([7, 7]).init(),
-            dense1: LinearConfig::new(channels * 7 * 7, self.hidden).init(device),
-            dropout1: McDropoutConfig::new(self.dropout).init()?,
-            dense2: LinearConfig::new(self.hidden, self.hidden).init(device),
-            dropout2: McDropoutConfig::new(self.dropout).init()?,
-            dense3: LinearConfig::new(self.hidden, self.classes).init(device),
+            dense: LinearConfig::new(channels * 7 * 7, self.hidden).init(device),
+            head: McDenseHead::new(
+                [self.hidden, self.hidden, self.classes],
+                [self.dropout, self.dropout],
+                device,
+            )?,
             classes: self.classes,
         })
     }
@@ -116,16 +116,13 @@ impl StochasticModel for Vgg16 {
             }
         }
         let x = self.avgpool.forward(x).flatten(1, 3);
-        relu(self.dense1.forward(x))
+        relu(self.dense.forward(x))
     }
 
     /// # Shapes
     /// `[N, hidden]` to logits `[N, classes]`.
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
-        let x = self.dropout1.forward(features, mc);
-        let x = relu(self.dense2.forward(x));
-        let x = self.dropout2.forward(x, mc);
-        self.dense3.forward(x)
+        self.head.forward(features, mc)
     }
 }
 
@@ -138,7 +135,7 @@ impl Classifier for Vgg16 {
 /// What [`Vgg16::load_torchvision_weights`] loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadedWeights {
-    /// Parameters overwritten, as paths of this model (`convs.0.weight`, `dense1.bias`, ...).
+    /// Parameters overwritten, as paths of this model (`convs.0.weight`, `dense.bias`, `head.dense1.weight`, ...).
     pub loaded: Vec<String>,
     /// Tensors of the file left out: torchvision's last layer (`classifier.6.*`), which is
     /// ImageNet's 1000-class head.
@@ -209,8 +206,8 @@ impl Vgg16 {
             }
         }
         store = store
-            .with_key_remapping(r"^classifier\.0\.", "dense1.")
-            .with_key_remapping(r"^classifier\.3\.", "dense2.");
+            .with_key_remapping(r"^classifier\.0\.", "dense.")
+            .with_key_remapping(r"^classifier\.3\.", "head.dense1.");
         let mut model = self.clone();
         let result = model
             .load_from(&mut store)
@@ -237,7 +234,7 @@ impl Vgg16 {
             .missing
             .iter()
             .map(|(path, _)| path.as_str())
-            .filter(|path| !path.starts_with("dense3."))
+            .filter(|path| !path.starts_with("head.dense2."))
             .collect();
         if !missing.is_empty() {
             return Err(fail(format!(
@@ -286,11 +283,8 @@ pub struct VggSmallConfig {
 pub struct VggSmall {
     convs: Vec<Conv2d>,
     pool: MaxPool2d,
-    dense1: Linear,
-    dropout1: McDropout,
-    dense2: Linear,
-    dropout2: McDropout,
-    dense3: Linear,
+    dense: Linear,
+    head: McDenseHead,
     classes: usize,
 }
 
@@ -317,11 +311,12 @@ impl VggSmallConfig {
                 conv3x3([128, 128], device),
             ],
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            dense1: LinearConfig::new(128 * side * side, 256).init(device),
-            dropout1: McDropoutConfig::new(self.dropout).init()?,
-            dense2: LinearConfig::new(256, 256).init(device),
-            dropout2: McDropoutConfig::new(self.dropout).init()?,
-            dense3: LinearConfig::new(256, self.classes).init(device),
+            dense: LinearConfig::new(128 * side * side, 256).init(device),
+            head: McDenseHead::new(
+                [256, 256, self.classes],
+                [self.dropout, self.dropout],
+                device,
+            )?,
             classes: self.classes,
         })
     }
@@ -344,16 +339,13 @@ impl StochasticModel for VggSmall {
             }
             x = self.pool.forward(x);
         }
-        relu(self.dense1.forward(x.flatten(1, 3)))
+        relu(self.dense.forward(x.flatten(1, 3)))
     }
 
     /// # Shapes
     /// `[N, 256]` to logits `[N, classes]`.
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
-        let x = self.dropout1.forward(features, mc);
-        let x = relu(self.dense2.forward(x));
-        let x = self.dropout2.forward(x, mc);
-        self.dense3.forward(x)
+        self.head.forward(features, mc)
     }
 }
 
