@@ -81,6 +81,9 @@ pub enum DataError {
         #[source]
         source: burn::data::dataset::DatasetError,
     },
+    /// Images given in memory do not make a dataset (see [`ImageDataset::new`](crate::ImageDataset::new)).
+    #[error("invalid images: {0}")]
+    InvalidImages(String),
     /// A labelling state does not fit this dataset.
     #[error("labelling state cannot be restored: {0}")]
     State(String),

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use burn::data::dataset::{Dataset, DatasetError};
 
+use crate::DataError;
+
 /// One image and its class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageItem {
@@ -33,6 +35,42 @@ pub struct ImageDataset {
 }
 
 impl ImageDataset {
+    /// Images already in memory: `pixels` holds every image in CHW order (channel, row,
+    /// column), one after the other, `labels` one class per image.
+    ///
+    /// # Errors
+    /// [`DataError::InvalidImages`] when a dimension of `shape` is 0, `num_classes` is not
+    /// within 1 to 256, `pixels` does not hold `labels.len()` images of `shape`, or a label
+    /// is not below `num_classes` (the message names the first such item).
+    pub fn new(
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+        shape: [usize; 3],
+        num_classes: usize,
+    ) -> Result<Self, DataError> {
+        let invalid = |reason: String| DataError::InvalidImages(reason);
+        if shape.contains(&0) {
+            return Err(invalid(format!("shape {shape:?} has a zero dimension")));
+        }
+        if !(1..=256).contains(&num_classes) {
+            return Err(invalid(format!(
+                "{num_classes} classes: u8 labels allow 1 to 256"
+            )));
+        }
+        let size = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let expected = size.and_then(|size| size.checked_mul(labels.len()));
+        if expected != Some(pixels.len()) {
+            return Err(invalid(format!(
+                "{} pixels for {} labels of shape {shape:?}: expected {}",
+                pixels.len(),
+                labels.len(),
+                expected.map_or_else(|| "more than fits in memory".into(), |n| n.to_string())
+            )));
+        }
+        check_labels(&labels, num_classes).map_err(invalid)?;
+        Ok(Self::from_checked(pixels, labels, shape, num_classes))
+    }
+
     /// Builds from contiguous CHW pixels and labels already checked by the caller.
     pub(crate) fn from_checked(
         pixels: Vec<u8>,
