@@ -227,29 +227,17 @@ fn gpu_check() -> Result<(), String> {
     }
     for (feature, device) in [("cuda", "cuda"), ("wgpu", "wgpu")] {
         let env = [("BAAL_BENCH_DEVICE", device), ("BURN_DEVICE", device)];
-        let benches: [&[&str]; 2] = [
-            &[
-                "bench",
-                "-p",
-                "baal-benches",
-                "--no-default-features",
-                "--features",
-                feature,
-            ],
-            &[
-                "bench",
-                "-p",
-                "baal-bayesian",
-                "--bench",
-                "mc_inference",
-                "--features",
-                feature,
-            ],
+        // The heuristics and MC inference benches (`baal-benches`).
+        let bench = [
+            "bench",
+            "-p",
+            "baal-benches",
+            "--no-default-features",
+            "--features",
+            feature,
         ];
-        for args in benches {
-            if let Err(e) = cargo_env(args, &env) {
-                failures.push(e);
-            }
+        if let Err(e) = cargo_env(&bench, &env) {
+            failures.push(e);
         }
     }
     if let Ok(env) = torch_env() {
