@@ -44,7 +44,6 @@ mod heuristic;
 mod metrics;
 mod oracle;
 mod plot;
-mod progress;
 mod stopping;
 mod trainer;
 

@@ -435,7 +435,12 @@ where
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
         let mut optimizer = self.config.optimizer.init();
         let lr = self.config.optimizer.learning_rate();
-        let progress = crate::progress::Bar::new(epochs, "epochs", self.config.show_progress);
+        let progress = baal_bayesian::progress::ProgressBar::new(
+            "training",
+            epochs,
+            "epochs",
+            self.config.show_progress,
+        );
         let mut order: Vec<usize> = (0..n).collect();
         let mut model = self.model.clone();
         let mut train_loss = f64::NAN;

@@ -65,6 +65,7 @@ mod drop_connect;
 mod dropout;
 mod error;
 mod model;
+pub mod progress;
 mod sampler;
 mod weight_drop;
 

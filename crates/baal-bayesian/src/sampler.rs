@@ -8,6 +8,7 @@ use burn::data::dataset::Dataset;
 use crate::context::McContext;
 use crate::error::BayesianError;
 use crate::model::{McBatch, McOutput, OutputActivation, StochasticModel};
+use crate::progress::ProgressBar;
 
 /// The memory budget of [`McSamplerConfig`] by default: 1 GiB for one replicated pass.
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
@@ -269,7 +270,7 @@ impl McSampler {
         if len == 0 {
             return Err(BayesianError::EmptyBatch { what: "dataset" });
         }
-        let progress = Progress::new(len, self.config.show_progress);
+        let progress = ProgressBar::new("MC sampling", len, "items", self.config.show_progress);
         for start in (0..len).step_by(batch_size) {
             let end = (start + batch_size).min(len);
             let items = (start..end)
@@ -304,46 +305,4 @@ impl McSampler {
 enum HeadInput<M: StochasticModel> {
     Features(M::Features),
     Input(M::Input),
-}
-
-/// An optional progress bar over pool items.
-struct Progress {
-    #[cfg(feature = "progress")]
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    #[cfg_attr(not(feature = "progress"), allow(unused_variables))]
-    fn new(items: usize, show: bool) -> Self {
-        #[cfg(feature = "progress")]
-        {
-            let bar = show.then(|| {
-                let bar = indicatif::ProgressBar::new(items as u64);
-                if let Ok(style) = indicatif::ProgressStyle::with_template(
-                    "MC sampling {bar:40} {pos}/{len} items [{elapsed_precise} < {eta_precise}]",
-                ) {
-                    bar.set_style(style);
-                }
-                bar
-            });
-            Self { bar }
-        }
-        #[cfg(not(feature = "progress"))]
-        Self {}
-    }
-
-    #[cfg_attr(not(feature = "progress"), allow(unused_variables))]
-    fn advance(&self, items: usize) {
-        #[cfg(feature = "progress")]
-        if let Some(bar) = &self.bar {
-            bar.inc(items as u64);
-        }
-    }
-
-    fn finish(&self) {
-        #[cfg(feature = "progress")]
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }

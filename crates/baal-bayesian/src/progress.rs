@@ -1,19 +1,25 @@
-//! An optional progress bar (indicatif behind the `progress` feature).
+//! An optional terminal progress bar (indicatif, behind the `progress` feature), shared with
+//! `baal-active`'s trainer.
 
-pub(crate) struct Bar {
+/// A progress bar over `len` units, or nothing when not shown or when the `progress` feature
+/// is off. Indicatif hides it anyway when standard error is not a terminal.
+#[derive(Debug)]
+pub struct ProgressBar {
     #[cfg(feature = "progress")]
     bar: Option<indicatif::ProgressBar>,
 }
 
-impl Bar {
+impl ProgressBar {
+    /// A bar titled `label`, counting `len` `unit`s; `show = false` gives a silent one.
     #[cfg_attr(not(feature = "progress"), allow(unused_variables))]
-    pub(crate) fn new(len: usize, unit: &str, show: bool) -> Self {
+    #[must_use]
+    pub fn new(label: &str, len: usize, unit: &str, show: bool) -> Self {
         #[cfg(feature = "progress")]
         {
             let bar = show.then(|| {
                 let bar = indicatif::ProgressBar::new(len as u64);
                 if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
-                    "training {{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed_precise}} < {{eta_precise}}]"
+                    "{label} {{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed_precise}} < {{eta_precise}}]"
                 )) {
                     bar.set_style(style);
                 }
@@ -25,15 +31,17 @@ impl Bar {
         Self {}
     }
 
+    /// Moves the bar `n` units on.
     #[cfg_attr(not(feature = "progress"), allow(unused_variables))]
-    pub(crate) fn advance(&self, n: usize) {
+    pub fn advance(&self, n: usize) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
             bar.inc(n as u64);
         }
     }
 
-    pub(crate) fn finish(&self) {
+    /// Clears the bar from the terminal.
+    pub fn finish(&self) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
