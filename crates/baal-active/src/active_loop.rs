@@ -46,6 +46,13 @@ pub struct StepOutcome {
     pub rank_seconds: f64,
     /// Seconds spent labelling and checkpointing.
     pub label_seconds: f64,
+    /// The class the model predicted for each queried item before it was labelled (argmax of
+    /// the MC-averaged probabilities), in query order.
+    #[serde(default)]
+    pub query_predicted_classes: Vec<usize>,
+    /// Whether the pool was sampled with consistent MC samples (one network per iteration).
+    #[serde(default)]
+    pub consistent_samples: bool,
 }
 
 /// The loop of baal's `ActiveLearningLoop`: each [`step`](Self::step) MC-predicts the pool (or
@@ -65,6 +72,7 @@ pub struct ActiveLearningLoop<I, L> {
     checkpoint: Option<PathBuf>,
     steps: u64,
     show_progress: bool,
+    always_consistent: bool,
 }
 
 impl<I, L> ActiveLearningLoop<I, L>
@@ -96,6 +104,7 @@ where
             checkpoint: None,
             steps: 0,
             show_progress: false,
+            always_consistent: false,
         }
     }
 
@@ -115,6 +124,14 @@ where
     /// Seed of the MC masks (step `s` uses `seed + s`).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.sampler_seed = seed;
+        self
+    }
+
+    /// Draws consistent MC samples (iteration `t` is one network for every pool and target
+    /// item) for every heuristic, not only for those that need them
+    /// ([`Heuristic::needs_consistent_samples`]: BatchBALD, EPIG), which always get them.
+    pub fn with_consistent_samples(mut self, always: bool) -> Self {
+        self.always_consistent = always;
         self
     }
 
@@ -167,6 +184,11 @@ where
 
     /// One step: predict, rank, query, label, checkpoint.
     ///
+    /// The pool is MC-predicted only when the heuristic reads predictions
+    /// ([`Heuristic::needs_predictions`]), the target set only when it needs one
+    /// ([`Heuristic::needs_target`]), and both with consistent samples when it needs them
+    /// ([`Heuristic::needs_consistent_samples`]) or the loop asks for them always.
+    ///
     /// # Errors
     /// A zero query size, a heuristic needing a target set without one, prediction or
     /// ranking errors, labels the dataset refuses, an unwritable checkpoint.
@@ -191,6 +213,8 @@ where
                 predict_seconds: 0.0,
                 rank_seconds: 0.0,
                 label_seconds: 0.0,
+                query_predicted_classes: Vec::new(),
+                consistent_samples: false,
             });
         }
         let step_seed = self.sampler_seed.wrapping_add(self.steps);
@@ -202,14 +226,30 @@ where
                 built.as_ref()
             }
         };
+        let target_set = match (heuristic.needs_target(), &self.target) {
+            (false, _) => None,
+            (true, Some(target)) => Some(target.as_ref()),
+            (true, None) => {
+                return Err(ActiveError::InvalidConfig {
+                    what: "target set",
+                    reason: format!(
+                        "heuristic {} needs predictions on a target set: give one with \
+                         ActiveLearningLoop::with_target",
+                        heuristic.name()
+                    ),
+                });
+            }
+        };
         let pool: PoolView<I> = match self.max_sample {
             Some(max) => dataset.pool_subset(max)?,
             None => dataset.pool(),
         };
         let started = Instant::now();
-        let needs_predictions = heuristic.name() != "random";
+        let needs_predictions = heuristic.needs_predictions();
+        let consistent_samples = self.always_consistent || heuristic.needs_consistent_samples();
         let sampler = McSamplerConfig::new(self.iterations)
             .with_seed(step_seed)
+            .with_consistent(consistent_samples)
             .with_show_progress(self.show_progress)
             .init()?;
         let predictions = if needs_predictions {
@@ -219,11 +259,11 @@ where
             let device = Device::default();
             Predictions::from_probs(Tensor::ones([pool.len(), 1, 1], &device))?
         };
-        let target = match (&self.target, heuristic.name() == "epig") {
-            (Some(target), true) => Some(Predictions::from_probs(
-                predictor.predict(&sampler, target.as_ref())?,
+        let target = match target_set {
+            Some(target) => Some(Predictions::from_probs(
+                predictor.predict(&sampler, target)?,
             )?),
-            _ => None,
+            None => None,
         };
         let predict_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
@@ -245,6 +285,17 @@ where
             .map(|&position| pool.dataset_index(position))
             .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
         let rank_seconds = started.elapsed().as_secs_f64();
+        // What the model thought of its picks before they were labelled: a few forward passes
+        // of the queried items only, for every heuristic alike.
+        let query_items = Positions {
+            pool: &pool,
+            positions: &selection.pool_indices,
+        };
+        let query_predicted_classes = if query_items.is_empty() {
+            Vec::new()
+        } else {
+            predicted_classes(predictor.predict(&sampler, &query_items)?)?
+        };
         let started = Instant::now();
         let outcome = self.oracle.label(dataset, &query)?;
         let labelled = matches!(outcome, OracleOutcome::Labelled(_));
@@ -271,6 +322,39 @@ where
             predict_seconds,
             rank_seconds,
             label_seconds,
+            query_predicted_classes,
+            consistent_samples,
         })
     }
+}
+
+/// Some positions of a pool view, as a dataset.
+struct Positions<'a, I> {
+    pool: &'a PoolView<I>,
+    positions: &'a [usize],
+}
+
+impl<I: Send + Sync> Dataset<I> for Positions<'_, I> {
+    fn get(&self, index: usize) -> std::result::Result<I, burn::data::dataset::DatasetError> {
+        self.pool.get(self.positions[index])
+    }
+
+    fn len(&self) -> usize {
+        self.positions.len()
+    }
+}
+
+/// The argmax over classes of the MC-averaged probabilities `[N, C, T]`, one per item.
+fn predicted_classes(probs: Tensor<3>) -> Result<Vec<usize>> {
+    let [n, _, _] = probs.dims();
+    let classes = probs
+        .mean_dim(2)
+        .argmax(1)
+        .reshape([n])
+        .try_into_vec_as::<i64>()
+        .map_err(|e| ActiveError::InvalidConfig {
+            what: "query predictions",
+            reason: format!("cannot read them back from the device: {e:?}"),
+        })?;
+    Ok(classes.into_iter().map(|c| c as usize).collect())
 }

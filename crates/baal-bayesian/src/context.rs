@@ -30,8 +30,16 @@ use crate::error::{BayesianError, Result};
 /// so a model must call its stochastic layers in the same order for every pass, which any
 /// model without data-dependent control flow does.
 ///
+/// Per-item or consistent samples: by default every row (item × iteration) of a per-item layer
+/// ([`McDropout`](crate::McDropout), [`McDropout2d`](crate::McDropout2d)) draws its own mask,
+/// keyed by `(seed, layer, iteration, item)`. A *consistent* context
+/// ([`McContext::with_consistent`]) makes every dropout layer share one mask per
+/// `(seed, layer, iteration)` across all items, so that iteration `t` is one network `ω_t`
+/// for every item of every pass: what the joint terms of BatchBALD and EPIG need. DropConnect
+/// layers draw one weight mask per iteration, which is consistent either way.
+///
 /// For training, [`McContext::training`] lets every layer draw fresh masks from the device's
-/// generator (seeded with `Device::seed`), one sample per forward pass.
+/// generator (seeded with `Device::seed`), one mask per row, as dropout does in training.
 #[derive(Debug)]
 pub struct McContext {
     sampling: Sampling,
@@ -45,6 +53,8 @@ pub(crate) enum Sampling {
         seed: u64,
         iterations: Range<usize>,
         items: Range<usize>,
+        /// Every dropout layer shares one mask per iteration across items.
+        consistent: bool,
     },
 }
 
@@ -80,9 +90,37 @@ impl McContext {
                 seed,
                 iterations,
                 items,
+                consistent: false,
             },
             next_layer: Cell::new(0),
         })
+    }
+
+    /// Draws *consistent* samples (`true`): every dropout layer uses one mask per
+    /// `(seed, layer, iteration)` for all items, so iteration `t` is the same network for
+    /// every item, whatever batch, chunk or pass it comes in. `false` (the default of
+    /// [`McContext::seeded`]) keys per-item layers' masks by the item too. No effect on a
+    /// training context.
+    #[must_use]
+    pub fn with_consistent(mut self, consistent: bool) -> Self {
+        if let Sampling::Seeded {
+            consistent: flag, ..
+        } = &mut self.sampling
+        {
+            *flag = consistent;
+        }
+        self
+    }
+
+    /// Whether the samples are consistent across items (see [`McContext::with_consistent`]).
+    pub fn is_consistent(&self) -> bool {
+        matches!(
+            self.sampling,
+            Sampling::Seeded {
+                consistent: true,
+                ..
+            }
+        )
     }
 
     /// Whether masks are derived from a seed (sampler) rather than the device generator.

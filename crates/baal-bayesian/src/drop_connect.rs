@@ -175,6 +175,7 @@ impl DropConnectConv2d {
                 seed,
                 iterations,
                 items,
+                ..
             } => {
                 mc.check_rows("DropConnectConv2d", &input.dims());
                 let shape = weight.dims();

@@ -63,13 +63,11 @@ fn mc_dropout<const D: usize>(
     let device = input.device();
     let dtype = input.dtype();
     let mask = match mc.sampling() {
+        // Training: a fresh mask per row, for per-item and consistent layers alike (a mask
+        // shared by the batch would make every gradient step train one thinned network).
         Sampling::Device => {
-            let mask_rows = match sharing {
-                Sharing::PerItem => rows,
-                Sharing::PerIteration => 1,
-            };
             Tensor::<4>::random(
-                [1, mask_rows, features, 1],
+                [1, rows, features, 1],
                 Distribution::Bernoulli(keep),
                 &device,
             )
@@ -80,7 +78,12 @@ fn mc_dropout<const D: usize>(
             seed,
             iterations,
             items,
-        } => match sharing {
+            consistent,
+        } => match if *consistent {
+            Sharing::PerIteration
+        } else {
+            sharing
+        } {
             Sharing::PerItem => {
                 let values = per_item_masks(*seed, layer, iterations, items, features, keep);
                 mask_tensor(
@@ -161,7 +164,8 @@ dropout_layer!(
     /// Burn's `Dropout` is a no-op outside an autodiff device; this layer always drops, so the
     /// model's forward passes sample from the MC-dropout approximate posterior (Gal &
     /// Ghahramani, 2016, *Dropout as a Bayesian approximation*). Every row (item × MC iteration)
-    /// gets its own mask.
+    /// gets its own mask, unless the context asks for consistent samples
+    /// ([`McContext::with_consistent`]): then iteration `t` shares one mask across items.
     McDropout,
     /// Configuration of a [`McDropout`] layer.
     McDropoutConfig,
@@ -174,7 +178,8 @@ dropout_layer!(
     /// Channel dropout (whole feature maps) that stays active at inference, on any device.
     ///
     /// For `[B, C, H, W]` (or any `[B, C, ...]`) input, each of the `C` channels of a row is
-    /// kept or zeroed as a whole; every row (item × MC iteration) gets its own mask.
+    /// kept or zeroed as a whole; every row (item × MC iteration) gets its own mask (one per
+    /// iteration with a consistent context, as for [`McDropout`]).
     McDropout2d,
     /// Configuration of a [`McDropout2d`] layer.
     McDropout2dConfig,
@@ -190,8 +195,8 @@ dropout_layer!(
     /// come from the same model sample. Here the mask derives from `(seed, layer, t)` only:
     /// an item scored alone, in any batch, or in any split of the pool gets the same mask for
     /// iteration `t` (baal's `ConsistentMCDropout` is consistent only at batch size 1).
-    /// During training ([`McContext::training`]) one mask is drawn per forward pass and shared
-    /// by the batch.
+    /// During training ([`McContext::training`]) every row draws its own mask, as plain
+    /// dropout does.
     ConsistentMcDropout,
     /// Configuration of a [`ConsistentMcDropout`] layer.
     ConsistentMcDropoutConfig,
@@ -260,6 +265,55 @@ mod tests {
         let out = values(dropout.forward(ones([100, 100]), &McContext::training()));
         let dropped = out.iter().filter(|v| **v == 0.0).count() as f64 / out.len() as f64;
         assert!((dropped - 0.5).abs() < 0.03, "drop rate {dropped}");
+        Ok(())
+    }
+
+    #[test]
+    fn every_layer_draws_a_mask_per_row_in_training() -> Result<()> {
+        // Consistent layers too: a batch-wide mask would train one thinned network a step.
+        let device = Device::default();
+        device.seed(11);
+        let forwards: [Box<dyn Fn(Tensor<2>) -> Tensor<2>>; 2] = [
+            Box::new(|x| {
+                McDropoutConfig::new(0.5)
+                    .init()
+                    .expect("valid")
+                    .forward(x, &McContext::training())
+            }),
+            Box::new(|x| {
+                ConsistentMcDropoutConfig::new(0.5)
+                    .init()
+                    .expect("valid")
+                    .forward(x, &McContext::training())
+            }),
+        ];
+        for forward in forwards {
+            let out = values(forward(ones([16, 64])));
+            let rows: Vec<&[f32]> = out.chunks(64).collect();
+            let distinct = rows.iter().filter(|row| **row != rows[0]).count();
+            assert_eq!(distinct, 15, "rows share a training mask");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_consistent_context_shares_per_item_layers_masks_across_items() -> Result<()> {
+        let dropout = McDropoutConfig::new(0.5).init()?;
+        let mc = McContext::seeded(6, 0..2, 0..5)?.with_consistent(true);
+        assert!(mc.is_consistent());
+        let out = values(dropout.forward(ones([10, 32]), &mc));
+        let rows: Vec<&[f32]> = out.chunks(32).collect();
+        for iteration in 0..2 {
+            for item in 1..5 {
+                assert_eq!(rows[iteration * 5 + item], rows[iteration * 5]);
+            }
+        }
+        assert_ne!(rows[0], rows[5], "iterations share a mask");
+        // The same masks as a consistent layer's.
+        let consistent = ConsistentMcDropoutConfig::new(0.5).init()?;
+        let same = values(consistent.forward(ones([10, 32]), &McContext::seeded(6, 0..2, 0..5)?));
+        assert_eq!(out, same);
+        assert!(!McContext::training().with_consistent(true).is_consistent());
         Ok(())
     }
 

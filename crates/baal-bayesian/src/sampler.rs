@@ -39,6 +39,13 @@ pub struct McSamplerConfig {
     /// whatever the batch size, the memory budget or the replication.
     #[config(default = 0)]
     pub seed: u64,
+    /// Draw *consistent* samples: MC iteration `t` is one network `ω_t` (one dropout mask per
+    /// layer) for every item, in every batch and every call with this seed, so predictions of
+    /// a pool and of a target set made separately share their networks. BatchBALD and EPIG
+    /// need this (their joint terms multiply `p(y_i | ω_t) p(y_j | ω_t)`); BALD and entropy
+    /// do not. Off: per-item layers draw a mask per item and iteration.
+    #[config(default = false)]
+    pub consistent: bool,
     /// What to apply to the model's outputs (softmax over classes, or nothing for regression).
     #[config(default = "OutputActivation::Softmax")]
     pub activation: OutputActivation,
@@ -78,8 +85,9 @@ impl McSamplerConfig {
 /// Per batch of `B` items: the trunk runs once (with `cache_trunk`), then the head runs over
 /// `k` replicas of the batch in one pass, iteration-major, with `k` as large as the memory
 /// budget allows (`k·B·head_bytes_per_item ≤ memory_budget`, `1 ≤ k ≤ T`), until the `T`
-/// iterations are done. Each layer's masks depend only on `(seed, layer, iteration, item)`,
-/// so the result does not depend on `k`, on `B` or on the trunk caching.
+/// iterations are done. Each layer's masks depend only on `(seed, layer, iteration, item)`
+/// (on `(seed, layer, iteration)` with [`McSamplerConfig::consistent`]), so the result does
+/// not depend on `k`, on `B` or on the trunk caching.
 ///
 /// The predictions are what `baal_heuristics::Predictions::from_probs` (classification,
 /// `[N, C, T]`) or `from_segmentation_probs` (`[N, C, P, T]`) take; with
@@ -185,7 +193,8 @@ impl McSampler {
         items: &Range<usize>,
     ) -> crate::Result<McPredictions<M>> {
         let replicas = iterations.len();
-        let mc = McContext::seeded(self.config.seed, iterations, items.clone())?;
+        let mc = McContext::seeded(self.config.seed, iterations, items.clone())?
+            .with_consistent(self.config.consistent);
         let features = match head_input {
             HeadInput::Features(features) => features.repeat_items(replicas),
             HeadInput::Input(input) => model.trunk(input.repeat_items(replicas)),

@@ -129,6 +129,7 @@ impl<M: Module> McDropConnect<M> {
                 seed,
                 iterations,
                 items,
+                ..
             } => {
                 mc.check_rows("McDropConnect", &[input.batch_size()]);
                 let outputs = iterations

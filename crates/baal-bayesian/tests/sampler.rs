@@ -305,6 +305,79 @@ fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> 
 }
 
 #[test]
+fn consistent_samples_make_iteration_t_one_network_for_every_item() -> Result<()> {
+    // The per-item `McDropout` of `Counted`, sampled consistently: a copy of an item gets the
+    // very same samples, wherever it sits, in any batch, replication or trunk caching.
+    let device = device();
+    let model = Counted::new(0.5, &device)?;
+    let base = pool(5, &device);
+    // Every item twice: positions i and i + 5.
+    let doubled = Tensor::cat(vec![base.clone(), base.clone()], 0);
+    let per_item = 4 * 6;
+    let consistent = sampler(6).with_seed(3).with_consistent(true);
+    let whole = values(
+        consistent
+            .clone()
+            .init()?
+            .predict_batch(&model, doubled.clone())?,
+    );
+    for item in 0..5 {
+        // The two copies of the item get the same networks.
+        assert_close(
+            &whole[item * per_item..(item + 1) * per_item],
+            &whole[(item + 5) * per_item..(item + 6) * per_item],
+            1e-6,
+        );
+    }
+    // The same networks whatever the layout of the passes.
+    let rows: Vec<Vec<f32>> = values(doubled.clone())
+        .chunks(6)
+        .map(<[f32]>::to_vec)
+        .collect();
+    let dataset = InMemDataset::new(rows);
+    let batcher = |batch: Vec<Vec<f32>>| {
+        let count = batch.len();
+        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
+    };
+    let budget = model.head_bytes_per_item(&model.trunk(base.clone())) * 3 * 2;
+    for config in [
+        consistent.clone().with_replicate_in_memory(false),
+        consistent.clone().with_cache_trunk(false),
+        consistent.clone().with_memory_budget(budget),
+    ] {
+        for batch_size in [1, 3, 10] {
+            let batched = values(
+                config
+                    .init()?
+                    .predict_dataset(&model, &dataset, batch_size, batcher)?,
+            );
+            assert_close(&batched, &whole, 1e-5);
+        }
+    }
+    // A target set predicted on its own shares the pool's networks.
+    let alone = values(
+        consistent
+            .init()?
+            .predict_batch(&model, base.narrow(0, 2, 1))?,
+    );
+    assert_close(&alone, &whole[2 * per_item..3 * per_item], 1e-5);
+
+    // Per-item samples (the default) give the copies different masks.
+    let independent = values(
+        sampler(6)
+            .with_seed(3)
+            .init()?
+            .predict_batch(&model, doubled)?,
+    );
+    let copies_differ = (0..5).any(|item| {
+        independent[item * per_item..(item + 1) * per_item]
+            != independent[(item + 5) * per_item..(item + 6) * per_item]
+    });
+    assert!(copies_differ, "per-item masks should differ between copies");
+    Ok(())
+}
+
+#[test]
 fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<()> {
     let device = device();
     let model = Counted::new(0.5, &device)?;

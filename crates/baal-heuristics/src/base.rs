@@ -18,6 +18,25 @@ pub trait Heuristic: Send + Sync {
     /// Which end of the scores is informative.
     fn orientation(&self) -> Orientation;
 
+    /// Whether it reads the model's predictions at all (random does not: a caller may skip
+    /// the MC sampling and hand it predictions of any content with one row per pool item).
+    fn needs_predictions(&self) -> bool {
+        true
+    }
+
+    /// Whether it needs predictions on a target set (EPIG).
+    fn needs_target(&self) -> bool {
+        false
+    }
+
+    /// Whether it needs *consistent* MC samples: iteration `t` of every pool item (and target
+    /// item) drawn from one network `ω_t`. Heuristics with joint terms over several items
+    /// (BatchBALD, EPIG) do; per-item scores (BALD, entropy, ...) do not. A caller that
+    /// samples the predictions asks the sampler for consistent samples when this is true.
+    fn needs_consistent_samples(&self) -> bool {
+        false
+    }
+
     /// One score per pool item, `[N]`, left on the predictions' device.
     ///
     /// `target` holds predictions on a target set for heuristics that need one (EPIG);
@@ -61,6 +80,15 @@ impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
     }
     fn orientation(&self) -> Orientation {
         (**self).orientation()
+    }
+    fn needs_predictions(&self) -> bool {
+        (**self).needs_predictions()
+    }
+    fn needs_target(&self) -> bool {
+        (**self).needs_target()
+    }
+    fn needs_consistent_samples(&self) -> bool {
+        (**self).needs_consistent_samples()
     }
     fn score_tensor(
         &self,

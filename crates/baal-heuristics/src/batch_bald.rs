@@ -103,6 +103,13 @@ impl Heuristic for BatchBald {
         Orientation::HigherIsMoreInformative
     }
 
+    /// The joint entropy multiplies `p(y_i | ω_t) p(y_j | ω_t)` over a shared `ω_t`: with
+    /// per-item samples two copies of an item look independent and BatchBALD degrades into
+    /// noisy top-k BALD.
+    fn needs_consistent_samples(&self) -> bool {
+        true
+    }
+
     fn score_tensor(
         &self,
         predictions: &Predictions,

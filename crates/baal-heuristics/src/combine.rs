@@ -130,12 +130,21 @@ impl CombineHeuristics {
                 got: vec![other.len()],
             });
         }
+        self.fold(n, |i, h| h.score_tensor(outputs[i], None))
+    }
+
+    /// Weights the `[n]` scores of each heuristic (`score(i, heuristic i)`) and folds them.
+    fn fold(
+        &self,
+        n: usize,
+        score: impl Fn(usize, &dyn Heuristic) -> Result<Tensor<1>>,
+    ) -> Result<Tensor<1>> {
         let weighted = self
             .heuristics
             .iter()
             .zip(&self.weights)
-            .zip(outputs)
-            .map(|((h, &w), preds)| Ok(h.score_tensor(preds, None)?.mul_scalar(w).reshape([n, 1])))
+            .enumerate()
+            .map(|(i, (h, &w))| Ok(score(i, h.as_ref())?.mul_scalar(w).reshape([n, 1])))
             .collect::<Result<Vec<_>>>()?;
         Ok(self.reduction.apply(Tensor::cat(weighted, 1)))
     }
@@ -158,12 +167,26 @@ impl Heuristic for CombineHeuristics {
         self.orientation
     }
 
+    fn needs_predictions(&self) -> bool {
+        self.heuristics.iter().any(|h| h.needs_predictions())
+    }
+
+    fn needs_target(&self) -> bool {
+        self.heuristics.iter().any(|h| h.needs_target())
+    }
+
+    fn needs_consistent_samples(&self) -> bool {
+        self.heuristics.iter().any(|h| h.needs_consistent_samples())
+    }
+
+    /// Every heuristic scores `predictions` (with `target`, for those that need one).
     fn score_tensor(
         &self,
         predictions: &Predictions,
-        _: Option<&Predictions>,
+        target: Option<&Predictions>,
     ) -> Result<Tensor<1>> {
-        let same: Vec<&Predictions> = vec![predictions; self.heuristics.len()];
-        self.score_outputs(&same)
+        self.fold(predictions.len(), |_, h| {
+            h.score_tensor(predictions, target)
+        })
     }
 }

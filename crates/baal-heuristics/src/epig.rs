@@ -19,7 +19,8 @@ use crate::ranking::Orientation;
 /// ```
 ///
 /// from MC predictions on the pool `[N, C, T]` and on the target set `[M, C, T]` (the same
-/// MC iterations, so the same T). Higher is more informative. The `[n, C, M, C]` joint
+/// MC iterations, so the same T, drawn as consistent samples: iteration `t` of every pool and
+/// target item from one network). Higher is more informative. The `[n, C, M, C]` joint
 /// probabilities are computed chunk by chunk within the predictions' memory budget.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Epig;
@@ -35,6 +36,16 @@ impl Heuristic for Epig {
 
     fn orientation(&self) -> Orientation {
         Orientation::HigherIsMoreInformative
+    }
+
+    fn needs_target(&self) -> bool {
+        true
+    }
+
+    /// The joint `p(y, y*) = mean_t p_t(y|x) p_t(y*|x*)` pairs pool and target samples of the
+    /// same network.
+    fn needs_consistent_samples(&self) -> bool {
+        true
     }
 
     fn score_tensor(

@@ -64,6 +64,11 @@ impl Heuristic for Precomputed {
         self.orientation
     }
 
+    /// The scores are given; only the number of pool items is checked.
+    fn needs_predictions(&self) -> bool {
+        false
+    }
+
     fn score_tensor(
         &self,
         predictions: &Predictions,

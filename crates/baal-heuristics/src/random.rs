@@ -63,6 +63,11 @@ impl Heuristic for Random {
         Orientation::LowerIsMoreInformative
     }
 
+    /// Random reads only the number of pool items.
+    fn needs_predictions(&self) -> bool {
+        false
+    }
+
     fn score_tensor(
         &self,
         predictions: &Predictions,

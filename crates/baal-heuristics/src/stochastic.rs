@@ -157,6 +157,18 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
         self.base.orientation()
     }
 
+    fn needs_predictions(&self) -> bool {
+        self.base.needs_predictions()
+    }
+
+    fn needs_target(&self) -> bool {
+        self.base.needs_target()
+    }
+
+    fn needs_consistent_samples(&self) -> bool {
+        self.base.needs_consistent_samples()
+    }
+
     /// The base heuristic's scores.
     fn score_tensor(
         &self,

@@ -113,3 +113,12 @@ pub fn quick_config() -> TrainerConfig {
 pub fn test_label(item: &ImageItem) -> usize {
     usize::from(item.label)
 }
+
+/// Holds the device's global random generator for one test: tests of one binary run on
+/// parallel threads, and a test that seeds the generator and then draws from it (weights,
+/// training masks) is only reproducible while no other test draws in between.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
