@@ -12,7 +12,7 @@ use burn::data::dataset::Dataset;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::active_loop::ActiveLearningLoop;
+use crate::active_loop::{ActiveLearningLoop, StepOutcome};
 use crate::error::{ActiveError, Result};
 use crate::plot::{Curve, plot_learning_curves};
 use crate::stopping::StoppingCriterion;
@@ -33,6 +33,12 @@ pub struct StepRecord {
     pub heuristic: String,
     /// Mean training loss of the last epoch.
     pub train_loss: f64,
+    /// Gradient steps of the fit.
+    #[serde(default)]
+    pub train_steps: usize,
+    /// With early stopping: the validation accuracy of the weights kept.
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     /// Test loss (mean cross-entropy of single MC samples).
     pub test_loss: f64,
     /// Test accuracy of the MC-averaged prediction.
@@ -55,14 +61,26 @@ pub struct StepRecord {
     pub rank_seconds: f64,
     /// Seconds labelling.
     pub label_seconds: f64,
+    /// How many of the items queried after this step's evaluation fell in each class (by
+    /// the labels they were given); empty when nothing was labelled.
+    #[serde(default)]
+    pub acquired_class_counts: Vec<usize>,
+    /// The model's accuracy on the queried items before they were labelled (MC-averaged
+    /// prediction against the label given); `None` when nothing was labelled. An informative
+    /// heuristic picks items the model gets wrong far more often than test items; random
+    /// picks match the test accuracy.
+    #[serde(default)]
+    pub acquired_accuracy: Option<f64>,
 }
 
-const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds";
-
 impl StepRecord {
-    fn csv_row(&self) -> String {
+    /// The header of `log.csv` (and of any table of [`StepRecord::csv_row`]s).
+    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy";
+
+    /// The record as one CSV row, in the columns of [`StepRecord::CSV_HEADER`].
+    pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3}",
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{}",
             self.step,
             self.n_labelled,
             self.heuristic,
@@ -80,6 +98,19 @@ impl StepRecord {
             self.predict_seconds,
             self.rank_seconds,
             self.label_seconds,
+            self.acquired_accuracy
+                .map(|a| format!("{a:.4}"))
+                .unwrap_or_default(),
+            // Space-separated, so the column stays one CSV field.
+            self.acquired_class_counts
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.train_steps,
+            self.validation_accuracy
+                .map(|a| format!("{a:.4}"))
+                .unwrap_or_default(),
         )
     }
 }
@@ -304,6 +335,8 @@ where
             n_labelled: labelled.len(),
             heuristic: self.active.heuristic_name().to_string(),
             train_loss: fit.train_loss,
+            train_steps: fit.gradient_steps,
+            validation_accuracy: fit.validation.map(|(metrics, _)| metrics.accuracy),
             test_loss: metrics.loss,
             test_accuracy: metrics.accuracy,
             test_nll: metrics.nll,
@@ -329,6 +362,9 @@ where
             record.label_seconds = outcome.label_seconds;
             // A labelled query that emptied the pool still gets its training step; the next
             // step finds the pool empty and stops.
+            if outcome.labelled {
+                self.record_acquired(&mut record, &outcome)?;
+            }
             if outcome.query.is_empty() {
                 stop = Some("the pool is exhausted".into());
             } else if !outcome.labelled {
@@ -353,6 +389,31 @@ where
         Ok(())
     }
 
+    /// The class histogram of a labelled query and the model's accuracy on it beforehand.
+    fn record_acquired(&self, record: &mut StepRecord, outcome: &StepOutcome) -> Result<()> {
+        let classes = self.trainer.model().num_classes();
+        let mut counts = vec![0; classes];
+        let mut correct = 0;
+        for (&index, predicted) in outcome
+            .query
+            .iter()
+            .zip(outcome.query_predicted_classes.iter().copied())
+        {
+            let Some(label) = self.dataset.label_of(index)? else {
+                continue;
+            };
+            let class = label.class_index();
+            if let Some(count) = counts.get_mut(class) {
+                *count += 1;
+            }
+            correct += usize::from(class == predicted);
+        }
+        let labelled: usize = counts.iter().sum();
+        record.acquired_class_counts = counts;
+        record.acquired_accuracy = (labelled > 0).then(|| correct as f64 / labelled as f64);
+        Ok(())
+    }
+
     fn save_state(&self) -> Result<()> {
         let state = ExperimentState {
             format_version: EXPERIMENT_FORMAT_VERSION,
@@ -374,7 +435,7 @@ where
             .map(|r| serde_json::to_string(r).map(|line| line + "\n"))
             .collect::<std::result::Result<_, _>>()?;
         write_file(&self.dir.join("log.jsonl"), &jsonl)?;
-        let mut csv = format!("{CSV_HEADER}\n");
+        let mut csv = format!("{}\n", StepRecord::CSV_HEADER);
         for record in &self.records {
             csv.push_str(&record.csv_row());
             csv.push('\n');
@@ -389,7 +450,7 @@ where
     fn append_logs(&self, record: &StepRecord) -> Result<()> {
         let csv = self.dir.join("log.csv");
         if !csv.exists() {
-            append_line(&csv, CSV_HEADER)?;
+            append_line(&csv, StepRecord::CSV_HEADER)?;
         }
         append_line(&csv, &record.csv_row())?;
         append_line(&self.dir.join("log.jsonl"), &serde_json::to_string(record)?)

@@ -58,6 +58,6 @@ pub use stopping::{
     EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric, StoppingCriterion,
 };
 pub use trainer::{
-    ClassLabel, Classifier, FitReport, InputBatcher, ModelPredictor, OptimizerConfig, Predictor,
-    Trainer, TrainerConfig,
+    ClassLabel, Classifier, EarlyStoppingConfig, FitReport, InputBatcher, ModelPredictor,
+    OptimizerConfig, Predictor, Trainer, TrainerConfig, ValidationMetric,
 };

@@ -16,7 +16,9 @@ pub struct Curve {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-/// Draws `curves` (test accuracy against labelled items) to the SVG file `path`.
+/// Draws `curves` (a metric such as test accuracy, or its difference to a baseline, against
+/// labelled items) to the SVG file `path`; the x axis has integer ticks, and a y range that
+/// spans zero gets a zero line.
 ///
 /// # Errors
 /// No point to draw, or the file cannot be written.
@@ -59,8 +61,19 @@ pub fn plot_learning_curves(
         .configure_mesh()
         .x_desc("labelled items")
         .y_desc(y_label)
+        // Labelled items are whole numbers: "100", not "100.0".
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()
         .map_err(|e| plot_error(e.to_string()))?;
+    // A curve of differences gets its zero line.
+    if y_min - margin < 0.0 && 0.0 < y_max + margin {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x_min, 0.0), (x_max, 0.0)],
+                BLACK.mix(0.5).stroke_width(1),
+            )))
+            .map_err(|e| plot_error(e.to_string()))?;
+    }
     for (i, curve) in curves.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         if curve.points.iter().any(|p| p.2 > 0.0) {
@@ -97,4 +110,40 @@ pub fn plot_learning_curves(
         .map_err(|e| plot_error(e.to_string()))?;
     root.present().map_err(|e| plot_error(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelled_items_are_whole_numbers_on_the_axis() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| ActiveError::io(Path::new("tmp"), e))?;
+        let path = dir.path().join("curve.svg");
+        let curve = Curve {
+            name: "bald".into(),
+            points: (0..16)
+                .map(|i| {
+                    (
+                        100.0 + 20.0 * f64::from(i),
+                        -0.02 + 0.005 * f64::from(i),
+                        0.01,
+                    )
+                })
+                .collect(),
+        };
+        plot_learning_curves(&path, "difference", "accuracy - random", &[curve])?;
+        let svg = std::fs::read_to_string(&path).map_err(|e| ActiveError::io(&path, e))?;
+        // Tick labels are text elements of their own line.
+        let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(
+            labels.contains(&"200") && labels.contains(&"300"),
+            "no integer tick"
+        );
+        assert!(
+            !labels.contains(&"200.0") && !labels.contains(&"300.0"),
+            "float ticks"
+        );
+        Ok(())
+    }
 }

@@ -88,8 +88,10 @@ impl OptimizerConfig {
         }
     }
 
-    fn init(&self) -> ModuleOptimizer {
-        let decay = |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty));
+    /// The optimizer, its L2 penalty divided by `decay_divisor`.
+    fn init(&self, decay_divisor: f32) -> ModuleOptimizer {
+        let decay =
+            |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty / decay_divisor));
         match self {
             Self::Sgd {
                 momentum,
@@ -164,6 +166,77 @@ pub struct TrainerConfig {
     pub seed: u64,
     /// Show progress bars (indicatif).
     pub show_progress: bool,
+    /// Divide the optimizer's weight decay by the number of labelled items, `λ = c / N`
+    /// (Gal et al.'s recipe: the prior's weight shrinks as the data grows), instead of using
+    /// it as it is.
+    #[serde(default)]
+    pub weight_decay_per_label: bool,
+    /// Train on a fixed number of samples per fit (`⌈samples / batch_size⌉` gradient steps,
+    /// over reshuffled passes) instead of `epochs` and `min_gradient_steps`: the same training
+    /// budget whatever the number of labels (BatchBALD's recipe).
+    #[serde(default)]
+    pub samples_per_fit: Option<usize>,
+    /// Stop training when the validation metric stops improving and keep the best weights;
+    /// needs a validation set ([`Trainer::with_validation`]).
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStoppingConfig>,
+}
+
+/// What early stopping watches on the validation set (MC-averaged predictions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValidationMetric {
+    /// Accuracy, ties broken by the lower NLL (a small validation set ties often).
+    Accuracy,
+    /// Negative log-likelihood.
+    Nll,
+}
+
+/// Early stopping on a validation set held out of the pool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStoppingConfig {
+    /// Validation checks without improvement after which training stops (at least 1).
+    pub patience: usize,
+    /// Gradient steps between checks; 0 checks at the end of every pass over the labelled
+    /// set.
+    pub check_every: usize,
+    /// What counts as better.
+    pub metric: ValidationMetric,
+}
+
+impl EarlyStoppingConfig {
+    /// Stops after `patience` checks without improvement of the validation accuracy, checking
+    /// at the end of every pass.
+    pub fn new(patience: usize) -> Self {
+        Self {
+            patience,
+            check_every: 0,
+            metric: ValidationMetric::Accuracy,
+        }
+    }
+
+    /// Checks every `steps` gradient steps (0: at the end of every pass).
+    pub fn with_check_every(mut self, steps: usize) -> Self {
+        self.check_every = steps;
+        self
+    }
+
+    /// Watches `metric`.
+    pub fn with_metric(mut self, metric: ValidationMetric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    /// Whether `candidate` is better than `best`.
+    fn improves(&self, candidate: &EvalMetrics, best: &EvalMetrics) -> bool {
+        match self.metric {
+            ValidationMetric::Accuracy => {
+                candidate.accuracy > best.accuracy
+                    || (candidate.accuracy == best.accuracy && candidate.nll < best.nll)
+            }
+            ValidationMetric::Nll => candidate.nll < best.nll,
+        }
+    }
 }
 
 impl Default for TrainerConfig {
@@ -181,6 +254,9 @@ impl Default for TrainerConfig {
             eval_batch_size: 256,
             seed: 0,
             show_progress: false,
+            weight_decay_per_label: false,
+            samples_per_fit: None,
+            early_stopping: None,
         }
     }
 }
@@ -226,12 +302,41 @@ impl TrainerConfig {
         self.show_progress = show;
         self
     }
+    /// Divides the optimizer's weight decay by the number of labelled items (`λ = c / N`).
+    pub fn with_weight_decay_per_label(mut self, per_label: bool) -> Self {
+        self.weight_decay_per_label = per_label;
+        self
+    }
+    /// Trains on a fixed number of samples per fit instead of epochs (`None`: epochs).
+    pub fn with_samples_per_fit(mut self, samples: Option<usize>) -> Self {
+        self.samples_per_fit = samples;
+        self
+    }
+    /// Stops early on a validation set (`None`: trains the whole budget).
+    pub fn with_early_stopping(mut self, early_stopping: Option<EarlyStoppingConfig>) -> Self {
+        self.early_stopping = early_stopping;
+        self
+    }
+
+    /// Gradient steps of a fit on `n` labelled items.
+    fn gradient_steps(&self, n: usize) -> usize {
+        let batch_size = self.batch_size.min(n).max(1);
+        match self.samples_per_fit {
+            Some(samples) => samples.div_ceil(batch_size),
+            None => {
+                let per_epoch = n.div_ceil(batch_size);
+                self.epochs
+                    .max(self.min_gradient_steps.div_ceil(per_epoch))
+                    .saturating_mul(per_epoch)
+            }
+        }
+    }
 
     /// Checks every value.
     ///
     /// # Errors
-    /// A zero batch size, epoch count or evaluation iteration count, a bad learning rate,
-    /// momentum or weight decay.
+    /// A zero batch size, epoch count (without a sample budget), sample budget, patience or
+    /// evaluation iteration count, a bad learning rate, momentum or weight decay.
     pub fn check(&self) -> Result<()> {
         self.optimizer.check()?;
         for (what, value) in [
@@ -246,10 +351,27 @@ impl TrainerConfig {
                 });
             }
         }
-        if self.epochs == 0 && self.min_gradient_steps == 0 {
+        match self.samples_per_fit {
+            Some(0) => {
+                return Err(ActiveError::InvalidConfig {
+                    what: "samples per fit",
+                    reason: "training needs at least one sample, got 0".into(),
+                });
+            }
+            None if self.epochs == 0 && self.min_gradient_steps == 0 => {
+                return Err(ActiveError::InvalidConfig {
+                    what: "epochs",
+                    reason: "training needs at least one epoch or one gradient step".into(),
+                });
+            }
+            _ => {}
+        }
+        if let Some(early) = &self.early_stopping
+            && early.patience == 0
+        {
             return Err(ActiveError::InvalidConfig {
-                what: "epochs",
-                reason: "training needs at least one epoch or one gradient step".into(),
+                what: "early stopping patience",
+                reason: "must be at least 1 check, got 0".into(),
             });
         }
         Ok(())
@@ -267,6 +389,10 @@ pub struct FitReport {
     pub gradient_steps: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// With early stopping: the validation metrics of the weights kept, and the gradient step
+    /// after which they were taken.
+    #[serde(default)]
+    pub validation: Option<(EvalMetrics, usize)>,
 }
 
 /// Predicts MC probabilities `[N, C, T]` on a dataset: what the loop needs from a model.
@@ -317,6 +443,13 @@ pub struct Trainer<M: Classifier, I> {
     batcher: InputBatcher<I, M::Input>,
     config: TrainerConfig,
     fits: u64,
+    validation: Option<Validation<I>>,
+}
+
+/// Labelled items held out of the pool, for early stopping.
+struct Validation<I> {
+    items: Arc<dyn Dataset<I>>,
+    labels: Vec<usize>,
 }
 
 impl<M, I> Trainer<M, I>
@@ -346,7 +479,29 @@ where
             batcher,
             config,
             fits: 0,
+            validation: None,
         })
+    }
+
+    /// Holds out `items` (labelled, never in the pool) for early stopping; `label_of` reads
+    /// each item's class.
+    ///
+    /// # Errors
+    /// The set is empty, an item cannot be read, or a label is not below the model's number
+    /// of classes.
+    pub fn with_validation(
+        mut self,
+        items: Arc<dyn Dataset<I>>,
+        label_of: &dyn Fn(&I) -> usize,
+    ) -> Result<Self> {
+        let labels = read_labels(
+            items.as_ref(),
+            label_of,
+            "validation set",
+            self.model.num_classes(),
+        )?;
+        self.validation = Some(Validation { items, labels });
+        Ok(self)
     }
 
     /// The configuration.
@@ -422,32 +577,60 @@ where
         if self.config.reset_weights {
             self.reset_weights();
         }
+        let early_stopping = match (&self.config.early_stopping, &self.validation) {
+            (None, _) => None,
+            (Some(early), Some(validation)) => Some((early, validation)),
+            (Some(_), None) => {
+                return Err(ActiveError::InvalidConfig {
+                    what: "early stopping",
+                    reason: "it needs a validation set: give one with Trainer::with_validation"
+                        .into(),
+                });
+            }
+        };
         let seed = self.config.seed.wrapping_add(self.fits);
         self.fits += 1;
         self.device.seed(seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let batch_size = self.config.batch_size.min(n);
-        let steps_per_epoch = n.div_ceil(batch_size);
-        let epochs = self
-            .config
-            .epochs
-            .max(self.config.min_gradient_steps.div_ceil(steps_per_epoch));
+        let steps_per_pass = n.div_ceil(batch_size);
+        let total_steps = self.config.gradient_steps(n);
+        let check_every = early_stopping.map(|(early, _)| match early.check_every {
+            0 => steps_per_pass,
+            every => every,
+        });
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        let mut optimizer = self.config.optimizer.init();
+        let decay_divisor = if self.config.weight_decay_per_label {
+            n as f32
+        } else {
+            1.0
+        };
+        let mut optimizer = self.config.optimizer.init(decay_divisor);
         let lr = self.config.optimizer.learning_rate();
         let progress = baal_bayesian::progress::ProgressBar::new(
             "training",
-            epochs,
-            "epochs",
+            total_steps,
+            "steps",
             self.config.show_progress,
         );
         let mut order: Vec<usize> = (0..n).collect();
         let mut model = self.model.clone();
         let mut train_loss = f64::NAN;
-        for epoch in 1..=epochs {
+        let mut step = 0;
+        let mut passes = 0;
+        // The best weights so far, their metrics and step; checks since they improved.
+        let mut best: Option<(EvalMetrics, usize, M)> = None;
+        let mut since_best = 0;
+        let mut checked_at = 0;
+        let mut stopped = false;
+        while step < total_steps && !stopped {
             order.shuffle(&mut rng);
-            let mut losses = Vec::with_capacity(steps_per_epoch);
+            passes += 1;
+            let mut losses = Vec::with_capacity(steps_per_pass);
             for batch in order.chunks(batch_size) {
+                if step == total_steps {
+                    break;
+                }
                 let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
                 let targets: Vec<i64> = batch.iter().map(|&i| items[i].1 as i64).collect();
                 let input = (self.batcher)(inputs, &self.device);
@@ -460,8 +643,29 @@ where
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 losses.push(loss);
                 model = optimizer.step(lr, model, grads);
+                step += 1;
+                if let (Some((early, validation)), Some(every)) = (early_stopping, check_every)
+                    && step % every == 0
+                {
+                    checked_at = step;
+                    let metrics = self.validate(&model, validation)?;
+                    if best
+                        .as_ref()
+                        .is_none_or(|(best, ..)| early.improves(&metrics, best))
+                    {
+                        best = Some((metrics, step, model.clone()));
+                        since_best = 0;
+                    } else {
+                        since_best += 1;
+                        if since_best >= early.patience {
+                            stopped = true;
+                            break;
+                        }
+                    }
+                }
             }
-            // One read back per epoch.
+            progress.advance(losses.len());
+            // One read back per pass.
             let values = Tensor::cat(losses, 0)
                 .try_into_vec_as::<f32>()
                 .map_err(|e| ActiveError::InvalidConfig {
@@ -472,21 +676,52 @@ where
             if !train_loss.is_finite() {
                 return Err(ActiveError::Diverged {
                     loss: train_loss,
-                    epoch,
+                    epoch: passes,
                 });
             }
-            progress.advance(1);
         }
         progress.finish();
+        // The weights after the last step compete too when no check saw them.
+        if let Some((early, validation)) = early_stopping
+            && !stopped
+            && checked_at != step
+        {
+            let metrics = self.validate(&model, validation)?;
+            if best
+                .as_ref()
+                .is_none_or(|(best, ..)| early.improves(&metrics, best))
+            {
+                best = Some((metrics, step, model.clone()));
+            }
+        }
+        let validation = match best {
+            Some((metrics, best_step, best_model)) => {
+                model = best_model;
+                Some((metrics, best_step))
+            }
+            None => None,
+        };
         self.model = model;
         let report = FitReport {
             train_loss,
-            epochs,
-            gradient_steps: epochs * steps_per_epoch,
+            epochs: passes,
+            gradient_steps: step,
             seconds: started.elapsed().as_secs_f64(),
+            validation,
         };
         tracing::debug!(?report, labelled = n, "fit");
         Ok(report)
+    }
+
+    /// Metrics of `model`'s MC-averaged predictions on the validation set (fixed masks, so
+    /// that checks compare weights, not mask draws).
+    fn validate(&self, model: &M, validation: &Validation<I>) -> Result<EvalMetrics> {
+        let sampler = McSamplerConfig::new(self.config.eval_iterations)
+            .with_seed(self.config.seed)
+            .with_show_progress(false)
+            .init()?;
+        let probs = self.predict_with(&model.valid(), &sampler, validation.items.as_ref())?;
+        metrics_of(probs, &validation.labels)
     }
 
     /// Loss, accuracy, NLL and ECE on `test`, averaging `eval_iterations` MC samples;
@@ -499,32 +734,27 @@ where
         test: &dyn Dataset<I>,
         label_of: &dyn Fn(&I) -> usize,
     ) -> Result<EvalMetrics> {
-        let n = test.len();
-        if n == 0 {
-            return Err(ActiveError::Empty { what: "test set" });
-        }
-        let mut labels = Vec::with_capacity(n);
-        for index in 0..n {
-            let item = test.get(index).map_err(|e| ActiveError::Item {
-                what: "test set",
-                index,
-                message: e.to_string(),
-            })?;
-            labels.push(label_of(&item));
-        }
+        let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
         let sampler = McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
             .with_show_progress(false)
             .init()?;
-        let probs = self.predict(&sampler, test)?;
-        let [_, classes, iterations] = probs.dims();
-        let values = probs
-            .try_into_vec_as::<f32>()
-            .map_err(|e| ActiveError::InvalidConfig {
-                what: "test predictions",
-                reason: format!("cannot read them back from the device: {e:?}"),
-            })?;
-        classification_metrics(&values, [n, classes, iterations], &labels)
+        metrics_of(self.predict(&sampler, test)?, &labels)
+    }
+
+    /// MC predictions of `model` (without autodiff) on `items`.
+    fn predict_with(
+        &self,
+        model: &M,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+    ) -> Result<Tensor<3>> {
+        let device = self.inference_device();
+        Ok(
+            sampler.predict_dataset(model, items, self.config.eval_batch_size, |batch| {
+                (self.batcher)(batch, &device)
+            })?,
+        )
     }
 
     /// Saves the current weights to `path` (burnpack), atomically (temporary file, rename).
@@ -572,12 +802,49 @@ where
     I: Clone + Send + Sync + 'static,
 {
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
-        let model = self.inference_model();
-        let device = self.inference_device();
-        Ok(
-            sampler.predict_dataset(&model, items, self.config.eval_batch_size, |batch| {
-                (self.batcher)(batch, &device)
-            })?,
-        )
+        self.predict_with(&self.inference_model(), sampler, items)
     }
+}
+
+/// The class of every item of `set`, each checked against the number of classes.
+fn read_labels<I>(
+    set: &dyn Dataset<I>,
+    label_of: &dyn Fn(&I) -> usize,
+    what: &'static str,
+    classes: usize,
+) -> Result<Vec<usize>> {
+    if set.is_empty() {
+        return Err(ActiveError::Empty { what });
+    }
+    (0..set.len())
+        .map(|index| {
+            let item = set.get(index).map_err(|e| ActiveError::Item {
+                what,
+                index,
+                message: e.to_string(),
+            })?;
+            let label = label_of(&item);
+            if label >= classes {
+                return Err(ActiveError::LabelOutOfRange {
+                    what,
+                    index,
+                    label,
+                    classes,
+                });
+            }
+            Ok(label)
+        })
+        .collect()
+}
+
+/// Metrics of MC probabilities `[N, C, T]` against `labels`.
+fn metrics_of(probs: Tensor<3>, labels: &[usize]) -> Result<EvalMetrics> {
+    let dims = probs.dims();
+    let values = probs
+        .try_into_vec_as::<f32>()
+        .map_err(|e| ActiveError::InvalidConfig {
+            what: "evaluation predictions",
+            reason: format!("cannot read them back from the device: {e:?}"),
+        })?;
+    classification_metrics(&values, dims, labels)
 }
