@@ -159,12 +159,13 @@ fn tiny_profile() -> Profile {
     profile.initial_labels = 20;
     profile.query_size = 10;
     profile.iterations = 4;
-    profile.pool_subset = 60;
+    profile.pool_subset = Some(60);
     profile.test_subset = 200;
     profile.max_labelled = 40;
     profile.heuristics = vec![HeuristicKind::Bald, HeuristicKind::Random];
     profile.seeds = 1;
     profile.targets = vec![0.5];
+    profile.main_target = 0.5;
     profile.trainer = profile
         .trainer
         .clone()
@@ -194,15 +195,50 @@ fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
     // Two heuristics, one seed, 20 → 30 → 40 labels.
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 6, "{csv}");
-    for (row, n) in rows.iter().zip([20, 30, 40, 20, 30, 40]) {
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (seed, heuristic, labels, accuracy) = (
+        column("seed"),
+        column("heuristic"),
+        column("n_labelled"),
+        column("test_accuracy"),
+    );
+    for ((row, n), h) in rows
+        .iter()
+        .zip([20, 30, 40, 20, 30, 40])
+        .zip(["bald", "bald", "bald", "random", "random", "random"])
+    {
         let fields: Vec<&str> = row.split(',').collect();
-        assert_eq!(fields[1], "7", "seed: {row}");
-        assert_eq!(fields[3], n.to_string(), "labels: {row}");
-        let accuracy: f64 = fields[4].parse().expect("accuracy");
-        assert!((0.0..=1.0).contains(&accuracy), "{row}");
+        assert_eq!(fields[seed], "7", "seed: {row}");
+        assert_eq!(fields[heuristic], h, "heuristic: {row}");
+        assert_eq!(fields[labels], n.to_string(), "labels: {row}");
+        let value: f64 = fields[accuracy].parse().expect("accuracy");
+        assert!((0.0..=1.0).contains(&value), "{row}");
     }
     // Same initial labels and weights for both heuristics: identical first step.
-    assert_eq!(rows[0].split(',').nth(4), rows[3].split(',').nth(4));
+    assert_eq!(
+        rows[0].split(',').nth(accuracy),
+        rows[3].split(',').nth(accuracy)
+    );
+    // What the picks were: a class histogram of 10 labels and an accuracy, except on the
+    // last step.
+    let histogram = column("acquired_class_counts");
+    let counts: Vec<usize> = rows[0]
+        .split(',')
+        .nth(histogram)
+        .expect("counts")
+        .split(' ')
+        .map(|c| c.parse().expect("count"))
+        .collect();
+    assert_eq!((counts.len(), counts.iter().sum::<usize>()), (10, 10));
+    assert!(
+        rows[2]
+            .split(',')
+            .nth(histogram)
+            .expect("counts")
+            .is_empty()
+    );
+    assert!(dir.join("curves-vs-random.svg").is_file());
 
     // Running again reads the finished runs back instead of training again.
     let again = run(&profile, &dir, 7).expect("resumes");
@@ -231,4 +267,54 @@ fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
     let err = run(&other, &dir, 7).expect_err("another profile");
     assert!(err.to_string().contains("another profile"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation() {
+    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
+        eprintln!("skipped: {} is missing", FashionMnist::DEFAULT_DIR);
+        return;
+    }
+    use baal::burn::data::dataset::Dataset;
+    let mut profile = Profile::for_dataset(DatasetName::RepeatedFashionMnist, true);
+    profile.pool_size = Some(50);
+    profile.validation_size = 20;
+    profile.test_subset = 100;
+    let data =
+        baal_examples::reproduce::load_data(DatasetName::RepeatedFashionMnist, &profile, None)
+            .expect("loads");
+    assert_eq!(data.pool.len(), 150);
+    assert_eq!((data.validation.len(), data.test.len()), (20, 100));
+    assert_eq!(data.pool.labels()[..50], data.pool.labels()[100..]);
+    let (a, b) = (
+        data.pool.get(7).expect("item"),
+        data.pool.get(57).expect("copy"),
+    );
+    assert_ne!(a.pixels, b.pixels, "each copy has its own noise");
+    let gap: f32 = a
+        .pixels
+        .iter()
+        .zip(&b.pixels)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f32>()
+        / a.pixels.len() as f32;
+    // The difference of two copies has variance 2σ² = 0.02.
+    assert!((gap - 0.02).abs() < 0.005, "{gap}");
+    // The same split every time; no validation image is in the pool.
+    let again =
+        baal_examples::reproduce::load_data(DatasetName::RepeatedFashionMnist, &profile, None)
+            .expect("loads");
+    assert_eq!(again.pool.get(7).expect("item"), a);
+    let clean = Profile {
+        validation_size: 20,
+        pool_size: Some(50),
+        test_subset: 100,
+        ..Profile::for_dataset(DatasetName::FashionMnist, true)
+    };
+    let plain = baal_examples::reproduce::load_data(DatasetName::FashionMnist, &clean, None)
+        .expect("loads");
+    for v in 0..20 {
+        let image = plain.validation.get(v).expect("validation").pixels;
+        assert!((0..50).all(|p| plain.pool.get(p).expect("pool").pixels != image));
+    }
 }

@@ -9,7 +9,8 @@
 //!   into `target/torch-venv` on first use);
 //! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu (and
 //!   libtorch CUDA when `target/torch-venv` exists);
-//! - `reproduce <fashion-mnist|mnist|cifar10> [--quick] [args]`, `reproduce-cifar10 [args]`:
+//! - `reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [--quick] [args]`,
+//!   `reproduce-cifar10 [args]`:
 //!   the active-learning reproductions (see `reproduce.rs`).
 
 mod reproduce;

@@ -1,4 +1,4 @@
-//! `cargo xtask reproduce <fashion-mnist|mnist|cifar10> [args]` and
+//! `cargo xtask reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [args]` and
 //! `cargo xtask reproduce-cifar10 [args]`: build the `reproduce` binary of `baal-examples` in
 //! release mode, with the backend feature its `--device` needs, and run it. Arguments are
 //! passed through (`--quick`, `--seed`, `--seeds`, `--out`, `--data-dir`, `--device`, ...);
@@ -26,14 +26,16 @@ fn feature_for_device(args: &[String]) -> Option<&'static str> {
 pub fn reproduce(args: &[String]) -> Result<(), String> {
     let Some(dataset) = args.first() else {
         return Err(
-            "usage: cargo xtask reproduce <fashion-mnist|mnist|cifar10> [--quick] [--seed S] \
-             [--seeds N] [--out DIR] [--data-dir DIR] [--device NAME]"
+            "usage: cargo xtask reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> \
+             [--quick] [--seed S] [--seeds N] [--out DIR] [--data-dir DIR] [--device NAME] \
+             (the reproduce binary's --help lists every option)"
                 .into(),
         );
     };
-    if !["fashion-mnist", "mnist", "cifar10"].contains(&dataset.as_str()) {
+    if !["fashion-mnist", "repeated-fashion-mnist", "mnist", "cifar10"].contains(&dataset.as_str())
+    {
         return Err(format!(
-            "unknown dataset '{dataset}': use fashion-mnist, mnist or cifar10"
+            "unknown dataset '{dataset}': use fashion-mnist, repeated-fashion-mnist, mnist or cifar10"
         ));
     }
     let mut cargo_args: Vec<String> = ["run", "--release", "-p", "baal-examples"]

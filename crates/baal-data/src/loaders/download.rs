@@ -16,7 +16,8 @@ use crate::state::write_file_atomically;
 /// Largest download accepted (CIFAR-10's archive is 170 MB).
 const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
 
-const MNIST_URL: &str = "https://ossci-datasets.s3.amazonaws.com/mnist/";
+/// Where torchvision downloads MNIST's four `.gz` files from.
+pub const MNIST_URL: &str = "https://ossci-datasets.s3.amazonaws.com/mnist/";
 /// MD5 of the official `.gz` files (as published and used by torchvision).
 const MNIST_FILES: [(&str, &str); 4] = [
     (
@@ -37,7 +38,8 @@ const MNIST_FILES: [(&str, &str); 4] = [
     ),
 ];
 
-const FASHION_MNIST_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
+/// Fashion-MNIST's official address (Zalando Research), holding its four `.gz` files.
+pub const FASHION_MNIST_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
 /// SHA-256 of the *decompressed* IDX files (identical in every redistribution, e.g. Debian's
 /// `dataset-fashion-mnist`, whose `.gz` files are recompressed).
 const FASHION_MNIST_FILES: [(&str, &str); 4] = [
@@ -69,9 +71,17 @@ impl Mnist {
     /// # Errors
     /// A download fails or its MD5 differs from the official one, or `dir` is not writable.
     pub fn download(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::download_from(MNIST_URL, dir)
+    }
+
+    /// [`Mnist::download`] from a mirror: `base_url` followed by each file's name.
+    ///
+    /// # Errors
+    /// As [`Mnist::download`].
+    pub fn download_from(base_url: &str, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         for (name, md5) in MNIST_FILES {
-            fetch_verified(&format!("{MNIST_URL}{name}"), &dir.join(name), |bytes| {
+            fetch_verified(&format!("{base_url}{name}"), &dir.join(name), |bytes| {
                 check_hex("MD5", &hex(&Md5::digest(bytes)), md5)
             })?;
         }
@@ -87,23 +97,28 @@ impl FashionMnist {
     /// A download fails or the SHA-256 of its decompressed content differs from the known one,
     /// or `dir` is not writable.
     pub fn download(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::download_from(FASHION_MNIST_URL, dir)
+    }
+
+    /// [`FashionMnist::download`] from a mirror: `base_url` followed by each file's name (the
+    /// same checksums apply).
+    ///
+    /// # Errors
+    /// As [`FashionMnist::download`].
+    pub fn download_from(base_url: &str, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         for (name, sha256) in FASHION_MNIST_FILES {
-            fetch_verified(
-                &format!("{FASHION_MNIST_URL}{name}"),
-                &dir.join(name),
-                |bytes| {
-                    let mut plain = Vec::new();
-                    GzDecoder::new(bytes)
-                        .read_to_end(&mut plain)
-                        .map_err(|e| format!("corrupt gzip data: {e}"))?;
-                    check_hex(
-                        "SHA-256 of the decompressed data",
-                        &hex(&Sha256::digest(&plain)),
-                        sha256,
-                    )
-                },
-            )?;
+            fetch_verified(&format!("{base_url}{name}"), &dir.join(name), |bytes| {
+                let mut plain = Vec::new();
+                GzDecoder::new(bytes)
+                    .read_to_end(&mut plain)
+                    .map_err(|e| format!("corrupt gzip data: {e}"))?;
+                check_hex(
+                    "SHA-256 of the decompressed data",
+                    &hex(&Sha256::digest(&plain)),
+                    sha256,
+                )
+            })?;
         }
         Self::from_dir(dir)
     }

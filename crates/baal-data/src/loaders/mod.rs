@@ -9,6 +9,8 @@ mod image;
 mod numpy;
 
 pub use cifar::*;
+#[cfg(feature = "download")]
+pub use download::{FASHION_MNIST_URL, MNIST_URL};
 pub use idx::*;
 pub use image::{ImageDataset, ImageItem};
 pub use numpy::*;

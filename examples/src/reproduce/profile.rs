@@ -1,0 +1,422 @@
+//! What a reproduction runs: the dataset, the model, and the profile of settings.
+
+use std::path::PathBuf;
+
+use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, TrainerConfig};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use super::Error;
+
+/// The datasets of the reproductions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    /// Fashion-MNIST (the README's main job).
+    FashionMnist,
+    /// The BatchBALD paper's Repeated-MNIST construction on Fashion-MNIST: every pool image
+    /// three times, each copy with its own Gaussian noise (σ = 0.1 on normalised pixels); the
+    /// test set clean.
+    RepeatedFashionMnist,
+    /// MNIST.
+    Mnist,
+    /// CIFAR-10.
+    #[value(alias = "cifar-10")]
+    Cifar10,
+}
+
+impl DatasetName {
+    /// The command-line name (and results folder).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FashionMnist => "fashion-mnist",
+            Self::RepeatedFashionMnist => "repeated-fashion-mnist",
+            Self::Mnist => "mnist",
+            Self::Cifar10 => "cifar10",
+        }
+    }
+
+    /// Parses a command-line name.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        Self::from_str(name, false).map_err(|_| {
+            format!(
+                "unknown dataset '{name}': use fashion-mnist, repeated-fashion-mnist, mnist or cifar10"
+            )
+            .into()
+        })
+    }
+}
+
+/// The model of a profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// [`GalCnn`](crate::models::GalCnn).
+    GalCnn,
+    /// [`SmallCnn`](crate::models::SmallCnn).
+    SmallCnn,
+    /// [`VggSmall`](crate::models::VggSmall).
+    VggSmall,
+    /// [`Vgg16`](crate::models::Vgg16).
+    Vgg16,
+    /// [`Mlp`](crate::models::Mlp).
+    Mlp,
+}
+
+impl ModelKind {
+    /// Parses `gal-cnn`, `small-cnn`, `vgg-small`, `vgg16` or `mlp`.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        Self::from_str(name, false).map_err(|_| {
+            format!("unknown model '{name}': use gal-cnn, small-cnn, vgg-small, vgg16 or mlp")
+                .into()
+        })
+    }
+}
+
+/// Everything a reproduction's runs share.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Profile name (`quick` or `full`); runs live under `runs/<name>/`.
+    pub name: String,
+    /// The model.
+    pub model: ModelKind,
+    /// Initial labels, balanced over the classes.
+    pub initial_labels: usize,
+    /// Labels per step.
+    pub query_size: usize,
+    /// MC iterations T of the pool predictions.
+    pub iterations: usize,
+    /// Pool items scored per step (a random subset, baal's `max_sample`); `None` scores the
+    /// whole pool.
+    pub pool_subset: Option<usize>,
+    /// The pool: a fixed random subset of this many training images (for
+    /// Repeated-Fashion-MNIST, the images that are then repeated); `None`: every training
+    /// image not held out for validation.
+    pub pool_size: Option<usize>,
+    /// Training images held out of the pool for early stopping (a fixed random subset, the
+    /// same for every run); 0 for none.
+    pub validation_size: usize,
+    /// Test items evaluated (a fixed random subset; 0 for the whole test set).
+    pub test_subset: usize,
+    /// Labelling budget: runs stop once trained on this many labels.
+    pub max_labelled: usize,
+    /// Heuristics compared.
+    pub heuristics: Vec<HeuristicKind>,
+    /// Number of seeds.
+    pub seeds: usize,
+    /// Target accuracies of the summary.
+    pub targets: Vec<f64>,
+    /// The target the summary's ratios of labels are taken at (one of `targets`).
+    pub main_target: f64,
+    /// Sample every heuristic's predictions consistently (one network per MC iteration for
+    /// every pool item), not only those that need it (BatchBALD, EPIG).
+    pub consistent_samples: bool,
+    /// Training settings.
+    pub trainer: TrainerConfig,
+    /// torchvision VGG16 weights (`.pth`) loaded into [`ModelKind::Vgg16`] before training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
+}
+
+/// The training recipe of the MNIST-like quick profiles, chosen on random-acquisition runs
+/// (docs/reproductions.md says how): Adam, weight decay `c / N`, a fixed number of samples
+/// per fit, early stopping on the held-out validation set.
+fn mnist_quick_trainer() -> TrainerConfig {
+    TrainerConfig::default()
+        .with_optimizer(OptimizerConfig::Adam {
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+        })
+        .with_batch_size(32)
+        .with_epochs(30)
+        .with_min_gradient_steps(200)
+        .with_eval_iterations(5)
+}
+
+impl Profile {
+    /// The part of the profile that decides what one (heuristic, seed) run does: all but the
+    /// seeds, the heuristics and the summary's targets. Runs of profiles that agree on it are
+    /// the same, so more seeds or another choice of heuristics reuse finished runs.
+    #[must_use]
+    pub fn run_settings(&self) -> Self {
+        Self {
+            heuristics: Vec::new(),
+            seeds: 0,
+            targets: Vec::new(),
+            main_target: 0.0,
+            ..self.clone()
+        }
+    }
+
+    /// Checks what the type system cannot.
+    ///
+    /// # Errors
+    /// A zero query size, iteration count, pool subset, pool size or seed count, no
+    /// heuristic, a heuristic the reproductions cannot run (EPIG needs a target set), a main
+    /// target that is not one of the targets, VGG16 weights for another model, or an invalid
+    /// trainer configuration.
+    pub fn check(&self) -> Result<(), Error> {
+        for (flag, value) in [
+            ("initial-labels", self.initial_labels),
+            ("query-size", self.query_size),
+            ("iterations", self.iterations),
+            ("seeds", self.seeds),
+            ("pool-subset", self.pool_subset.unwrap_or(1)),
+            ("pool-size", self.pool_size.unwrap_or(1)),
+        ] {
+            if value == 0 {
+                return Err(format!("--{flag} must be at least 1").into());
+            }
+        }
+        if self.heuristics.is_empty() {
+            return Err("no heuristic to run".into());
+        }
+        if self.heuristics.contains(&HeuristicKind::Epig) {
+            return Err("epig needs a target set: the reproductions do not run it".into());
+        }
+        if !self.targets.contains(&self.main_target) {
+            return Err(format!(
+                "the main target {} is not one of the targets {:?}",
+                self.main_target, self.targets
+            )
+            .into());
+        }
+        if self.weights.is_some() && self.model != ModelKind::Vgg16 {
+            return Err(format!(
+                "weights are torchvision VGG16 weights: they need the vgg16 model, not {:?}",
+                self.model
+            )
+            .into());
+        }
+        if self.trainer.early_stopping.is_some() && self.validation_size == 0 {
+            return Err(
+                "early stopping needs a validation set: set --validation-size above 0".into(),
+            );
+        }
+        self.trainer.check()?;
+        Ok(())
+    }
+
+    /// The default profile of `dataset` (`quick` or full).
+    pub fn for_dataset(dataset: DatasetName, quick: bool) -> Self {
+        let bald_entropy_batchbald_random = vec![
+            HeuristicKind::Bald,
+            HeuristicKind::Entropy,
+            HeuristicKind::BatchBald,
+            HeuristicKind::Random,
+        ];
+        match (dataset, quick) {
+            (DatasetName::FashionMnist | DatasetName::Mnist, true) => Self {
+                name: "quick".into(),
+                model: ModelKind::SmallCnn,
+                initial_labels: 100,
+                query_size: 20,
+                iterations: 20,
+                pool_subset: Some(2000),
+                pool_size: None,
+                validation_size: 0,
+                test_subset: 2000,
+                max_labelled: 400,
+                heuristics: bald_entropy_batchbald_random,
+                seeds: 3,
+                targets: vec![0.70, 0.75, 0.80],
+                main_target: 0.75,
+                consistent_samples: false,
+                trainer: mnist_quick_trainer(),
+                weights: None,
+            },
+            (DatasetName::FashionMnist | DatasetName::Mnist, false) => Self {
+                name: "full".into(),
+                model: ModelKind::SmallCnn,
+                initial_labels: 20,
+                query_size: 10,
+                iterations: 50,
+                pool_subset: Some(2000),
+                pool_size: None,
+                validation_size: 500,
+                test_subset: 0,
+                max_labelled: 500,
+                heuristics: bald_entropy_batchbald_random,
+                seeds: 3,
+                targets: vec![0.70, 0.75, 0.80, 0.85],
+                main_target: 0.80,
+                consistent_samples: false,
+                trainer: TrainerConfig::default()
+                    .with_optimizer(OptimizerConfig::Adam {
+                        learning_rate: 1e-3,
+                        weight_decay: 0.0,
+                    })
+                    .with_batch_size(64)
+                    .with_samples_per_fit(Some(64 * 300))
+                    .with_early_stopping(Some(EarlyStoppingConfig::new(3).with_check_every(50)))
+                    .with_eval_iterations(10),
+                weights: None,
+            },
+            (DatasetName::RepeatedFashionMnist, true) => Self {
+                name: "quick".into(),
+                model: ModelKind::SmallCnn,
+                initial_labels: 20,
+                query_size: 10,
+                iterations: 20,
+                pool_subset: None,
+                pool_size: Some(1000),
+                validation_size: 0,
+                test_subset: 2000,
+                max_labelled: 200,
+                heuristics: vec![
+                    HeuristicKind::Bald,
+                    HeuristicKind::BatchBald,
+                    HeuristicKind::Random,
+                ],
+                seeds: 3,
+                targets: vec![0.60, 0.65, 0.70],
+                main_target: 0.65,
+                consistent_samples: false,
+                trainer: mnist_quick_trainer(),
+                weights: None,
+            },
+            (DatasetName::RepeatedFashionMnist, false) => Self {
+                name: "full".into(),
+                model: ModelKind::SmallCnn,
+                initial_labels: 20,
+                query_size: 10,
+                iterations: 50,
+                pool_subset: None,
+                pool_size: Some(4000),
+                validation_size: 500,
+                test_subset: 0,
+                max_labelled: 300,
+                heuristics: vec![
+                    HeuristicKind::Bald,
+                    HeuristicKind::BatchBald,
+                    HeuristicKind::Random,
+                ],
+                seeds: 3,
+                targets: vec![0.65, 0.70, 0.75],
+                main_target: 0.70,
+                consistent_samples: false,
+                trainer: mnist_quick_trainer(),
+                weights: None,
+            },
+            (DatasetName::Cifar10, true) => Self {
+                name: "quick".into(),
+                model: ModelKind::VggSmall,
+                initial_labels: 100,
+                query_size: 50,
+                iterations: 10,
+                pool_subset: Some(500),
+                pool_size: None,
+                validation_size: 0,
+                test_subset: 1000,
+                max_labelled: 300,
+                heuristics: vec![HeuristicKind::Bald, HeuristicKind::Random],
+                seeds: 1,
+                targets: vec![0.25, 0.30],
+                main_target: 0.30,
+                consistent_samples: false,
+                // Adam: with SGD (lr 0.01, momentum 0.9) the six unnormalised convolutions
+                // stayed on the initial plateau (loss 2.30) for all of the quick budget.
+                trainer: TrainerConfig::default()
+                    .with_optimizer(OptimizerConfig::Adam {
+                        learning_rate: 1e-3,
+                        weight_decay: 5e-4,
+                    })
+                    .with_batch_size(32)
+                    .with_epochs(5)
+                    .with_min_gradient_steps(100)
+                    .with_eval_iterations(5),
+                weights: None,
+            },
+            (DatasetName::Cifar10, false) => Self {
+                name: "full".into(),
+                model: ModelKind::Vgg16,
+                initial_labels: 1000,
+                query_size: 100,
+                iterations: 20,
+                pool_subset: Some(10_000),
+                pool_size: None,
+                validation_size: 0,
+                test_subset: 0,
+                max_labelled: 10_000,
+                heuristics: vec![HeuristicKind::Bald, HeuristicKind::Random],
+                seeds: 3,
+                targets: vec![0.50, 0.60, 0.70],
+                main_target: 0.60,
+                consistent_samples: false,
+                trainer: TrainerConfig::default()
+                    .with_optimizer(OptimizerConfig::Sgd {
+                        learning_rate: 0.001,
+                        momentum: 0.9,
+                        weight_decay: 5e-4,
+                    })
+                    .with_batch_size(32)
+                    .with_epochs(20)
+                    .with_eval_iterations(20),
+                weights: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_profile_passes_its_checks() {
+        for dataset in DatasetName::value_variants() {
+            for quick in [true, false] {
+                let profile = Profile::for_dataset(*dataset, quick);
+                profile
+                    .check()
+                    .unwrap_or_else(|e| panic!("{dataset:?} quick={quick}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_profiles_are_refused_with_the_flag_to_fix() {
+        let good = Profile::for_dataset(DatasetName::FashionMnist, true);
+        let mut zero_query = good.clone();
+        zero_query.query_size = 0;
+        assert!(
+            zero_query
+                .check()
+                .expect_err("zero")
+                .to_string()
+                .contains("--query-size")
+        );
+        let mut epig = good.clone();
+        epig.heuristics.push(HeuristicKind::Epig);
+        assert!(
+            epig.check()
+                .expect_err("epig")
+                .to_string()
+                .contains("target set")
+        );
+        let mut target = good.clone();
+        target.main_target = 0.9;
+        assert!(target.check().is_err());
+        let mut early = good;
+        early.validation_size = 0;
+        early.trainer.early_stopping = Some(EarlyStoppingConfig::new(2));
+        assert!(
+            early
+                .check()
+                .expect_err("no validation")
+                .to_string()
+                .contains("validation")
+        );
+        assert_eq!(
+            DatasetName::parse("repeated-fashion-mnist").expect("known"),
+            DatasetName::RepeatedFashionMnist
+        );
+        assert!(DatasetName::parse("imagenet").is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! One (heuristic, seed) run: a resumable experiment from the seed's initial labels and
+//! weights to the labelling budget.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use baal::active::{
+    ActiveLearningLoop, Classifier, Experiment, HeuristicKind, LabellingBudget, StepRecord, Trainer,
+};
+use baal::burn;
+use baal::data::ActiveLearningDataset;
+use burn::data::dataset::Dataset;
+use burn::tensor::{Device, Tensor};
+
+use super::Error;
+use super::data::{LoadedData, balanced_initial};
+use super::profile::{ModelKind, Profile};
+use super::seeds::SeedPlan;
+use crate::images::{NormalizedImage, normalized_batcher};
+use crate::models::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig};
+
+/// One run of a reproduction.
+pub struct RunSettings<'a> {
+    /// The profile.
+    pub profile: &'a Profile,
+    /// The heuristic.
+    pub heuristic: HeuristicKind,
+    /// The seed plan (initial labels, weights, training, MC masks, acquisition).
+    pub seeds: SeedPlan,
+    /// The run's folder (resumed when it holds a run).
+    pub dir: PathBuf,
+    /// The device.
+    pub device: Device,
+    /// Show progress bars.
+    pub show_progress: bool,
+}
+
+/// Runs (or resumes, or reads back when finished) one experiment and returns its records.
+///
+/// # Errors
+/// Data, training or file errors.
+pub fn run_one(data: &LoadedData, settings: &RunSettings<'_>) -> Result<Vec<StepRecord>, Error> {
+    let device = &settings.device;
+    // Same initial weights for every heuristic of a seed.
+    device.seed(settings.seeds.weights());
+    let classes = 10;
+    let [channels, size, _] = data.pool.shape();
+    match settings.profile.model {
+        ModelKind::GalCnn => run_model(
+            GalCnnConfig::new()
+                .with_channels(channels)
+                .with_size(size)
+                .init(device)?,
+            data,
+            settings,
+        ),
+        ModelKind::SmallCnn => run_model(
+            SmallCnnConfig::new()
+                .with_channels(channels)
+                .with_size(size)
+                .init(device)?,
+            data,
+            settings,
+        ),
+        ModelKind::VggSmall => run_model(
+            VggSmallConfig::new()
+                .with_channels(channels)
+                .with_size(size)
+                .init(device)?,
+            data,
+            settings,
+        ),
+        ModelKind::Vgg16 => {
+            let mut model = Vgg16Config::new().with_channels(channels).init(device)?;
+            if let Some(path) = &settings.profile.weights {
+                let loaded = model.load_torchvision_weights(path)?;
+                eprintln!(
+                    "loaded {} tensors of {} (left out: {})",
+                    loaded.loaded.len(),
+                    path.display(),
+                    loaded.left_out.join(", ")
+                );
+            }
+            run_model(model, data, settings)
+        }
+        ModelKind::Mlp => run_model(
+            MlpConfig::new(channels * size * size, classes).init(device)?,
+            data,
+            settings,
+        ),
+    }
+}
+
+fn label_of(item: &NormalizedImage) -> usize {
+    usize::from(item.label)
+}
+
+fn run_model<M: Classifier<Input = Tensor<4>>>(
+    model: M,
+    data: &LoadedData,
+    settings: &RunSettings<'_>,
+) -> Result<Vec<StepRecord>, Error> {
+    let profile = settings.profile;
+    let seeds = settings.seeds;
+    let trainer_config = profile
+        .trainer
+        .clone()
+        .with_seed(seeds.training())
+        .with_show_progress(settings.show_progress);
+    let mut trainer = Trainer::new(
+        model,
+        &settings.device,
+        normalized_batcher(),
+        trainer_config,
+    )?;
+    if !data.validation.is_empty() {
+        trainer = trainer.with_validation(Arc::new(data.validation.clone()), &label_of)?;
+    }
+    let mut dataset = ActiveLearningDataset::new(data.pool.clone())
+        .with_known_labels(|item: &NormalizedImage| item.label)
+        .with_seed(seeds.pool_subsets());
+    dataset.label_dataset_indices(&balanced_initial(
+        data.pool.labels(),
+        profile.initial_labels,
+        seeds.initial_labels(),
+    ))?;
+    let mut active =
+        ActiveLearningLoop::from_kind(settings.heuristic, profile.query_size, seeds.acquisition())
+            .with_iterations(profile.iterations)
+            .with_seed(seeds.mc_masks())
+            .with_consistent_samples(profile.consistent_samples)
+            .with_show_progress(settings.show_progress);
+    if let Some(subset) = profile.pool_subset {
+        active = active.with_max_sample(subset);
+    }
+    let test: Arc<dyn Dataset<NormalizedImage>> = Arc::new(data.test.clone());
+    let mut experiment = Experiment::new(
+        &settings.dir,
+        trainer,
+        active,
+        dataset,
+        test,
+        Arc::new(label_of),
+    )?
+    .with_criterion(LabellingBudget {
+        max_labelled: profile.max_labelled,
+    });
+    let tag = format!("[{} seed {}]", settings.heuristic, seeds.seed());
+    if experiment.resumed() {
+        eprintln!("{tag} resuming after step {}", experiment.records().len());
+    }
+    loop {
+        let summary = experiment.run_steps(1)?;
+        if let Some(r) = summary.records.last() {
+            eprintln!(
+                "{tag} step {:>2}: {:>4} labels, test accuracy {:.3}{}{} (train {:.1}s / {} steps, eval {:.1}s, predict {:.1}s, rank {:.2}s)",
+                r.step,
+                r.n_labelled,
+                r.test_accuracy,
+                r.validation_accuracy
+                    .map(|a| format!(", validation {a:.3}"))
+                    .unwrap_or_default(),
+                r.acquired_accuracy
+                    .map(|a| format!(", on its picks {a:.2}"))
+                    .unwrap_or_default(),
+                r.train_seconds,
+                r.train_steps,
+                r.eval_seconds,
+                r.predict_seconds,
+                r.rank_seconds
+            );
+        }
+        if summary.stop_reason.is_some() {
+            return Ok(summary.records);
+        }
+    }
+}
