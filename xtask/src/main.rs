@@ -6,15 +6,19 @@
 //! - `test-wgpu`: the device-generic tests on the wgpu backend (Debian: mesa-vulkan-drivers);
 //! - `bench [criterion args]`: the criterion benches on the CPU backend;
 //! - `test-tch`: the sampler tests on the libtorch CPU device (installs torch 2.9.0 from PyPI
-//!   into `target/torch-venv` on first use);
+//!   into `~/.cache/baal/torch-venv` on first use);
+//! - `parity-torch [--data-dir DIR] [--seed S] [--tolerance T]`: our trainer against PyTorch
+//!   on the same initial weights and batches, loss by loss;
+//! - `bench-torch`: PyTorch's side of the `train/*` benches;
 //! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu (and
-//!   libtorch CUDA when `target/torch-venv` exists);
+//!   libtorch CUDA when the torch venv exists);
 //! - `reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [--quick] [args]`,
 //!   `reproduce-cifar10 [args]`:
 //!   the active-learning reproductions (see `reproduce.rs`).
 
 mod reproduce;
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -22,7 +26,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
         eprintln!(
-            "usage: cargo xtask <ci [--no-tests] [--no-wgpu] | test-wgpu | bench [args] | gpu-check>"
+            "usage: cargo xtask <ci [--no-tests] [--no-wgpu] | test-wgpu | bench [args] | \
+             bench-torch | parity-torch [args] | test-tch | gpu-check | reproduce ...>"
         );
         return ExitCode::from(2);
     };
@@ -33,6 +38,8 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "gpu-check" => gpu_check(),
         "test-tch" => test_tch(),
+        "parity-torch" => parity_torch(rest),
+        "bench-torch" => bench_torch(),
         "reproduce" => reproduce::reproduce(rest),
         "reproduce-cifar10" => reproduce::reproduce_cifar10(rest),
         other => Err(format!("unknown task '{other}'")),
@@ -148,12 +155,60 @@ fn bench(args: &[String]) -> Result<(), String> {
     cargo(&cmd)
 }
 
-/// The venv holding PyTorch 2.9.0, whose libtorch burn-tch 0.22 links against.
-const TORCH_VENV: &str = "target/torch-venv";
+/// The venv holding PyTorch 2.9.0 (whose libtorch burn-tch 0.22 links against) and numpy:
+/// `$BAAL_CACHE_DIR/torch-venv`, else `~/.cache/baal/torch-venv`, shared by every checkout.
+fn torch_venv() -> PathBuf {
+    let cache = std::env::var_os("BAAL_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("baal")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/baal")))
+        .unwrap_or_else(|| PathBuf::from("target"));
+    cache.join("torch-venv")
+}
+
+/// Runs `program args`, failing on a non-zero exit.
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("xtask: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or(format!("{program} {} failed ({status})", args.join(" ")))
+}
+
+/// The venv's python, after creating the venv and installing PyTorch on first use (the CPU
+/// wheel where download.pytorch.org is reachable, else PyPI's).
+fn torch_python() -> Result<String, String> {
+    let venv = torch_venv();
+    let python = venv.join("bin/python").display().to_string();
+    let pip = venv.join("bin/pip").display().to_string();
+    let ready = Command::new(&python)
+        .args(["-c", "import torch, numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        run("python3", &["-m", "venv", &venv.display().to_string()])?;
+        run(
+            &pip,
+            &[
+                "install",
+                "torch==2.9.0",
+                "numpy",
+                "--index-url",
+                "https://download.pytorch.org/whl/cpu",
+            ],
+        )
+        .or_else(|_| run(&pip, &["install", "torch==2.9.0", "numpy"]))?;
+    }
+    Ok(python)
+}
 
 /// Environment for building and running against the venv's libtorch.
 fn torch_env() -> Result<Vec<(String, String)>, String> {
-    let python = format!("{TORCH_VENV}/bin/python");
+    let python = torch_python()?;
     let out = Command::new(&python)
         .args([
             "-c",
@@ -166,8 +221,7 @@ fn torch_env() -> Result<Vec<(String, String)>, String> {
     }
     let torch_dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let path = std::env::var("PATH").unwrap_or_default();
-    let bin = std::fs::canonicalize(format!("{TORCH_VENV}/bin"))
-        .map_err(|e| format!("{TORCH_VENV}/bin: {e}"))?;
+    let bin = torch_venv().join("bin");
     Ok(vec![
         ("LIBTORCH_USE_PYTORCH".into(), "1".into()),
         ("PATH".into(), format!("{}:{path}", bin.display())),
@@ -176,40 +230,80 @@ fn torch_env() -> Result<Vec<(String, String)>, String> {
 }
 
 fn test_tch() -> Result<(), String> {
-    if !std::path::Path::new(TORCH_VENV).exists() {
-        let run = |program: &str, args: &[&str]| -> Result<(), String> {
-            eprintln!("xtask: {program} {}", args.join(" "));
-            let status = Command::new(program)
-                .args(args)
-                .status()
-                .map_err(|e| format!("{program}: {e}"))?;
-            status
-                .success()
-                .then_some(())
-                .ok_or(format!("{program} failed ({status})"))
-        };
-        run("python3", &["-m", "venv", TORCH_VENV])?;
-        // The CPU wheel: libtorch without the CUDA libraries.
-        run(
-            &format!("{TORCH_VENV}/bin/pip"),
-            &[
-                "install",
-                "torch==2.9.0",
-                "--index-url",
-                "https://download.pytorch.org/whl/cpu",
-            ],
-        )
-        .or_else(|_| {
-            run(
-                &format!("{TORCH_VENV}/bin/pip"),
-                &["install", "torch==2.9.0"],
-            )
-        })?;
-    }
     let env = torch_env()?;
     let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.push(("BURN_DEVICE", "tch"));
     cargo_env(&["test", "-p", "baal-bayesian", "--features", "tch"], &env)
+}
+
+/// Where Fashion-MNIST's IDX files are: `--data-dir DIR` in `args`, else Debian's folder.
+fn fashion_mnist_dir(args: &[String]) -> Result<String, String> {
+    if let Some(i) = args.iter().position(|a| a == "--data-dir") {
+        return args
+            .get(i + 1)
+            .cloned()
+            .ok_or("--data-dir needs a folder".into());
+    }
+    let debian = "/usr/share/datasets/fashion-mnist";
+    if std::path::Path::new(debian).is_dir() {
+        Ok(debian.into())
+    } else {
+        Err(format!(
+            "Fashion-MNIST not found in {debian}: apt-get install dataset-fashion-mnist, \
+             or pass --data-dir <folder of its IDX files>"
+        ))
+    }
+}
+
+/// `parity-torch [--data-dir DIR] [--seed S] [--tolerance T]`: PyTorch writes the small CNN's
+/// initial weights, 400 Fashion-MNIST images and 200 batches and trains on them
+/// (`benches/torch/parity.py`); our trainer trains the same batches from the same weights
+/// (`examples/examples/parity_torch.rs`) and the losses are compared step by step.
+fn parity_torch(args: &[String]) -> Result<(), String> {
+    let python = torch_python()?;
+    let data = fashion_mnist_dir(args)?;
+    let value = |flag: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| default.into())
+    };
+    let seed = value("--seed", "0");
+    let tolerance = value("--tolerance", "0.02");
+    let dir = std::env::temp_dir().join(format!("baal-parity-torch-{seed}"));
+    let dir = dir.display().to_string();
+    run(
+        &python,
+        &[
+            "benches/torch/parity.py",
+            "write",
+            &dir,
+            "--data",
+            &data,
+            "--seed",
+            &seed,
+        ],
+    )?;
+    cargo(&[
+        "run",
+        "--release",
+        "-p",
+        "baal-examples",
+        "--example",
+        "parity_torch",
+        "--",
+        &dir,
+        "--tolerance",
+        &tolerance,
+    ])
+}
+
+/// `bench-torch`: PyTorch's training steps per second on the `train/*` benches' models and
+/// batches (`benches/torch/train_steps.py`), to put beside `cargo bench --bench train`.
+fn bench_torch() -> Result<(), String> {
+    let python = torch_python()?;
+    run(&python, &["benches/torch/train_steps.py"])
 }
 
 fn gpu_check() -> Result<(), String> {
@@ -241,7 +335,7 @@ fn gpu_check() -> Result<(), String> {
             failures.push(e);
         }
     }
-    if let Ok(env) = torch_env() {
+    if let Some(Ok(env)) = torch_venv().exists().then(torch_env) {
         let mut env: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.push(("BURN_DEVICE", "tch"));

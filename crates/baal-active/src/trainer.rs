@@ -9,7 +9,7 @@ use baal_bayesian::{McContext, McSampler, McSamplerConfig, StochasticModel};
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -77,10 +77,34 @@ pub enum OptimizerConfig {
         learning_rate: f64,
         /// L2 penalty (0 for none).
         weight_decay: f32,
+        /// Added to the root of the second moment. Burn's default, 1e-5
+        /// ([`OptimizerConfig::BURN_ADAM_EPSILON`]), is the default here; PyTorch's is 1e-8
+        /// ([`OptimizerConfig::TORCH_ADAM_EPSILON`]), and with it our training follows
+        /// PyTorch's step for step (`cargo xtask parity-torch`).
+        #[serde(default = "burn_adam_epsilon")]
+        epsilon: f32,
     },
 }
 
+fn burn_adam_epsilon() -> f32 {
+    OptimizerConfig::BURN_ADAM_EPSILON
+}
+
 impl OptimizerConfig {
+    /// Burn's default Adam epsilon.
+    pub const BURN_ADAM_EPSILON: f32 = 1e-5;
+    /// PyTorch's default Adam epsilon.
+    pub const TORCH_ADAM_EPSILON: f32 = 1e-8;
+
+    /// Adam with `learning_rate`, no weight decay and Burn's epsilon.
+    pub fn adam(learning_rate: f64) -> Self {
+        Self::Adam {
+            learning_rate,
+            weight_decay: 0.0,
+            epsilon: Self::BURN_ADAM_EPSILON,
+        }
+    }
+
     /// The learning rate.
     pub fn learning_rate(&self) -> f64 {
         match self {
@@ -105,7 +129,12 @@ impl OptimizerConfig {
                 }))
                 .with_weight_decay(decay(*weight_decay))
                 .init(),
-            Self::Adam { weight_decay, .. } => AdamConfig::new()
+            Self::Adam {
+                weight_decay,
+                epsilon,
+                ..
+            } => AdamConfig::new()
+                .with_epsilon(*epsilon)
                 .with_weight_decay(decay(*weight_decay))
                 .init(),
         }
@@ -242,10 +271,7 @@ impl EarlyStoppingConfig {
 impl Default for TrainerConfig {
     fn default() -> Self {
         Self {
-            optimizer: OptimizerConfig::Adam {
-                learning_rate: 1e-3,
-                weight_decay: 0.0,
-            },
+            optimizer: OptimizerConfig::adam(1e-3),
             batch_size: 32,
             epochs: 10,
             min_gradient_steps: 0,
@@ -539,16 +565,11 @@ where
         self.model = self.initial.clone();
     }
 
-    /// Trains on `labelled` (after resetting the weights when the config says so).
-    ///
-    /// # Errors
-    /// The labelled set is empty, an item cannot be read, a label is not below the model's
-    /// number of classes, the loss is not finite.
-    pub fn fit<L: ClassLabel>(
-        &mut self,
+    /// Every labelled item with its class index, checked against the model's classes.
+    fn read_labelled<L: ClassLabel>(
+        &self,
         labelled: &dyn Dataset<LabelledItem<I, L>>,
-    ) -> Result<FitReport> {
-        let started = Instant::now();
+    ) -> Result<Vec<(I, usize)>> {
         let classes = self.model.num_classes();
         let n = labelled.len();
         if n == 0 {
@@ -574,6 +595,122 @@ where
             }
             items.push((entry.item, label));
         }
+        Ok(items)
+    }
+
+    /// One gradient step of `model` on the items at `batch`; returns the updated model and
+    /// the batch's mean loss (still on the device).
+    fn train_step(
+        &self,
+        model: M,
+        optimizer: &mut ModuleOptimizer,
+        loss_fn: &CrossEntropyLoss,
+        items: &[(I, usize)],
+        batch: &[usize],
+    ) -> (M, Tensor<1>) {
+        let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
+        let targets: Vec<i64> = batch.iter().map(|&i| items[i].1 as i64).collect();
+        let input = (self.batcher)(inputs, &self.device);
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), &self.device);
+        let logits = model.forward_train(input);
+        let loss = loss_fn.forward(logits, targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = optimizer.step(self.config.optimizer.learning_rate(), model, grads);
+        (model, loss)
+    }
+
+    /// Trains on the given batches of `labelled`, in order (indices into the labelled view;
+    /// any size, repeats allowed) instead of the configured shuffled passes, and returns
+    /// every step's loss. Weights are reset first when the config says so; weight decay per
+    /// label, the device seed and the fit count behave as in [`Trainer::fit`]; epochs, the
+    /// sample budget and early stopping do not apply. For checks against another framework
+    /// fed the same batches (`cargo xtask parity-torch`) and for users who plan their own
+    /// batches.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`], plus an empty batch list, an empty batch or an index outside the
+    /// labelled set.
+    pub fn fit_batches<L: ClassLabel>(
+        &mut self,
+        labelled: &dyn Dataset<LabelledItem<I, L>>,
+        batches: &[Vec<usize>],
+    ) -> Result<(FitReport, Vec<f32>)> {
+        let started = Instant::now();
+        let items = self.read_labelled(labelled)?;
+        let n = items.len();
+        if batches.is_empty() {
+            return Err(ActiveError::InvalidConfig {
+                what: "batches",
+                reason: "no batch to train on".into(),
+            });
+        }
+        if let Some(step) = batches.iter().position(Vec::is_empty) {
+            return Err(ActiveError::InvalidConfig {
+                what: "batches",
+                reason: format!("batch {step} is empty"),
+            });
+        }
+        if let Some((step, &index)) = batches
+            .iter()
+            .enumerate()
+            .find_map(|(step, b)| b.iter().find(|&&i| i >= n).map(|i| (step, i)))
+        {
+            return Err(ActiveError::InvalidConfig {
+                what: "batches",
+                reason: format!(
+                    "batch {step} holds item {index}, but the labelled set has {n} items"
+                ),
+            });
+        }
+        if self.config.reset_weights {
+            self.reset_weights();
+        }
+        let seed = self.config.seed.wrapping_add(self.fits);
+        self.fits += 1;
+        self.device.seed(seed);
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        let mut optimizer = self.config.optimizer.init(self.decay_divisor(n));
+        let mut model = self.model.clone();
+        let mut losses = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
+            model = next;
+            losses.push(loss);
+        }
+        let (values, train_loss) = read_losses(losses, 1)?;
+        self.model = model;
+        let report = FitReport {
+            train_loss,
+            epochs: 1,
+            gradient_steps: batches.len(),
+            seconds: started.elapsed().as_secs_f64(),
+            validation: None,
+        };
+        Ok((report, values))
+    }
+
+    /// What the L2 penalty is divided by for `n` labelled items.
+    fn decay_divisor(&self, n: usize) -> f32 {
+        if self.config.weight_decay_per_label {
+            n as f32
+        } else {
+            1.0
+        }
+    }
+
+    /// Trains on `labelled` (after resetting the weights when the config says so).
+    ///
+    /// # Errors
+    /// The labelled set is empty, an item cannot be read, a label is not below the model's
+    /// number of classes, the loss is not finite.
+    pub fn fit<L: ClassLabel>(
+        &mut self,
+        labelled: &dyn Dataset<LabelledItem<I, L>>,
+    ) -> Result<FitReport> {
+        let started = Instant::now();
+        let items = self.read_labelled(labelled)?;
+        let n = items.len();
         if self.config.reset_weights {
             self.reset_weights();
         }
@@ -600,13 +737,7 @@ where
             every => every,
         });
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        let decay_divisor = if self.config.weight_decay_per_label {
-            n as f32
-        } else {
-            1.0
-        };
-        let mut optimizer = self.config.optimizer.init(decay_divisor);
-        let lr = self.config.optimizer.learning_rate();
+        let mut optimizer = self.config.optimizer.init(self.decay_divisor(n));
         let progress = baal_bayesian::progress::ProgressBar::new(
             "training",
             total_steps,
@@ -631,18 +762,9 @@ where
                 if step == total_steps {
                     break;
                 }
-                let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
-                let targets: Vec<i64> = batch.iter().map(|&i| items[i].1 as i64).collect();
-                let input = (self.batcher)(inputs, &self.device);
-                let targets = Tensor::<1, Int>::from_data(
-                    TensorData::new(targets, [batch.len()]),
-                    &self.device,
-                );
-                let logits = model.forward_train(input);
-                let loss = loss_fn.forward(logits, targets);
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
+                model = next;
                 losses.push(loss);
-                model = optimizer.step(lr, model, grads);
                 step += 1;
                 if let (Some((early, validation)), Some(every)) = (early_stopping, check_every)
                     && step % every == 0
@@ -666,19 +788,7 @@ where
             }
             progress.advance(losses.len());
             // One read back per pass.
-            let values = Tensor::cat(losses, 0)
-                .try_into_vec_as::<f32>()
-                .map_err(|e| ActiveError::InvalidConfig {
-                    what: "training loss",
-                    reason: format!("cannot read it back from the device: {e:?}"),
-                })?;
-            train_loss = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
-            if !train_loss.is_finite() {
-                return Err(ActiveError::Diverged {
-                    loss: train_loss,
-                    epoch: passes,
-                });
-            }
+            train_loss = read_losses(losses, passes)?.1;
         }
         progress.finish();
         // The weights after the last step compete too when no check saw them.
@@ -807,6 +917,28 @@ where
 }
 
 /// The class of every item of `set`, each checked against the number of classes.
+/// Reads the batch losses of pass `pass` back from the device (one read for all of them):
+/// each loss and their mean.
+///
+/// # Errors
+/// The losses cannot be read, or their mean is not finite (training diverged).
+fn read_losses(losses: Vec<Tensor<1>>, pass: usize) -> Result<(Vec<f32>, f64)> {
+    let values = Tensor::cat(losses, 0)
+        .try_into_vec_as::<f32>()
+        .map_err(|e| ActiveError::InvalidConfig {
+            what: "training loss",
+            reason: format!("cannot read it back from the device: {e:?}"),
+        })?;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+    if !mean.is_finite() {
+        return Err(ActiveError::Diverged {
+            loss: mean,
+            epoch: pass,
+        });
+    }
+    Ok((values, mean))
+}
+
 fn read_labels<I>(
     set: &dyn Dataset<I>,
     label_of: &dyn Fn(&I) -> usize,

@@ -30,6 +30,7 @@ fn adam(weight_decay: f32) -> TrainerConfig {
     quick_config().with_optimizer(OptimizerConfig::Adam {
         learning_rate: 1e-3,
         weight_decay,
+        epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
     })
 }
 
@@ -140,4 +141,78 @@ fn bad_recipes_are_errors() {
         .err()
         .expect("label out of range");
     assert!(err.to_string().contains("12"), "{err}");
+}
+
+#[test]
+fn given_batches_train_in_order_reproducibly_and_bad_plans_are_errors() {
+    let _serial = common::serial();
+    let Some((train, _)) = fashion_slice(300, 0) else {
+        return;
+    };
+    let mut labelled = dataset(train, 3);
+    labelled.label_randomly(64).expect("labels");
+    let labelled = labelled.labelled();
+    // 40 steps: the first 32 items twenty times, then the other 32 twenty times.
+    let first: Vec<usize> = (0..32).collect();
+    let second: Vec<usize> = (32..64).collect();
+    let plan: Vec<Vec<usize>> = std::iter::repeat_n(first.clone(), 20)
+        .chain(std::iter::repeat_n(second, 20))
+        .collect();
+    let fast = || quick_config().with_optimizer(OptimizerConfig::adam(1e-2));
+    let mut trainer = trainer(fast());
+    let (report, losses) = trainer.fit_batches(&labelled, &plan).expect("fit");
+    assert_eq!((report.gradient_steps, losses.len()), (40, 40));
+    // Twenty steps on one batch fit it; the first step on new items costs more again.
+    assert!(losses[19] < 0.5 * losses[0], "{losses:?}");
+    assert!(losses[20] > 2.0 * losses[19], "{losses:?}");
+    // The same initial weights and fit seed, the same plan: the same losses.
+    let mut trainer = common::trainer(fast());
+    let (_, again) = trainer.fit_batches(&labelled, &plan).expect("fit");
+    assert_eq!(losses, again);
+    let before = squared_norm(&trainer.inference_model());
+    for (bad, needle) in [
+        (Vec::new(), "no batch"),
+        (vec![first.clone(), Vec::new()], "batch 1 is empty"),
+        (vec![first, vec![3, 64]], "batch 1 holds item 64"),
+    ] {
+        let error = trainer
+            .fit_batches(&labelled, &bad)
+            .expect_err("a bad plan")
+            .to_string();
+        assert!(error.contains(needle), "{error}");
+    }
+    assert_eq!(squared_norm(&trainer.inference_model()), before);
+}
+
+#[test]
+fn adam_epsilon_reaches_the_optimizer_and_old_configs_keep_burns() {
+    let _serial = common::serial();
+    // A config saved before the field existed reads as Burn's default.
+    let old: OptimizerConfig =
+        serde_json::from_str(r#"{"Adam": {"learning_rate": 0.001, "weight_decay": 0.0}}"#)
+            .expect("an old config");
+    assert_eq!(old, OptimizerConfig::adam(1e-3));
+    let Some((train, _)) = fashion_slice(100, 0) else {
+        return;
+    };
+    let mut labelled = dataset(train, 4);
+    labelled.label_randomly(32).expect("labels");
+    let plan = vec![(0..32).collect::<Vec<usize>>(); 5];
+    let losses = |epsilon: f32| {
+        let config = quick_config().with_optimizer(OptimizerConfig::Adam {
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            epsilon,
+        });
+        trainer(config)
+            .fit_batches(&labelled.labelled(), &plan)
+            .expect("fit")
+            .1
+    };
+    let burn = losses(OptimizerConfig::BURN_ADAM_EPSILON);
+    let torch = losses(OptimizerConfig::TORCH_ADAM_EPSILON);
+    // The same first loss (same weights), then different steps.
+    assert_eq!(burn[0], torch[0]);
+    assert_ne!(burn[1..], torch[1..]);
+    assert_eq!(burn, losses(OptimizerConfig::BURN_ADAM_EPSILON));
 }

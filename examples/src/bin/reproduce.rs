@@ -84,6 +84,9 @@ struct Args {
     /// Weight decay (L2 penalty; with --weight-decay-per-label, c in λ = c / N).
     #[arg(long)]
     weight_decay: Option<f32>,
+    /// Adam's epsilon (the profiles use Burn's 1e-5; PyTorch's is 1e-8). An error with SGD.
+    #[arg(long)]
+    adam_epsilon: Option<f32>,
     /// Divide the weight decay by the number of labelled items (default: the profile's).
     #[arg(long)]
     weight_decay_per_label: Option<bool>,
@@ -163,15 +166,22 @@ fn profile(args: &Args) -> Result<Profile, Error> {
     if let Some(v) = args.weight_decay_per_label {
         profile.trainer.weight_decay_per_label = v;
     }
-    if args.learning_rate.is_some() || args.weight_decay.is_some() {
+    if args.learning_rate.is_some() || args.weight_decay.is_some() || args.adam_epsilon.is_some() {
         profile.trainer.optimizer = match profile.trainer.optimizer.clone() {
             OptimizerConfig::Adam {
                 learning_rate,
                 weight_decay,
+                epsilon,
             } => OptimizerConfig::Adam {
                 learning_rate: args.learning_rate.unwrap_or(learning_rate),
                 weight_decay: args.weight_decay.unwrap_or(weight_decay),
+                epsilon: args.adam_epsilon.unwrap_or(epsilon),
             },
+            OptimizerConfig::Sgd { .. } if args.adam_epsilon.is_some() => {
+                return Err(
+                    "--adam-epsilon needs a profile trained with Adam, this one uses SGD".into(),
+                );
+            }
             OptimizerConfig::Sgd {
                 learning_rate,
                 momentum,

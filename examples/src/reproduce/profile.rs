@@ -132,6 +132,7 @@ fn mnist_quick_trainer() -> TrainerConfig {
         .with_optimizer(OptimizerConfig::Adam {
             learning_rate: 1e-3,
             weight_decay: 0.0,
+            epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
         })
         .with_batch_size(32)
         .with_epochs(30)
@@ -251,6 +252,7 @@ impl Profile {
                     .with_optimizer(OptimizerConfig::Adam {
                         learning_rate: 1e-3,
                         weight_decay: 0.0,
+                        epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
                     })
                     .with_batch_size(64)
                     .with_samples_per_fit(Some(64 * 300))
@@ -326,6 +328,7 @@ impl Profile {
                     .with_optimizer(OptimizerConfig::Adam {
                         learning_rate: 1e-3,
                         weight_decay: 5e-4,
+                        epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
                     })
                     .with_batch_size(32)
                     .with_epochs(5)
