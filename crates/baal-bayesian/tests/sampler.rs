@@ -83,6 +83,24 @@ impl StochasticModel for Counted {
     }
 }
 
+/// The rows of `items` (`[N, 6]`) as a dataset, for the `predict_dataset` paths.
+fn rows_dataset(items: &Tensor<2>) -> InMemDataset<Vec<f32>> {
+    InMemDataset::new(
+        values(items.clone())
+            .chunks(6)
+            .map(<[f32]>::to_vec)
+            .collect(),
+    )
+}
+
+/// Turns rows of [`rows_dataset`] back into a `[B, 6]` batch on `device`.
+fn row_batcher(device: &Device) -> impl Fn(Vec<Vec<f32>>) -> Tensor<2> + Copy + '_ {
+    move |batch: Vec<Vec<f32>>| {
+        let count = batch.len();
+        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), device)
+    }
+}
+
 fn pool(items: usize, device: &Device) -> Tensor<2> {
     Tensor::random([items, 6], Distribution::Normal(0.0, 1.0), device)
 }
@@ -288,15 +306,8 @@ fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> 
         assert_close(&alone, &whole[item * per_item..(item + 1) * per_item], 1e-5);
     }
     // In another batch layout.
-    let rows: Vec<Vec<f32>> = values(items.clone())
-        .chunks(6)
-        .map(<[f32]>::to_vec)
-        .collect();
-    let dataset = InMemDataset::new(rows);
-    let batcher = |batch: Vec<Vec<f32>>| {
-        let count = batch.len();
-        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
-    };
+    let dataset = rows_dataset(&items);
+    let batcher = row_batcher(&device);
     for batch_size in [1, 3, 5] {
         let batched = values(sampler.predict_dataset(&model, &dataset, batch_size, batcher)?);
         assert_close(&batched, &whole, 1e-5);
@@ -330,15 +341,8 @@ fn consistent_samples_make_iteration_t_one_network_for_every_item() -> Result<()
         );
     }
     // The same networks whatever the layout of the passes.
-    let rows: Vec<Vec<f32>> = values(doubled.clone())
-        .chunks(6)
-        .map(<[f32]>::to_vec)
-        .collect();
-    let dataset = InMemDataset::new(rows);
-    let batcher = |batch: Vec<Vec<f32>>| {
-        let count = batch.len();
-        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
-    };
+    let dataset = rows_dataset(&doubled);
+    let batcher = row_batcher(&device);
     let budget = model.head_bytes_per_item(&model.trunk(base.clone())) * 3 * 2;
     for config in [
         consistent.clone().with_replicate_in_memory(false),
@@ -382,15 +386,8 @@ fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<
     let device = device();
     let model = Counted::new(0.5, &device)?;
     let items = pool(10, &device);
-    let rows: Vec<Vec<f32>> = values(items.clone())
-        .chunks(6)
-        .map(<[f32]>::to_vec)
-        .collect();
-    let dataset = InMemDataset::new(rows);
-    let batcher = |batch: Vec<Vec<f32>>| {
-        let count = batch.len();
-        Tensor::<2>::from_data(TensorData::new(batch.concat(), [count, 6]), &device)
-    };
+    let dataset = rows_dataset(&items);
+    let batcher = row_batcher(&device);
     let sampler = sampler(3).init()?;
     let whole = values(sampler.predict_batch(&model, items)?);
     // Per-item masks follow the dataset index, so batching changes nothing.

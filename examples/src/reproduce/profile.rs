@@ -125,19 +125,24 @@ pub struct Profile {
 }
 
 /// The training recipe of the MNIST-like quick profiles, chosen on random-acquisition runs
-/// (docs/reproductions.md says how): Adam, weight decay `c / N`, a fixed number of samples
-/// per fit, early stopping on the held-out validation set.
+/// only (docs/reproductions.md has the table): Adam 2e-3, batches of 32, a fixed 6400 samples
+/// (200 gradient steps) per fit. Weight decay `c / N` and early stopping were measured too
+/// and did not beat it beyond seed noise; longer training did, by 0.005, at 50% more time.
 fn mnist_quick_trainer() -> TrainerConfig {
     TrainerConfig::default()
-        .with_optimizer(OptimizerConfig::Adam {
-            learning_rate: 1e-3,
-            weight_decay: 0.0,
-            epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
-        })
+        .with_optimizer(OptimizerConfig::adam(2e-3))
         .with_batch_size(32)
-        .with_epochs(30)
-        .with_min_gradient_steps(200)
+        .with_samples_per_fit(Some(6400))
         .with_eval_iterations(5)
+}
+
+/// The training recipe of the MNIST-like full profiles: the quick recipe's steps as an upper
+/// bound, with early stopping on the held-out validation images (at 20 labels most of the
+/// 300 steps only overfit).
+fn mnist_full_trainer() -> TrainerConfig {
+    mnist_quick_trainer()
+        .with_samples_per_fit(Some(32 * 300))
+        .with_early_stopping(Some(EarlyStoppingConfig::new(3).with_check_every(25)))
 }
 
 impl Profile {
@@ -240,24 +245,15 @@ impl Profile {
                 iterations: 50,
                 pool_subset: Some(2000),
                 pool_size: None,
-                validation_size: 500,
-                test_subset: 0,
+                validation_size: 200,
+                test_subset: 5000,
                 max_labelled: 500,
                 heuristics: bald_entropy_batchbald_random,
                 seeds: 3,
-                targets: vec![0.70, 0.75, 0.80, 0.85],
-                main_target: 0.80,
+                targets: vec![0.70, 0.75, 0.80],
+                main_target: 0.75,
                 consistent_samples: false,
-                trainer: TrainerConfig::default()
-                    .with_optimizer(OptimizerConfig::Adam {
-                        learning_rate: 1e-3,
-                        weight_decay: 0.0,
-                        epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
-                    })
-                    .with_batch_size(64)
-                    .with_samples_per_fit(Some(64 * 300))
-                    .with_early_stopping(Some(EarlyStoppingConfig::new(3).with_check_every(50)))
-                    .with_eval_iterations(10),
+                trainer: mnist_full_trainer(),
                 weights: None,
             },
             (DatasetName::RepeatedFashionMnist, true) => Self {
@@ -279,7 +275,9 @@ impl Profile {
                 seeds: 3,
                 targets: vec![0.60, 0.65, 0.70],
                 main_target: 0.65,
-                consistent_samples: false,
+                // The paper's setup: batchbald_redux samples every heuristic consistently
+                // (docs/reproductions.md has the per-item variant too).
+                consistent_samples: true,
                 trainer: mnist_quick_trainer(),
                 weights: None,
             },
@@ -290,9 +288,9 @@ impl Profile {
                 query_size: 10,
                 iterations: 50,
                 pool_subset: None,
-                pool_size: Some(4000),
-                validation_size: 500,
-                test_subset: 0,
+                pool_size: Some(2000),
+                validation_size: 200,
+                test_subset: 5000,
                 max_labelled: 300,
                 heuristics: vec![
                     HeuristicKind::Bald,
@@ -302,8 +300,10 @@ impl Profile {
                 seeds: 3,
                 targets: vec![0.65, 0.70, 0.75],
                 main_target: 0.70,
-                consistent_samples: false,
-                trainer: mnist_quick_trainer(),
+                // The paper's setup: batchbald_redux samples every heuristic consistently
+                // (docs/reproductions.md has the per-item variant too).
+                consistent_samples: true,
+                trainer: mnist_full_trainer(),
                 weights: None,
             },
             (DatasetName::Cifar10, true) => Self {

@@ -119,6 +119,25 @@ fn write_curves_csv(out: &Path, results: &Results) -> Result<(), Error> {
     Ok(())
 }
 
+/// A curve of `heuristic` whose step `s` is at `point(s).0` labels, with the mean and standard
+/// deviation of the values `point(s).1`.
+fn mean_curve(
+    heuristic: HeuristicKind,
+    steps: usize,
+    point: impl Fn(usize) -> (usize, Vec<f64>),
+) -> Curve {
+    Curve {
+        name: heuristic.name().to_string(),
+        points: (0..steps)
+            .map(|s| {
+                let (labels, values) = point(s);
+                let (mean, std) = mean_std(&values);
+                (labels as f64, mean, std)
+            })
+            .collect(),
+    }
+}
+
 fn plot_curves(
     out: &Path,
     dataset: DatasetName,
@@ -130,17 +149,10 @@ fn plot_curves(
     for &heuristic in &profile.heuristics {
         let runs: Vec<(u64, &[StepRecord])> = results.of(heuristic).collect();
         let steps = runs.iter().map(|(_, r)| r.len()).min().unwrap_or(0);
-        let points = (0..steps)
-            .map(|s| {
-                let accuracies: Vec<f64> = runs.iter().map(|(_, r)| r[s].test_accuracy).collect();
-                let (mean, std) = mean_std(&accuracies);
-                (runs[0].1[s].n_labelled as f64, mean, std)
-            })
-            .collect();
-        curves.push(Curve {
-            name: heuristic.name().to_string(),
-            points,
-        });
+        curves.push(mean_curve(heuristic, steps, |s| {
+            let accuracies = runs.iter().map(|(_, r)| r[s].test_accuracy).collect();
+            (runs[0].1[s].n_labelled, accuracies)
+        }));
         if heuristic == HeuristicKind::Random {
             continue;
         }
@@ -154,23 +166,15 @@ fn plot_curves(
             .map(|(a, b)| a.len().min(b.len()))
             .min()
             .unwrap_or(0);
-        if steps == 0 {
-            continue;
-        }
-        let points = (0..steps)
-            .map(|s| {
-                let gaps: Vec<f64> = pairs
+        if steps > 0 {
+            differences.push(mean_curve(heuristic, steps, |s| {
+                let gaps = pairs
                     .iter()
                     .map(|(a, b)| a[s].test_accuracy - b[s].test_accuracy)
                     .collect();
-                let (mean, std) = mean_std(&gaps);
-                (pairs[0].0[s].n_labelled as f64, mean, std)
-            })
-            .collect();
-        differences.push(Curve {
-            name: heuristic.name().to_string(),
-            points,
-        });
+                (pairs[0].0[s].n_labelled, gaps)
+            }));
+        }
     }
     let plot_error = |e: ActiveError| e.to_string();
     plot_learning_curves(
@@ -248,7 +252,7 @@ fn write_settings(
         if profile.consistent_samples {
             " (consistent samples for every heuristic)"
         } else {
-            ""
+            " (per-item samples; consistent for BatchBALD and EPIG)"
         },
         profile.pool_subset.map_or_else(
             || "the whole pool".to_string(),
