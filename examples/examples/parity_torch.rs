@@ -18,7 +18,7 @@ use baal::active::{OptimizerConfig, Trainer, TrainerConfig};
 use baal::burn::data::dataset::InMemDataset;
 use baal::burn::tensor::Device;
 use baal::data::LabelledItem;
-use baal::data::npy::{NpyArray, encode_raw};
+use baal::data::npy::{NpyArray, encode_f32};
 use baal_examples::images::{NormalizedImage, normalized_batcher};
 use baal_examples::models::{SmallCnn, SmallCnnConfig};
 use burn_store::{ModuleSnapshot, PytorchStore};
@@ -95,17 +95,7 @@ fn run(dir: &Path, tolerance: f64, epsilon: f32) -> Result<bool, Error> {
     let model = model(dir, &device)?;
     let mut trainer = Trainer::new(model, &device, normalized_batcher(), config)?;
     let (_, losses) = trainer.fit_batches(&labelled, &plan)?;
-    std::fs::write(
-        dir.join("rust_losses.npy"),
-        encode_raw(
-            "<f4",
-            &[steps],
-            &losses
-                .iter()
-                .flat_map(|l| l.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        ),
-    )?;
+    std::fs::write(dir.join("rust_losses.npy"), encode_f32(&[steps], &losses))?;
     // Float32 sums in another order drift apart slowly over many steps (training is
     // chaotic, and one batch's loss is noisy), so the first steps are held to a tight
     // tolerance, one step at a time, and the whole run to a mean: a real difference (ε,

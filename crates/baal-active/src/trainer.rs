@@ -663,14 +663,7 @@ where
                 ),
             });
         }
-        if self.config.reset_weights {
-            self.reset_weights();
-        }
-        let seed = self.config.seed.wrapping_add(self.fits);
-        self.fits += 1;
-        self.device.seed(seed);
-        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        let mut optimizer = self.config.optimizer.init(self.decay_divisor(n));
+        let (_, loss_fn, mut optimizer) = self.start_fit(n);
         let mut model = self.model.clone();
         let mut losses = Vec::with_capacity(batches.len());
         for batch in batches {
@@ -690,13 +683,23 @@ where
         Ok((report, values))
     }
 
-    /// What the L2 penalty is divided by for `n` labelled items.
-    fn decay_divisor(&self, n: usize) -> f32 {
-        if self.config.weight_decay_per_label {
+    /// What every fit on `n` labelled items starts with: the weights reset (when the config
+    /// says so), the device seeded with this fit's seed (returned), the loss, and a fresh
+    /// optimizer whose L2 penalty is divided by `n` with weight decay per label.
+    fn start_fit(&mut self, n: usize) -> (u64, CrossEntropyLoss, ModuleOptimizer) {
+        if self.config.reset_weights {
+            self.reset_weights();
+        }
+        let seed = self.config.seed.wrapping_add(self.fits);
+        self.fits += 1;
+        self.device.seed(seed);
+        let decay_divisor = if self.config.weight_decay_per_label {
             n as f32
         } else {
             1.0
-        }
+        };
+        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
+        (seed, loss_fn, self.config.optimizer.init(decay_divisor))
     }
 
     /// Trains on `labelled` (after resetting the weights when the config says so).
@@ -711,23 +714,18 @@ where
         let started = Instant::now();
         let items = self.read_labelled(labelled)?;
         let n = items.len();
-        if self.config.reset_weights {
-            self.reset_weights();
+        if self.config.early_stopping.is_some() && self.validation.is_none() {
+            return Err(ActiveError::InvalidConfig {
+                what: "early stopping",
+                reason: "it needs a validation set: give one with Trainer::with_validation".into(),
+            });
         }
-        let early_stopping = match (&self.config.early_stopping, &self.validation) {
-            (None, _) => None,
-            (Some(early), Some(validation)) => Some((early, validation)),
-            (Some(_), None) => {
-                return Err(ActiveError::InvalidConfig {
-                    what: "early stopping",
-                    reason: "it needs a validation set: give one with Trainer::with_validation"
-                        .into(),
-                });
-            }
-        };
-        let seed = self.config.seed.wrapping_add(self.fits);
-        self.fits += 1;
-        self.device.seed(seed);
+        let (seed, loss_fn, mut optimizer) = self.start_fit(n);
+        let early_stopping = self
+            .config
+            .early_stopping
+            .as_ref()
+            .zip(self.validation.as_ref());
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
@@ -736,8 +734,6 @@ where
             0 => steps_per_pass,
             every => every,
         });
-        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        let mut optimizer = self.config.optimizer.init(self.decay_divisor(n));
         let progress = baal_bayesian::progress::ProgressBar::new(
             "training",
             total_steps,
