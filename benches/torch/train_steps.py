@@ -12,15 +12,9 @@ import copy, json, statistics, time
 import torch
 from torch import nn
 
+from parity import SmallCnn
+
 LABELLED, STEPS = 400, 50
-
-
-def small_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.25), nn.Linear(32 * 4 * 4, 128), nn.ReLU(),
-        nn.Dropout(0.5), nn.Linear(128, 10))
 
 
 def gal_cnn():
@@ -70,5 +64,5 @@ def bench(name, model, batch):
 
 
 if __name__ == "__main__":
-    bench("small_cnn/b32", small_cnn(), 32)
+    bench("small_cnn/b32", SmallCnn(), 32)
     bench("gal_cnn/b64", gal_cnn(), 64)
