@@ -9,7 +9,7 @@
 //!   into `~/.cache/baal/torch-venv` on first use);
 //! - `parity-torch [--data-dir DIR] [--seed S] [--tolerance T]`: our trainer against PyTorch
 //!   on the same initial weights and batches, loss by loss;
-//! - `bench-torch`: PyTorch's side of the `train/*` benches;
+//! - `bench-torch`: PyTorch's side of the `train/*` and `conv/*` benches;
 //! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu (and
 //!   libtorch CUDA when the torch venv exists);
 //! - `reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [--quick] [args]`,
@@ -300,10 +300,13 @@ fn parity_torch(args: &[String]) -> Result<(), String> {
 }
 
 /// `bench-torch`: PyTorch's training steps per second on the `train/*` benches' models and
-/// batches (`benches/torch/train_steps.py`), to put beside `cargo bench --bench train`.
+/// batches (`benches/torch/train_steps.py`), then its convolution ops at the `conv/*` benches'
+/// layers (`benches/torch/conv_ops.py`), to put beside `cargo bench --bench train` and
+/// `--bench conv`.
 fn bench_torch() -> Result<(), String> {
     let python = torch_python()?;
-    run(&python, &["benches/torch/train_steps.py"])
+    run(&python, &["benches/torch/train_steps.py"])?;
+    run(&python, &["benches/torch/conv_ops.py"])
 }
 
 fn gpu_check() -> Result<(), String> {

@@ -5,6 +5,8 @@
 
 mod gal_cnn;
 mod head;
+mod input_conv;
+pub use input_conv::input_conv;
 mod mlp;
 mod small_cnn;
 mod vgg;

@@ -88,7 +88,9 @@ impl StochasticModel for SmallCnn {
     /// # Shapes
     /// `[N, channels, size, size]` to `[N, 2 · filters · side²]`.
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(self.conv1.forward(images)));
+        let x = self
+            .pool
+            .forward(relu(super::input_conv(&self.conv1, images)));
         let x = self.pool.forward(relu(self.conv2.forward(x)));
         x.flatten(1, 3)
     }

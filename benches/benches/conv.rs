@@ -1,0 +1,157 @@
+//! Where a CNN's training step goes on the CPU: Burn's convolution ops at the zoo's layer
+//! shapes, one by one, to set beside PyTorch's (`benches/torch/conv_ops.py` prints the same
+//! ids). `BAAL_BENCH_DEVICE` picks the device (default `cpu`).
+//!
+//! Layers: `small1` (32×1×28×28, 16 filters 5×5) and `small2` (32×16×12×12, 32 filters 5×5) of
+//! the small CNN at batch 32; `gal1` (64×1×28×28, 32 filters 4×4) and `gal2` (64×32×25×25, 32
+//! filters 4×4) of the Gal CNN at batch 64. For each:
+//! - `forward`: `conv2d`;
+//! - `input_backward`: the input's gradient, as Burn's autodiff computes it (`conv_transpose2d`);
+//! - `weight_backward`: the weights' gradient, as Burn's autodiff computes it (`conv2d` over the
+//!   batch-swapped input with the output gradient as kernel);
+//! - `train`: forward and backward through autodiff, input gradient only where a real network
+//!   needs it (not for the first layer);
+//! - first layers only, `train_input_conv`: the same through the zoo's
+//!   [`input_conv`](baal_examples::models::input_conv) (unfold + matmul).
+
+use std::hint::black_box;
+
+use baal::burn::nn::conv::Conv2dConfig;
+use baal::burn::tensor::module::{conv_transpose2d, conv2d};
+use baal::burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use baal::burn::tensor::{Device, Distribution, Tensor};
+use baal_benches::bench_device;
+use baal_examples::models::input_conv;
+use criterion::{Criterion, criterion_main};
+
+/// One convolution layer: batch, input channels, image side, filters, kernel side.
+struct Layer {
+    id: &'static str,
+    batch: usize,
+    channels: usize,
+    side: usize,
+    filters: usize,
+    kernel: usize,
+}
+
+const LAYERS: [Layer; 4] = [
+    Layer {
+        id: "small1",
+        batch: 32,
+        channels: 1,
+        side: 28,
+        filters: 16,
+        kernel: 5,
+    },
+    Layer {
+        id: "small2",
+        batch: 32,
+        channels: 16,
+        side: 12,
+        filters: 32,
+        kernel: 5,
+    },
+    Layer {
+        id: "gal1",
+        batch: 64,
+        channels: 1,
+        side: 28,
+        filters: 32,
+        kernel: 4,
+    },
+    Layer {
+        id: "gal2",
+        batch: 64,
+        channels: 32,
+        side: 25,
+        filters: 32,
+        kernel: 4,
+    },
+];
+
+fn read(tensor: Tensor<4>) {
+    black_box(tensor.into_data());
+}
+
+fn bench_layer(criterion: &mut Criterion, layer: &Layer, device: &Device) {
+    let out = layer.side - layer.kernel + 1;
+    let random = |shape: [usize; 4], device: &Device| {
+        Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device)
+    };
+    let x = random(
+        [layer.batch, layer.channels, layer.side, layer.side],
+        device,
+    );
+    let w = random(
+        [layer.filters, layer.channels, layer.kernel, layer.kernel],
+        device,
+    );
+    let g = random([layer.batch, layer.filters, out, out], device);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let mut group = criterion.benchmark_group(format!("conv/{}", layer.id));
+    group.sample_size(20);
+    group.bench_function("forward", |b| {
+        b.iter(|| read(conv2d(x.clone(), w.clone(), None, options.clone())))
+    });
+    group.bench_function("input_backward", |b| {
+        let transpose = ConvTransposeOptions::new([1, 1], [0, 0], [0, 0], [1, 1], 1);
+        b.iter(|| {
+            read(conv_transpose2d(
+                g.clone(),
+                w.clone(),
+                None,
+                transpose.clone(),
+            ))
+        })
+    });
+    group.bench_function("weight_backward", |b| {
+        b.iter(|| {
+            let swapped = conv2d(
+                x.clone().swap_dims(0, 1),
+                g.clone().swap_dims(0, 1),
+                None,
+                options.clone(),
+            );
+            read(swapped.swap_dims(0, 1))
+        })
+    });
+    let autodiff = device.clone().autodiff();
+    let conv =
+        Conv2dConfig::new([layer.channels, layer.filters], [layer.kernel; 2]).init(&autodiff);
+    let x = x.autodiff();
+    let g = g.autodiff();
+    let first = layer.channels == 1;
+    let train = |input_conv_path: bool| {
+        let x = if first {
+            x.clone()
+        } else {
+            x.clone().require_grad()
+        };
+        let y = if input_conv_path {
+            input_conv(&conv, x.clone())
+        } else {
+            conv.forward(x.clone())
+        };
+        let grads = (y * g.clone()).sum().backward();
+        read(conv.weight.val().grad(&grads).expect("weight gradient"));
+        if !first {
+            read(x.grad(&grads).expect("input gradient"));
+        }
+    };
+    group.bench_function("train", |b| b.iter(|| train(false)));
+    if first {
+        group.bench_function("train_input_conv", |b| b.iter(|| train(true)));
+    }
+    group.finish();
+}
+
+fn benches() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let device = bench_device();
+    device.seed(0);
+    for layer in &LAYERS {
+        bench_layer(&mut criterion, layer, &device);
+    }
+}
+
+criterion_main!(benches);
