@@ -7,7 +7,10 @@ labels a step up to 400, weights reset to the run's initial weights every step, 
 (PyTorch defaults, dropout .25/.5 on in training), Adam (lr --lr, PyTorch's epsilon), batches
 of 32 reshuffled every pass (last partial batch kept), --samples images per fit, evaluation as
 the mean of 5 dropout-on passes over a fixed random test subset of 2000. Prints one JSON line
-per seed: the curve and its mean (the "mean accuracy over the run").
+per seed: the curve and its mean (the "mean accuracy over the run"), and the mean seconds per
+step of training, evaluation and a BALD step's MC prediction and ranking (20 dropout-on passes
+over a random 2000 of the pool, as the quick profile's BALD runs; timed each step, not used to
+choose: the labels stay random).
 
 Run: python benches/torch/quick_recipe.py --data /usr/share/datasets/fashion-mnist [--seeds 3]
 """
@@ -26,6 +29,10 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--samples", type=int, default=6400)
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="train for this many passes (at least --min-steps steps) instead "
+                             "of --samples; issue 10's old recipe is --lr 1e-3 --epochs 30")
+    parser.add_argument("--min-steps", type=int, default=200)
     args = parser.parse_args()
     norm = lambda x: torch.from_numpy(((x.astype(np.float32) / 255.0 - 0.2860) / 0.3530)[:, None])
     train_x = norm(read_idx(find(args.data, "train-images-idx3")))
@@ -36,6 +43,7 @@ def main():
     for seed in range(args.seeds):
         started = time.perf_counter()
         rng = np.random.default_rng(seed)
+        timing_rng = np.random.default_rng(seed + 1000)  # keeps rng's label draws as before
         torch.manual_seed(seed)
         labels = train_y.numpy()
         order = rng.permutation(len(labels))
@@ -45,12 +53,17 @@ def main():
         model = SmallCnn()
         initial = {k: v.clone() for k, v in model.state_dict().items()}
         curve = []
+        phases = {"train": [], "eval": [], "bald_predict_rank": []}
         while True:
+            t0 = time.perf_counter()
             model.load_state_dict(initial)
             model.train()
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
             idx = torch.tensor(labelled)
-            steps = -(-args.samples // min(32, len(idx)))
+            if args.epochs:
+                steps = max(args.epochs * -(-len(idx) // 32), args.min_steps)
+            else:
+                steps = -(-args.samples // min(32, len(idx)))
             done = 0
             while done < steps:
                 perm = idx[torch.randperm(len(idx))]
@@ -62,9 +75,22 @@ def main():
                     nn.functional.cross_entropy(model(train_x[b]), train_y[b]).backward()
                     opt.step()
                     done += 1
+            t1 = time.perf_counter()
             with torch.no_grad():  # dropout stays on: MC evaluation
                 probs = sum(torch.softmax(model(test_x[test]), 1) for _ in range(5)) / 5
             curve.append(float((probs.argmax(1) == test_y[test]).float().mean()))
+            t2 = time.perf_counter()
+            with torch.no_grad():  # BALD over 2000 pool items, T = 20
+                subset = torch.from_numpy(timing_rng.choice(pool, 2000, replace=False))
+                mc = torch.stack([torch.softmax(model(train_x[subset]), 1) for _ in range(20)], 2)
+                mean = mc.mean(2)
+                entropy = -(mean * torch.log(mean + 1e-12)).sum(1)
+                expected = -(mc * torch.log(mc + 1e-12)).sum(1).mean(1)
+                torch.argsort(entropy - expected, descending=True)
+            t3 = time.perf_counter()
+            phases["train"].append(t1 - t0)
+            phases["eval"].append(t2 - t1)
+            phases["bald_predict_rank"].append(t3 - t2)
             if len(labelled) >= 400:
                 break
             picks = rng.choice(len(pool), 20, replace=False)
@@ -72,8 +98,11 @@ def main():
             pool = np.delete(pool, picks)
         means.append(float(np.mean(curve)))
         print(json.dumps({"seed": seed, "lr": args.lr, "samples": args.samples,
+                          "epochs": args.epochs,
                           "mean_accuracy": round(means[-1], 4), "final": round(curve[-1], 4),
                           "curve": [round(c, 3) for c in curve],
+                          "seconds_per_step": {k: round(float(np.mean(v)), 3)
+                                               for k, v in phases.items()},
                           "seconds": round(time.perf_counter() - started, 1)}), flush=True)
     print(json.dumps({"mean_over_seeds": round(float(np.mean(means)), 4),
                       "std": round(float(np.std(means, ddof=1)), 4) if len(means) > 1 else None}))

@@ -16,7 +16,10 @@ fn feature_for_device(args: &[String]) -> Option<&'static str> {
         .or_else(|| args.iter().find_map(|a| a.strip_prefix("--device=")))?;
     match device.split(':').next().unwrap_or_default() {
         "cuda" => Some("cuda"),
-        "wgpu" | "vulkan" | "metal" => Some("wgpu"),
+        "wgpu" => Some("wgpu"),
+        // The facade's parse_device compiles these two in only with their own features.
+        "vulkan" => Some("vulkan"),
+        "metal" => Some("metal"),
         "tch-cpu" | "tch-cuda" => Some("tch"),
         _ => None,
     }
@@ -63,4 +66,27 @@ pub fn reproduce_cifar10(args: &[String]) -> Result<(), String> {
     let mut all = vec!["cifar10".to_string()];
     all.extend(args.iter().cloned());
     reproduce(&all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::feature_for_device;
+
+    fn feature(args: &[&str]) -> Option<&'static str> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        feature_for_device(&args)
+    }
+
+    #[test]
+    fn each_device_gets_the_feature_parse_device_needs() {
+        // `baal::device::parse_device` compiles vulkan and metal in only with their own
+        // facade features; wgpu alone is not enough.
+        assert_eq!(feature(&["fashion-mnist", "--device", "vulkan"]), Some("vulkan"));
+        assert_eq!(feature(&["fashion-mnist", "--device=metal"]), Some("metal"));
+        assert_eq!(feature(&["fashion-mnist", "--device", "wgpu"]), Some("wgpu"));
+        assert_eq!(feature(&["fashion-mnist", "--device", "cuda:1"]), Some("cuda"));
+        assert_eq!(feature(&["fashion-mnist", "--device", "tch-cpu"]), Some("tch"));
+        assert_eq!(feature(&["fashion-mnist", "--device", "cpu"]), None);
+        assert_eq!(feature(&["fashion-mnist"]), None);
+    }
 }

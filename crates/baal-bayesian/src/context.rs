@@ -1,7 +1,7 @@
 //! Which MC iterations and pool items the rows of a forward pass stand for, and the seeded
 //! masks derived from them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
@@ -44,6 +44,8 @@ use crate::error::{BayesianError, Result};
 pub struct McContext {
     sampling: Sampling,
     next_layer: Cell<u64>,
+    /// The first layer input whose rows did not match the context (see [`McContext::check`]).
+    error: RefCell<Option<BayesianError>>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +67,7 @@ impl McContext {
         Self {
             sampling: Sampling::Device,
             next_layer: Cell::new(0),
+            error: RefCell::new(None),
         }
     }
 
@@ -93,6 +96,7 @@ impl McContext {
                 consistent: false,
             },
             next_layer: Cell::new(0),
+            error: RefCell::new(None),
         })
     }
 
@@ -173,17 +177,48 @@ impl McContext {
         layer
     }
 
-    /// Panics unless the leading axis of a layer input holds `replicas × items` rows.
-    pub(crate) fn check_rows(&self, layer: &str, dims: &[usize]) {
-        if let Some(rows) = self.rows() {
-            assert!(
-                dims.first() == Some(&rows),
-                "{layer}: the input's leading axis must hold {} MC replicas × {} items = {rows} rows \
-                 (as given by the McContext), got shape {dims:?}; a model must keep the batch \
-                 axis first and not change its size before its stochastic layers",
-                self.replicas(),
-                rows / self.replicas(),
-            );
+    /// Whether the leading axis of a layer input holds `replicas × items` rows (always, for
+    /// training). When it does not, the layer skips its masks and the context keeps the error
+    /// for [`McContext::check`] to return after the pass.
+    pub(crate) fn check_rows(&self, layer: &'static str, dims: &[usize]) -> bool {
+        let Some(rows) = self.rows() else {
+            return true;
+        };
+        if dims.first() == Some(&rows) {
+            return true;
+        }
+        let mut error = self.error.borrow_mut();
+        if error.is_none() {
+            *error = Some(BayesianError::ShapeMismatch {
+                what: layer,
+                expected: format!(
+                    "a leading axis of {} MC replicas × {} items = {rows} rows (as given by the \
+                     McContext); a model must keep the batch axis first and not change its \
+                     size before its stochastic layers",
+                    self.replicas(),
+                    rows / self.replicas(),
+                ),
+                got: dims.to_vec(),
+            });
+        }
+        false
+    }
+
+    /// How many stochastic layers this pass has called so far.
+    pub fn layers_called(&self) -> u64 {
+        self.next_layer.get()
+    }
+
+    /// The pass's verdict, to call after the model's forward: an error if a stochastic layer
+    /// was given an input whose rows do not match the context (that layer then drew no mask,
+    /// so the output must not be used).
+    ///
+    /// # Errors
+    /// [`BayesianError::ShapeMismatch`] naming the first such layer and the shape it got.
+    pub fn check(&self) -> Result<()> {
+        match self.error.borrow_mut().take() {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 }

@@ -62,8 +62,9 @@ impl DropConnectLinear {
     /// - output: `[rows, ..., d_output]`
     ///
     /// # Panics
-    /// If the input's rank is below 2, its last axis is not `d_input` or, for a seeded
-    /// context, its leading axis does not hold `mc.rows()` rows.
+    /// If the input's rank is below 2 or its last axis is not `d_input`. For a seeded context
+    /// whose rows the input does not hold, the layer runs unmasked and [`McContext::check`]
+    /// returns the error.
     pub fn forward<const D: usize>(&self, input: Tensor<D>, mc: &McContext) -> Tensor<D> {
         let layer = mc.next_layer();
         let weight = self.linear.weight.val();
@@ -86,7 +87,10 @@ impl DropConnectLinear {
             Sampling::Seeded {
                 seed, iterations, ..
             } => {
-                mc.check_rows("DropConnectLinear", &dims);
+                if !mc.check_rows("DropConnectLinear", &dims) {
+                    // The sampler reports the error after the pass (McContext::check).
+                    return linear(input, weight, bias);
+                }
                 let replicas = iterations.len();
                 let values =
                     per_iteration_masks(WEIGHT, *seed, layer, iterations, d_input * d_output, keep);
@@ -157,8 +161,8 @@ impl DropConnectConv2d {
     /// - output: `[rows, channels_out, height_out, width_out]`
     ///
     /// # Panics
-    /// For a seeded context, if the leading axis does not hold `mc.rows()` rows; as Burn's
-    /// `Conv2d` if the channels do not match.
+    /// As Burn's `Conv2d` if the channels do not match. For a seeded context whose rows the
+    /// input does not hold, the layer runs unmasked and [`McContext::check`] returns the error.
     pub fn forward(&self, input: Tensor<4>, mc: &McContext) -> Tensor<4> {
         let layer = mc.next_layer();
         if self.weight_dropout == 0.0 {
@@ -177,7 +181,10 @@ impl DropConnectConv2d {
                 items,
                 ..
             } => {
-                mc.check_rows("DropConnectConv2d", &input.dims());
+                if !mc.check_rows("DropConnectConv2d", &input.dims()) {
+                    // The sampler reports the error after the pass (McContext::check).
+                    return self.conv.forward(input);
+                }
                 let shape = weight.dims();
                 let per_iteration = shape.iter().product::<usize>();
                 let values =

@@ -32,7 +32,7 @@ enum Sharing {
 /// The input is viewed as `[k, B, C, S]`: `k` replicas of `B` items, `C` masked features
 /// (all elements, or the channels) and `S` positions that share a feature's mask entry.
 fn mc_dropout<const D: usize>(
-    name: &str,
+    name: &'static str,
     input: Tensor<D>,
     prob: f64,
     granularity: Granularity,
@@ -53,7 +53,10 @@ fn mc_dropout<const D: usize>(
         D >= min_rank,
         "{name} needs an input of rank {min_rank} or more with the batch axis first, got {dims:?}"
     );
-    mc.check_rows(name, &dims);
+    if !mc.check_rows(name, &dims) {
+        // The sampler reports the error after the pass (McContext::check).
+        return input;
+    }
     let keep = 1.0 - prob;
     let rows = dims[0];
     let (features, positions) = match granularity {
@@ -149,8 +152,9 @@ macro_rules! dropout_layer {
             #[doc = $shapes]
             ///
             /// # Panics
-            /// If the input's rank is too small or, for a seeded context, its leading axis does
-            /// not hold `mc.rows()` rows.
+            /// If the input's rank is too small. For a seeded context whose rows the input
+            /// does not hold, the input passes unmasked and [`McContext::check`] returns the
+            /// error.
             pub fn forward<const D: usize>(&self, input: Tensor<D>, mc: &McContext) -> Tensor<D> {
                 mc_dropout(stringify!($layer), input, self.prob, $granularity, $sharing, mc)
             }
@@ -410,10 +414,23 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "rows")]
-    fn wrong_row_count_panics_with_a_message() {
+    fn a_wrong_row_count_is_an_error_of_the_pass_not_a_panic() {
         let dropout = McDropout { prob: 0.5 };
         let mc = McContext::seeded(0, 0..2, 0..3).expect("valid context");
-        let _ = dropout.forward(ones([5, 2]), &mc);
+        // The input passes unmasked; the context holds the error for the sampler.
+        let out = dropout.forward(ones([5, 2]), &mc);
+        assert_eq!(out.dims(), [5, 2]);
+        match mc.check() {
+            Err(crate::BayesianError::ShapeMismatch { what, expected, got }) => {
+                assert_eq!(what, "McDropout");
+                assert!(expected.contains("2 MC replicas × 3 items = 6 rows"), "{expected}");
+                assert_eq!(got, vec![5, 2]);
+            }
+            other => panic!("expected a shape mismatch, got {other:?}"),
+        }
+        // Rows that match leave the context clean.
+        let mc = McContext::seeded(0, 0..2, 0..3).expect("valid context");
+        let _ = dropout.forward(ones([6, 2]), &mc);
+        assert!(mc.check().is_ok());
     }
 }

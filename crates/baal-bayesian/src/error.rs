@@ -35,6 +35,14 @@ pub enum BayesianError {
         /// The shape that was given.
         got: Vec<usize>,
     },
+    /// The model's head called no stochastic layer of this crate with the sampler's context,
+    /// so every MC sample would be the same network (BALD would be 0 for every item).
+    #[error(
+        "the model's head called no stochastic layer (McDropout, DropConnect, McDropConnect, ...) \
+         with the sampler's McContext: every MC sample would be the same network; put one in \
+         the head, or wrap the model in McDropConnect"
+    )]
+    NoStochasticLayer,
     /// A dataset could not give one of its items.
     #[error("dataset item {dataset_index} could not be read: {message}")]
     DatasetItem {

@@ -200,6 +200,11 @@ impl McSampler {
             HeadInput::Input(input) => model.trunk(input.repeat_items(replicas)),
         };
         let output = model.head(features, &mc);
+        mc.check()?;
+        if mc.layers_called() == 0 {
+            // Every sample would be the same network: BALD 0 for every item, without a word.
+            return Err(BayesianError::NoStochasticLayer);
+        }
         let dims = output.output_dims();
         let rows = replicas * items.len();
         if dims.len() < 2 || dims[0] != rows || dims[1] == 0 {

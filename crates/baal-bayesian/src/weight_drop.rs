@@ -114,8 +114,8 @@ impl<M: Module> McDropConnect<M> {
     /// - input: `[rows, ...]`, rows = MC replicas × items
     /// - output: `[rows, ...]`, the replicas' outputs concatenated
     ///
-    /// # Panics
-    /// For a seeded context, if the input does not hold `mc.rows()` rows.
+    /// For a seeded context whose rows the input does not hold, the module runs unmasked and
+    /// [`McContext::check`] returns the error.
     pub fn forward<I: McBatch, O: McOutput>(
         &self,
         input: I,
@@ -131,7 +131,10 @@ impl<M: Module> McDropConnect<M> {
                 items,
                 ..
             } => {
-                mc.check_rows("McDropConnect", &[input.batch_size()]);
+                if !mc.check_rows("McDropConnect", &[input.batch_size()]) {
+                    // The sampler reports the error after the pass (McContext::check).
+                    return forward(&self.model, input);
+                }
                 let outputs = iterations
                     .clone()
                     .enumerate()

@@ -524,8 +524,11 @@ fn bad_configs_and_inputs_are_errors_not_panics() -> Result<()> {
         Err(BayesianError::ShapeMismatch { .. })
     ));
 
-    /// A head that drops the replica rows.
-    struct Collapsing;
+    /// A head that drops the replica rows, before or after its dropout.
+    struct Collapsing {
+        dropout: McDropout,
+        before_dropout: bool,
+    }
     impl StochasticModel for Collapsing {
         type Input = Tensor<2>;
         type Features = Tensor<2>;
@@ -533,15 +536,60 @@ fn bad_configs_and_inputs_are_errors_not_panics() -> Result<()> {
         fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
             input
         }
-        fn head(&self, input: Tensor<2>, _mc: &McContext) -> Tensor<2> {
-            input.narrow(0, 0, 1)
+        fn head(&self, input: Tensor<2>, mc: &McContext) -> Tensor<2> {
+            if self.before_dropout {
+                self.dropout.forward(input.narrow(0, 0, 1), mc)
+            } else {
+                self.dropout.forward(input, mc).narrow(0, 0, 1)
+            }
         }
     }
-    assert!(matches!(
-        sampler.predict_batch(&Collapsing, Tensor::<2>::ones([4, 2], &device)),
-        Err(BayesianError::ShapeMismatch { .. })
-    ));
+    for before_dropout in [false, true] {
+        let model = Collapsing {
+            dropout: McDropoutConfig::new(0.5).init()?,
+            before_dropout,
+        };
+        // Before the dropout layer this was a panic inside the layer; now the layer passes
+        // the rows through and the sampler returns the layer's error.
+        match sampler.predict_batch(&model, Tensor::<2>::ones([4, 2], &device)) {
+            Err(BayesianError::ShapeMismatch { what, got, .. }) => {
+                let expected = if before_dropout {
+                    "McDropout"
+                } else {
+                    "StochasticModel::head output"
+                };
+                assert_eq!(what, expected);
+                assert_eq!(got[0], 1);
+            }
+            other => panic!("expected a shape mismatch, got {other:?}"),
+        }
+    }
     Ok(())
+}
+
+#[test]
+fn a_model_without_stochastic_layers_is_refused() {
+    /// A deterministic head: every MC sample would be the same.
+    struct Deterministic;
+    impl StochasticModel for Deterministic {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, _mc: &McContext) -> Tensor<2> {
+            input * 2.0
+        }
+    }
+    let device = device();
+    let sampler = sampler(5).init().expect("valid sampler");
+    let result = sampler.predict_batch(&Deterministic, Tensor::<2>::ones([3, 4], &device));
+    assert!(
+        matches!(result, Err(BayesianError::NoStochasticLayer)),
+        "{:?}",
+        result.map(|p| p.dims())
+    );
 }
 
 /// The tests run on the backend the runner asked for (`BURN_DEVICE`, `BAAL_TEST_DEVICE`), not

@@ -156,25 +156,37 @@ macro_rules! multiversioned {
     };
 }
 
-/// 2 with AVX-512 (F, BW, DQ, VL) and FMA, 1 with AVX2 and FMA, 0 otherwise; detected once.
+/// 2 with AVX-512 (F, BW, DQ, VL), AVX2 and FMA, 1 with AVX2 and FMA, 0 otherwise; detected
+/// once.
 #[cfg(target_arch = "x86_64")]
 fn simd_level() -> u8 {
-    use std::arch::is_x86_feature_detected as has;
     static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
-        if has!("avx512f")
-            && has!("avx512bw")
-            && has!("avx512dq")
-            && has!("avx512vl")
-            && has!("fma")
-        {
-            2
-        } else if has!("avx2") && has!("fma") {
-            1
-        } else {
-            0
-        }
+        simd_level_of(|feature| match feature {
+            "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+            "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
+            "avx512dq" => std::arch::is_x86_feature_detected!("avx512dq"),
+            "avx512vl" => std::arch::is_x86_feature_detected!("avx512vl"),
+            "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+            "fma" => std::arch::is_x86_feature_detected!("fma"),
+            _ => false,
+        })
     })
+}
+
+/// The SIMD level of a CPU with the features `has` reports: every feature a level's code is
+/// compiled for (`multiversioned!`'s `target_feature` lists) must be there.
+#[cfg(target_arch = "x86_64")]
+fn simd_level_of(has: impl Fn(&str) -> bool) -> u8 {
+    const AVX2: [&str; 2] = ["avx2", "fma"];
+    const AVX512: [&str; 6] = ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"];
+    if AVX512.iter().all(|f| has(f)) {
+        2
+    } else if AVX2.iter().all(|f| has(f)) {
+        1
+    } else {
+        0
+    }
 }
 
 /// A per-position score computed by the fused kernels.
@@ -382,6 +394,27 @@ pub(crate) fn first_non_finite(values: &[f32], layout: Layout) -> Option<usize> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_levels_need_every_feature_their_code_is_compiled_for() {
+        let cpu = |features: &'static [&'static str]| move |f: &str| features.contains(&f);
+        // AVX-512 without AVX2 (a VM can mask it): the AVX-512 code also uses AVX2.
+        assert_eq!(
+            simd_level_of(cpu(&["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"])),
+            0
+        );
+        assert_eq!(
+            simd_level_of(cpu(&[
+                "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"
+            ])),
+            2
+        );
+        assert_eq!(simd_level_of(cpu(&["avx512f", "avx2", "fma"])), 1);
+        assert_eq!(simd_level_of(cpu(&["avx2", "fma"])), 1);
+        assert_eq!(simd_level_of(cpu(&["avx2"])), 0);
+        assert_eq!(simd_level_of(cpu(&[])), 0);
+    }
 
     #[test]
     fn ln_is_accurate_over_the_probability_range() {

@@ -424,13 +424,15 @@ fn epig_matches_a_host_reference() {
         );
         assert!(scores[i] >= -1e-6);
     }
-    // Chunked within a tiny budget: the same values.
-    let small = predictions(&pool).with_memory_budget(100);
-    let chunked = Epig
-        .scores(&small, Some(&predictions(&target)))
-        .expect("epig");
-    for (a, b) in scores.iter().zip(&chunked) {
-        assert_close(f64::from(*a), f64::from(*b), 1e-6, "chunked EPIG");
+    // Chunked within tiny budgets (pool items, then targets too): the same values.
+    for budget in [100, 300, 1] {
+        let small = predictions(&pool).with_memory_budget(budget);
+        let chunked = Epig
+            .scores(&small, Some(&predictions(&target)))
+            .expect("epig");
+        for (a, b) in scores.iter().zip(&chunked) {
+            assert_close(f64::from(*a), f64::from(*b), 1e-6, "chunked EPIG");
+        }
     }
 }
 

@@ -70,7 +70,15 @@ impl NpyDataset {
         let label_values = labels
             .to_class_labels()
             .map_err(|reason| DataError::corrupt(labels_path, reason))?;
-        let num_classes = label_values.iter().max().map_or(0, |&max| max + 1);
+        let num_classes = match label_values.iter().enumerate().max_by_key(|&(_, &l)| l) {
+            None => 0,
+            Some((item, &max)) => max.checked_add(1).ok_or_else(|| {
+                DataError::corrupt(
+                    labels_path,
+                    format!("label {max} of item {item} is too large to be a class index"),
+                )
+            })?,
+        };
         Ok(Self {
             features: Arc::new(features.to_f32()),
             labels: Arc::new(label_values),
@@ -174,6 +182,15 @@ mod tests {
         reason(
             &write(dir.path(), "d.npy", encode_i64(&[3, 1], &[0; 3])),
             "shape [N]",
+        );
+        // The largest u64 is a valid index type but no class count: max + 1 overflowed.
+        let huge: Vec<u8> = [0u64, u64::MAX, 1]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        reason(
+            &write(dir.path(), "f.npy", encode_raw("<u8", &[3], &huge)),
+            "label 18446744073709551615 of item 1",
         );
         let bad = write(dir.path(), "e.npy", b"not numpy".to_vec());
         reason(&bad, "magic");
