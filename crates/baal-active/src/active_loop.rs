@@ -6,14 +6,13 @@ use std::time::Instant;
 
 use baal_bayesian::McSamplerConfig;
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
-use baal_heuristics::{Heuristic, Orientation, Predictions};
+use baal_heuristics::{Heuristic, HeuristicKind, HeuristicParams, Orientation, Predictions};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ActiveError, Result};
-use crate::heuristic::HeuristicKind;
 use crate::oracle::{KnownLabels, Oracle, OracleOutcome};
 use crate::trainer::Predictor;
 
@@ -222,7 +221,10 @@ where
         let heuristic: &dyn Heuristic = match &self.heuristic {
             HeuristicSource::Fixed(heuristic) => heuristic.as_ref(),
             HeuristicSource::PerStep { kind, seed } => {
-                built = kind.build(self.query_size, seed.wrapping_add(self.steps))?;
+                let params = HeuristicParams::new()
+                    .with_query_size(self.query_size)
+                    .with_seed(seed.wrapping_add(self.steps));
+                built = kind.build(&params)?;
                 built.as_ref()
             }
         };

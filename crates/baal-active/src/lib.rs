@@ -40,7 +40,6 @@
 mod active_loop;
 mod error;
 mod experiment;
-mod heuristic;
 mod metrics;
 mod oracle;
 mod plot;
@@ -48,9 +47,10 @@ mod stopping;
 mod trainer;
 
 pub use active_loop::{ActiveLearningLoop, StepOutcome};
+/// The heuristic registry lives with the heuristics; re-exported for the loop's users.
+pub use baal_heuristics::{HeuristicKind, HeuristicParams};
 pub use error::{ActiveError, Result};
 pub use experiment::{EXPERIMENT_FORMAT_VERSION, Experiment, ExperimentSummary, StepRecord};
-pub use heuristic::HeuristicKind;
 pub use metrics::{ECE_BINS, EvalMetrics, classification_metrics};
 pub use oracle::{CallbackOracle, KnownLabels, Oracle, OracleOutcome, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};

@@ -93,7 +93,7 @@ fn every_kind_of_heuristic_runs_in_the_loop() {
             .with_max_sample(100);
         check_step(&mut active, &mut dataset, &trainer, 5);
     }
-    for kind in HeuristicKind::ALL {
+    for &kind in HeuristicKind::ALL {
         let mut active = ActiveLearningLoop::from_kind(kind, 5, 9)
             .with_iterations(8)
             .with_max_sample(100)

@@ -421,9 +421,16 @@ mod tests {
         let out = dropout.forward(ones([5, 2]), &mc);
         assert_eq!(out.dims(), [5, 2]);
         match mc.check() {
-            Err(crate::BayesianError::ShapeMismatch { what, expected, got }) => {
+            Err(crate::BayesianError::ShapeMismatch {
+                what,
+                expected,
+                got,
+            }) => {
                 assert_eq!(what, "McDropout");
-                assert!(expected.contains("2 MC replicas × 3 items = 6 rows"), "{expected}");
+                assert!(
+                    expected.contains("2 MC replicas × 3 items = 6 rows"),
+                    "{expected}"
+                );
                 assert_eq!(got, vec![5, 2]);
             }
             other => panic!("expected a shape mismatch, got {other:?}"),

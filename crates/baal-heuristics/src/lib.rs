@@ -36,6 +36,7 @@ mod entropy;
 mod epig;
 mod error;
 mod host;
+mod kind;
 mod margin;
 mod ops;
 mod precomputed;
@@ -53,6 +54,7 @@ pub use combine::CombineHeuristics;
 pub use entropy::Entropy;
 pub use epig::Epig;
 pub use error::{HeuristicError, Result};
+pub use kind::{HeuristicKind, HeuristicParams};
 pub use margin::Margin;
 pub use precomputed::Precomputed;
 pub use predictions::{

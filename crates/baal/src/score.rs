@@ -3,41 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use baal_data::NpyArray;
-use baal_heuristics::{
-    Bald, BatchBald, Certainty, Entropy, Epig, Heuristic, Margin, Predictions, Random,
-    StochasticSampling, Variance,
-};
+use baal_heuristics::{HeuristicKind, HeuristicParams, Predictions};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
-
-/// Heuristics available to `baal score`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum HeuristicName {
-    /// BALD: mutual information between label and parameters.
-    Bald,
-    /// Entropy of the mean prediction.
-    Entropy,
-    /// Gap between the two most likely classes (lowest first).
-    Margin,
-    /// Probability of the most likely class (lowest first).
-    Certainty,
-    /// Variance over MC iterations, averaged over classes.
-    Variance,
-    /// Uniformly random order (seeded).
-    Random,
-    /// BatchBALD greedy batch selection (needs --query-size).
-    BatchBald,
-    /// Power sampling on BALD (needs --query-size).
-    PowerBald,
-    /// Expected predictive information gain (needs --target).
-    Epig,
-}
-
-impl HeuristicName {
-    fn is_batch(self) -> bool {
-        matches!(self, Self::BatchBald | Self::PowerBald)
-    }
-}
 
 /// What went wrong, split by exit code: bad input (2) or a failure while scoring (1).
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +33,20 @@ impl ScoreError {
 pub struct ScoreArgs {
     /// Acquisition heuristic.
     #[arg(long, value_enum)]
-    pub heuristic: HeuristicName,
-    /// Number of items to select (required for batch-bald and power-bald; for the others,
-    /// `ranks` is cut to the first K).
+    pub heuristic: HeuristicKind,
+    /// Number of items to select (required for batch-bald and the sampled heuristics
+    /// power-bald, softmax-bald and rank-bald; for the others, `ranks` is cut to the first K).
     #[arg(long)]
     pub query_size: Option<usize>,
-    /// Seed for random, batch-bald's sampling and power-bald.
+    /// Seed for random, batch-bald's sampling and the sampled heuristics.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Temperature of the sampled heuristics (power-bald, softmax-bald, rank-bald).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// BatchBALD's sampled label configurations per pick (default 500).
+    #[arg(long)]
+    pub batch_bald_samples: Option<usize>,
     /// The array holds logits: apply a softmax over classes first.
     #[arg(long)]
     pub logits: bool,
@@ -104,97 +78,80 @@ pub struct ScoreReport {
 pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
     let device =
         crate::device::parse_device(&args.device).map_err(|e| ScoreError::Input(e.to_string()))?;
-    if args.target.is_some() && args.heuristic != HeuristicName::Epig {
-        return Err(ScoreError::Input(
-            "--target is only used by --heuristic epig".into(),
-        ));
-    }
     if args.query_size == Some(0) {
         return Err(ScoreError::Input("--query-size must be at least 1".into()));
     }
+    // The files first: a bad array is reported whatever the options.
     let predictions = load_predictions(&args.predictions, args.logits, &device)?;
     let target = args
         .target
         .as_deref()
         .map(|path| load_predictions(path, args.logits, &device))
         .transpose()?;
-    let name = heuristic_cli_name(args.heuristic);
-    let heuristic: Box<dyn Heuristic> = match args.heuristic {
-        HeuristicName::Bald => Box::new(Bald),
-        HeuristicName::Entropy => Box::new(Entropy),
-        HeuristicName::Margin => Box::new(Margin),
-        HeuristicName::Certainty => Box::new(Certainty),
-        HeuristicName::Variance => Box::new(Variance),
-        HeuristicName::Random => Box::new(Random::new(args.seed)),
-        HeuristicName::BatchBald => Box::new(BatchBald::new(0).with_seed(args.seed)),
-        HeuristicName::PowerBald => Box::new(
-            StochasticSampling::power(Bald, 1.0, args.seed)
-                .map_err(|e| ScoreError::Input(e.to_string()))?,
-        ),
-        HeuristicName::Epig => {
-            if target.is_none() {
-                return Err(ScoreError::Input("epig needs --target target.npy".into()));
-            }
-            Box::new(Epig)
-        }
-    };
+    let name = args.heuristic.name();
+    if args.heuristic.selects_batches() && args.query_size.is_none() {
+        return Err(ScoreError::Input(format!("{name} needs --query-size K")));
+    }
+    let mut params = HeuristicParams::new()
+        .with_seed(args.seed)
+        .with_temperature(args.temperature);
+    params.query_size = args.query_size;
+    params.batch_bald_samples = args.batch_bald_samples;
+    let heuristic = args
+        .heuristic
+        .build(&params)
+        .map_err(|e| ScoreError::Input(format!("--heuristic {name}: {e}")))?;
+    if args.target.is_some() && !heuristic.needs_target() {
+        return Err(ScoreError::Input(format!(
+            "--target is only used by heuristics that need target predictions (epig), not {name}"
+        )));
+    }
+    if heuristic.needs_target() && args.target.is_none() {
+        return Err(ScoreError::Input(format!(
+            "{name} needs --target target.npy"
+        )));
+    }
     let scoring = |e: baal_heuristics::HeuristicError| match e {
         baal_heuristics::HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
         other => ScoreError::Input(other.to_string()),
     };
-    let (ranks, scores) = if args.heuristic.is_batch() {
-        let k = args
-            .query_size
-            .ok_or_else(|| ScoreError::Input(format!("{name} needs --query-size K")))?;
-        if args.heuristic == HeuristicName::BatchBald {
-            // The batch's mutual information for each pick, 0 for the others.
-            let selection = heuristic.select(&predictions, None, k).map_err(scoring)?;
-            let mut scores = vec![0.0; predictions.len()];
-            for (&i, &s) in selection.pool_indices.iter().zip(&selection.scores) {
-                scores[i] = s;
+    let (ranks, scores) =
+        if let (true, Some(k)) = (args.heuristic.selects_batches(), args.query_size) {
+            if args.heuristic == HeuristicKind::BatchBald {
+                // The batch's mutual information for each pick, 0 for the others.
+                let selection = heuristic.select(&predictions, None, k).map_err(scoring)?;
+                let mut scores = vec![0.0; predictions.len()];
+                for (&i, &s) in selection.pool_indices.iter().zip(&selection.scores) {
+                    scores[i] = s;
+                }
+                (selection.pool_indices, scores)
+            } else {
+                let ranking = heuristic.rank(&predictions, None).map_err(scoring)?;
+                if k > ranking.len() {
+                    return Err(ScoreError::Input(format!(
+                        "--query-size {k} exceeds the pool of {} items",
+                        ranking.len()
+                    )));
+                }
+                let (mut ranks, scores) = ranking.into_parts();
+                ranks.truncate(k);
+                (ranks, scores)
             }
-            (selection.pool_indices, scores)
         } else {
-            let ranking = heuristic.rank(&predictions, None).map_err(scoring)?;
-            if k > ranking.len() {
-                return Err(ScoreError::Input(format!(
-                    "--query-size {k} exceeds the pool of {} items",
-                    ranking.len()
-                )));
-            }
+            let ranking = heuristic
+                .rank(&predictions, target.as_ref())
+                .map_err(scoring)?;
             let (mut ranks, scores) = ranking.into_parts();
-            ranks.truncate(k);
+            if let Some(k) = args.query_size {
+                ranks.truncate(k);
+            }
             (ranks, scores)
-        }
-    } else {
-        let ranking = heuristic
-            .rank(&predictions, target.as_ref())
-            .map_err(scoring)?;
-        let (mut ranks, scores) = ranking.into_parts();
-        if let Some(k) = args.query_size {
-            ranks.truncate(k);
-        }
-        (ranks, scores)
-    };
+        };
     Ok(ScoreReport {
         heuristic: name.to_string(),
         ranks,
         scores,
     })
-}
-
-fn heuristic_cli_name(h: HeuristicName) -> &'static str {
-    match h {
-        HeuristicName::Bald => "bald",
-        HeuristicName::Entropy => "entropy",
-        HeuristicName::Margin => "margin",
-        HeuristicName::Certainty => "certainty",
-        HeuristicName::Variance => "variance",
-        HeuristicName::Random => "random",
-        HeuristicName::BatchBald => "batch-bald",
-        HeuristicName::PowerBald => "power-bald",
-        HeuristicName::Epig => "epig",
-    }
 }
 
 /// Reads `[N, C, T]` predictions from an `.npy` file and validates them.

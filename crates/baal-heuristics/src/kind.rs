@@ -1,0 +1,283 @@
+//! The registry: every heuristic of this crate by its command-line name, with its parameters and
+//! one `build`. `baal score`, the active-learning loop and the reproductions all use it, so a new
+//! heuristic needs its own file plus one entry here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Bald, BatchBald, Certainty, Entropy, Epig, Heuristic, HeuristicError, Margin, Random, Result,
+    SamplingRule, StochasticSampling, Variance,
+};
+
+/// A heuristic by name (kebab-case on the command line and in saved state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum HeuristicKind {
+    /// BALD: mutual information between the label and the model's parameters.
+    Bald,
+    /// Entropy of the mean prediction.
+    Entropy,
+    /// BatchBALD: greedy batch selection of the query size (needs a query size).
+    BatchBald,
+    /// Uniformly random order (seeded).
+    Random,
+    /// Power sampling of a batch by BALD scores (needs a query size; `temperature`).
+    PowerBald,
+    /// Softmax sampling of a batch by BALD scores (needs a query size; `temperature`).
+    SoftmaxBald,
+    /// Rank-based sampling of a batch by BALD ranks (needs a query size; `temperature`).
+    RankBald,
+    /// Gap between the two most likely classes (smallest first).
+    Margin,
+    /// Probability of the most likely class (lowest first).
+    Certainty,
+    /// Variance over MC iterations, averaged over classes.
+    Variance,
+    /// Expected predictive information gain on a target set (needs target predictions).
+    Epig,
+}
+
+/// The parameters a heuristic may take; each kind reads the ones it needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeuristicParams {
+    /// Items per query: BatchBALD's batch and the sampled heuristics' batch.
+    pub query_size: Option<usize>,
+    /// Seed of the random draws (random order, sampling, BatchBALD's configurations).
+    pub seed: u64,
+    /// Temperature of the sampled heuristics (1 by default).
+    pub temperature: f64,
+    /// BatchBALD's sampled label configurations per pick (`None`: its default, 500).
+    pub batch_bald_samples: Option<usize>,
+}
+
+impl HeuristicParams {
+    /// No query size, seed 0, temperature 1, BatchBALD's default samples.
+    pub fn new() -> Self {
+        Self {
+            query_size: None,
+            seed: 0,
+            temperature: 1.0,
+            batch_bald_samples: None,
+        }
+    }
+
+    /// With `query_size` items per query.
+    #[must_use]
+    pub fn with_query_size(mut self, query_size: usize) -> Self {
+        self.query_size = Some(query_size);
+        self
+    }
+
+    /// With `seed`.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// With the sampled heuristics' `temperature`.
+    #[must_use]
+    pub fn with_temperature(mut self, temperature: f64) -> Self {
+        self.temperature = temperature;
+        self
+    }
+
+    /// With BatchBALD's `samples` label configurations per pick.
+    #[must_use]
+    pub fn with_batch_bald_samples(mut self, samples: usize) -> Self {
+        self.batch_bald_samples = Some(samples);
+        self
+    }
+}
+
+impl Default for HeuristicParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HeuristicKind {
+    /// Every kind, in the order the help lists them.
+    pub const ALL: &'static [HeuristicKind] = &[
+        Self::Bald,
+        Self::Entropy,
+        Self::BatchBald,
+        Self::Random,
+        Self::PowerBald,
+        Self::SoftmaxBald,
+        Self::RankBald,
+        Self::Margin,
+        Self::Certainty,
+        Self::Variance,
+        Self::Epig,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bald => "bald",
+            Self::Entropy => "entropy",
+            Self::BatchBald => "batch-bald",
+            Self::Random => "random",
+            Self::PowerBald => "power-bald",
+            Self::SoftmaxBald => "softmax-bald",
+            Self::RankBald => "rank-bald",
+            Self::Margin => "margin",
+            Self::Certainty => "certainty",
+            Self::Variance => "variance",
+            Self::Epig => "epig",
+        }
+    }
+
+    /// Whether it picks a whole batch of the query size at once (BatchBALD, the sampled
+    /// heuristics) rather than ranking the pool: it then needs a query size.
+    pub fn selects_batches(self) -> bool {
+        matches!(
+            self,
+            Self::BatchBald | Self::PowerBald | Self::SoftmaxBald | Self::RankBald
+        )
+    }
+
+    /// Builds it with `params`.
+    ///
+    /// # Errors
+    /// A batch heuristic without a query size or with a query size of 0, BatchBALD's samples of
+    /// 0, a temperature that is not finite and positive.
+    pub fn build(self, params: &HeuristicParams) -> Result<Box<dyn Heuristic>> {
+        let query_size = || match params.query_size {
+            Some(0) => Err(HeuristicError::InvalidParameter {
+                name: "query_size",
+                reason: format!("{} needs a query size of at least 1", self.name()),
+            }),
+            Some(k) => Ok(k),
+            None => Err(HeuristicError::InvalidParameter {
+                name: "query_size",
+                reason: format!("{} needs a query size", self.name()),
+            }),
+        };
+        let sampled = |rule| -> Result<Box<dyn Heuristic>> {
+            query_size()?;
+            Ok(Box::new(StochasticSampling::new(
+                Bald,
+                rule,
+                params.temperature,
+                params.seed,
+            )?))
+        };
+        Ok(match self {
+            Self::Bald => Box::new(Bald),
+            Self::Entropy => Box::new(Entropy),
+            Self::BatchBald => {
+                let mut batch_bald = BatchBald::new(query_size()?).with_seed(params.seed);
+                if let Some(samples) = params.batch_bald_samples {
+                    if samples == 0 {
+                        return Err(HeuristicError::InvalidParameter {
+                            name: "batch_bald_samples",
+                            reason: "BatchBALD needs at least 1 sampled configuration".into(),
+                        });
+                    }
+                    batch_bald = batch_bald.with_num_samples(samples);
+                }
+                Box::new(batch_bald)
+            }
+            Self::Random => Box::new(Random::new(params.seed)),
+            Self::PowerBald => sampled(SamplingRule::Power)?,
+            Self::SoftmaxBald => sampled(SamplingRule::Softmax)?,
+            Self::RankBald => sampled(SamplingRule::Rank)?,
+            Self::Margin => Box::new(Margin),
+            Self::Certainty => Box::new(Certainty),
+            Self::Variance => Box::new(Variance),
+            Self::Epig => Box::new(Epig),
+        })
+    }
+}
+
+impl fmt::Display for HeuristicKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for HeuristicKind {
+    type Err = HeuristicError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| HeuristicError::InvalidParameter {
+                name: "heuristic",
+                reason: format!(
+                    "unknown heuristic '{s}'; use one of {}",
+                    Self::ALL
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name_and_serde() {
+        for &kind in HeuristicKind::ALL {
+            assert_eq!(kind.name().parse::<HeuristicKind>().expect("known"), kind);
+            assert_eq!(kind.to_string(), kind.name());
+            let json = serde_json::to_string(&kind).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+        }
+        let err = "bold".parse::<HeuristicKind>().expect_err("unknown");
+        assert!(
+            err.to_string().contains("use one of bald, entropy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_kind_builds_with_a_query_size_and_reports_its_name() {
+        let params = HeuristicParams::new().with_query_size(3).with_seed(7);
+        for &kind in HeuristicKind::ALL {
+            let heuristic = kind.build(&params).expect("builds");
+            assert!(!heuristic.name().is_empty());
+            // What a heuristic needs comes from the heuristic itself, not from its name.
+            assert_eq!(heuristic.needs_predictions(), kind != HeuristicKind::Random);
+            assert_eq!(heuristic.needs_target(), kind == HeuristicKind::Epig);
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_errors_naming_them() {
+        let reason = |kind: HeuristicKind, params: HeuristicParams| match kind.build(&params) {
+            Err(HeuristicError::InvalidParameter { name, reason }) => format!("{name}: {reason}"),
+            Err(other) => panic!("expected an invalid parameter, got {other}"),
+            Ok(_) => panic!("expected an error for {kind}"),
+        };
+        for &kind in HeuristicKind::ALL.iter().filter(|k| k.selects_batches()) {
+            assert!(reason(kind, HeuristicParams::new()).contains("needs a query size"));
+            let zero = HeuristicParams::new().with_query_size(0);
+            assert!(reason(kind, zero).contains("at least 1"));
+        }
+        let params = HeuristicParams::new().with_query_size(2);
+        assert!(
+            reason(HeuristicKind::BatchBald, params.with_batch_bald_samples(0))
+                .starts_with("batch_bald_samples")
+        );
+        assert!(
+            HeuristicKind::SoftmaxBald
+                .build(&params.with_temperature(-1.0))
+                .is_err()
+        );
+        // Per-item heuristics need no query size.
+        assert!(HeuristicKind::Bald.build(&HeuristicParams::new()).is_ok());
+    }
+}
