@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_data::{ActiveLearningDataset, Checkpoint, DatasetState};
+use baal_data::{ActiveLearningDataset, Checkpoint, DatasetIndex, DatasetState};
 use burn::data::dataset::Dataset;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -127,7 +127,13 @@ struct ExperimentState<L> {
     dataset: DatasetState<L>,
     weights: Option<String>,
     finished: Option<String>,
+    /// The query that waits for a person's labels (dataset indices not labelled yet).
+    #[serde(default)]
+    pending: Vec<DatasetIndex>,
 }
+
+/// Why an experiment stops while its query waits for a person.
+const WAITS_FOR_LABELS: &str = "the query waits for labels";
 
 /// How an experiment run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -160,6 +166,7 @@ pub struct Experiment<M: Classifier, I, L> {
     weights: Option<String>,
     pending_removal: Option<String>,
     finished: Option<String>,
+    pending: Vec<DatasetIndex>,
     resumed: bool,
 }
 
@@ -200,6 +207,7 @@ where
             weights: None,
             pending_removal: None,
             finished: None,
+            pending: Vec::new(),
             resumed: false,
         };
         experiment.resume()?;
@@ -238,6 +246,91 @@ where
         self.resumed
     }
 
+    /// The query that waits for a person's labels (empty unless the loop's oracle left it
+    /// pending, e.g. [`PendingQueue`](crate::PendingQueue)).
+    pub fn pending(&self) -> &[DatasetIndex] {
+        &self.pending
+    }
+
+    /// Records a person's labels for pending items, and returns once they are saved (the
+    /// experiment's state is written atomically). When the whole query is labelled, the next
+    /// [`run`](Self::run) goes on with the next step. Labels may also be given to the dataset
+    /// passed to [`Experiment::new`] while the experiment is not running: resuming keeps them.
+    ///
+    /// # Errors
+    /// A label for an item that is not pending, two labels for one item (nothing is labelled
+    /// then), a label the dataset refuses, or the state cannot be saved.
+    pub fn label(&mut self, labels: impl IntoIterator<Item = (DatasetIndex, L)>) -> Result<()> {
+        let labels: Vec<(DatasetIndex, L)> = labels.into_iter().collect();
+        let mut seen = std::collections::HashSet::with_capacity(labels.len());
+        for (index, _) in &labels {
+            if !self.pending.contains(index) {
+                return Err(ActiveError::InvalidConfig {
+                    what: "labels",
+                    reason: format!(
+                        "item {index} is not in the pending query {:?}",
+                        self.pending
+                    ),
+                });
+            }
+            if !seen.insert(*index) {
+                return Err(ActiveError::InvalidConfig {
+                    what: "labels",
+                    reason: format!("item {index} is labelled twice"),
+                });
+            }
+        }
+        self.dataset.label_many_with(labels)?;
+        self.pending.retain(|index| !seen.contains(index));
+        if self.pending.is_empty() && self.finished.as_deref() == Some(WAITS_FOR_LABELS) {
+            self.finished = None;
+        }
+        self.save_state()
+    }
+
+    /// Every label the dataset holds, with its item.
+    fn given_labels(&self) -> Result<Vec<(DatasetIndex, L)>> {
+        let mut given = Vec::new();
+        for index in self.dataset.labelled_dataset_indices() {
+            if let Some(label) = self.dataset.label_of(index)? {
+                given.push((index, label.clone()));
+            }
+        }
+        Ok(given)
+    }
+
+    /// Of the labels `given` with the dataset, those that answer the restored pending query;
+    /// a label the saved state contradicts, or one for an item nobody queried, is the reason
+    /// to refuse the resume.
+    fn answers_among(
+        &self,
+        given: Vec<(DatasetIndex, L)>,
+    ) -> std::result::Result<Vec<(DatasetIndex, L)>, String> {
+        let mut answers = Vec::new();
+        for (index, label) in given {
+            match self.dataset.label_of(index).map_err(|e| e.to_string())? {
+                Some(saved) if saved.class_index() == label.class_index() => {}
+                Some(saved) => {
+                    return Err(format!(
+                        "item {index} is labelled {} in the saved state but {} in the dataset \
+                         given",
+                        saved.class_index(),
+                        label.class_index()
+                    ));
+                }
+                None if self.pending.contains(&index) => answers.push((index, label)),
+                None => {
+                    return Err(format!(
+                        "item {index} is labelled in the dataset given but neither in the saved \
+                         state nor in its pending query; label pending items only \
+                         (Experiment::pending)"
+                    ));
+                }
+            }
+        }
+        Ok(answers)
+    }
+
     fn state_path(&self) -> PathBuf {
         self.dir.join("state.json")
     }
@@ -269,7 +362,13 @@ where
                 self.active.query_size()
             )));
         }
+        // Labels the caller's dataset holds (the initial ones, and any a person gave while
+        // the query waited): the saved state replaces the dataset, then they are checked
+        // against it so that none is lost.
+        let given = self.given_labels()?;
         self.dataset.restore(state.dataset)?;
+        self.pending = state.pending;
+        let answers = self.answers_among(given).map_err(refuse)?;
         if let Some(name) = &state.weights {
             self.trainer.load_weights(&self.dir.join(name))?;
         }
@@ -279,6 +378,9 @@ where
         self.weights = state.weights;
         self.finished = state.finished;
         self.resumed = true;
+        if !answers.is_empty() {
+            self.label(answers)?;
+        }
         // Lines of a step that crashed before its state was saved go away.
         self.write_logs()?;
         tracing::info!(
@@ -368,7 +470,8 @@ where
             if outcome.query.is_empty() {
                 stop = Some("the pool is exhausted".into());
             } else if !outcome.labelled {
-                stop = Some("the query waits for labels".into());
+                self.pending = outcome.query.clone();
+                stop = Some(WAITS_FOR_LABELS.into());
             }
         }
         tracing::info!(
@@ -424,6 +527,7 @@ where
             dataset: self.dataset.state(),
             weights: self.weights.clone(),
             finished: self.finished.clone(),
+            pending: self.pending.clone(),
         };
         Ok(Checkpoint::save(self.state_path(), &state)?)
     }

@@ -263,3 +263,105 @@ fn every_stopping_criterion_stops_an_experiment() {
     );
     assert!(summary.stop_reason.expect("stopped").contains("exhausted"));
 }
+
+/// An experiment whose queries wait for a person ([`PendingQueue`]), on `dataset`.
+fn pending_experiment(
+    dir: &Path,
+    dataset: baal_data::ActiveLearningDataset<ImageItem, u8>,
+    test: std::sync::Arc<dyn burn::data::dataset::Dataset<ImageItem>>,
+) -> Experiment<TinyMlp, ImageItem, u8> {
+    let active = ActiveLearningLoop::from_kind(HeuristicKind::Random, 4, 11)
+        .with_iterations(3)
+        .with_max_sample(100)
+        .with_oracle(baal_active::PendingQueue);
+    Experiment::new(
+        dir,
+        trainer(config()),
+        active,
+        dataset,
+        test,
+        std::sync::Arc::new(test_label),
+    )
+    .expect("experiment")
+}
+
+#[test]
+fn labels_given_while_a_query_waits_are_kept_and_the_run_goes_on() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let Some((train, test)) = fashion_slice(300, 50) else {
+        return;
+    };
+    let items: Vec<ImageItem> = {
+        use burn::data::dataset::Dataset;
+        train.iter().collect::<Result<_, _>>().expect("items")
+    };
+    let truth = |index: DatasetIndex| items[index.get()].label;
+    let initial = || {
+        let mut d = dataset(burn::data::dataset::InMemDataset::new(items.clone()), 5);
+        d.label_randomly(10).expect("initial labels");
+        d
+    };
+    let mut run = pending_experiment(root.path(), initial(), test.clone());
+    let summary = run.run().expect("run");
+    assert_eq!(
+        summary.stop_reason.as_deref(),
+        Some("the query waits for labels")
+    );
+    let pending = run.pending().to_vec();
+    assert_eq!(pending.len(), 4);
+
+    // Through the experiment: a label for an item not asked about changes nothing.
+    let not_pending = run.dataset().labelled_dataset_indices()[0];
+    assert!(run.label([(not_pending, 1)]).is_err());
+    assert_eq!(run.dataset().n_labelled(), 10);
+    run.label(pending[..2].iter().map(|&i| (i, truth(i))))
+        .expect("two labels");
+    assert_eq!(run.pending(), &pending[2..]);
+    drop(run);
+
+    // The process restarts; meanwhile a person labelled the rest in the dataset it is given.
+    let mut given = initial();
+    given
+        .label_many_with(pending[2..].iter().map(|&i| (i, truth(i))))
+        .expect("labels given meanwhile");
+    let mut resumed = pending_experiment(root.path(), given, test.clone());
+    assert!(resumed.resumed());
+    assert!(resumed.pending().is_empty());
+    assert_eq!(resumed.dataset().n_labelled(), 14, "no label is lost");
+    for &index in &pending {
+        assert_eq!(
+            resumed.dataset().label_of(index).expect("in range"),
+            Some(&truth(index))
+        );
+    }
+    // The query is answered: the run goes on with a step on 14 labels.
+    let summary = resumed.run_steps(1).expect("next step");
+    assert_eq!(summary.records.last().expect("a step").n_labelled, 14);
+    drop(resumed);
+
+    // A label for an item nobody queried is refused on resume, not silently dropped.
+    let mut stray = initial();
+    let unqueried = (0..300)
+        .map(DatasetIndex::new)
+        .find(|&i| !stray.is_labelled(i).expect("in range") && !pending.contains(&i))
+        .expect("an unlabelled item");
+    stray.label_many_with([(unqueried, 0)]).expect("label");
+    let root2 = tempfile::tempdir().expect("temp dir");
+    let mut first = pending_experiment(root2.path(), initial(), test.clone());
+    first.run().expect("run");
+    drop(first);
+    let err = Experiment::new(
+        root2.path(),
+        trainer(config()),
+        ActiveLearningLoop::from_kind(HeuristicKind::Random, 4, 11)
+            .with_iterations(3)
+            .with_max_sample(100)
+            .with_oracle(baal_active::PendingQueue),
+        stray,
+        test,
+        std::sync::Arc::new(test_label),
+    )
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("pending query"), "{err}");
+}
