@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ActiveError, Result};
-use crate::oracle::{KnownLabels, Oracle, OracleOutcome};
-use crate::trainer::Predictor;
+use crate::oracle::KnownLabels;
+use crate::traits::Predictor;
+use crate::traits::{Oracle, OracleOutcome};
 
 /// Where the heuristic comes from.
 enum HeuristicSource {

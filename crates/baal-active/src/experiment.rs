@@ -15,105 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::active_loop::{ActiveLearningLoop, StepOutcome};
 use crate::error::{ActiveError, Result};
 use crate::plot::{Curve, plot_learning_curves};
-use crate::stopping::StoppingCriterion;
-use crate::trainer::{ClassLabel, Classifier, Trainer};
+use crate::record::StepRecord;
+use crate::trainer::Trainer;
+use crate::traits::{ClassLabel, Classifier, StoppingCriterion};
 
 /// Version of `state.json`.
 pub const EXPERIMENT_FORMAT_VERSION: u32 = 1;
-
-/// One step of an experiment: the model trained on `n_labelled` labels, its test metrics, and
-/// the query that followed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// Step number, from 0.
-    pub step: usize,
-    /// Labelled items the model was trained on.
-    pub n_labelled: usize,
-    /// The heuristic's name.
-    pub heuristic: String,
-    /// Mean training loss of the last epoch.
-    pub train_loss: f64,
-    /// Gradient steps of the fit.
-    #[serde(default)]
-    pub train_steps: usize,
-    /// With early stopping: the validation accuracy of the weights kept.
-    #[serde(default)]
-    pub validation_accuracy: Option<f64>,
-    /// Test loss (mean cross-entropy of single MC samples).
-    pub test_loss: f64,
-    /// Test accuracy of the MC-averaged prediction.
-    pub test_accuracy: f64,
-    /// Test NLL of the MC-averaged prediction.
-    pub test_nll: f64,
-    /// Test expected calibration error.
-    pub test_ece: f64,
-    /// Items queried after the evaluation (0 on the last step).
-    pub n_queried: usize,
-    /// Mean uncertainty of the scored pool (see [`StepOutcome`](crate::StepOutcome)).
-    pub mean_uncertainty: Option<f64>,
-    /// Seconds training.
-    pub train_seconds: f64,
-    /// Seconds evaluating on the test set.
-    pub eval_seconds: f64,
-    /// Seconds MC-predicting the pool.
-    pub predict_seconds: f64,
-    /// Seconds ranking.
-    pub rank_seconds: f64,
-    /// Seconds labelling.
-    pub label_seconds: f64,
-    /// How many of the items queried after this step's evaluation fell in each class (by
-    /// the labels they were given); empty when nothing was labelled.
-    #[serde(default)]
-    pub acquired_class_counts: Vec<usize>,
-    /// The model's accuracy on the queried items before they were labelled (MC-averaged
-    /// prediction against the label given); `None` when nothing was labelled. An informative
-    /// heuristic picks items the model gets wrong far more often than test items; random
-    /// picks match the test accuracy.
-    #[serde(default)]
-    pub acquired_accuracy: Option<f64>,
-}
-
-impl StepRecord {
-    /// The header of `log.csv` (and of any table of [`StepRecord::csv_row`]s).
-    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy";
-
-    /// The record as one CSV row, in the columns of [`StepRecord::CSV_HEADER`].
-    pub fn csv_row(&self) -> String {
-        format!(
-            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{}",
-            self.step,
-            self.n_labelled,
-            self.heuristic,
-            self.train_loss,
-            self.test_loss,
-            self.test_accuracy,
-            self.test_nll,
-            self.test_ece,
-            self.n_queried,
-            self.mean_uncertainty
-                .map(|u| format!("{u:.6}"))
-                .unwrap_or_default(),
-            self.train_seconds,
-            self.eval_seconds,
-            self.predict_seconds,
-            self.rank_seconds,
-            self.label_seconds,
-            self.acquired_accuracy
-                .map(|a| format!("{a:.4}"))
-                .unwrap_or_default(),
-            // Space-separated, so the column stays one CSV field.
-            self.acquired_class_counts
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-            self.train_steps,
-            self.validation_accuracy
-                .map(|a| format!("{a:.4}"))
-                .unwrap_or_default(),
-        )
-    }
-}
 
 /// What an experiment folder's `state.json` holds: everything needed to resume.
 #[derive(Clone, Debug, Serialize, Deserialize)]

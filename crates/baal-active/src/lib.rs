@@ -43,21 +43,25 @@ mod experiment;
 mod metrics;
 mod oracle;
 mod plot;
+mod record;
 mod stopping;
 mod trainer;
+mod traits;
 
 pub use active_loop::{ActiveLearningLoop, StepOutcome};
 /// The heuristic registry lives with the heuristics; re-exported for the loop's users.
 pub use baal_heuristics::{HeuristicKind, HeuristicParams};
 pub use error::{ActiveError, Result};
-pub use experiment::{EXPERIMENT_FORMAT_VERSION, Experiment, ExperimentSummary, StepRecord};
+pub use experiment::{EXPERIMENT_FORMAT_VERSION, Experiment, ExperimentSummary};
 pub use metrics::{ECE_BINS, EvalMetrics, classification_metrics};
-pub use oracle::{CallbackOracle, KnownLabels, Oracle, OracleOutcome, PendingQueue};
+pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};
-pub use stopping::{
-    EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric, StoppingCriterion,
-};
+pub use record::StepRecord;
+pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};
 pub use trainer::{
-    ClassLabel, Classifier, EarlyStoppingConfig, FitReport, InputBatcher, ModelPredictor,
-    OptimizerConfig, Predictor, Trainer, TrainerConfig, ValidationMetric,
+    EarlyStoppingConfig, FitReport, ModelPredictor, OptimizerConfig, Trainer, TrainerConfig,
+    ValidationMetric,
+};
+pub use traits::{
+    ClassLabel, Classifier, InputBatcher, Oracle, OracleOutcome, Predictor, StoppingCriterion,
 };

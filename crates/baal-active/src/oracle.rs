@@ -3,30 +3,7 @@
 use baal_data::{ActiveLearningDataset, DatasetIndex};
 
 use crate::error::{ActiveError, Result};
-
-/// What an oracle did with a query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OracleOutcome {
-    /// The query is labelled (this many items).
-    Labelled(usize),
-    /// The query waits for a person; label it with
-    /// [`ActiveLearningDataset::label_with`] or `label_many_with`, then step again.
-    Pending,
-}
-
-/// Labels the items a step queried.
-pub trait Oracle<I, L>: Send {
-    /// Labels `query` (dataset indices, most informative first) in `dataset`, or leaves it
-    /// pending.
-    ///
-    /// # Errors
-    /// The labels cannot be obtained or are refused by the dataset.
-    fn label(
-        &mut self,
-        dataset: &mut ActiveLearningDataset<I, L>,
-        query: &[DatasetIndex],
-    ) -> Result<OracleOutcome>;
-}
+use crate::traits::{Oracle, OracleOutcome};
 
 /// Simulation: the items carry their labels (the dataset was built with
 /// [`ActiveLearningDataset::with_known_labels`]).

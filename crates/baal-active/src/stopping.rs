@@ -2,17 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::StepRecord;
-
-/// Decides, after each step's training and evaluation and before its query, whether labelling
-/// stops.
-///
-/// `records` holds every step so far; the last one is the current step, whose query fields
-/// (`n_queried`, `mean_uncertainty`) are still empty.
-pub trait StoppingCriterion: Send {
-    /// Why labelling stops now, or `None` to go on.
-    fn should_stop(&self, records: &[StepRecord]) -> Option<String>;
-}
+use crate::record::StepRecord;
+use crate::traits::StoppingCriterion;
 
 /// Stops once the model was trained on at least `max_labelled` labels: a labelling budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

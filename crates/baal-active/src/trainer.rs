@@ -5,10 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_bayesian::{McContext, McSampler, McSamplerConfig, StochasticModel};
+use baal_bayesian::{McSampler, McSamplerConfig, StochasticModel};
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
-use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -21,43 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ActiveError, Result};
 use crate::metrics::{EvalMetrics, classification_metrics};
-
-/// A classifier the [`Trainer`] can fit: a Burn module that is also a
-/// [`StochasticModel`] (so that the MC sampler can predict with it) whose head returns logits
-/// `[batch, classes]`.
-///
-/// Training runs `head(trunk(input), &McContext::training())` on an autodiff device, so the MC
-/// layers draw their masks from the device generator, as dropout does in training.
-pub trait Classifier: Module + StochasticModel<Output = Tensor<2>> {
-    /// Number of classes (the width of the logits).
-    fn num_classes(&self) -> usize;
-
-    /// Logits `[batch, classes]` for a training step; defaults to the trunk then the head with
-    /// [`McContext::training`].
-    fn forward_train(&self, input: Self::Input) -> Tensor<2> {
-        self.head(self.trunk(input), &McContext::training())
-    }
-}
-
-/// A class label: anything that converts to a class index.
-pub trait ClassLabel: Clone + Send + Sync + 'static {
-    /// The class index, below the number of classes.
-    fn class_index(&self) -> usize;
-}
-
-macro_rules! class_label {
-    ($($t:ty),*) => {$(
-        impl ClassLabel for $t {
-            fn class_index(&self) -> usize {
-                *self as usize
-            }
-        }
-    )*};
-}
-class_label!(u8, u16, u32, u64, usize);
-
-/// Turns items into the model's input batch on a device (a Burn batcher as a closure).
-pub type InputBatcher<I, X> = Arc<dyn Fn(Vec<I>, &Device) -> X + Send + Sync>;
+use crate::traits::{ClassLabel, Classifier, InputBatcher, Predictor};
 
 /// The optimizer and its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -419,18 +382,6 @@ pub struct FitReport {
     /// after which they were taken.
     #[serde(default)]
     pub validation: Option<(EvalMetrics, usize)>,
-}
-
-/// Predicts MC probabilities `[N, C, T]` on a dataset: what the loop needs from a model.
-///
-/// [`Trainer`] implements it; [`ModelPredictor`] wraps a model trained elsewhere (e.g. with
-/// burn-train's `Learner`).
-pub trait Predictor<I> {
-    /// MC probabilities `[N, C, T]` of `items` under `sampler`.
-    ///
-    /// # Errors
-    /// The dataset is empty or an item cannot be read, the model output has a wrong shape.
-    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>>;
 }
 
 /// A model trained elsewhere, its batcher and its inference device, as a [`Predictor`].

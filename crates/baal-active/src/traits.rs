@@ -1,0 +1,97 @@
+//! The loop's contracts in one place: what a model ([`Classifier`], [`Predictor`]), its inputs
+//! ([`InputBatcher`]) and labels ([`ClassLabel`]), a labeller ([`Oracle`]) and a stopping rule
+//! ([`StoppingCriterion`]) must provide.
+
+use std::sync::Arc;
+
+use baal_bayesian::{McContext, McSampler, StochasticModel};
+use baal_data::{ActiveLearningDataset, DatasetIndex};
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use crate::error::Result;
+use crate::record::StepRecord;
+
+/// A classifier the [`Trainer`](crate::Trainer) can fit: a Burn module that is also a
+/// [`StochasticModel`] (so that the MC sampler can predict with it) whose head returns logits
+/// `[batch, classes]`.
+///
+/// Training runs `head(trunk(input), &McContext::training())` on an autodiff device, so the MC
+/// layers draw their masks from the device generator, as dropout does in training.
+pub trait Classifier: Module + StochasticModel<Output = Tensor<2>> {
+    /// Number of classes (the width of the logits).
+    fn num_classes(&self) -> usize;
+
+    /// Logits `[batch, classes]` for a training step; defaults to the trunk then the head with
+    /// [`McContext::training`].
+    fn forward_train(&self, input: Self::Input) -> Tensor<2> {
+        self.head(self.trunk(input), &McContext::training())
+    }
+}
+
+/// A class label: anything that converts to a class index.
+pub trait ClassLabel: Clone + Send + Sync + 'static {
+    /// The class index, below the number of classes.
+    fn class_index(&self) -> usize;
+}
+
+macro_rules! class_label {
+    ($($t:ty),*) => {$(
+        impl ClassLabel for $t {
+            fn class_index(&self) -> usize {
+                *self as usize
+            }
+        }
+    )*};
+}
+class_label!(u8, u16, u32, u64, usize);
+
+/// Turns items into the model's input batch on a device (a Burn batcher as a closure).
+pub type InputBatcher<I, X> = Arc<dyn Fn(Vec<I>, &Device) -> X + Send + Sync>;
+
+/// Predicts MC probabilities `[N, C, T]` on a dataset: what the loop needs from a model.
+///
+/// [`Trainer`](crate::Trainer) implements it; [`ModelPredictor`](crate::ModelPredictor) wraps a model trained elsewhere (e.g. with
+/// burn-train's `Learner`).
+pub trait Predictor<I> {
+    /// MC probabilities `[N, C, T]` of `items` under `sampler`.
+    ///
+    /// # Errors
+    /// The dataset is empty or an item cannot be read, the model output has a wrong shape.
+    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>>;
+}
+
+/// What an oracle did with a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OracleOutcome {
+    /// The query is labelled (this many items).
+    Labelled(usize),
+    /// The query waits for a person; label it with
+    /// [`ActiveLearningDataset::label_with`] or `label_many_with`, then step again.
+    Pending,
+}
+
+/// Labels the items a step queried.
+pub trait Oracle<I, L>: Send {
+    /// Labels `query` (dataset indices, most informative first) in `dataset`, or leaves it
+    /// pending.
+    ///
+    /// # Errors
+    /// The labels cannot be obtained or are refused by the dataset.
+    fn label(
+        &mut self,
+        dataset: &mut ActiveLearningDataset<I, L>,
+        query: &[DatasetIndex],
+    ) -> Result<OracleOutcome>;
+}
+
+/// Decides, after each step's training and evaluation and before its query, whether labelling
+/// stops.
+///
+/// `records` holds every step so far; the last one is the current step, whose query fields
+/// (`n_queried`, `mean_uncertainty`) are still empty.
+pub trait StoppingCriterion: Send {
+    /// Why labelling stops now, or `None` to go on.
+    fn should_stop(&self, records: &[StepRecord]) -> Option<String>;
+}
