@@ -81,6 +81,7 @@ fn loop_step(criterion: &mut Criterion) {
     group.bench_function("step/fashion_mnist_gal_cnn", |bencher| {
         bencher.iter(|| {
             let mut active = ActiveLearningLoop::new(Bald, QUERY)
+                .expect("valid loop")
                 .with_iterations(ITERATIONS)
                 .with_max_sample(POOL);
             trainer.fit(&dataset.labelled()).expect("fit");

@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let test = InMemDataset::new(test);
 
     // 4. The loop: BALD over 20 MC samples of 2000 pool items, 20 labels a step.
-    let mut active = ActiveLearningLoop::new(Bald, 20)
+    let mut active = ActiveLearningLoop::new(Bald, 20)?
         .with_iterations(20)
         .with_max_sample(2000);
 

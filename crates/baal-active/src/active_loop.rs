@@ -82,18 +82,35 @@ where
 {
     /// A loop labelling `query_size` items a step chosen by `heuristic`, with known labels as
     /// the oracle, 20 MC iterations and the whole pool scored.
-    pub fn new(heuristic: impl Heuristic + 'static, query_size: usize) -> Self {
+    ///
+    /// # Errors
+    /// A query size of 0.
+    pub fn new(heuristic: impl Heuristic + 'static, query_size: usize) -> Result<Self> {
         Self::with_source(HeuristicSource::Fixed(Box::new(heuristic)), query_size)
     }
 
     /// A loop whose heuristic is rebuilt each step from `kind` with seed `seed + step`: random
     /// heuristics then draw the same on a resumed run.
-    pub fn from_kind(kind: HeuristicKind, query_size: usize, seed: u64) -> Self {
+    ///
+    /// # Errors
+    /// A query size of 0, or parameters `kind` refuses (checked by building it once).
+    pub fn from_kind(kind: HeuristicKind, query_size: usize, seed: u64) -> Result<Self> {
+        kind.build(
+            &HeuristicParams::new()
+                .with_query_size(query_size)
+                .with_seed(seed),
+        )?;
         Self::with_source(HeuristicSource::PerStep { kind, seed }, query_size)
     }
 
-    fn with_source(heuristic: HeuristicSource, query_size: usize) -> Self {
-        Self {
+    fn with_source(heuristic: HeuristicSource, query_size: usize) -> Result<Self> {
+        if query_size == 0 {
+            return Err(ActiveError::InvalidConfig {
+                what: "query size",
+                reason: "a step must query at least one item, got 0".into(),
+            });
+        }
+        Ok(Self {
             heuristic,
             query_size,
             max_sample: None,
@@ -105,7 +122,7 @@ where
             steps: 0,
             show_progress: false,
             always_consistent: false,
-        }
+        })
     }
 
     /// Scores a random subset of at most `max_sample` pool items each step (baal's
@@ -190,19 +207,13 @@ where
     /// ([`Heuristic::needs_consistent_samples`]) or the loop asks for them always.
     ///
     /// # Errors
-    /// A zero query size, a heuristic needing a target set without one, prediction or
+    /// A heuristic needing a target set without one, prediction or
     /// ranking errors, labels the dataset refuses, an unwritable checkpoint.
     pub fn step(
         &mut self,
         dataset: &mut ActiveLearningDataset<I, L>,
         predictor: &dyn Predictor<I>,
     ) -> Result<StepOutcome> {
-        if self.query_size == 0 {
-            return Err(ActiveError::InvalidConfig {
-                what: "query size",
-                reason: "a step must query at least one item, got 0".into(),
-            });
-        }
         if dataset.n_unlabelled() == 0 {
             return Ok(StepOutcome {
                 query: Vec::new(),
@@ -360,4 +371,23 @@ fn predicted_classes(probs: Tensor<3>) -> Result<Vec<usize>> {
             reason: format!("cannot read them back from the device: {e:?}"),
         })?;
     Ok(classes.into_iter().map(|c| c as usize).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baal_heuristics::Bald;
+
+    type Loop = ActiveLearningLoop<u8, u8>;
+
+    #[test]
+    fn a_bad_query_size_is_an_error_when_the_loop_is_built() {
+        // Before, a query size of 0 was accepted here and refused only at the first step.
+        let err = Loop::new(Bald, 0).err().expect("query size 0");
+        assert!(err.to_string().contains("query size"), "{err}");
+        assert!(Loop::from_kind(HeuristicKind::Bald, 0, 1).is_err());
+        // The kind's own parameters are checked by building it once.
+        assert!(Loop::from_kind(HeuristicKind::BatchBald, 3, 1).is_ok());
+        assert!(Loop::new(Bald, 1).is_ok());
+    }
 }

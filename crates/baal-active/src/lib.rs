@@ -26,7 +26,7 @@
 //! dataset.label_randomly(20)?;
 //! let device = burn::tensor::Device::default();
 //! let mut trainer = Trainer::new(model, &device, batcher, TrainerConfig::default())?;
-//! let mut active = ActiveLearningLoop::new(baal_heuristics::Bald, 10).with_max_sample(2000);
+//! let mut active = ActiveLearningLoop::new(baal_heuristics::Bald, 10)?.with_max_sample(2000);
 //! loop {
 //!     trainer.fit(&dataset.labelled())?;
 //!     if !active.step(&mut dataset, &trainer)?.can_continue || dataset.n_labelled() >= 200 {

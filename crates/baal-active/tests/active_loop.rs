@@ -40,6 +40,7 @@ fn loop_trains_queries_and_labels_on_fashion_mnist() {
     dataset.label_randomly(20).expect("initial labels");
     let mut trainer = trainer(quick_config().with_min_gradient_steps(200));
     let mut active = ActiveLearningLoop::new(Bald, 10)
+        .expect("valid loop")
         .with_iterations(10)
         .with_max_sample(300)
         .with_checkpoint(&checkpoint);
@@ -89,12 +90,14 @@ fn every_kind_of_heuristic_runs_in_the_loop() {
     ];
     for heuristic in heuristics {
         let mut active = ActiveLearningLoop::new(heuristic, 5)
+            .expect("valid loop")
             .with_iterations(8)
             .with_max_sample(100);
         check_step(&mut active, &mut dataset, &trainer, 5);
     }
     for &kind in HeuristicKind::ALL {
         let mut active = ActiveLearningLoop::from_kind(kind, 5, 9)
+            .expect("valid loop")
             .with_iterations(8)
             .with_max_sample(100)
             .with_target(test.clone());
@@ -103,6 +106,7 @@ fn every_kind_of_heuristic_runs_in_the_loop() {
     // EPIG without a target set is a clear error, and labels nothing.
     let n = dataset.n_labelled();
     let mut active = ActiveLearningLoop::new(Epig, 5)
+        .expect("valid loop")
         .with_iterations(4)
         .with_max_sample(50);
     let err = active.step(&mut dataset, &trainer).expect_err("no target");
@@ -120,6 +124,7 @@ fn pending_queue_returns_the_query_for_a_person() {
     let mut trainer = trainer(quick_config().with_min_gradient_steps(5));
     trainer.fit(&dataset.labelled()).expect("fit");
     let mut active = ActiveLearningLoop::new(Bald, 4)
+        .expect("valid loop")
         .with_iterations(4)
         .with_oracle(PendingQueue);
     let outcome = active.step(&mut dataset, &trainer).expect("step");
@@ -132,6 +137,7 @@ fn pending_queue_returns_the_query_for_a_person() {
     assert_eq!(dataset.n_labelled(), 14);
     // A callback oracle labels in the step; its refusal is an error that labels nothing.
     let mut active = ActiveLearningLoop::new(Bald, 2)
+        .expect("valid loop")
         .with_iterations(4)
         .with_oracle(CallbackOracle(|query: &[DatasetIndex]| {
             Ok(query.iter().map(|&i| (i, 1u8)).collect())
@@ -139,6 +145,7 @@ fn pending_queue_returns_the_query_for_a_person() {
     assert!(active.step(&mut dataset, &trainer).expect("step").labelled);
     assert_eq!(dataset.n_labelled(), 16);
     let mut active = ActiveLearningLoop::new(Bald, 2)
+        .expect("valid loop")
         .with_iterations(4)
         .with_oracle(CallbackOracle(|_: &[DatasetIndex]| {
             Err::<Vec<(DatasetIndex, u8)>, _>("labeller offline".to_string())

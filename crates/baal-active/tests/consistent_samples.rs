@@ -133,7 +133,9 @@ fn a_copy_adds_no_information_and_batch_bald_never_picks_both() {
     let mut pool = dataset(InMemDataset::new(doubled), 6);
     // Enough networks that ten picks do not exhaust what they can tell apart (the batch's
     // information is at most ln T).
-    let mut active = ActiveLearningLoop::new(BatchBald::new(10), 10).with_iterations(200);
+    let mut active = ActiveLearningLoop::new(BatchBald::new(10), 10)
+        .expect("valid loop")
+        .with_iterations(200);
     let outcome = active.step(&mut pool, &predictor).expect("step");
     assert!(outcome.consistent_samples);
     assert_eq!(outcome.query.len(), 10);
@@ -144,7 +146,9 @@ fn a_copy_adds_no_information_and_batch_bald_never_picks_both() {
         outcome.query
     );
     // BALD does not need consistent samples, and the loop does not force them on it.
-    let mut bald_loop = ActiveLearningLoop::new(Bald, 10).with_iterations(4);
+    let mut bald_loop = ActiveLearningLoop::new(Bald, 10)
+        .expect("valid loop")
+        .with_iterations(4);
     assert!(
         !bald_loop
             .step(&mut pool, &predictor)
@@ -166,6 +170,7 @@ fn epig_in_the_loop_uses_one_set_of_networks_for_pool_and_target() {
     let mut pool = dataset(InMemDataset::new(pool_items.clone()), 7);
     // The loop's first step samples with seed 0.
     let mut active = ActiveLearningLoop::new(Epig, 8)
+        .expect("valid loop")
         .with_iterations(20)
         .with_target(target);
     let outcome = active.step(&mut pool, &trainer).expect("step");

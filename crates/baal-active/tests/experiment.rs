@@ -20,6 +20,7 @@ fn experiment(
     let mut dataset = dataset(train, 5);
     dataset.label_randomly(10).expect("initial labels");
     let active = ActiveLearningLoop::from_kind(kind, 5, 11)
+        .expect("valid loop")
         .with_iterations(5)
         .with_max_sample(200)
         .with_seed(13);
@@ -127,7 +128,7 @@ fn resumes_an_interrupted_experiment_without_repeating_steps() {
     let err = Experiment::new(
         &interrupted,
         trainer(config()),
-        ActiveLearningLoop::from_kind(HeuristicKind::Bald, 5, 11),
+        ActiveLearningLoop::from_kind(HeuristicKind::Bald, 5, 11).expect("valid loop"),
         dataset(train, 5),
         test,
         std::sync::Arc::new(test_label),
@@ -245,7 +246,9 @@ fn every_stopping_criterion_stops_an_experiment() {
     let summary = Experiment::new(
         root.path().join("exhausted"),
         trainer(config()),
-        ActiveLearningLoop::from_kind(HeuristicKind::Bald, 3, 0).with_iterations(3),
+        ActiveLearningLoop::from_kind(HeuristicKind::Bald, 3, 0)
+            .expect("valid loop")
+            .with_iterations(3),
         small,
         test,
         std::sync::Arc::new(test_label),
@@ -271,6 +274,7 @@ fn pending_experiment(
     test: std::sync::Arc<dyn burn::data::dataset::Dataset<ImageItem>>,
 ) -> Experiment<TinyMlp, ImageItem, u8> {
     let active = ActiveLearningLoop::from_kind(HeuristicKind::Random, 4, 11)
+        .expect("valid loop")
         .with_iterations(3)
         .with_max_sample(100)
         .with_oracle(baal_active::PendingQueue);
@@ -354,6 +358,7 @@ fn labels_given_while_a_query_waits_are_kept_and_the_run_goes_on() {
         root2.path(),
         trainer(config()),
         ActiveLearningLoop::from_kind(HeuristicKind::Random, 4, 11)
+            .expect("valid loop")
             .with_iterations(3)
             .with_max_sample(100)
             .with_oracle(baal_active::PendingQueue),

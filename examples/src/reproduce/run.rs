@@ -125,7 +125,7 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
         seeds.initial_labels(),
     ))?;
     let mut active =
-        ActiveLearningLoop::from_kind(settings.heuristic, profile.query_size, seeds.acquisition())
+        ActiveLearningLoop::from_kind(settings.heuristic, profile.query_size, seeds.acquisition())?
             .with_iterations(profile.iterations)
             .with_seed(seeds.mc_masks())
             .with_consistent_samples(profile.consistent_samples)
