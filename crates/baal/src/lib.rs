@@ -18,7 +18,6 @@
 #![doc = include_str!("../../../README.md")]
 
 pub mod device;
-pub mod score;
 
 pub use baal_active as active;
 pub use baal_bayesian as bayesian;

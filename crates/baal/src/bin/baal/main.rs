@@ -1,7 +1,9 @@
 //! The `baal` command-line tool.
 
-use baal::score::{ScoreArgs, run, write_report};
+mod score;
+
 use clap::{Parser, Subcommand};
+use score::{ScoreArgs, run, write_report};
 
 /// Bayesian active learning on Burn.
 #[derive(Debug, Parser)]

@@ -77,7 +77,7 @@ pub struct ScoreReport {
 /// Runs `baal score`.
 pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
     let device =
-        crate::device::parse_device(&args.device).map_err(|e| ScoreError::Input(e.to_string()))?;
+        baal::device::parse_device(&args.device).map_err(|e| ScoreError::Input(e.to_string()))?;
     if args.query_size == Some(0) {
         return Err(ScoreError::Input("--query-size must be at least 1".into()));
     }
