@@ -12,7 +12,7 @@
 //! - `train`: forward and backward through autodiff, input gradient only where a real network
 //!   needs it (not for the first layer);
 //! - first layers only, `train_input_conv`: the same through the zoo's
-//!   [`input_conv`](baal_examples::models::input_conv) (unfold + matmul).
+//!   [`input_conv`](baal_zoo::models::input_conv) (unfold + matmul).
 
 use std::hint::black_box;
 
@@ -21,7 +21,7 @@ use baal::burn::tensor::module::{conv_transpose2d, conv2d};
 use baal::burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use baal::burn::tensor::{Device, Distribution, Tensor};
 use baal_benches::bench_device;
-use baal_examples::models::input_conv;
+use baal_zoo::models::input_conv;
 use criterion::{Criterion, criterion_main};
 
 /// One convolution layer: batch, input channels, image side, filters, kernel side.

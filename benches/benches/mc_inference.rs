@@ -18,7 +18,7 @@ use std::hint::black_box;
 use baal::bayesian::{McPredictions, McSampler, McSamplerConfig, StochasticModel};
 use baal::burn::tensor::{Device, Distribution, Tensor};
 use baal_benches::bench_device;
-use baal_examples::models::{GalCnn, GalCnnConfig, VggSmall, VggSmallConfig};
+use baal_zoo::models::{GalCnn, GalCnnConfig, VggSmall, VggSmallConfig};
 use criterion::{Criterion, Throughput, criterion_main};
 
 const ITERATIONS: usize = 20;

@@ -17,8 +17,8 @@ use baal::burn::data::dataset::{Dataset, InMemDataset};
 use baal::burn::tensor::Device;
 use baal::data::{ActiveLearningDataset, FashionMnist, ImageItem};
 use baal::heuristics::{Bald, Heuristic, Predictions};
-use baal_examples::images::{Normalization, image_batcher};
-use baal_examples::models::{GalCnn, GalCnnConfig};
+use baal_zoo::images::{Normalization, image_batcher};
+use baal_zoo::models::{GalCnn, GalCnnConfig};
 use criterion::{Criterion, criterion_main};
 
 const LABELLED: usize = 1000;

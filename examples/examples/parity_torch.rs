@@ -19,8 +19,8 @@ use baal::burn::data::dataset::InMemDataset;
 use baal::burn::tensor::Device;
 use baal::data::LabelledItem;
 use baal::data::npy::{NpyArray, encode_f32};
-use baal_examples::images::{NormalizedImage, normalized_batcher};
-use baal_examples::models::{SmallCnn, SmallCnnConfig};
+use baal_zoo::images::{NormalizedImage, normalized_batcher};
+use baal_zoo::models::{SmallCnn, SmallCnnConfig};
 use burn_store::{ModuleSnapshot, PytorchStore};
 
 type Error = Box<dyn std::error::Error>;

@@ -14,8 +14,8 @@ use baal::active::{ActiveLearningLoop, Trainer, TrainerConfig};
 use baal::burn::data::dataset::{Dataset, InMemDataset};
 use baal::data::{ActiveLearningDataset, FashionMnist, ImageItem};
 use baal::prelude::*;
-use baal_examples::images::{Normalization, image_batcher};
-use baal_examples::models::SmallCnnConfig;
+use baal_zoo::images::{Normalization, image_batcher};
+use baal_zoo::models::SmallCnnConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()

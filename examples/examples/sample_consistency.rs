@@ -19,15 +19,15 @@ use baal::bayesian::McSamplerConfig;
 use baal::data::{ActiveLearningDataset, FashionMnist};
 use baal::heuristics::{Bald, Heuristic, Predictions};
 use baal::prelude::parse_device;
-use baal_examples::images::{Normalization, NormalizedImage, NormalizedImages, normalized_batcher};
-use baal_examples::models::SmallCnnConfig;
 use baal_examples::reproduce::balanced_initial;
+use baal_zoo::images::{Normalization, NormalizedImage, NormalizedImages, normalized_batcher};
+use baal_zoo::models::SmallCnnConfig;
 
 type Error = Box<dyn std::error::Error>;
 
 /// BALD scores of `pool` from `iterations` samples.
 fn bald_scores(
-    trainer: &Trainer<baal_examples::models::SmallCnn, NormalizedImage>,
+    trainer: &Trainer<baal_zoo::models::SmallCnn, NormalizedImage>,
     pool: &NormalizedImages,
     iterations: usize,
     seed: u64,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use baal::burn::module::Module;
 use baal::burn::tensor::Device;
-use baal_examples::models::{Vgg16, Vgg16Config};
+use baal_zoo::models::{Vgg16, Vgg16Config};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vgg16_w16.pth")
