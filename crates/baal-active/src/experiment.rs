@@ -169,24 +169,12 @@ where
     /// then), a label the dataset refuses, or the state cannot be saved.
     pub fn label(&mut self, labels: impl IntoIterator<Item = (DatasetIndex, L)>) -> Result<()> {
         let labels: Vec<(DatasetIndex, L)> = labels.into_iter().collect();
-        let mut seen = std::collections::HashSet::with_capacity(labels.len());
-        for (index, _) in &labels {
-            if !self.pending.contains(index) {
-                return Err(ActiveError::InvalidConfig {
-                    what: "labels",
-                    reason: format!(
-                        "item {index} is not in the pending query {:?}",
-                        self.pending
-                    ),
-                });
+        let seen = crate::oracle::check_answers(&self.pending, &labels).map_err(|reason| {
+            ActiveError::InvalidConfig {
+                what: "labels",
+                reason,
             }
-            if !seen.insert(*index) {
-                return Err(ActiveError::InvalidConfig {
-                    what: "labels",
-                    reason: format!("item {index} is labelled twice"),
-                });
-            }
-        }
+        })?;
         self.dataset.label_many_with(labels)?;
         self.pending.retain(|index| !seen.contains(index));
         if self.pending.is_empty() && self.finished.as_deref() == Some(WAITS_FOR_LABELS) {

@@ -1,5 +1,7 @@
 //! Oracles: who labels the items the loop queries.
 
+use std::collections::HashSet;
+
 use baal_data::{ActiveLearningDataset, DatasetIndex};
 
 use crate::error::{ActiveError, Result};
@@ -43,23 +45,32 @@ where
         query: &[DatasetIndex],
     ) -> Result<OracleOutcome> {
         let labels = (self.0)(query).map_err(ActiveError::Oracle)?;
-        let mut answered = std::collections::HashSet::with_capacity(labels.len());
-        for (index, _) in &labels {
-            if !query.contains(index) {
-                return Err(ActiveError::Oracle(format!(
-                    "the callback labelled item {index}, which the query {query:?} does not hold"
-                )));
-            }
-            if !answered.insert(*index) {
-                return Err(ActiveError::Oracle(format!(
-                    "the callback labelled item {index} twice"
-                )));
-            }
-        }
+        check_answers(query, &labels)
+            .map_err(|reason| ActiveError::Oracle(format!("the callback: {reason}")))?;
         let n = labels.len();
         dataset.label_many_with(labels)?;
         Ok(OracleOutcome::Labelled(n))
     }
+}
+
+/// Checks that `labels` answer only items of `query`, each once; returns the items answered,
+/// or why not.
+pub(crate) fn check_answers<L>(
+    query: &[DatasetIndex],
+    labels: &[(DatasetIndex, L)],
+) -> std::result::Result<HashSet<DatasetIndex>, String> {
+    let mut answered = HashSet::with_capacity(labels.len());
+    for (index, _) in labels {
+        if !query.contains(index) {
+            return Err(format!(
+                "item {index} was labelled, but the query {query:?} does not hold it"
+            ));
+        }
+        if !answered.insert(*index) {
+            return Err(format!("item {index} was labelled twice"));
+        }
+    }
+    Ok(answered)
 }
 
 /// Human labelling out of band: the loop returns the query unlabelled and stops
