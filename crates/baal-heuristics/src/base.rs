@@ -2,7 +2,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::error::Result;
+use crate::error::{HeuristicError, Result};
 use crate::predictions::Predictions;
 use crate::ranking::{Orientation, Ranking, Selection};
 
@@ -72,6 +72,46 @@ pub trait Heuristic: Send + Sync {
         crate::ranking::check_query_size(k, predictions.len())?;
         Selection::from_ranking(&self.rank(predictions, target)?, k)
     }
+
+    /// One score per item of a pool of `pool_len` items, for heuristics that do not read
+    /// predictions ([`needs_predictions`](Self::needs_predictions) is false: random,
+    /// precomputed scores).
+    ///
+    /// # Errors
+    /// [`HeuristicError::NeedsPredictions`] for every heuristic that reads them (the
+    /// default), or a pool size the heuristic cannot score.
+    fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
+        let _ = pool_len;
+        Err(HeuristicError::NeedsPredictions {
+            heuristic: self.name(),
+        })
+    }
+
+    /// The `k` items to label next from a pool of `pool_len` items without the model's
+    /// predictions, for heuristics that do not read them: a caller skips the MC sampling
+    /// instead of handing over a placeholder tensor.
+    ///
+    /// # Errors
+    /// As [`scores_without_predictions`](Self::scores_without_predictions), or `k` is zero or
+    /// larger than the pool.
+    fn select_without_predictions(&self, pool_len: usize, k: usize) -> Result<Selection> {
+        crate::ranking::check_query_size(k, pool_len)?;
+        let scores = self.scores_without_predictions(pool_len)?;
+        Selection::from_ranking(&Ranking::from_scores(scores, self.orientation())?, k)
+    }
+
+    /// How many times it has drawn from its random generator: `0` for deterministic
+    /// heuristics. Part of a run's state: [`set_draws`](Self::set_draws) on a heuristic
+    /// rebuilt with the same seed makes a resumed run draw what the original run would have.
+    fn draws(&self) -> u64 {
+        0
+    }
+
+    /// Restores the draw counter saved from [`draws`](Self::draws); nothing for deterministic
+    /// heuristics.
+    fn set_draws(&self, draws: u64) {
+        let _ = draws;
+    }
 }
 
 impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
@@ -110,5 +150,17 @@ impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
         k: usize,
     ) -> Result<Selection> {
         (**self).select(predictions, target, k)
+    }
+    fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
+        (**self).scores_without_predictions(pool_len)
+    }
+    fn select_without_predictions(&self, pool_len: usize, k: usize) -> Result<Selection> {
+        (**self).select_without_predictions(pool_len, k)
+    }
+    fn draws(&self) -> u64 {
+        (**self).draws()
+    }
+    fn set_draws(&self, draws: u64) {
+        (**self).set_draws(draws)
     }
 }

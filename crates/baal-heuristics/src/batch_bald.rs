@@ -1,5 +1,7 @@
 //! BatchBALD: greedy batch selection by joint mutual information.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,12 +34,26 @@ use crate::ranking::{Orientation, Ranking, Selection, check_query_size};
 /// [`Heuristic::rank`] puts the `query_size` picks first, in selection order, then the rest
 /// of the pool by BALD; its scores are each pick's batch mutual information and 0 for items
 /// not picked (as baal's). [`Heuristic::score_tensor`] is plain BALD (a batch of one).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BatchBald {
     query_size: usize,
     num_samples: usize,
     max_exact_configurations: usize,
     seed: u64,
+    /// Selections so far: selection `n` samples configurations from stream `n` of `seed`.
+    draws: AtomicU64,
+}
+
+impl Clone for BatchBald {
+    fn clone(&self) -> Self {
+        Self {
+            query_size: self.query_size,
+            num_samples: self.num_samples,
+            max_exact_configurations: self.max_exact_configurations,
+            seed: self.seed,
+            draws: AtomicU64::new(self.draws.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl BatchBald {
@@ -54,6 +70,7 @@ impl BatchBald {
             num_samples: Self::DEFAULT_NUM_SAMPLES,
             max_exact_configurations: Self::DEFAULT_NUM_SAMPLES,
             seed: 0,
+            draws: AtomicU64::new(0),
         }
     }
 
@@ -70,7 +87,7 @@ impl BatchBald {
         self
     }
 
-    /// Seed of the configuration sampler.
+    /// Seed of the configuration sampler (the n-th selection draws from stream n of it).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -120,8 +137,11 @@ impl Heuristic for BatchBald {
 
     fn rank(&self, predictions: &Predictions, _: Option<&Predictions>) -> Result<Ranking> {
         let k = self.query_size.min(predictions.len());
-        let selection = self.select(predictions, None, k)?;
-        let bald = Ranking::from_scores(Bald.scores(predictions, None)?, self.orientation())?;
+        let mut selection = self.select(predictions, None, k)?;
+        let bald = Ranking::from_scores(
+            std::mem::take(&mut selection.pool_scores),
+            self.orientation(),
+        )?;
         let mut scores = vec![0.0; predictions.len()];
         for (&i, &s) in selection.pool_indices.iter().zip(&selection.scores) {
             scores[i] = s;
@@ -144,6 +164,14 @@ impl Heuristic for BatchBald {
         self.check(predictions)?;
         check_query_size(k, predictions.len())?;
         Greedy::new(self, predictions)?.run(k)
+    }
+
+    fn draws(&self) -> u64 {
+        self.draws.load(Ordering::Relaxed)
+    }
+
+    fn set_draws(&self, draws: u64) {
+        self.draws.store(draws, Ordering::Relaxed);
     }
 }
 
@@ -196,7 +224,11 @@ impl<'a> Greedy<'a> {
             probs_t_nc,
             conditional,
             conditional_host,
-            history: JointHistory::new(t, config.seed),
+            history: JointHistory::new(
+                t,
+                config.seed,
+                config.draws.fetch_add(1, Ordering::Relaxed),
+            ),
             picked: Vec::new(),
             penalty: vec![0.0; n],
         })
@@ -217,6 +249,7 @@ impl<'a> Greedy<'a> {
         Ok(Selection {
             pool_indices: self.picked,
             scores,
+            pool_scores: bald,
         })
     }
 
@@ -334,14 +367,16 @@ struct JointHistory {
 }
 
 impl JointHistory {
-    fn new(t: usize, seed: u64) -> Self {
+    fn new(t: usize, seed: u64, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
         Self {
             t,
             q: vec![1.0; t],
             log_w: vec![0.0],
             sampled_under: None,
             picked: Vec::new(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng,
         }
     }
 

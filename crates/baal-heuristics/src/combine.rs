@@ -179,6 +179,17 @@ impl Heuristic for CombineHeuristics {
         self.heuristics.iter().any(|h| h.needs_consistent_samples())
     }
 
+    /// The largest draw counter of its heuristics (each draws once per scoring).
+    fn draws(&self) -> u64 {
+        self.heuristics.iter().map(|h| h.draws()).max().unwrap_or(0)
+    }
+
+    fn set_draws(&self, draws: u64) {
+        for heuristic in &self.heuristics {
+            heuristic.set_draws(draws);
+        }
+    }
+
     /// Every heuristic scores `predictions` (with `target`, for those that need one).
     fn score_tensor(
         &self,

@@ -80,6 +80,15 @@ pub enum HeuristicError {
         /// Name of the heuristic.
         heuristic: &'static str,
     },
+    /// A heuristic that reads the model's predictions was asked to select without them.
+    #[error(
+        "{heuristic} reads the model's predictions: it cannot select without them \
+         (`Heuristic::needs_predictions` is true)"
+    )]
+    NeedsPredictions {
+        /// Name of the heuristic.
+        heuristic: &'static str,
+    },
     /// A parameter is outside its valid range.
     #[error("invalid parameter `{name}`: {reason}")]
     InvalidParameter {

@@ -43,12 +43,16 @@ impl Precomputed {
     }
 
     fn check_len(&self, predictions: &Predictions) -> Result<()> {
-        if predictions.len() == self.scores.len() {
+        self.check_pool_len(predictions.len())
+    }
+
+    fn check_pool_len(&self, pool_len: usize) -> Result<()> {
+        if pool_len == self.scores.len() {
             Ok(())
         } else {
             Err(HeuristicError::ShapeMismatch {
                 what: "precomputed scores",
-                expected: format!("one score per pool item ({})", predictions.len()),
+                expected: format!("one score per pool item ({pool_len})"),
                 got: vec![self.scores.len()],
             })
         }
@@ -83,6 +87,11 @@ impl Heuristic for Precomputed {
 
     fn scores(&self, predictions: &Predictions, _: Option<&Predictions>) -> Result<Vec<f32>> {
         self.check_len(predictions)?;
+        Ok(self.scores.clone())
+    }
+
+    fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
+        self.check_pool_len(pool_len)?;
         Ok(self.scores.clone())
     }
 }

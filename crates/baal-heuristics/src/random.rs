@@ -83,4 +83,16 @@ impl Heuristic for Random {
     fn scores(&self, predictions: &Predictions, _: Option<&Predictions>) -> Result<Vec<f32>> {
         Ok(self.draw(predictions.len()))
     }
+
+    fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
+        Ok(self.draw(pool_len))
+    }
+
+    fn draws(&self) -> u64 {
+        self.draws.load(Ordering::Relaxed)
+    }
+
+    fn set_draws(&self, draws: u64) {
+        self.draws.store(draws, Ordering::Relaxed);
+    }
 }

@@ -161,6 +161,11 @@ pub struct Selection {
     pub pool_indices: Vec<usize>,
     /// The score of each pick, aligned with `pool_indices`.
     pub scores: Vec<f32>,
+    /// Every pool item's score under the heuristic's per-item scoring
+    /// ([`Heuristic::scores`](crate::Heuristic::scores): BALD for BatchBALD, the base
+    /// heuristic's for sampling), indexed by pool index: what a caller averages or logs
+    /// without scoring the pool a second time.
+    pub pool_scores: Vec<f32>,
 }
 
 impl Selection {
@@ -172,6 +177,7 @@ impl Selection {
         Ok(Self {
             pool_indices,
             scores,
+            pool_scores: ranking.scores.clone(),
         })
     }
 }

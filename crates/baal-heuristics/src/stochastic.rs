@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::base::Heuristic;
 use crate::error::{HeuristicError, Result};
 use crate::predictions::Predictions;
-use crate::ranking::{Orientation, Ranking};
+use crate::ranking::{Orientation, Ranking, Selection};
 
 /// How scores become sampling weights (Kirsch et al. 2023, "Stochastic Batch Acquisition: A
 /// Simple Baseline for Deep Active Learning", TMLR), with temperature `τ` and `u` the score
@@ -179,11 +179,55 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
     }
 
     fn rank(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Ranking> {
+        self.sample(&self.base.scores(predictions, target)?)
+    }
+
+    /// Samples the batch; [`Selection::pool_scores`] holds the base heuristic's scores (not
+    /// the sampling probabilities of the ranking).
+    fn select(
+        &self,
+        predictions: &Predictions,
+        target: Option<&Predictions>,
+        k: usize,
+    ) -> Result<Selection> {
+        crate::ranking::check_query_size(k, predictions.len())?;
         let scores = self.base.scores(predictions, target)?;
+        let mut selection = Selection::from_ranking(&self.sample(&scores)?, k)?;
+        selection.pool_scores = scores;
+        Ok(selection)
+    }
+
+    fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
+        self.base.scores_without_predictions(pool_len)
+    }
+
+    fn select_without_predictions(&self, pool_len: usize, k: usize) -> Result<Selection> {
+        crate::ranking::check_query_size(k, pool_len)?;
+        let scores = self.base.scores_without_predictions(pool_len)?;
+        let mut selection = Selection::from_ranking(&self.sample(&scores)?, k)?;
+        selection.pool_scores = scores;
+        Ok(selection)
+    }
+
+    /// Its own draws; the base heuristic's (if random) advance with them, one per sample.
+    fn draws(&self) -> u64 {
+        self.draws.load(Ordering::Relaxed)
+    }
+
+    fn set_draws(&self, draws: u64) {
+        self.draws.store(draws, Ordering::Relaxed);
+        self.base.set_draws(draws);
+    }
+}
+
+impl<H: Heuristic> StochasticSampling<H> {
+    /// A whole order drawn with Gumbel-top-k from the base heuristic's `scores`, with the
+    /// sampling probabilities as the ranking's scores.
+    fn sample(&self, scores: &[f32]) -> Result<Ranking> {
         if let Some((item, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
             return Err(HeuristicError::NonFiniteScore { item, value });
         }
-        let log_w = self.log_weights(&scores)?;
+        let log_w = self.log_weights(scores)?;
         let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(self.draws.fetch_add(1, Ordering::Relaxed));

@@ -381,14 +381,18 @@ fn batch_bald_is_deterministic_for_a_seed_and_avoids_duplicates() {
         .with_max_exact_configurations(0)
         .with_num_samples(300)
         .with_seed(9);
+    // The same seed and draw counter give the same batch; each selection draws from the
+    // next stream of the seed.
+    let replay = config.clone();
+    let for_rank = config.clone();
     let a = config.select(&preds, None, 6).expect("select");
-    let b = config.select(&preds, None, 6).expect("select");
-    assert_eq!(a, b);
+    assert_eq!(config.draws(), 1);
+    assert_eq!(a, replay.select(&preds, None, 6).expect("select"));
     assert!(
         !(a.pool_indices.contains(&0) && a.pool_indices.contains(&1)),
         "{a:?}"
     );
-    let ranking = config.rank(&preds, None).expect("rank");
+    let ranking = for_rank.rank(&preds, None).expect("rank");
     assert_eq!(ranking.top(6), a.pool_indices.as_slice());
     assert_eq!(ranking.len(), 30);
 }
@@ -565,11 +569,118 @@ fn fused_cpu_kernels_match_the_tensor_path() {
         let config = BatchBald::new(5)
             .with_max_exact_configurations(max_exact)
             .with_num_samples(200);
-        let a = config.select(&fused, None, 5).expect("select");
+        // Each selection draws from the next stream: compare two at the same counter.
+        let a = config.clone().select(&fused, None, 5).expect("select");
         let b = config.select(&tensor, None, 5).expect("select");
         assert_eq!(a.pool_indices, b.pool_indices);
         for (x, y) in a.scores.iter().zip(&b.scores) {
             assert_close(f64::from(*x), f64::from(*y), 1e-4, "batch MI");
         }
     }
+}
+
+#[test]
+fn a_selection_carries_every_pool_items_score() {
+    // Before, a caller that wanted the pool's scores (the loop's mean uncertainty) scored the
+    // pool a second time; `Selection::pool_scores` hands them over.
+    let preds = predictions(&random_probs(40, 3, 8, 2.0, 5));
+    let bald = scores(&Bald, &preds);
+    let picked = Bald.select(&preds, None, 5).expect("select");
+    assert_eq!(picked.pool_scores, bald);
+    let batch = BatchBald::new(4).select(&preds, None, 4).expect("select");
+    assert_eq!(
+        batch.pool_scores, bald,
+        "BatchBALD's per-item score is BALD"
+    );
+    let sampled = StochasticSampling::power(Bald, 1.0, 3).expect("valid");
+    let selection = sampled.select(&preds, None, 5).expect("select");
+    assert_eq!(
+        selection.pool_scores, bald,
+        "the base scores, not the probabilities"
+    );
+    assert_eq!(
+        scores(&Entropy, &preds),
+        Entropy.select(&preds, None, 3).expect("select").pool_scores
+    );
+}
+
+#[test]
+fn heuristics_that_read_no_predictions_select_without_them() {
+    let preds = predictions(&random_probs(30, 2, 2, 1.0, 0));
+    let with = Random::new(4).select(&preds, None, 7).expect("select");
+    let without = Random::new(4)
+        .select_without_predictions(30, 7)
+        .expect("select");
+    assert_eq!(with, without);
+    let precomputed =
+        Precomputed::new(vec![0.3, 0.9, 0.1], Orientation::HigherIsMoreInformative).expect("ok");
+    let selection = precomputed
+        .select_without_predictions(3, 2)
+        .expect("select");
+    assert_eq!(selection.pool_indices, [1, 0]);
+    assert!(matches!(
+        precomputed.select_without_predictions(4, 2),
+        Err(HeuristicError::ShapeMismatch { .. })
+    ));
+    // A heuristic that reads predictions says so rather than ranking garbage.
+    let err = Bald
+        .select_without_predictions(30, 3)
+        .expect_err("needs predictions");
+    assert!(
+        matches!(err, HeuristicError::NeedsPredictions { heuristic: "bald" }),
+        "{err}"
+    );
+    assert!(
+        Random::new(1).select_without_predictions(3, 4).is_err(),
+        "k > pool"
+    );
+}
+
+#[test]
+fn a_restored_draw_counter_continues_the_random_stream() {
+    // A run resumed after two steps must draw what the original's third step drew: the
+    // counter is the state, the seed alone is not.
+    let preds = predictions(&random_probs(60, 3, 6, 2.0, 8));
+    let builders: Vec<(&str, Box<dyn Fn() -> Box<dyn Heuristic>>)> = vec![
+        ("random", Box::new(|| Box::new(Random::new(5)))),
+        (
+            "power",
+            Box::new(|| Box::new(StochasticSampling::power(Bald, 0.5, 5).expect("valid"))),
+        ),
+        (
+            "batch-bald",
+            Box::new(|| {
+                Box::new(
+                    BatchBald::new(4)
+                        .with_max_exact_configurations(0)
+                        .with_num_samples(50)
+                        .with_seed(5),
+                )
+            }),
+        ),
+    ];
+    for (name, build) in builders {
+        let original = build();
+        let mut picks = Vec::new();
+        for _ in 0..3 {
+            picks.push(
+                original
+                    .select(&preds, None, 4)
+                    .expect("select")
+                    .pool_indices,
+            );
+        }
+        assert_eq!(original.draws(), 3, "{name}");
+        if name != "batch-bald" {
+            assert_ne!(picks[1], picks[2], "{name}: successive draws differ");
+        }
+        let resumed = build();
+        resumed.set_draws(2);
+        let third = resumed
+            .select(&preds, None, 4)
+            .expect("select")
+            .pool_indices;
+        assert_eq!(third, picks[2], "{name}");
+    }
+    assert_eq!(Bald.draws(), 0, "deterministic heuristics draw nothing");
 }
