@@ -8,23 +8,15 @@ use baal_bayesian::McSamplerConfig;
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
 use baal_heuristics::{Heuristic, HeuristicKind, HeuristicParams, Orientation, Predictions};
 use burn::data::dataset::Dataset;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ActiveError, Result};
 use crate::oracle::KnownLabels;
+use crate::run_state::{LoopState, RunState};
 use crate::traits::Predictor;
 use crate::traits::{Oracle, OracleOutcome};
-
-/// Where the heuristic comes from.
-enum HeuristicSource {
-    /// One heuristic for every step.
-    Fixed(Box<dyn Heuristic>),
-    /// Rebuilt each step with seed `seed + step`, so that a resumed run continues as the
-    /// original run did.
-    PerStep { kind: HeuristicKind, seed: u64 },
-}
 
 /// What one [`ActiveLearningLoop::step`] did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,12 +49,16 @@ pub struct StepOutcome {
 
 /// The loop of baal's `ActiveLearningLoop`: each [`step`](Self::step) MC-predicts the pool (or
 /// a random subset of `max_sample` items), ranks it with the heuristic, has the [`Oracle`]
-/// label the top `query_size` items and saves the dataset state when a checkpoint path is set.
+/// label the top `query_size` items and saves the [`RunState`] when a checkpoint path is set.
+///
+/// A query the oracle leaves unlabelled ([`PendingQueue`](crate::PendingQueue)) waits in
+/// [`pending`](Self::pending) until [`label`](Self::label) records a person's answers; it is
+/// part of the saved state, so it survives a restart ([`resume`](Self::resume)).
 ///
 /// Training is not part of the loop: train between steps with a [`Trainer`](crate::Trainer)
 /// or your own code, then pass anything that implements [`Predictor`].
 pub struct ActiveLearningLoop<I, L> {
-    heuristic: HeuristicSource,
+    heuristic: Box<dyn Heuristic>,
     query_size: usize,
     max_sample: Option<usize>,
     iterations: usize,
@@ -71,6 +67,7 @@ pub struct ActiveLearningLoop<I, L> {
     target: Option<Arc<dyn Dataset<I>>>,
     checkpoint: Option<PathBuf>,
     steps: u64,
+    pending: Vec<DatasetIndex>,
     show_progress: bool,
     always_consistent: bool,
 }
@@ -86,24 +83,23 @@ where
     /// # Errors
     /// A query size of 0.
     pub fn new(heuristic: impl Heuristic + 'static, query_size: usize) -> Result<Self> {
-        Self::with_source(HeuristicSource::Fixed(Box::new(heuristic)), query_size)
+        Self::with_heuristic(Box::new(heuristic), query_size)
     }
 
-    /// A loop whose heuristic is rebuilt each step from `kind` with seed `seed + step`: random
-    /// heuristics then draw the same on a resumed run.
+    /// A loop whose heuristic is built from `kind` with `seed` for its random draws (random
+    /// order, sampling, BatchBALD's configurations); the draw counter is part of the loop's
+    /// state, so a resumed run draws what the original would have.
     ///
     /// # Errors
-    /// A query size of 0, or parameters `kind` refuses (checked by building it once).
+    /// A query size of 0, or parameters `kind` refuses.
     pub fn from_kind(kind: HeuristicKind, query_size: usize, seed: u64) -> Result<Self> {
-        kind.build(
-            &HeuristicParams::new()
-                .with_query_size(query_size)
-                .with_seed(seed),
-        )?;
-        Self::with_source(HeuristicSource::PerStep { kind, seed }, query_size)
+        let params = HeuristicParams::new()
+            .with_query_size(query_size)
+            .with_seed(seed);
+        Self::with_heuristic(kind.build(&params)?, query_size)
     }
 
-    fn with_source(heuristic: HeuristicSource, query_size: usize) -> Result<Self> {
+    fn with_heuristic(heuristic: Box<dyn Heuristic>, query_size: usize) -> Result<Self> {
         if query_size == 0 {
             return Err(ActiveError::InvalidConfig {
                 what: "query size",
@@ -120,6 +116,7 @@ where
             target: None,
             checkpoint: None,
             steps: 0,
+            pending: Vec::new(),
             show_progress: false,
             always_consistent: false,
         })
@@ -164,7 +161,8 @@ where
         self
     }
 
-    /// Saves the dataset state atomically to `path` after each labelling.
+    /// Saves the [`RunState`] (dataset state and the loop's state) atomically to `path` after
+    /// each step and each [`label`](Self::label); [`resume`](Self::resume) reads it back.
     pub fn with_checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
         self.checkpoint = Some(path.into());
         self
@@ -186,16 +184,110 @@ where
         self.steps
     }
 
-    /// Sets the step counter (a resumed run continues its seeds from there).
-    pub fn set_steps(&mut self, steps: u64) {
-        self.steps = steps;
-    }
-
     /// The heuristic's name.
     pub fn heuristic_name(&self) -> &'static str {
-        match &self.heuristic {
-            HeuristicSource::Fixed(h) => h.name(),
-            HeuristicSource::PerStep { kind, .. } => kind.name(),
+        self.heuristic.name()
+    }
+
+    /// Whether a checkpoint path is set.
+    pub(crate) fn has_checkpoint(&self) -> bool {
+        self.checkpoint.is_some()
+    }
+
+    /// The query that waits for a person's labels: dataset indices the oracle left unlabelled
+    /// at the last step and no [`label`](Self::label) has answered yet.
+    pub fn pending(&self) -> &[DatasetIndex] {
+        &self.pending
+    }
+
+    /// The loop's part of the run state.
+    pub fn state(&self) -> LoopState {
+        LoopState {
+            heuristic: self.heuristic.name().to_string(),
+            query_size: self.query_size,
+            steps: self.steps,
+            heuristic_draws: self.heuristic.draws(),
+            pending: self.pending.clone(),
+        }
+    }
+
+    /// Continues from a saved loop state, or says why it does not fit this loop (another
+    /// heuristic or query size).
+    pub(crate) fn restore(&mut self, state: LoopState) -> std::result::Result<(), String> {
+        if state.heuristic != self.heuristic.name() || state.query_size != self.query_size {
+            return Err(format!(
+                "it was run with heuristic {} and query size {}, not {} and {}; use another folder",
+                state.heuristic,
+                state.query_size,
+                self.heuristic.name(),
+                self.query_size
+            ));
+        }
+        self.steps = state.steps;
+        self.heuristic.set_draws(state.heuristic_draws);
+        self.pending = state.pending;
+        Ok(())
+    }
+
+    /// Resumes from the run state at the checkpoint path, if the file exists: the dataset
+    /// and the loop continue where the saved run was. Returns whether it resumed.
+    ///
+    /// # Errors
+    /// No checkpoint path is set, the file is unreadable, or it holds a run of another
+    /// heuristic, query size or dataset.
+    pub fn resume(&mut self, dataset: &mut ActiveLearningDataset<I, L>) -> Result<bool> {
+        let Some(path) = self.checkpoint.clone() else {
+            return Err(ActiveError::InvalidConfig {
+                what: "checkpoint",
+                reason: "resume reads the checkpoint: set one with with_checkpoint".into(),
+            });
+        };
+        if !path.exists() {
+            return Ok(false);
+        }
+        let state = RunState::<L>::load(&path)?;
+        let refuse = |reason: String| ActiveError::Resume {
+            path: path.clone(),
+            reason,
+        };
+        // Check the loop's part first, so that a refused resume leaves the dataset alone.
+        let before = self.state();
+        self.restore(state.active).map_err(refuse)?;
+        if let Err(e) = dataset.restore(state.dataset) {
+            self.restore(before).map_err(refuse)?;
+            return Err(e.into());
+        }
+        Ok(true)
+    }
+
+    /// Records a person's labels for pending items and returns once they are saved (when a
+    /// checkpoint is set). Items answered leave [`pending`](Self::pending).
+    ///
+    /// # Errors
+    /// A label for an item that is not pending, two labels for one item (nothing is labelled
+    /// then), a label the dataset refuses, or the checkpoint cannot be written.
+    pub fn label(
+        &mut self,
+        dataset: &mut ActiveLearningDataset<I, L>,
+        labels: impl IntoIterator<Item = (DatasetIndex, L)>,
+    ) -> Result<()> {
+        let labels: Vec<(DatasetIndex, L)> = labels.into_iter().collect();
+        let seen = crate::oracle::check_answers(&self.pending, &labels).map_err(|reason| {
+            ActiveError::InvalidConfig {
+                what: "labels",
+                reason,
+            }
+        })?;
+        dataset.label_many_with(labels)?;
+        self.pending.retain(|index| !seen.contains(index));
+        self.save(dataset)
+    }
+
+    /// Writes the run state to the checkpoint, if one is set.
+    fn save(&self, dataset: &ActiveLearningDataset<I, L>) -> Result<()> {
+        match &self.checkpoint {
+            Some(path) => RunState::new(self.state(), dataset.state(), None).save(path),
+            None => Ok(()),
         }
     }
 
@@ -204,7 +296,8 @@ where
     /// The pool is MC-predicted only when the heuristic reads predictions
     /// ([`Heuristic::needs_predictions`]), the target set only when it needs one
     /// ([`Heuristic::needs_target`]), and both with consistent samples when it needs them
-    /// ([`Heuristic::needs_consistent_samples`]) or the loop asks for them always.
+    /// ([`Heuristic::needs_consistent_samples`]) or the loop asks for them always. A query
+    /// still pending from the last step is dropped: its items are back in the pool.
     ///
     /// # Errors
     /// A heuristic needing a target set without one, prediction or
@@ -214,64 +307,29 @@ where
         dataset: &mut ActiveLearningDataset<I, L>,
         predictor: &dyn Predictor<I>,
     ) -> Result<StepOutcome> {
+        self.pending.clear();
         if dataset.n_unlabelled() == 0 {
-            return Ok(StepOutcome {
-                query: Vec::new(),
-                labelled: false,
-                can_continue: false,
-                n_scored: 0,
-                mean_uncertainty: None,
-                predict_seconds: 0.0,
-                rank_seconds: 0.0,
-                label_seconds: 0.0,
-                query_predicted_classes: Vec::new(),
-                consistent_samples: false,
-            });
+            return Ok(StepOutcome::nothing_to_query());
         }
-        let step_seed = self.sampler_seed.wrapping_add(self.steps);
-        let built;
-        let heuristic: &dyn Heuristic = match &self.heuristic {
-            HeuristicSource::Fixed(heuristic) => heuristic.as_ref(),
-            HeuristicSource::PerStep { kind, seed } => {
-                let params = HeuristicParams::new()
-                    .with_query_size(self.query_size)
-                    .with_seed(seed.wrapping_add(self.steps));
-                built = kind.build(&params)?;
-                built.as_ref()
-            }
-        };
-        let target_set = match (heuristic.needs_target(), &self.target) {
-            (false, _) => None,
-            (true, Some(target)) => Some(target.as_ref()),
-            (true, None) => {
-                return Err(ActiveError::InvalidConfig {
-                    what: "target set",
-                    reason: format!(
-                        "heuristic {} needs predictions on a target set: give one with \
-                         ActiveLearningLoop::with_target",
-                        heuristic.name()
-                    ),
-                });
-            }
-        };
+        let target_set = self.target_set()?;
         let pool: PoolView<I> = match self.max_sample {
             Some(max) => dataset.pool_subset(max)?,
             None => dataset.pool(),
         };
         let started = Instant::now();
-        let needs_predictions = heuristic.needs_predictions();
-        let consistent_samples = self.always_consistent || heuristic.needs_consistent_samples();
+        let consistent_samples =
+            self.always_consistent || self.heuristic.needs_consistent_samples();
         let sampler = McSamplerConfig::new(self.iterations)
-            .with_seed(step_seed)
+            .with_seed(self.sampler_seed.wrapping_add(self.steps))
             .with_consistent(consistent_samples)
             .with_show_progress(self.show_progress)
             .init()?;
-        let predictions = if needs_predictions {
-            Predictions::from_probs(predictor.predict(&sampler, &pool)?)?
+        let predictions = if self.heuristic.needs_predictions() {
+            Some(Predictions::from_probs(
+                predictor.predict(&sampler, &pool)?,
+            )?)
         } else {
-            // Random reads only the pool size: skip the model.
-            let device = Device::default();
-            Predictions::from_probs(Tensor::ones([pool.len(), 1, 1], &device))?
+            None // random and precomputed scores read only the pool size: skip the model
         };
         let target = match target_set {
             Some(target) => Some(Predictions::from_probs(
@@ -282,44 +340,26 @@ where
         let predict_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let k = self.query_size.min(pool.len());
-        let selection = heuristic.select(&predictions, target.as_ref(), k)?;
-        let mean_uncertainty = if needs_predictions {
-            let scores = heuristic.scores(&predictions, target.as_ref())?;
-            let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64;
-            Some(match heuristic.orientation() {
-                Orientation::HigherIsMoreInformative => mean,
-                Orientation::LowerIsMoreInformative => -mean,
-            })
-        } else {
-            None
+        let selection = match &predictions {
+            Some(predictions) => self.heuristic.select(predictions, target.as_ref(), k)?,
+            None => self.heuristic.select_without_predictions(pool.len(), k)?,
         };
+        let mean_uncertainty = predictions
+            .is_some()
+            .then(|| self.oriented_mean(&selection.pool_scores));
         let query = selection
             .pool_indices
             .iter()
             .map(|&position| pool.dataset_index(position))
             .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
         let rank_seconds = started.elapsed().as_secs_f64();
-        // What the model thought of its picks before they were labelled: a few forward passes
-        // of the queried items only, for every heuristic alike.
-        let query_items = Positions {
-            pool: &pool,
-            positions: &selection.pool_indices,
-        };
-        let query_predicted_classes = if query_items.is_empty() {
-            Vec::new()
-        } else {
-            predicted_classes(predictor.predict(&sampler, &query_items)?)?
-        };
+        let query_predicted_classes =
+            query_predictions(predictor, &sampler, &pool, &selection.pool_indices)?;
         let started = Instant::now();
-        let outcome = self.oracle.label(dataset, &query)?;
-        let labelled = matches!(outcome, OracleOutcome::Labelled(_));
-        if labelled && let Some(path) = &self.checkpoint {
-            dataset.save_checkpoint(path)?;
-        }
+        let labelled = self.label_query(dataset, &query)?;
         let label_seconds = started.elapsed().as_secs_f64();
-        self.steps += 1;
         tracing::info!(
-            heuristic = heuristic.name(),
+            heuristic = self.heuristic.name(),
             queried = query.len(),
             labelled,
             n_labelled = dataset.n_labelled(),
@@ -340,6 +380,81 @@ where
             consistent_samples,
         })
     }
+
+    /// The target set, when the heuristic needs one.
+    fn target_set(&self) -> Result<Option<&dyn Dataset<I>>> {
+        match (self.heuristic.needs_target(), &self.target) {
+            (false, _) => Ok(None),
+            (true, Some(target)) => Ok(Some(target.as_ref())),
+            (true, None) => Err(ActiveError::InvalidConfig {
+                what: "target set",
+                reason: format!(
+                    "heuristic {} needs predictions on a target set: give one with \
+                     ActiveLearningLoop::with_target",
+                    self.heuristic.name()
+                ),
+            }),
+        }
+    }
+
+    /// The mean score, oriented so that higher is more uncertain.
+    fn oriented_mean(&self, scores: &[f32]) -> f64 {
+        let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len().max(1) as f64;
+        match self.heuristic.orientation() {
+            Orientation::HigherIsMoreInformative => mean,
+            Orientation::LowerIsMoreInformative => -mean,
+        }
+    }
+
+    /// Has the oracle label `query`, keeps it pending if the oracle did not, counts the step
+    /// and saves the run state. Returns whether the query was labelled.
+    fn label_query(
+        &mut self,
+        dataset: &mut ActiveLearningDataset<I, L>,
+        query: &[DatasetIndex],
+    ) -> Result<bool> {
+        let outcome = self.oracle.label(dataset, query)?;
+        let labelled = matches!(outcome, OracleOutcome::Labelled(_));
+        if !labelled {
+            self.pending = query.to_vec();
+        }
+        self.steps += 1;
+        self.save(dataset)?;
+        Ok(labelled)
+    }
+}
+
+impl StepOutcome {
+    /// The outcome of a step on an empty pool.
+    fn nothing_to_query() -> Self {
+        Self {
+            query: Vec::new(),
+            labelled: false,
+            can_continue: false,
+            n_scored: 0,
+            mean_uncertainty: None,
+            predict_seconds: 0.0,
+            rank_seconds: 0.0,
+            label_seconds: 0.0,
+            query_predicted_classes: Vec::new(),
+            consistent_samples: false,
+        }
+    }
+}
+
+/// What the model thought of its picks before they were labelled: a few forward passes of the
+/// queried items only, for every heuristic alike.
+fn query_predictions<I: Send + Sync>(
+    predictor: &dyn Predictor<I>,
+    sampler: &baal_bayesian::McSampler,
+    pool: &PoolView<I>,
+    positions: &[usize],
+) -> Result<Vec<usize>> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let items = Positions { pool, positions };
+    predicted_classes(predictor.predict(sampler, &items)?)
 }
 
 /// Some positions of a pool view, as a dataset.
@@ -376,9 +491,235 @@ fn predicted_classes(probs: Tensor<3>) -> Result<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oracle::PendingQueue;
     use baal_heuristics::Bald;
+    use burn::data::dataset::InMemDataset;
+    use burn::tensor::{Device, TensorData};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     type Loop = ActiveLearningLoop<u8, u8>;
+
+    /// Each item's class probabilities depend on the item alone: `[x/255, 1 - x/255]`.
+    struct ByValue;
+
+    impl Predictor<u8> for ByValue {
+        fn predict(
+            &self,
+            sampler: &baal_bayesian::McSampler,
+            items: &dyn Dataset<u8>,
+        ) -> Result<Tensor<3>> {
+            let t = sampler.iterations();
+            let mut values = Vec::new();
+            for i in 0..items.len() {
+                let x = f32::from(items.get(i).expect("item")) / 255.0;
+                let shift = 0.1 * (i % 3) as f32 * x * (1.0 - x);
+                for class in [x, 1.0 - x] {
+                    for step in 0..t {
+                        let sign = if (class == x) == (step % 2 == 0) {
+                            1.0
+                        } else {
+                            -1.0
+                        };
+                        values.push(class + sign * shift);
+                    }
+                }
+            }
+            Ok(Tensor::from_data(
+                TensorData::new(values, [items.len(), 2, t]),
+                &Device::default(),
+            ))
+        }
+    }
+
+    fn dataset() -> ActiveLearningDataset<u8, u8> {
+        ActiveLearningDataset::new(InMemDataset::new((0..60u8).map(|x| x * 4).collect()))
+            .with_known_labels(|&x: &u8| u8::from(x > 120))
+            .with_seed(3)
+    }
+
+    /// BALD that counts how often it scores the pool.
+    struct Counting(AtomicUsize);
+
+    impl Heuristic for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        fn orientation(&self) -> Orientation {
+            Orientation::HigherIsMoreInformative
+        }
+        fn score_tensor(
+            &self,
+            predictions: &Predictions,
+            target: Option<&Predictions>,
+        ) -> baal_heuristics::Result<Tensor<1>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Bald.score_tensor(predictions, target)
+        }
+    }
+
+    #[test]
+    fn a_step_scores_the_pool_once() {
+        // Before, the loop scored the pool a second time for the mean uncertainty.
+        let counting = std::sync::Arc::new(Counting(AtomicUsize::new(0)));
+        struct Shared(std::sync::Arc<Counting>);
+        impl Heuristic for Shared {
+            fn name(&self) -> &'static str {
+                self.0.name()
+            }
+            fn orientation(&self) -> Orientation {
+                self.0.orientation()
+            }
+            fn score_tensor(
+                &self,
+                predictions: &Predictions,
+                target: Option<&Predictions>,
+            ) -> baal_heuristics::Result<Tensor<1>> {
+                self.0.score_tensor(predictions, target)
+            }
+        }
+        let mut data = dataset();
+        data.label_randomly(4).expect("labels");
+        let mut active = Loop::new(Shared(counting.clone()), 3)
+            .expect("valid")
+            .with_iterations(4);
+        let outcome = active.step(&mut data, &ByValue).expect("step");
+        assert_eq!(counting.0.load(Ordering::Relaxed), 1);
+        // The mean uncertainty is still the mean of every scored item's BALD.
+        let mean = outcome.mean_uncertainty.expect("scored");
+        assert!(mean > 0.0 && mean.is_finite(), "{mean}");
+    }
+
+    #[test]
+    fn random_acquisition_reads_no_predictions() {
+        struct Refuses;
+        impl Predictor<u8> for Refuses {
+            fn predict(
+                &self,
+                sampler: &baal_bayesian::McSampler,
+                items: &dyn Dataset<u8>,
+            ) -> Result<Tensor<3>> {
+                // Only the picks (3 items) may be predicted, never the pool.
+                assert!(items.len() <= 3, "the pool was predicted: {}", items.len());
+                ByValue.predict(sampler, items)
+            }
+        }
+        let mut data = dataset();
+        let mut active = Loop::from_kind(HeuristicKind::Random, 3, 5).expect("valid");
+        let outcome = active.step(&mut data, &Refuses).expect("step");
+        assert_eq!(outcome.query.len(), 3);
+        assert_eq!(outcome.mean_uncertainty, None);
+        let expected = baal_heuristics::Random::new(5)
+            .select_without_predictions(60, 3)
+            .expect("select");
+        let positions = expected.pool_indices;
+        let got: Vec<usize> = outcome.query.iter().map(|i| i.get()).collect();
+        assert_eq!(
+            got, positions,
+            "nothing labelled before: pool = dataset order"
+        );
+    }
+
+    #[test]
+    fn a_resumed_loop_draws_and_waits_as_the_original() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("run.json");
+        let build = || {
+            Loop::from_kind(HeuristicKind::Random, 3, 9)
+                .expect("valid")
+                .with_checkpoint(&path)
+        };
+        // The original: three steps in one process.
+        let mut original_data = dataset();
+        let mut original = Loop::from_kind(HeuristicKind::Random, 3, 9).expect("valid");
+        let mut queries = Vec::new();
+        for _ in 0..3 {
+            queries.push(
+                original
+                    .step(&mut original_data, &ByValue)
+                    .expect("step")
+                    .query,
+            );
+        }
+        // The same run, stopped after two steps and resumed in a new loop.
+        let mut data = dataset();
+        let mut first = build();
+        assert!(!first.resume(&mut data).expect("no state yet"));
+        for query in &queries[..2] {
+            assert_eq!(&first.step(&mut data, &ByValue).expect("step").query, query);
+        }
+        let mut data = dataset();
+        let mut resumed = build();
+        assert!(resumed.resume(&mut data).expect("resumes"));
+        assert_eq!(data.n_labelled(), 6);
+        assert_eq!(resumed.steps(), 2);
+        assert_eq!(
+            resumed.step(&mut data, &ByValue).expect("step").query,
+            queries[2]
+        );
+    }
+
+    #[test]
+    fn a_pending_query_survives_a_restart_and_takes_only_its_answers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("run.json");
+        let build = || {
+            Loop::new(Bald, 2)
+                .expect("valid")
+                .with_iterations(4)
+                .with_oracle(PendingQueue)
+                .with_checkpoint(&path)
+        };
+        let mut data = dataset();
+        let mut active = build();
+        let outcome = active.step(&mut data, &ByValue).expect("step");
+        assert!(!outcome.labelled);
+        assert_eq!(active.pending(), outcome.query.as_slice());
+        // A restart: the pending query comes back from the checkpoint.
+        let mut data = dataset();
+        let mut resumed = build();
+        assert!(resumed.resume(&mut data).expect("resumes"));
+        assert_eq!(resumed.pending(), outcome.query.as_slice());
+        // A label for an item nobody asked about is refused and labels nothing.
+        let foreign = (0..60)
+            .map(DatasetIndex::new)
+            .find(|i| !outcome.query.contains(i))
+            .expect("an item not queried");
+        let err = resumed
+            .label(&mut data, [(outcome.query[0], 1), (foreign, 0)])
+            .expect_err("foreign item");
+        assert!(err.to_string().contains(&foreign.to_string()), "{err}");
+        assert_eq!(data.n_labelled(), 0);
+        resumed
+            .label(&mut data, [(outcome.query[0], 1)])
+            .expect("labels");
+        assert_eq!(resumed.pending(), &outcome.query[1..]);
+        // The answer is durable: another restart sees it and the rest still pending.
+        let mut data = dataset();
+        let mut again = build();
+        assert!(again.resume(&mut data).expect("resumes"));
+        assert_eq!(data.n_labelled(), 1);
+        assert_eq!(again.pending(), &outcome.query[1..]);
+    }
+
+    #[test]
+    fn resuming_with_another_heuristic_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("run.json");
+        let mut data = dataset();
+        let mut active = Loop::new(Bald, 2)
+            .expect("valid")
+            .with_iterations(4)
+            .with_checkpoint(&path);
+        active.step(&mut data, &ByValue).expect("step");
+        let mut fresh = dataset();
+        let mut other = Loop::from_kind(HeuristicKind::Entropy, 2, 0)
+            .expect("valid")
+            .with_checkpoint(&path);
+        let err = other.resume(&mut fresh).expect_err("another heuristic");
+        assert!(err.to_string().contains("bald"), "{err}");
+        assert_eq!(fresh.n_labelled(), 0);
+        assert_eq!(other.steps(), 0);
+    }
 
     #[test]
     fn a_bad_query_size_is_an_error_when_the_loop_is_built() {

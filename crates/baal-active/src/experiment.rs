@@ -7,37 +7,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_data::{ActiveLearningDataset, Checkpoint, DatasetIndex, DatasetState};
+use baal_data::{ActiveLearningDataset, DatasetIndex};
 use burn::data::dataset::Dataset;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::active_loop::{ActiveLearningLoop, StepOutcome};
 use crate::error::{ActiveError, Result};
 use crate::plot::{Curve, plot_learning_curves};
 use crate::record::StepRecord;
+use crate::run_state::{ExperimentProgress, RunState};
 use crate::trainer::Trainer;
 use crate::traits::{ClassLabel, Classifier, StoppingCriterion};
-
-/// Version of `state.json`.
-pub const EXPERIMENT_FORMAT_VERSION: u32 = 1;
-
-/// What an experiment folder's `state.json` holds: everything needed to resume.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(serialize = "L: Serialize", deserialize = "L: DeserializeOwned"))]
-struct ExperimentState<L> {
-    format_version: u32,
-    heuristic: String,
-    query_size: usize,
-    records: Vec<StepRecord>,
-    loop_steps: u64,
-    dataset: DatasetState<L>,
-    weights: Option<String>,
-    finished: Option<String>,
-    /// The query that waits for a person's labels (dataset indices not labelled yet).
-    #[serde(default)]
-    pending: Vec<DatasetIndex>,
-}
 
 /// Why an experiment stops while its query waits for a person.
 const WAITS_FOR_LABELS: &str = "the query waits for labels";
@@ -56,8 +37,9 @@ pub struct ExperimentSummary {
 /// Train, evaluate, query, label, log — step after step until a [`StoppingCriterion`], the
 /// step limit, an exhausted pool or pending labels stop it.
 ///
-/// Its folder holds `state.json` (the step records, the dataset state and, when the trainer
-/// keeps its weights between steps, the name of the weights file), `log.jsonl` and `log.csv`
+/// Its folder holds `state.json` (the [`RunState`]: the dataset state, the loop's state with
+/// any query that waits for labels, the step records and, when the trainer keeps its weights
+/// between steps, the name of the weights file), `log.jsonl` and `log.csv`
 /// (one line per step) and `curve.svg`. The state is saved atomically after each step; a new
 /// `Experiment` on the same folder resumes after the last finished step.
 pub struct Experiment<M: Classifier, I, L> {
@@ -73,7 +55,6 @@ pub struct Experiment<M: Classifier, I, L> {
     weights: Option<String>,
     pending_removal: Option<String>,
     finished: Option<String>,
-    pending: Vec<DatasetIndex>,
     resumed: bool,
 }
 
@@ -89,8 +70,9 @@ where
     /// `test_label` reads the class of a test item.
     ///
     /// # Errors
-    /// The folder cannot be created, or it holds a run of another heuristic, query size or
-    /// dataset, or an unreadable state.
+    /// The loop has a checkpoint of its own (the experiment saves the run state in its
+    /// folder), the folder cannot be created, or it holds a run of another heuristic, query
+    /// size or dataset, or an unreadable state.
     pub fn new(
         dir: impl Into<PathBuf>,
         trainer: Trainer<M, I>,
@@ -100,6 +82,14 @@ where
         test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
     ) -> Result<Self> {
         let dir = dir.into();
+        if active.has_checkpoint() {
+            return Err(ActiveError::InvalidConfig {
+                what: "checkpoint",
+                reason: "the experiment saves the run state in its folder: build the loop \
+                         without with_checkpoint"
+                    .into(),
+            });
+        }
         fs::create_dir_all(&dir).map_err(|e| ActiveError::io(&dir, e))?;
         let mut experiment = Self {
             dir,
@@ -114,7 +104,6 @@ where
             weights: None,
             pending_removal: None,
             finished: None,
-            pending: Vec::new(),
             resumed: false,
         };
         experiment.resume()?;
@@ -156,7 +145,7 @@ where
     /// The query that waits for a person's labels (empty unless the loop's oracle left it
     /// pending, e.g. [`PendingQueue`](crate::PendingQueue)).
     pub fn pending(&self) -> &[DatasetIndex] {
-        &self.pending
+        self.active.pending()
     }
 
     /// Records a person's labels for pending items, and returns once they are saved (the
@@ -168,16 +157,8 @@ where
     /// A label for an item that is not pending, two labels for one item (nothing is labelled
     /// then), a label the dataset refuses, or the state cannot be saved.
     pub fn label(&mut self, labels: impl IntoIterator<Item = (DatasetIndex, L)>) -> Result<()> {
-        let labels: Vec<(DatasetIndex, L)> = labels.into_iter().collect();
-        let seen = crate::oracle::check_answers(&self.pending, &labels).map_err(|reason| {
-            ActiveError::InvalidConfig {
-                what: "labels",
-                reason,
-            }
-        })?;
-        self.dataset.label_many_with(labels)?;
-        self.pending.retain(|index| !seen.contains(index));
-        if self.pending.is_empty() && self.finished.as_deref() == Some(WAITS_FOR_LABELS) {
+        self.active.label(&mut self.dataset, labels)?;
+        if self.active.pending().is_empty() && self.finished.as_deref() == Some(WAITS_FOR_LABELS) {
             self.finished = None;
         }
         self.save_state()
@@ -213,7 +194,7 @@ where
                         label.class_index()
                     ));
                 }
-                None if self.pending.contains(&index) => answers.push((index, label)),
+                None if self.active.pending().contains(&index) => answers.push((index, label)),
                 None => {
                     return Err(format!(
                         "item {index} is labelled in the dataset given but neither in the saved \
@@ -235,43 +216,30 @@ where
         if !path.exists() {
             return Ok(());
         }
-        let state: ExperimentState<L> = Checkpoint::load(&path)?;
+        let state = RunState::<L>::load(&path)?;
         let refuse = |reason: String| ActiveError::Resume {
             path: self.dir.clone(),
             reason,
         };
-        if state.format_version != EXPERIMENT_FORMAT_VERSION {
-            return Err(refuse(format!(
-                "state format {} is not the supported {EXPERIMENT_FORMAT_VERSION}",
-                state.format_version
-            )));
-        }
-        if state.heuristic != self.active.heuristic_name()
-            || state.query_size != self.active.query_size()
-        {
-            return Err(refuse(format!(
-                "it was run with heuristic {} and query size {}, not {} and {}; use another folder",
-                state.heuristic,
-                state.query_size,
-                self.active.heuristic_name(),
-                self.active.query_size()
-            )));
-        }
+        let Some(progress) = state.experiment else {
+            return Err(refuse(
+                "it holds the state of a loop run on its own, not of an experiment".into(),
+            ));
+        };
+        self.active.restore(state.active).map_err(refuse)?;
         // Labels the caller's dataset holds (the initial ones, and any a person gave while
         // the query waited): the saved state replaces the dataset, then they are checked
         // against it so that none is lost.
         let given = self.given_labels()?;
         self.dataset.restore(state.dataset)?;
-        self.pending = state.pending;
         let answers = self.answers_among(given).map_err(refuse)?;
-        if let Some(name) = &state.weights {
+        if let Some(name) = &progress.weights {
             self.trainer.load_weights(&self.dir.join(name))?;
         }
-        self.trainer.set_fit_count(state.records.len() as u64);
-        self.active.set_steps(state.loop_steps);
-        self.records = state.records;
-        self.weights = state.weights;
-        self.finished = state.finished;
+        self.trainer.set_fit_count(progress.records.len() as u64);
+        self.records = progress.records;
+        self.weights = progress.weights;
+        self.finished = progress.finished;
         self.resumed = true;
         if !answers.is_empty() {
             self.label(answers)?;
@@ -365,7 +333,6 @@ where
             if outcome.query.is_empty() {
                 stop = Some("the pool is exhausted".into());
             } else if !outcome.labelled {
-                self.pending = outcome.query.clone();
                 stop = Some(WAITS_FOR_LABELS.into());
             }
         }
@@ -413,18 +380,13 @@ where
     }
 
     fn save_state(&self) -> Result<()> {
-        let state = ExperimentState {
-            format_version: EXPERIMENT_FORMAT_VERSION,
-            heuristic: self.active.heuristic_name().to_string(),
-            query_size: self.active.query_size(),
+        let progress = ExperimentProgress {
             records: self.records.clone(),
-            loop_steps: self.active.steps(),
-            dataset: self.dataset.state(),
             weights: self.weights.clone(),
             finished: self.finished.clone(),
-            pending: self.pending.clone(),
         };
-        Ok(Checkpoint::save(self.state_path(), &state)?)
+        RunState::new(self.active.state(), self.dataset.state(), Some(progress))
+            .save(&self.state_path())
     }
 
     fn write_logs(&self) -> Result<()> {

@@ -13,6 +13,8 @@
 //! - [`StoppingCriterion`]s: [`LabellingBudget`], [`LowAverageUncertainty`], [`EarlyStopping`].
 //! - [`Experiment`] runs steps until one stops it, logs each step to `log.jsonl` and
 //!   `log.csv`, plots `curve.svg`, and resumes from `state.json` after a crash.
+//! - [`RunState`]: what either saves to resume — the dataset state, the loop's state (steps,
+//!   the heuristic's random draws, the pending query) and an experiment's progress.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -44,6 +46,7 @@ mod metrics;
 mod oracle;
 mod plot;
 mod record;
+mod run_state;
 mod stopping;
 mod trainer;
 mod traits;
@@ -52,11 +55,12 @@ pub use active_loop::{ActiveLearningLoop, StepOutcome};
 /// The heuristic registry lives with the heuristics; re-exported for the loop's users.
 pub use baal_heuristics::{HeuristicKind, HeuristicParams};
 pub use error::{ActiveError, Result};
-pub use experiment::{EXPERIMENT_FORMAT_VERSION, Experiment, ExperimentSummary};
+pub use experiment::{Experiment, ExperimentSummary};
 pub use metrics::{ECE_BINS, EvalMetrics, classification_metrics};
 pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};
 pub use record::StepRecord;
+pub use run_state::{ExperimentProgress, LoopState, RUN_STATE_FORMAT_VERSION, RunState};
 pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};
 pub use trainer::{
     EarlyStoppingConfig, FitReport, ModelPredictor, OptimizerConfig, Trainer, TrainerConfig,

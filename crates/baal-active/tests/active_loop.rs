@@ -62,12 +62,14 @@ fn loop_trains_queries_and_labels_on_fashion_mnist() {
     );
     assert!(after.nll < before.nll);
     assert!((0.0..=1.0).contains(&after.ece));
-    // The checkpoint holds the last state: a fresh dataset restores it.
+    // The checkpoint holds the last run state: a fresh dataset and loop resume from it.
     let (train_again, _) = fashion_slice(1000, 0).expect("data");
     let mut restored = common::dataset(train_again, 1);
-    restored
-        .load_checkpoint(&checkpoint)
-        .expect("checkpoint loads");
+    let mut resumed = ActiveLearningLoop::new(Bald, 10)
+        .expect("valid loop")
+        .with_checkpoint(&checkpoint);
+    assert!(resumed.resume(&mut restored).expect("checkpoint loads"));
+    assert_eq!(resumed.steps(), 3);
     assert_eq!(
         restored.labelled_dataset_indices(),
         dataset.labelled_dataset_indices()
@@ -162,7 +164,7 @@ fn trainer_predicts_mc_probabilities_and_refuses_bad_input() {
     };
     let mut trainer = trainer(quick_config());
     let sampler = baal_bayesian::McSamplerConfig::new(6)
-        .with_show_progress(false)
+        
         .init()
         .expect("sampler");
     let probs = trainer.predict(&sampler, test.as_ref()).expect("predict");
