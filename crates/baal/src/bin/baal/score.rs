@@ -115,38 +115,22 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
         baal_heuristics::HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
         other => ScoreError::Input(other.to_string()),
     };
-    let (ranks, scores) =
-        if let (true, Some(k)) = (args.heuristic.selects_batches(), args.query_size) {
-            if args.heuristic == HeuristicKind::BatchBald {
-                // The batch's mutual information for each pick, 0 for the others.
-                let selection = heuristic.select(&predictions, None, k).map_err(scoring)?;
-                let mut scores = vec![0.0; predictions.len()];
-                for (&i, &s) in selection.pool_indices.iter().zip(&selection.scores) {
-                    scores[i] = s;
-                }
-                (selection.pool_indices, scores)
-            } else {
-                let ranking = heuristic.rank(&predictions, None).map_err(scoring)?;
-                if k > ranking.len() {
-                    return Err(ScoreError::Input(format!(
-                        "--query-size {k} exceeds the pool of {} items",
-                        ranking.len()
-                    )));
-                }
-                let (mut ranks, scores) = ranking.into_parts();
-                ranks.truncate(k);
-                (ranks, scores)
-            }
-        } else {
-            let ranking = heuristic
-                .rank(&predictions, target.as_ref())
-                .map_err(scoring)?;
-            let (mut ranks, scores) = ranking.into_parts();
-            if let Some(k) = args.query_size {
-                ranks.truncate(k);
-            }
-            (ranks, scores)
-        };
+    // Batch heuristics rank their batch of the query size first (BatchBALD: with each pick's
+    // batch mutual information, 0 for the rest; sampling: a sampled order with the sampling
+    // probabilities); the others rank the pool by score.
+    let ranking = heuristic
+        .rank(&predictions, target.as_ref())
+        .map_err(scoring)?;
+    let (mut ranks, scores) = ranking.into_parts();
+    if let Some(k) = args.query_size {
+        if k > ranks.len() {
+            return Err(ScoreError::Input(format!(
+                "--query-size {k} exceeds the pool of {} items",
+                ranks.len()
+            )));
+        }
+        ranks.truncate(k);
+    }
     Ok(ScoreReport {
         heuristic: name.to_string(),
         ranks,
