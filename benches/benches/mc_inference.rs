@@ -55,7 +55,6 @@ fn bench_model<M: StochasticModel<Input = Tensor<4>>>(
 ) {
     let pool = Tensor::<4>::random(pool_shape, Distribution::Default, device);
     let sampler = McSamplerConfig::new(ITERATIONS)
-        .with_show_progress(false)
         .init()
         .expect("valid sampler config");
     let mut group = criterion.benchmark_group("mc_inference");

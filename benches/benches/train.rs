@@ -60,8 +60,7 @@ fn bench_model<M: Classifier<Input = Tensor<4>>>(
     let config = TrainerConfig::default()
         .with_optimizer(OptimizerConfig::adam(1e-3))
         .with_batch_size(batch_size)
-        .with_samples_per_fit(Some(batch_size * STEPS))
-        .with_show_progress(false);
+        .with_samples_per_fit(Some(batch_size * STEPS));
     let mut trainer =
         Trainer::new(model, device, normalized_batcher(), config).expect("valid trainer config");
     let mut group = criterion.benchmark_group("train");

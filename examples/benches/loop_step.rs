@@ -92,10 +92,7 @@ fn loop_step(criterion: &mut Criterion) {
         });
     });
 
-    let sampler = McSamplerConfig::new(ITERATIONS)
-        .with_show_progress(false)
-        .init()
-        .expect("sampler");
+    let sampler = McSamplerConfig::new(ITERATIONS).init().expect("sampler");
     let pool = dataset.pool_subset(POOL).expect("pool");
     group.bench_function("step_part/train", |bencher| {
         bencher.iter(|| black_box(trainer.fit(&dataset.labelled()).expect("fit")));

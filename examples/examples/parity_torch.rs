@@ -90,8 +90,7 @@ fn run(dir: &Path, tolerance: f64, epsilon: f32) -> Result<bool, Error> {
             weight_decay: 0.0,
             epsilon,
         })
-        .with_batch_size(batch)
-        .with_show_progress(false);
+        .with_batch_size(batch);
     let model = model(dir, &device)?;
     let mut trainer = Trainer::new(model, &device, normalized_batcher(), config)?;
     let (_, losses) = trainer.fit_batches(&labelled, &plan)?;

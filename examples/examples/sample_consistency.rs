@@ -36,7 +36,6 @@ fn bald_scores(
     let sampler = McSamplerConfig::new(iterations)
         .with_seed(seed)
         .with_consistent(consistent)
-        .with_show_progress(false)
         .init()?;
     let started = Instant::now();
     let probs = trainer.predict(&sampler, pool)?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_bayesian::McSamplerConfig;
+use baal_bayesian::{McSamplerConfig, Progress};
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
 use baal_heuristics::{Heuristic, HeuristicKind, HeuristicParams, Orientation, Predictions};
 use burn::data::dataset::Dataset;
@@ -68,7 +68,7 @@ pub struct ActiveLearningLoop<I, L> {
     checkpoint: Option<PathBuf>,
     steps: u64,
     pending: Vec<DatasetIndex>,
-    show_progress: bool,
+    progress: Option<Arc<dyn Progress>>,
     always_consistent: bool,
 }
 
@@ -117,7 +117,7 @@ where
             checkpoint: None,
             steps: 0,
             pending: Vec::new(),
-            show_progress: false,
+            progress: None,
             always_consistent: false,
         })
     }
@@ -168,9 +168,10 @@ where
         self
     }
 
-    /// Shows the MC sampler's progress bar.
-    pub fn with_show_progress(mut self, show: bool) -> Self {
-        self.show_progress = show;
+    /// Reports the progress of the pool's MC sampling to `receiver` (e.g. the facade's
+    /// terminal bar, `baal::progress::TerminalProgress`).
+    pub fn with_progress(mut self, receiver: Arc<dyn Progress>) -> Self {
+        self.progress = Some(receiver);
         self
     }
 
@@ -319,11 +320,13 @@ where
         let started = Instant::now();
         let consistent_samples =
             self.always_consistent || self.heuristic.needs_consistent_samples();
-        let sampler = McSamplerConfig::new(self.iterations)
+        let mut sampler = McSamplerConfig::new(self.iterations)
             .with_seed(self.sampler_seed.wrapping_add(self.steps))
             .with_consistent(consistent_samples)
-            .with_show_progress(self.show_progress)
             .init()?;
+        if let Some(receiver) = &self.progress {
+            sampler = sampler.with_progress(receiver.clone());
+        }
         let predictions = if self.heuristic.needs_predictions() {
             Some(Predictions::from_probs(
                 predictor.predict(&sampler, &pool)?,

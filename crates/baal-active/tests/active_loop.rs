@@ -164,7 +164,6 @@ fn trainer_predicts_mc_probabilities_and_refuses_bad_input() {
     };
     let mut trainer = trainer(quick_config());
     let sampler = baal_bayesian::McSamplerConfig::new(6)
-        
         .init()
         .expect("sampler");
     let probs = trainer.predict(&sampler, test.as_ref()).expect("predict");

@@ -33,7 +33,6 @@ fn sampler(consistent: bool) -> baal_bayesian::McSampler {
     McSamplerConfig::new(20)
         .with_seed(4)
         .with_consistent(consistent)
-        .with_show_progress(false)
         .init()
         .expect("sampler")
 }
@@ -181,7 +180,6 @@ fn epig_in_the_loop_uses_one_set_of_networks_for_pool_and_target() {
     let shared = McSamplerConfig::new(20)
         .with_seed(0)
         .with_consistent(true)
-        .with_show_progress(false)
         .init()
         .expect("sampler");
     let probs: Tensor<3> = trainer.predict(&shared, &together).expect("predict");

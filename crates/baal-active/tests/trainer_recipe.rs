@@ -216,3 +216,35 @@ fn adam_epsilon_reaches_the_optimizer_and_old_configs_keep_burns() {
     assert_ne!(burn[1..], torch[1..]);
     assert_eq!(burn, losses(OptimizerConfig::BURN_ADAM_EPSILON));
 }
+
+#[test]
+fn the_trainer_config_is_a_burn_config_with_a_checked_init() {
+    use burn::config::Config;
+    let config = TrainerConfig::new()
+        .with_batch_size(64)
+        .with_optimizer(OptimizerConfig::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        })
+        .with_samples_per_fit(Some(640));
+    assert_eq!(TrainerConfig::default(), TrainerConfig::new());
+    // Saved and loaded as JSON, like the layers' configs.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("trainer.json");
+    config.save(&path).expect("saves");
+    assert_eq!(TrainerConfig::load(&path).expect("loads"), config);
+    // init checks before it builds.
+    let device = burn::tensor::Device::default();
+    let err = TrainerConfig::new()
+        .with_batch_size(0)
+        .init(TinyMlp::new(&device), &device, common::batcher())
+        .err()
+        .expect("batch size 0");
+    assert!(err.to_string().contains("batch size"), "{err}");
+    let trainer = config
+        .clone()
+        .init(TinyMlp::new(&device), &device, common::batcher())
+        .expect("valid");
+    assert_eq!(trainer.config(), &config);
+}

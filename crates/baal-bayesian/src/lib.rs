@@ -50,7 +50,7 @@
 //!     dropout: McDropoutConfig::new(0.2).init()?,
 //!     linear: LinearConfig::new(8, 3).init(&device),
 //! };
-//! let sampler = McSamplerConfig::new(10).with_show_progress(false).init()?;
+//! let sampler = McSamplerConfig::new(10).init()?;
 //! let probs = sampler.predict_batch(&model, Tensor::<2>::ones([4, 8], &device))?;
 //! assert_eq!(probs.dims(), [4, 3, 10]);
 //! // Same seed, same predictions.
@@ -65,7 +65,7 @@ mod drop_connect;
 mod dropout;
 mod error;
 mod model;
-pub mod progress;
+mod progress;
 mod sampler;
 mod weight_drop;
 
@@ -79,5 +79,6 @@ pub use dropout::{
 };
 pub use error::{BayesianError, Result};
 pub use model::{McBatch, McOutput, OutputActivation, StochasticModel};
+pub use progress::{Progress, ProgressGuard, ProgressSink};
 pub use sampler::{DEFAULT_MEMORY_BUDGET, McPredictions, McSampler, McSamplerConfig};
 pub use weight_drop::{DropConnectModel, McDropConnect, McDropConnectConfig};

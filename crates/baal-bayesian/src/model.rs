@@ -238,7 +238,7 @@ impl McOutput for Tensor<3> {
 ///     dropout: McDropoutConfig::new(0.5).init()?,
 ///     output: LinearConfig::new(16, 3).init(&device),
 /// };
-/// let sampler = baal_bayesian::McSamplerConfig::new(20).with_show_progress(false).init()?;
+/// let sampler = baal_bayesian::McSamplerConfig::new(20).init()?;
 /// let probs = sampler.predict_batch(&model, Tensor::<2>::ones([5, 4], &device))?;
 /// assert_eq!(probs.dims(), [5, 3, 20]); // [N, C, T]
 /// # Ok(())

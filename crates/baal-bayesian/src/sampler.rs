@@ -1,6 +1,7 @@
 //! The MC sampler: turns a stochastic model into predictions `[N, C, T]`.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use burn::config::Config;
 use burn::data::dataset::Dataset;
@@ -8,7 +9,7 @@ use burn::data::dataset::Dataset;
 use crate::context::McContext;
 use crate::error::BayesianError;
 use crate::model::{McBatch, McOutput, OutputActivation, StochasticModel};
-use crate::progress::ProgressBar;
+use crate::progress::{Progress, ProgressSink};
 
 /// The memory budget of [`McSamplerConfig`] by default: 1 GiB for one replicated pass.
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
@@ -49,10 +50,6 @@ pub struct McSamplerConfig {
     /// What to apply to the model's outputs (softmax over classes, or nothing for regression).
     #[config(default = "OutputActivation::Softmax")]
     pub activation: OutputActivation,
-    /// Show a progress bar in [`McSampler::predict_dataset`] (needs the `progress` feature;
-    /// hidden anyway when standard error is not a terminal).
-    #[config(default = true)]
-    pub show_progress: bool,
 }
 
 impl McSamplerConfig {
@@ -75,6 +72,7 @@ impl McSamplerConfig {
         }
         Ok(McSampler {
             config: self.clone(),
+            progress: ProgressSink::none(),
         })
     }
 }
@@ -97,9 +95,18 @@ impl McSamplerConfig {
 #[derive(Clone, Debug)]
 pub struct McSampler {
     config: McSamplerConfig,
+    progress: ProgressSink,
 }
 
 impl McSampler {
+    /// Reports the progress of [`McSampler::predict_dataset`] to `receiver` (a terminal bar,
+    /// a log, a status page); nothing is reported by default.
+    #[must_use]
+    pub fn with_progress(mut self, receiver: Arc<dyn Progress>) -> Self {
+        self.progress = ProgressSink::new(receiver);
+        self
+    }
+
     /// The checked configuration.
     pub fn config(&self) -> &McSamplerConfig {
         &self.config
@@ -284,7 +291,7 @@ impl McSampler {
         if len == 0 {
             return Err(BayesianError::EmptyBatch { what: "dataset" });
         }
-        let progress = ProgressBar::new("MC sampling", len, "items", self.config.show_progress);
+        let progress = self.progress.start("MC sampling", len, "items");
         for start in (0..len).step_by(batch_size) {
             let end = (start + batch_size).min(len);
             let items = (start..end)
@@ -309,7 +316,6 @@ impl McSampler {
             on_chunk(start..end, predictions)?;
             progress.advance(end - start);
         }
-        progress.finish();
         Ok(())
     }
 }

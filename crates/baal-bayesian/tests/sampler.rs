@@ -37,7 +37,7 @@ fn assert_close(a: &[f32], b: &[f32], tolerance: f32) {
 }
 
 fn sampler(iterations: usize) -> McSamplerConfig {
-    McSamplerConfig::new(iterations).with_show_progress(false)
+    McSamplerConfig::new(iterations)
 }
 
 /// A small MLP: `linear → relu` trunk, `dropout → linear` head. Counts trunk rows.

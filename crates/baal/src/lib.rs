@@ -18,6 +18,8 @@
 #![doc = include_str!("../../../README.md")]
 
 pub mod device;
+#[cfg(feature = "progress")]
+pub mod progress;
 
 pub use baal_active as active;
 pub use baal_bayesian as bayesian;

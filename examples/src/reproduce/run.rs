@@ -102,17 +102,19 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
 ) -> Result<Vec<StepRecord>, Error> {
     let profile = settings.profile;
     let seeds = settings.seeds;
-    let trainer_config = profile
-        .trainer
-        .clone()
-        .with_seed(seeds.training())
-        .with_show_progress(settings.show_progress);
+    let trainer_config = profile.trainer.clone().with_seed(seeds.training());
     let mut trainer = Trainer::new(
         model,
         &settings.device,
         normalized_batcher(),
         trainer_config,
     )?;
+    let progress = settings
+        .show_progress
+        .then(|| Arc::new(baal::progress::TerminalProgress::new()));
+    if let Some(progress) = &progress {
+        trainer = trainer.with_progress(progress.clone());
+    }
     if !data.validation.is_empty() {
         trainer = trainer.with_validation(Arc::new(data.validation.clone()), &label_of)?;
     }
@@ -128,8 +130,10 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
         ActiveLearningLoop::from_kind(settings.heuristic, profile.query_size, seeds.acquisition())?
             .with_iterations(profile.iterations)
             .with_seed(seeds.mc_masks())
-            .with_consistent_samples(profile.consistent_samples)
-            .with_show_progress(settings.show_progress);
+            .with_consistent_samples(profile.consistent_samples);
+    if let Some(progress) = progress {
+        active = active.with_progress(progress);
+    }
     if let Some(subset) = profile.pool_subset {
         active = active.with_max_sample(subset);
     }

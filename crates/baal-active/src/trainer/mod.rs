@@ -5,13 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_bayesian::{McSampler, McSamplerConfig, StochasticModel};
+use baal_bayesian::{McSampler, McSamplerConfig, Progress, ProgressSink, StochasticModel};
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -22,348 +20,79 @@ use crate::error::{ActiveError, Result};
 use crate::metrics::{EvalMetrics, classification_metrics};
 use crate::traits::{ClassLabel, Classifier, InputBatcher, Predictor};
 
-/// The optimizer and its settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum OptimizerConfig {
-    /// Stochastic gradient descent with momentum (baal's default for its experiments).
-    Sgd {
-        /// Learning rate.
-        learning_rate: f64,
-        /// Momentum factor (0 for none).
-        momentum: f64,
-        /// L2 penalty (0 for none).
-        weight_decay: f32,
-    },
-    /// Adam.
-    Adam {
-        /// Learning rate.
-        learning_rate: f64,
-        /// L2 penalty (0 for none).
-        weight_decay: f32,
-        /// Added to the root of the second moment. Burn's default, 1e-5
-        /// ([`OptimizerConfig::BURN_ADAM_EPSILON`]), is the default here; PyTorch's is 1e-8
-        /// ([`OptimizerConfig::TORCH_ADAM_EPSILON`]), and with it our training follows
-        /// PyTorch's step for step (`cargo xtask parity-torch`).
-        #[serde(default = "burn_adam_epsilon")]
-        epsilon: f32,
-    },
+mod config;
+
+pub use config::{EarlyStoppingConfig, OptimizerConfig, TrainerConfig, ValidationMetric};
+
+/// Early stopping's bookkeeping during one fit: the best weights so far, their metrics and
+/// step, and how many checks have passed since they improved.
+struct BestWeights<'a, M> {
+    config: Option<&'a EarlyStoppingConfig>,
+    /// Gradient steps between checks.
+    every: usize,
+    best: Option<(EvalMetrics, usize, M)>,
+    since_best: usize,
+    checked_at: usize,
+    stopped: bool,
 }
 
-fn burn_adam_epsilon() -> f32 {
-    OptimizerConfig::BURN_ADAM_EPSILON
-}
-
-impl OptimizerConfig {
-    /// Burn's default Adam epsilon.
-    pub const BURN_ADAM_EPSILON: f32 = 1e-5;
-    /// PyTorch's default Adam epsilon.
-    pub const TORCH_ADAM_EPSILON: f32 = 1e-8;
-
-    /// Adam with `learning_rate`, no weight decay and Burn's epsilon.
-    pub fn adam(learning_rate: f64) -> Self {
-        Self::Adam {
-            learning_rate,
-            weight_decay: 0.0,
-            epsilon: Self::BURN_ADAM_EPSILON,
-        }
-    }
-
-    /// The learning rate.
-    pub fn learning_rate(&self) -> f64 {
-        match self {
-            Self::Sgd { learning_rate, .. } | Self::Adam { learning_rate, .. } => *learning_rate,
-        }
-    }
-
-    /// The optimizer, its L2 penalty divided by `decay_divisor`.
-    fn init(&self, decay_divisor: f32) -> ModuleOptimizer {
-        let decay =
-            |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty / decay_divisor));
-        match self {
-            Self::Sgd {
-                momentum,
-                weight_decay,
-                ..
-            } => SgdConfig::new()
-                .with_momentum((*momentum > 0.0).then(|| {
-                    MomentumConfig::new()
-                        .with_momentum(*momentum)
-                        .with_dampening(0.0)
-                }))
-                .with_weight_decay(decay(*weight_decay))
-                .init(),
-            Self::Adam {
-                weight_decay,
-                epsilon,
-                ..
-            } => AdamConfig::new()
-                .with_epsilon(*epsilon)
-                .with_weight_decay(decay(*weight_decay))
-                .init(),
-        }
-    }
-
-    fn check(&self) -> Result<()> {
-        let lr = self.learning_rate();
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(ActiveError::InvalidConfig {
-                what: "learning rate",
-                reason: format!("must be a positive number, got {lr}"),
-            });
-        }
-        let (momentum, decay) = match self {
-            Self::Sgd {
-                momentum,
-                weight_decay,
-                ..
-            } => (*momentum, *weight_decay),
-            Self::Adam { weight_decay, .. } => (0.0, *weight_decay),
+impl<'a, M: Clone> BestWeights<'a, M> {
+    fn new(config: Option<&'a EarlyStoppingConfig>, steps_per_pass: usize) -> Self {
+        let every = match config.map(|c| c.check_every) {
+            Some(0) | None => steps_per_pass,
+            Some(every) => every,
         };
-        if !(0.0..1.0).contains(&momentum) {
-            return Err(ActiveError::InvalidConfig {
-                what: "momentum",
-                reason: format!("must be in [0, 1), got {momentum}"),
-            });
-        }
-        if !(decay.is_finite() && decay >= 0.0) {
-            return Err(ActiveError::InvalidConfig {
-                what: "weight decay",
-                reason: format!("must be a non-negative number, got {decay}"),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// How the [`Trainer`] trains and evaluates.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainerConfig {
-    /// Optimizer and learning rate.
-    pub optimizer: OptimizerConfig,
-    /// Items per gradient step.
-    pub batch_size: usize,
-    /// Passes over the labelled set.
-    pub epochs: usize,
-    /// At least this many gradient steps per fit: with few labels an epoch is one or two
-    /// steps, so more epochs run until this count is reached (0: exactly `epochs`).
-    pub min_gradient_steps: usize,
-    /// Reset the weights to their initial values before each fit (baal's default); `false`
-    /// keeps training the previous step's model.
-    pub reset_weights: bool,
-    /// MC iterations averaged when evaluating on the test set.
-    pub eval_iterations: usize,
-    /// Items per forward pass when evaluating and predicting.
-    pub eval_batch_size: usize,
-    /// Seed of the shuffling and of the device generator (dropout masks in training).
-    pub seed: u64,
-    /// Show progress bars (indicatif).
-    pub show_progress: bool,
-    /// Divide the optimizer's weight decay by the number of labelled items, `λ = c / N`
-    /// (Gal et al.'s recipe: the prior's weight shrinks as the data grows), instead of using
-    /// it as it is.
-    #[serde(default)]
-    pub weight_decay_per_label: bool,
-    /// Train on a fixed number of samples per fit (`⌈samples / batch_size⌉` gradient steps,
-    /// over reshuffled passes) instead of `epochs` and `min_gradient_steps`: the same training
-    /// budget whatever the number of labels (BatchBALD's recipe).
-    #[serde(default)]
-    pub samples_per_fit: Option<usize>,
-    /// Stop training when the validation metric stops improving and keep the best weights;
-    /// needs a validation set ([`Trainer::with_validation`]).
-    #[serde(default)]
-    pub early_stopping: Option<EarlyStoppingConfig>,
-}
-
-/// What early stopping watches on the validation set (MC-averaged predictions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ValidationMetric {
-    /// Accuracy, ties broken by the lower NLL (a small validation set ties often).
-    Accuracy,
-    /// Negative log-likelihood.
-    Nll,
-}
-
-/// Early stopping on a validation set held out of the pool.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EarlyStoppingConfig {
-    /// Validation checks without improvement after which training stops (at least 1).
-    pub patience: usize,
-    /// Gradient steps between checks; 0 checks at the end of every pass over the labelled
-    /// set.
-    pub check_every: usize,
-    /// What counts as better.
-    pub metric: ValidationMetric,
-}
-
-impl EarlyStoppingConfig {
-    /// Stops after `patience` checks without improvement of the validation accuracy, checking
-    /// at the end of every pass.
-    pub fn new(patience: usize) -> Self {
         Self {
-            patience,
-            check_every: 0,
-            metric: ValidationMetric::Accuracy,
+            config,
+            every: every.max(1),
+            best: None,
+            since_best: 0,
+            checked_at: 0,
+            stopped: false,
         }
     }
 
-    /// Checks every `steps` gradient steps (0: at the end of every pass).
-    pub fn with_check_every(mut self, steps: usize) -> Self {
-        self.check_every = steps;
-        self
+    /// Whether early stopping is on.
+    fn watching(&self) -> bool {
+        self.config.is_some()
     }
 
-    /// Watches `metric`.
-    pub fn with_metric(mut self, metric: ValidationMetric) -> Self {
-        self.metric = metric;
-        self
+    /// Whether a check is due after gradient step `step`.
+    fn due(&self, step: usize) -> bool {
+        self.watching() && step.is_multiple_of(self.every)
     }
 
-    /// Whether `candidate` is better than `best`.
-    fn improves(&self, candidate: &EvalMetrics, best: &EvalMetrics) -> bool {
-        match self.metric {
-            ValidationMetric::Accuracy => {
-                candidate.accuracy > best.accuracy
-                    || (candidate.accuracy == best.accuracy && candidate.nll < best.nll)
-            }
-            ValidationMetric::Nll => candidate.nll < best.nll,
-        }
-    }
-}
-
-impl Default for TrainerConfig {
-    fn default() -> Self {
-        Self {
-            optimizer: OptimizerConfig::adam(1e-3),
-            batch_size: 32,
-            epochs: 10,
-            min_gradient_steps: 0,
-            reset_weights: true,
-            eval_iterations: 5,
-            eval_batch_size: 256,
-            seed: 0,
-            show_progress: false,
-            weight_decay_per_label: false,
-            samples_per_fit: None,
-            early_stopping: None,
-        }
-    }
-}
-
-impl TrainerConfig {
-    /// Sets the optimizer.
-    pub fn with_optimizer(mut self, optimizer: OptimizerConfig) -> Self {
-        self.optimizer = optimizer;
-        self
-    }
-    /// Sets the batch size.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-    /// Sets the number of epochs.
-    pub fn with_epochs(mut self, epochs: usize) -> Self {
-        self.epochs = epochs;
-        self
-    }
-    /// Sets the minimum number of gradient steps per fit.
-    pub fn with_min_gradient_steps(mut self, steps: usize) -> Self {
-        self.min_gradient_steps = steps;
-        self
-    }
-    /// Resets the weights before each fit (`true`, default) or keeps training.
-    pub fn with_reset_weights(mut self, reset: bool) -> Self {
-        self.reset_weights = reset;
-        self
-    }
-    /// Sets the MC iterations of the evaluation.
-    pub fn with_eval_iterations(mut self, iterations: usize) -> Self {
-        self.eval_iterations = iterations;
-        self
-    }
-    /// Sets the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-    /// Shows or hides progress bars.
-    pub fn with_show_progress(mut self, show: bool) -> Self {
-        self.show_progress = show;
-        self
-    }
-    /// Divides the optimizer's weight decay by the number of labelled items (`λ = c / N`).
-    pub fn with_weight_decay_per_label(mut self, per_label: bool) -> Self {
-        self.weight_decay_per_label = per_label;
-        self
-    }
-    /// Trains on a fixed number of samples per fit instead of epochs (`None`: epochs).
-    pub fn with_samples_per_fit(mut self, samples: Option<usize>) -> Self {
-        self.samples_per_fit = samples;
-        self
-    }
-    /// Stops early on a validation set (`None`: trains the whole budget).
-    pub fn with_early_stopping(mut self, early_stopping: Option<EarlyStoppingConfig>) -> Self {
-        self.early_stopping = early_stopping;
-        self
-    }
-
-    /// Gradient steps of a fit on `n` labelled items.
-    fn gradient_steps(&self, n: usize) -> usize {
-        let batch_size = self.batch_size.min(n).max(1);
-        match self.samples_per_fit {
-            Some(samples) => samples.div_ceil(batch_size),
-            None => {
-                let per_epoch = n.div_ceil(batch_size);
-                self.epochs
-                    .max(self.min_gradient_steps.div_ceil(per_epoch))
-                    .saturating_mul(per_epoch)
-            }
-        }
-    }
-
-    /// Checks every value.
-    ///
-    /// # Errors
-    /// A zero batch size, epoch count (without a sample budget), sample budget, patience or
-    /// evaluation iteration count, a bad learning rate, momentum or weight decay.
-    pub fn check(&self) -> Result<()> {
-        self.optimizer.check()?;
-        for (what, value) in [
-            ("batch size", self.batch_size),
-            ("eval batch size", self.eval_batch_size),
-            ("eval iterations", self.eval_iterations),
-        ] {
-            if value == 0 {
-                return Err(ActiveError::InvalidConfig {
-                    what,
-                    reason: "must be at least 1, got 0".into(),
-                });
-            }
-        }
-        match self.samples_per_fit {
-            Some(0) => {
-                return Err(ActiveError::InvalidConfig {
-                    what: "samples per fit",
-                    reason: "training needs at least one sample, got 0".into(),
-                });
-            }
-            None if self.epochs == 0 && self.min_gradient_steps == 0 => {
-                return Err(ActiveError::InvalidConfig {
-                    what: "epochs",
-                    reason: "training needs at least one epoch or one gradient step".into(),
-                });
-            }
-            _ => {}
-        }
-        if let Some(early) = &self.early_stopping
-            && early.patience == 0
+    /// Validates `model` after gradient step `step`; keeps it if it is the best so far, and
+    /// stops once `patience` checks in a row brought no improvement.
+    fn check<I>(&mut self, trainer: &Trainer<M, I>, model: &M, step: usize) -> Result<()>
+    where
+        M: Classifier,
+        I: Clone + Send + Sync + 'static,
+    {
+        let (Some(config), Some(validation)) = (self.config, trainer.validation.as_ref()) else {
+            return Ok(());
+        };
+        self.checked_at = step;
+        let metrics = trainer.validate(model, validation)?;
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|(best, ..)| config.improves(&metrics, best))
         {
-            return Err(ActiveError::InvalidConfig {
-                what: "early stopping patience",
-                reason: "must be at least 1 check, got 0".into(),
-            });
+            self.best = Some((metrics, step, model.clone()));
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+            self.stopped = self.since_best >= config.patience;
         }
         Ok(())
+    }
+
+    /// Puts the best weights into `model`; their metrics and step, if any check ran.
+    fn take_into(self, model: &mut M) -> Option<(EvalMetrics, usize)> {
+        let (metrics, step, best) = self.best?;
+        *model = best;
+        Some((metrics, step))
     }
 }
 
@@ -421,6 +150,7 @@ pub struct Trainer<M: Classifier, I> {
     config: TrainerConfig,
     fits: u64,
     validation: Option<Validation<I>>,
+    progress: ProgressSink,
 }
 
 /// Labelled items held out of the pool, for early stopping.
@@ -457,7 +187,15 @@ where
             config,
             fits: 0,
             validation: None,
+            progress: ProgressSink::none(),
         })
+    }
+
+    /// Reports the progress of each fit (gradient steps) to `receiver` (e.g. the facade's
+    /// terminal bar, `baal::progress::TerminalProgress`); nothing is reported by default.
+    pub fn with_progress(mut self, receiver: Arc<dyn Progress>) -> Self {
+        self.progress = ProgressSink::new(receiver);
+        self
     }
 
     /// Holds out `items` (labelled, never in the pool) for early stopping; `label_of` reads
@@ -672,92 +410,41 @@ where
             });
         }
         let (seed, loss_fn, mut optimizer) = self.start_fit(n);
-        let early_stopping = self
-            .config
-            .early_stopping
-            .as_ref()
-            .zip(self.validation.as_ref());
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
         let total_steps = self.config.gradient_steps(n);
-        let check_every = early_stopping.map(|(early, _)| match early.check_every {
-            0 => steps_per_pass,
-            every => every,
-        });
-        let progress = baal_bayesian::progress::ProgressBar::new(
-            "training",
-            total_steps,
-            "steps",
-            self.config.show_progress,
-        );
+        let mut best = BestWeights::new(self.config.early_stopping.as_ref(), steps_per_pass);
+        let progress = self.progress.start("training", total_steps, "steps");
         let mut order: Vec<usize> = (0..n).collect();
         let mut model = self.model.clone();
-        let mut train_loss = f64::NAN;
-        let mut step = 0;
-        let mut passes = 0;
-        // The best weights so far, their metrics and step; checks since they improved.
-        let mut best: Option<(EvalMetrics, usize, M)> = None;
-        let mut since_best = 0;
-        let mut checked_at = 0;
-        let mut stopped = false;
-        while step < total_steps && !stopped {
+        let (mut train_loss, mut step, mut passes) = (f64::NAN, 0, 0);
+        while step < total_steps && !best.stopped {
             order.shuffle(&mut rng);
             passes += 1;
             let mut losses = Vec::with_capacity(steps_per_pass);
             for batch in order.chunks(batch_size) {
-                if step == total_steps {
+                if step == total_steps || best.stopped {
                     break;
                 }
                 let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
                 model = next;
                 losses.push(loss);
                 step += 1;
-                if let (Some((early, validation)), Some(every)) = (early_stopping, check_every)
-                    && step % every == 0
-                {
-                    checked_at = step;
-                    let metrics = self.validate(&model, validation)?;
-                    if best
-                        .as_ref()
-                        .is_none_or(|(best, ..)| early.improves(&metrics, best))
-                    {
-                        best = Some((metrics, step, model.clone()));
-                        since_best = 0;
-                    } else {
-                        since_best += 1;
-                        if since_best >= early.patience {
-                            stopped = true;
-                            break;
-                        }
-                    }
+                if best.due(step) {
+                    best.check(self, &model, step)?;
                 }
             }
             progress.advance(losses.len());
             // One read back per pass.
             train_loss = read_losses(losses, passes)?.1;
         }
-        progress.finish();
+        drop(progress);
         // The weights after the last step compete too when no check saw them.
-        if let Some((early, validation)) = early_stopping
-            && !stopped
-            && checked_at != step
-        {
-            let metrics = self.validate(&model, validation)?;
-            if best
-                .as_ref()
-                .is_none_or(|(best, ..)| early.improves(&metrics, best))
-            {
-                best = Some((metrics, step, model.clone()));
-            }
+        if best.watching() && !best.stopped && best.checked_at != step {
+            best.check(self, &model, step)?;
         }
-        let validation = match best {
-            Some((metrics, best_step, best_model)) => {
-                model = best_model;
-                Some((metrics, best_step))
-            }
-            None => None,
-        };
+        let validation = best.take_into(&mut model);
         self.model = model;
         let report = FitReport {
             train_loss,
@@ -775,7 +462,6 @@ where
     fn validate(&self, model: &M, validation: &Validation<I>) -> Result<EvalMetrics> {
         let sampler = McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
-            .with_show_progress(false)
             .init()?;
         let probs = self.predict_with(&model.valid(), &sampler, validation.items.as_ref())?;
         metrics_of(probs, &validation.labels)
@@ -794,7 +480,6 @@ where
         let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
         let sampler = McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
-            .with_show_progress(false)
             .init()?;
         metrics_of(self.predict(&sampler, test)?, &labels)
     }
