@@ -32,21 +32,9 @@ pub fn plot_learning_curves(
         path: path.to_path_buf(),
         message,
     };
-    let points = curves.iter().flat_map(|c| c.points.iter());
-    let (mut x_max, mut y_min, mut y_max) = (f64::MIN, f64::MAX, f64::MIN);
-    let mut x_min = f64::MAX;
-    for &(x, y, spread) in points {
-        x_min = x_min.min(x);
-        x_max = x_max.max(x);
-        y_min = y_min.min(y - spread.max(0.0));
-        y_max = y_max.max(y + spread.max(0.0));
-    }
-    if x_min > x_max {
+    let Some(((x_min, x_max), (y_min, y_max))) = bounds(curves) else {
         return Err(plot_error("no point to draw".into()));
-    }
-    if x_max == x_min {
-        x_max = x_min + 1.0;
-    }
+    };
     let margin = ((y_max - y_min) * 0.05).max(0.01);
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(e.to_string()))?;
@@ -110,6 +98,26 @@ pub fn plot_learning_curves(
         .map_err(|e| plot_error(e.to_string()))?;
     root.present().map_err(|e| plot_error(e.to_string()))?;
     Ok(())
+}
+
+/// The x range and the y range (with the spreads) of every point; `None` without a point. A
+/// single x gets a range of one.
+#[allow(clippy::type_complexity)]
+fn bounds(curves: &[Curve]) -> Option<((f64, f64), (f64, f64))> {
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y, spread) in curves.iter().flat_map(|c| c.points.iter()) {
+        x_min = x_min.min(x);
+        x_max = x_max.max(x);
+        y_min = y_min.min(y - spread.max(0.0));
+        y_max = y_max.max(y + spread.max(0.0));
+    }
+    if x_min > x_max {
+        return None;
+    }
+    if x_max == x_min {
+        x_max = x_min + 1.0;
+    }
+    Some(((x_min, x_max), (y_min, y_max)))
 }
 
 #[cfg(test)]

@@ -186,28 +186,7 @@ impl Vgg16 {
                     .into(),
             ));
         }
-        // torchvision's `features` is one Sequential of conv, relu and max-pool modules, so
-        // the convolutions sit at indices 0, 2, 5, 7, ...; `classifier` is dense, relu,
-        // dropout, dense, relu, dropout, dense.
-        let mut store = PytorchStore::from_file(path)
-            .map_indices_contiguous(false)
-            .allow_partial(true)
-            // Checked below, with shorter messages than the store's summary.
-            .validate(false);
-        let (mut index, mut conv) = (0, 0);
-        for width in VGG16_LAYERS {
-            if width == 0 {
-                index += 1;
-            } else {
-                store = store
-                    .with_key_remapping(format!(r"^features\.{index}\."), format!("convs.{conv}."));
-                index += 2;
-                conv += 1;
-            }
-        }
-        store = store
-            .with_key_remapping(r"^classifier\.0\.", "dense.")
-            .with_key_remapping(r"^classifier\.3\.", "head.dense1.");
+        let mut store = torchvision_store(path);
         let mut model = self.clone();
         let result = model
             .load_from(&mut store)
@@ -353,4 +332,29 @@ impl Classifier for VggSmall {
     fn num_classes(&self) -> usize {
         self.classes
     }
+}
+
+/// A PyTorch store that reads torchvision's VGG16 keys as this model's: torchvision's
+/// `features` is one Sequential of conv, relu and max-pool modules, so the convolutions sit at
+/// indices 0, 2, 5, 7, ...; `classifier` is dense, relu, dropout, dense, relu, dropout, dense.
+fn torchvision_store(path: &Path) -> PytorchStore {
+    let mut store = PytorchStore::from_file(path)
+        .map_indices_contiguous(false)
+        .allow_partial(true)
+        // Checked by the caller, with shorter messages than the store's summary.
+        .validate(false);
+    let (mut index, mut conv) = (0, 0);
+    for width in VGG16_LAYERS {
+        if width == 0 {
+            index += 1;
+        } else {
+            store = store
+                .with_key_remapping(format!(r"^features\.{index}\."), format!("convs.{conv}."));
+            index += 2;
+            conv += 1;
+        }
+    }
+    store
+        .with_key_remapping(r"^classifier\.0\.", "dense.")
+        .with_key_remapping(r"^classifier\.3\.", "head.dense1.")
 }
