@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Bald, BatchBald, Certainty, Entropy, Epig, Heuristic, HeuristicError, Margin, Random, Result,
-    SamplingRule, StochasticSampling, Variance,
+    SamplingRule, StochasticSampling, Variance, VariationRatio,
 };
 
 /// A heuristic by name (kebab-case on the command line and in saved state).
@@ -39,6 +39,8 @@ pub enum HeuristicKind {
     Variance,
     /// Expected predictive information gain on a target set (needs target predictions).
     Epig,
+    /// Share of MC samples that do not vote for the modal class.
+    VariationRatio,
 }
 
 /// The parameters a heuristic may take; each kind reads the ones it needs.
@@ -114,6 +116,7 @@ impl HeuristicKind {
         Self::Certainty,
         Self::Variance,
         Self::Epig,
+        Self::VariationRatio,
     ];
 
     /// The command-line name.
@@ -130,6 +133,7 @@ impl HeuristicKind {
             Self::Certainty => "certainty",
             Self::Variance => "variance",
             Self::Epig => "epig",
+            Self::VariationRatio => "variation-ratio",
         }
     }
 
@@ -192,6 +196,7 @@ impl HeuristicKind {
             Self::Certainty => Box::new(Certainty),
             Self::Variance => Box::new(Variance),
             Self::Epig => Box::new(Epig),
+            Self::VariationRatio => Box::new(VariationRatio),
         })
     }
 }

@@ -45,6 +45,7 @@ mod random;
 mod ranking;
 mod stochastic;
 mod variance;
+mod variation_ratio;
 
 pub use bald::Bald;
 pub use base::Heuristic;
@@ -64,3 +65,4 @@ pub use random::Random;
 pub use ranking::{Orientation, Ranking, Selection};
 pub use stochastic::{SamplingRule, StochasticSampling};
 pub use variance::Variance;
+pub use variation_ratio::VariationRatio;

@@ -6,7 +6,7 @@ mod common;
 use baal_heuristics::{
     Bald, BatchBald, Certainty, CombineHeuristics, Entropy, Epig, Heuristic, HeuristicError,
     Margin, Orientation, Precomputed, Predictions, Random, Reduction, SamplingRule,
-    StochasticSampling, Variance,
+    StochasticSampling, Variance, VariationRatio,
 };
 use burn::tensor::{Tensor, TensorData};
 use common::*;
@@ -641,7 +641,8 @@ fn a_restored_draw_counter_continues_the_random_stream() {
     // A run resumed after two steps must draw what the original's third step drew: the
     // counter is the state, the seed alone is not.
     let preds = predictions(&random_probs(60, 3, 6, 2.0, 8));
-    let builders: Vec<(&str, Box<dyn Fn() -> Box<dyn Heuristic>>)> = vec![
+    type Build = Box<dyn Fn() -> Box<dyn Heuristic>>;
+    let builders: Vec<(&str, Build)> = vec![
         ("random", Box::new(|| Box::new(Random::new(5)))),
         (
             "power",
@@ -683,4 +684,37 @@ fn a_restored_draw_counter_continues_the_random_stream() {
         assert_eq!(third, picks[2], "{name}");
     }
     assert_eq!(Bald.draws(), 0, "deterministic heuristics draw nothing");
+}
+
+#[test]
+fn variation_ratio_counts_the_samples_against_the_modal_vote() {
+    // Item 0: votes 0, 0, 1, 2 -> 1 - 2/4. Item 1: unanimous (sure or not) -> 0.
+    // Item 2: two votes each for classes 0 and 1 -> 1 - 2/4.
+    let item0 = vec![
+        vec![0.7, 0.6, 0.2, 0.1],
+        vec![0.2, 0.3, 0.5, 0.2],
+        vec![0.1, 0.1, 0.3, 0.7],
+    ];
+    let item1 = vec![
+        vec![0.4, 0.5, 0.9, 0.34],
+        vec![0.3, 0.25, 0.05, 0.33],
+        vec![0.3, 0.25, 0.05, 0.33],
+    ];
+    let item2 = vec![
+        vec![0.6, 0.2, 0.7, 0.1],
+        vec![0.3, 0.7, 0.2, 0.8],
+        vec![0.1, 0.1, 0.1, 0.1],
+    ];
+    let preds = predictions(&[item0, item1, item2]);
+    let vr = scores(&VariationRatio, &preds);
+    for (got, want) in vr.iter().zip([0.5, 0.0, 0.5]) {
+        assert_close(f64::from(*got), want, 1e-6, "variation ratio");
+    }
+    // Registered: reachable by name with its capabilities.
+    let kind: baal_heuristics::HeuristicKind = "variation-ratio".parse().expect("registered");
+    let built = kind
+        .build(&baal_heuristics::HeuristicParams::new())
+        .expect("builds");
+    assert_eq!(built.scores(&preds, None).expect("scores"), vr);
+    assert!(built.needs_predictions() && !built.needs_consistent_samples());
 }
