@@ -11,14 +11,15 @@
 //! - [`formats`]: the file formats those loaders read (`.npy`, IDX, CIFAR-10 binary); test
 //!   fixture encoders behind the `test-util` feature.
 
-mod active;
+mod dataset;
 mod error;
 pub mod formats;
 mod index;
 pub mod loaders;
 mod state;
+mod views;
 
-pub use active::{ActiveLearningDataset, LabelledItem, LabelledView, PoolView};
+pub use dataset::ActiveLearningDataset;
 pub use error::{DataError, Result};
 /// [`formats::npy`] at its former path, for code written against it.
 #[doc(hidden)]
@@ -27,3 +28,4 @@ pub use formats::npy::{NpyArray, NpyData};
 pub use index::{DatasetIndex, PoolIndex};
 pub use loaders::{Cifar10, FashionMnist, ImageDataset, ImageItem, Mnist, NpyDataset, NpyItem};
 pub use state::{Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION};
+pub use views::{LabelledItem, LabelledView, PoolView};
