@@ -18,7 +18,7 @@ use baal::active::{OptimizerConfig, Trainer, TrainerConfig};
 use baal::burn::data::dataset::InMemDataset;
 use baal::burn::tensor::Device;
 use baal::data::LabelledItem;
-use baal::data::npy::{NpyArray, encode_f32};
+use baal::data::formats::npy::{NpyArray, encode_f32};
 use baal_zoo::images::{NormalizedImage, normalized_batcher};
 use baal_zoo::models::{SmallCnn, SmallCnnConfig};
 use burn_store::{ModuleSnapshot, PytorchStore};

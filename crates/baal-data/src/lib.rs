@@ -8,17 +8,24 @@
 //! - [`loaders`]: IDX ([`Mnist`], [`FashionMnist`], EMNIST through
 //!   [`ImageDataset::from_idx_files`]), [`Cifar10`] binary batches and [`NpyDataset`], with
 //!   download helpers behind the `download` feature.
+//! - [`formats`]: the file formats those loaders read (`.npy`, IDX, CIFAR-10 binary); test
+//!   fixture encoders behind the `test-util` feature.
 
-mod active;
+mod dataset;
 mod error;
+pub mod formats;
 mod index;
 pub mod loaders;
-pub mod npy;
 mod state;
+mod views;
 
-pub use active::{ActiveLearningDataset, LabelledItem, LabelledView, PoolView};
+pub use dataset::ActiveLearningDataset;
 pub use error::{DataError, Result};
+/// [`formats::npy`] at its former path, for code written against it.
+#[doc(hidden)]
+pub use formats::npy;
+pub use formats::npy::{NpyArray, NpyData};
 pub use index::{DatasetIndex, PoolIndex};
 pub use loaders::{Cifar10, FashionMnist, ImageDataset, ImageItem, Mnist, NpyDataset, NpyItem};
-pub use npy::{NpyArray, NpyData};
 pub use state::{Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION};
+pub use views::{LabelledItem, LabelledView, PoolView};

@@ -4,7 +4,7 @@ use burn::tensor::Tensor;
 
 use crate::base::Heuristic;
 use crate::error::Result;
-use crate::host;
+use crate::kernels;
 use crate::ops::{entropy_over_classes, mean_over_iterations, per_position, xlogx};
 use crate::predictions::Predictions;
 use crate::ranking::Orientation;
@@ -54,7 +54,7 @@ impl Heuristic for Bald {
 
     fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
         predictions.require_probabilities(Self::NAME)?;
-        predictions.host_or_tensor_scores(host::Kernel::Bald, || {
+        predictions.host_or_tensor_scores(kernels::Kernel::Bald, || {
             self.score_tensor(predictions, target)
         })
     }

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::bald::Bald;
 use crate::base::Heuristic;
 use crate::error::{HeuristicError, Result};
-use crate::host;
+use crate::kernels;
 use crate::ops::xlogx;
 use crate::predictions::{Predictions, Reduction};
 use crate::ranking::{Orientation, Ranking, Selection, check_query_size};
@@ -197,11 +197,11 @@ impl<'a> Greedy<'a> {
         let probs = predictions.values().clone().reshape([n, c, t]);
         let probs_t_nc = probs.permute([2, 0, 1]).reshape([t, n * c]);
         let conditional_host = match predictions.host() {
-            Some((values, layout)) => host::score_items(
+            Some((values, layout)) => kernels::score_items(
                 values,
                 layout,
                 Reduction::None,
-                host::Kernel::ExpectedEntropy,
+                kernels::Kernel::ExpectedEntropy,
             ),
             None => predictions
                 .score_items(2, |p| {
@@ -292,7 +292,7 @@ impl<'a> Greedy<'a> {
             // CPU: one fused pass per item, its joint probabilities kept in cache.
             let history_t_m = self.history.q_transposed_over_t();
             let weights = self.history.weights_f32();
-            let neg_entropy = host::joint_neg_entropies(values, layout, &history_t_m, &weights);
+            let neg_entropy = kernels::joint_neg_entropies(values, layout, &history_t_m, &weights);
             let gain: Vec<f32> = neg_entropy
                 .iter()
                 .zip(&self.conditional_host)

@@ -4,7 +4,7 @@ use burn::tensor::Tensor;
 
 use crate::base::Heuristic;
 use crate::error::Result;
-use crate::host;
+use crate::kernels;
 use crate::ops::{entropy_over_classes, mean_over_iterations, per_position};
 use crate::predictions::Predictions;
 use crate::ranking::Orientation;
@@ -46,7 +46,7 @@ impl Heuristic for Entropy {
 
     fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
         predictions.require_probabilities(Self::NAME)?;
-        predictions.host_or_tensor_scores(host::Kernel::Entropy, || {
+        predictions.host_or_tensor_scores(kernels::Kernel::Entropy, || {
             self.score_tensor(predictions, target)
         })
     }

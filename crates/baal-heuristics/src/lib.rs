@@ -35,7 +35,7 @@ mod combine;
 mod entropy;
 mod epig;
 mod error;
-mod host;
+mod kernels;
 mod kind;
 mod margin;
 mod ops;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use burn::tensor::{Bool, Device, Int, Tensor, activation::softmax};
 
 use crate::error::{HeuristicError, Result};
-use crate::host::{self, Layout};
+use crate::kernels::{self, Layout};
 
 /// How scores computed per position (pixel, token) fold into one score per pool item,
 /// for predictions of shape `[N, C, P, T]`.
@@ -135,7 +135,7 @@ impl Predictions {
         self.host = match (enabled, self.host.take()) {
             (false, _) => None,
             (true, Some(host)) => Some(host),
-            (true, None) if runs_on_host(&self.values.device()) => {
+            (true, None) if kernels::apply_to(&self.values.device()) => {
                 Some(Arc::new(self.values.clone().try_into_vec_as::<f32>()?))
             }
             (true, None) => None,
@@ -171,7 +171,7 @@ impl Predictions {
                 ),
             });
         }
-        let host = if runs_on_host(&values.device()) {
+        let host = if kernels::apply_to(&values.device()) {
             Some(Arc::new(values.clone().try_into_vec_as::<f32>()?))
         } else {
             None
@@ -262,11 +262,13 @@ impl Predictions {
     /// back what `tensor_path` computes on the device.
     pub(crate) fn host_or_tensor_scores(
         &self,
-        kernel: host::Kernel,
+        kernel: kernels::Kernel,
         tensor_path: impl FnOnce() -> Result<Tensor<1>>,
     ) -> Result<Vec<f32>> {
         match self.host() {
-            Some((values, layout)) => Ok(host::score_items(values, layout, self.reduction, kernel)),
+            Some((values, layout)) => {
+                Ok(kernels::score_items(values, layout, self.reduction, kernel))
+            }
             None => Ok(tensor_path()?.try_into_vec_as::<f32>()?),
         }
     }
@@ -325,7 +327,7 @@ impl Predictions {
 
     fn check_finite(&self) -> Result<()> {
         if let Some((values, layout)) = self.host() {
-            return host::first_non_finite(values, layout)
+            return kernels::first_non_finite(values, layout)
                 .map_or(Ok(()), |item| Err(HeuristicError::NonFinite { item }));
         }
         self.find_first_bad_item(|chunk| {
@@ -344,7 +346,7 @@ impl Predictions {
     fn check_probabilities(&self) -> Result<()> {
         let upper = 1.0 + f32::EPSILON * 4.0;
         if let Some((values, layout)) = self.host() {
-            return match host::first_invalid_probabilities(values, layout, upper) {
+            return match kernels::first_invalid_probabilities(values, layout, upper) {
                 None => Ok(()),
                 Some(item) => Err(self.diagnose_item(item, upper)?),
             };
@@ -431,28 +433,9 @@ impl Predictions {
     }
 }
 
-/// Whether tensors on `device` live in host memory (Burn's `flex` CPU backend), so that the
-/// fused host kernels apply. Burn exposes no backend query on `Device`; its `Debug` output
-/// names the backend, and a unit test pins this to the Burn version in use.
-fn runs_on_host(device: &Device) -> bool {
-    format!("{device:?}").starts_with("Device<Flex")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flex_is_recognised_as_host_memory() {
-        let device = Device::default();
-        let expect_host = format!("{device:?}").contains("Flex");
-        assert_eq!(runs_on_host(&device), expect_host);
-        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-        assert!(runs_on_host(&device), "{device:?}");
-        // The backend features exist to run these tests on that backend: make sure they do.
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        assert!(!runs_on_host(&device), "expected a GPU backend: {device:?}");
-    }
 
     fn tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
         Tensor::from_data(

@@ -556,6 +556,9 @@ fn stochastic_sampling_is_seeded_and_follows_the_weights() {
 fn fused_cpu_kernels_match_the_tensor_path() {
     let pool = random_probs(120, 5, 9, 3.0, 77);
     let fused = predictions(&pool);
+    // On flex (the test device without a GPU feature) the kernels are on by default.
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    assert!(fused.uses_host_kernels());
     let tensor = fused.clone().with_host_kernels(false).expect("read");
     assert!(!tensor.uses_host_kernels());
     for h in [&Bald as &dyn Heuristic, &Entropy] {

@@ -7,7 +7,7 @@
 //! (how much the MC samples' logits vary): easy items are confident and agree, ambiguous items
 //! are flat, and items near the decision boundary of an uncertain model disagree.
 
-use baal::data::npy::encode_f32;
+use baal::data::formats::npy::encode_f32;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use baal_data::npy::encode_f32;
+use baal_data::formats::npy::encode_f32;
 
 fn write_npy(dir: &Path, name: &str, shape: &[usize], values: &[f32]) -> PathBuf {
     let path = dir.join(name);

@@ -1,7 +1,7 @@
 #![no_main]
 //! The CIFAR-10 batch parser never panics, and what it accepts is self-consistent.
 
-use baal_data::loaders::{CIFAR10_IMAGE_BYTES, parse_cifar10_batch};
+use baal_data::formats::cifar::{CIFAR10_IMAGE_BYTES, parse_cifar10_batch};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

@@ -1,5 +1,6 @@
 //! Loaders of public datasets and numpy arrays, each a Burn `Dataset` of `{ image, label }`-like
-//! items, with errors naming the file and what is wrong in it.
+//! items, with errors naming the file and what is wrong in it. The files are parsed by
+//! [`crate::formats`].
 
 mod cifar;
 #[cfg(feature = "download")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::data::dataset::{Dataset, DatasetError};
 
 use crate::error::{DataError, Result};
-use crate::npy::NpyArray;
+use crate::formats::npy::NpyArray;
 
 /// One row of the features array and its label.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,7 +122,7 @@ impl Dataset<NpyItem> for NpyDataset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::npy::{encode_f32, encode_i64, encode_raw};
+    use crate::formats::npy::{encode_f32, encode_i64, encode_raw};
 
     fn write(dir: &Path, name: &str, bytes: Vec<u8>) -> std::path::PathBuf {
         let path = dir.join(name);

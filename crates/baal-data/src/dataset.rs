@@ -1,10 +1,11 @@
-//! The active-learning dataset: a wrapped Burn dataset split into labelled items and a pool.
+//! The active-learning dataset: a wrapped Burn dataset split into labelled items and a pool
+//! (whose views are in [`crate::views`]).
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::data::dataset::{Dataset, DatasetError};
+use burn::data::dataset::Dataset;
 use rand::Rng;
 use rand::SeedableRng;
 use rand::seq::index::sample;
@@ -15,10 +16,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{DataError, Result};
 use crate::index::{DatasetIndex, PoolIndex};
 use crate::state::{Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION};
+use crate::views::{LabelledView, PoolTransform, PoolView};
 
 type KnownLabels<I, L> = Arc<dyn Fn(&I) -> L + Send + Sync>;
 type LabelCheck<L> = Arc<dyn Fn(&L) -> std::result::Result<(), String> + Send + Sync>;
-type PoolTransform<I> = Arc<dyn Fn(I) -> I + Send + Sync>;
 
 /// The label of one labelled item and when it was given.
 #[derive(Clone, Debug)]
@@ -371,10 +372,7 @@ where
             .enumerate()
             .filter_map(|(i, entry)| Some((DatasetIndex::new(i), entry.as_ref()?.label.clone())))
             .collect();
-        LabelledView {
-            dataset: Arc::clone(&self.dataset),
-            entries: Arc::new(entries),
-        }
+        LabelledView::new(Arc::clone(&self.dataset), entries)
     }
 
     /// A snapshot view of the whole pool, items passed through the pool transform.
@@ -553,11 +551,11 @@ where
     }
 
     fn pool_view(&self, indices: Vec<(PoolIndex, DatasetIndex)>) -> PoolView<I> {
-        PoolView {
-            dataset: Arc::clone(&self.dataset),
-            indices: Arc::new(indices),
-            transform: self.pool_transform.clone(),
-        }
+        PoolView::new(
+            Arc::clone(&self.dataset),
+            indices,
+            self.pool_transform.clone(),
+        )
     }
 }
 
@@ -585,158 +583,14 @@ where
     }
 }
 
-/// A labelled item with the label it was given.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LabelledItem<I, L> {
-    /// The item as the wrapped dataset returns it.
-    pub item: I,
-    /// Its label.
-    pub label: L,
-}
-
-/// The labelled items, in dataset order, as a Burn [`Dataset`] of [`LabelledItem`]s.
-pub struct LabelledView<I, L> {
-    dataset: Arc<dyn Dataset<I>>,
-    entries: Arc<Vec<(DatasetIndex, L)>>,
-}
-
-impl<I, L> Clone for LabelledView<I, L> {
-    fn clone(&self) -> Self {
-        Self {
-            dataset: Arc::clone(&self.dataset),
-            entries: Arc::clone(&self.entries),
-        }
-    }
-}
-
-impl<I, L> LabelledView<I, L> {
-    /// The dataset index of the item at `position` in this view.
-    ///
-    /// # Errors
-    /// `position` is past the end of the view.
-    pub fn dataset_index(&self, position: usize) -> Result<DatasetIndex> {
-        self.entries
-            .get(position)
-            .map(|(index, _)| *index)
-            .ok_or(DataError::IndexOutOfRange {
-                kind: "view",
-                index: position,
-                len: self.entries.len(),
-            })
-    }
-}
-
-impl<I, L> Dataset<LabelledItem<I, L>> for LabelledView<I, L>
-where
-    I: Send + Sync,
-    L: Clone + Send + Sync,
-{
-    fn get(&self, position: usize) -> std::result::Result<LabelledItem<I, L>, DatasetError> {
-        let (index, label) = self.entries.get(position).ok_or_else(|| {
-            DatasetError::new(DataError::IndexOutOfRange {
-                kind: "view",
-                index: position,
-                len: self.entries.len(),
-            })
-        })?;
-        let item = self.dataset.get(index.get())?;
-        Ok(LabelledItem {
-            item,
-            label: label.clone(),
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
-/// Pool items (all, or a random subset), as a Burn [`Dataset`] whose items went through the pool
-/// transform.
-///
-/// Positions in this view are neither pool nor dataset indices when it is a subset: convert them
-/// with [`pool_index`](Self::pool_index) or [`dataset_index`](Self::dataset_index).
-pub struct PoolView<I> {
-    dataset: Arc<dyn Dataset<I>>,
-    indices: Arc<Vec<(PoolIndex, DatasetIndex)>>,
-    transform: Option<PoolTransform<I>>,
-}
-
-impl<I> Clone for PoolView<I> {
-    fn clone(&self) -> Self {
-        Self {
-            dataset: Arc::clone(&self.dataset),
-            indices: Arc::clone(&self.indices),
-            transform: self.transform.clone(),
-        }
-    }
-}
-
-impl<I> PoolView<I> {
-    /// The pool index (at the time the view was taken) of the item at `position`.
-    ///
-    /// # Errors
-    /// `position` is past the end of the view.
-    pub fn pool_index(&self, position: usize) -> Result<PoolIndex> {
-        self.pair(position).map(|(pool, _)| pool)
-    }
-
-    /// The dataset index of the item at `position`.
-    ///
-    /// # Errors
-    /// `position` is past the end of the view.
-    pub fn dataset_index(&self, position: usize) -> Result<DatasetIndex> {
-        self.pair(position).map(|(_, dataset)| dataset)
-    }
-
-    /// The dataset indices of the view's items, in view order.
-    pub fn dataset_indices(&self) -> Vec<DatasetIndex> {
-        self.indices.iter().map(|&(_, d)| d).collect()
-    }
-
-    /// The pool indices of the view's items, in view order.
-    pub fn pool_indices(&self) -> Vec<PoolIndex> {
-        self.indices.iter().map(|&(p, _)| p).collect()
-    }
-
-    fn pair(&self, position: usize) -> Result<(PoolIndex, DatasetIndex)> {
-        self.indices
-            .get(position)
-            .copied()
-            .ok_or(DataError::IndexOutOfRange {
-                kind: "view",
-                index: position,
-                len: self.indices.len(),
-            })
-    }
-}
-
-impl<I: Send + Sync> Dataset<I> for PoolView<I> {
-    fn get(&self, position: usize) -> std::result::Result<I, DatasetError> {
-        let (_, index) = self.pair(position).map_err(DatasetError::new)?;
-        let item = self.dataset.get(index.get())?;
-        Ok(match &self.transform {
-            Some(transform) => transform(item),
-            None => item,
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.indices.len()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use burn::data::dataloader::DataLoaderBuilder;
-    use burn::data::dataloader::batcher::Batcher;
+pub(crate) mod tests {
     use burn::data::dataset::InMemDataset;
-    use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
 
     /// Items `(value, class)` with `value = index` and `class = index % 10`.
-    fn simulated(n: usize) -> ActiveLearningDataset<(f32, u8), u8> {
+    pub(crate) fn simulated(n: usize) -> ActiveLearningDataset<(f32, u8), u8> {
         let items = (0..n).map(|i| (i as f32, (i % 10) as u8)).collect();
         ActiveLearningDataset::new(InMemDataset::new(items))
             .with_known_labels(|item: &(f32, u8)| item.1)
@@ -750,11 +604,11 @@ mod tests {
             .with_seed(7)
     }
 
-    fn pool(indices: &[usize]) -> Vec<PoolIndex> {
+    pub(crate) fn pool(indices: &[usize]) -> Vec<PoolIndex> {
         indices.iter().copied().map(PoolIndex::new).collect()
     }
 
-    fn dataset(indices: &[usize]) -> Vec<DatasetIndex> {
+    pub(crate) fn dataset(indices: &[usize]) -> Vec<DatasetIndex> {
         indices.iter().copied().map(DatasetIndex::new).collect()
     }
 
@@ -850,29 +704,6 @@ mod tests {
         let next = a.label_randomly(90).expect("labels the rest");
         assert!(next.iter().all(|d| !picked.contains(d)));
         assert!(matches!(a.label_randomly(1), Err(DataError::EmptyPool)));
-    }
-
-    #[test]
-    fn pool_transform_applies_to_the_pool_view_only() {
-        let mut data = simulated(10).with_pool_transform(|(value, class)| (-value, class));
-        data.label(&pool(&[2])).expect("labels");
-        let labelled = data.labelled();
-        let item = labelled.get(0).expect("item");
-        assert_eq!(
-            item,
-            LabelledItem {
-                item: (2.0, 2),
-                label: 2
-            }
-        );
-        let pool_view = data.pool();
-        assert_eq!(pool_view.get(2).expect("item"), (-3.0, 3));
-        assert_eq!(
-            pool_view.dataset_index(2).expect("in view"),
-            DatasetIndex::new(3)
-        );
-        assert!(pool_view.get(9).is_err());
-        assert!(labelled.get(1).is_err());
     }
 
     #[test]
@@ -1091,44 +922,5 @@ mod tests {
             .expect_err("wrong label type");
         assert!(error.to_string().contains("labels.ckpt"), "{error}");
         assert_eq!(classes.n_labelled(), 0);
-    }
-
-    #[derive(Clone)]
-    struct SumBatcher;
-
-    impl Batcher<LabelledItem<(f32, u8), u8>, (Tensor<1>, Vec<u8>)> for SumBatcher {
-        fn batch(
-            &self,
-            items: Vec<LabelledItem<(f32, u8), u8>>,
-            device: &Device,
-        ) -> (Tensor<1>, Vec<u8>) {
-            let values: Vec<f32> = items.iter().map(|i| i.item.0).collect();
-            let n = values.len();
-            let labels = items.iter().map(|i| i.label).collect();
-            (
-                Tensor::from_data(TensorData::new(values, [n]), device),
-                labels,
-            )
-        }
-    }
-
-    #[test]
-    fn labelled_view_feeds_a_burn_data_loader() {
-        let mut data = simulated(30);
-        data.label_dataset_indices(&dataset(&[2, 5, 11, 12, 29]))
-            .expect("labels");
-        let loader = DataLoaderBuilder::new(SumBatcher)
-            .batch_size(2)
-            .set_device(Device::default())
-            .build(data.labelled());
-        let mut total = 0.0;
-        let mut labels = Vec::new();
-        for batch in loader.iter() {
-            let (values, batch_labels) = batch.expect("batch");
-            total += values.sum().into_scalar::<f32>();
-            labels.extend(batch_labels);
-        }
-        assert_eq!(total, 2.0 + 5.0 + 11.0 + 12.0 + 29.0);
-        assert_eq!(labels, vec![2, 5, 1, 2, 9]);
     }
 }

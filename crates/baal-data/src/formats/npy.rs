@@ -1,4 +1,5 @@
-//! Reader for numpy's `.npy` format (versions 1 to 3, C order, little-endian or byte dtypes).
+//! Numpy's `.npy` format: a reader (versions 1 to 3, C order, little-endian or byte dtypes) and a
+//! version 1 writer.
 
 use std::path::Path;
 

@@ -5,7 +5,12 @@
 //! `[C, P, T]` block is read once, with a branch-free logarithm the compiler vectorises, and
 //! items are spread over threads: the same scores an order of magnitude faster. GPU backends
 //! keep the tensor path, where the data already is.
+//!
+//! [`apply_to`] says which devices these kernels are for. Flex is compiled in with this crate's
+//! `flex` feature (the facade `baal` turns it on with its own); without it no device is flex,
+//! and every device takes the tensor path.
 
+use burn::tensor::Device;
 use rayon::prelude::*;
 
 use crate::predictions::{Reduction, SUM_TOLERANCE};
@@ -391,9 +396,37 @@ pub(crate) fn first_non_finite(values: &[f32], layout: Layout) -> Option<usize> 
         .position_first(|item| !item.iter().all(|v| v.is_finite()))
 }
 
+/// Whether the kernels apply to tensors on `device`: Burn's `flex` CPU backend, whose tensors
+/// live in host memory. An autodiff device is left to the tensor path, as it always was.
+pub(crate) fn apply_to(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        // `Device`'s equality compares the hardware and ignores autodiff, hence the first test.
+        !device.is_autodiff() && *device == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_device_takes_the_kernels_unless_a_gpu_backend_is_compiled_in() {
+        // The crate's dev-dependency on itself turns `flex` on, so that tests run the kernels.
+        #[cfg(feature = "flex")]
+        assert!(apply_to(&Device::flex()));
+        let device = Device::default();
+        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+        assert!(apply_to(&device), "{device:?}");
+        // The backend features exist to run the tests on that backend: make sure they do.
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        assert!(!apply_to(&device), "expected a GPU backend: {device:?}");
+    }
 
     #[cfg(target_arch = "x86_64")]
     #[test]
