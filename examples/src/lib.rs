@@ -1,8 +1,7 @@
-//! Runnable examples of baal for Rust and the reproduction runner behind `cargo xtask
-//! reproduce`. The model zoo lives in `baal-zoo`; [`models`] and [`images`] re-export it for
-//! the reproductions.
+//! Small runnable examples of baal for Rust; the programs are in `examples/examples/`, each
+//! with a header saying what it shows and how to run it:
 //!
-//! - [`reproduce`]: the experiments of `cargo xtask reproduce`.
-
-pub use baal_zoo::{images, models};
-pub mod reproduce;
+//! - `quickstart`: baal's README example, step for step (Fashion-MNIST);
+//!
+//! The model zoo they use is the `baal-zoo` crate; the reproductions behind
+//! `cargo xtask reproduce` are the `baal-reproduce` crate. This library is empty.

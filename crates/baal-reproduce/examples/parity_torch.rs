@@ -2,7 +2,7 @@
 //! [`Trainer`] on exactly the batches PyTorch trained on, from PyTorch's initial weights, and
 //! compares the loss after every step.
 //!
-//! `cargo run --release -p baal-examples --example parity_torch -- DIR [--tolerance 0.02]`
+//! `cargo run --release -p baal-reproduce --example parity_torch -- DIR [--tolerance 0.02]`
 //! reads what `benches/torch/parity.py write DIR` wrote (`init.pt`, `images.npy`,
 //! `labels.npy`, `batches.npy`, `torch_losses.npy`), writes `rust_losses.npy`, prints the
 //! differences and exits non-zero when a loss differs from PyTorch's by more than 1e-3

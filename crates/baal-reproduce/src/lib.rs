@@ -1,12 +1,13 @@
-//! The reproductions behind `cargo xtask reproduce`: the same seeds, initial labels and
-//! initial weights for every heuristic, one resumable [`Experiment`](baal::active::Experiment)
-//! per (heuristic, seed), then `curves.csv`, `curves.svg`, `curves-vs-random.svg` and
-//! `summary.md`.
+//! The reproductions of baal's active-learning experiments, behind `cargo xtask reproduce`:
+//! the same seeds, initial labels and initial weights for every heuristic, one resumable
+//! [`Experiment`](baal::active::Experiment) per (heuristic, seed), then `curves.csv`,
+//! `curves.svg`, `curves-vs-random.svg` and `summary.md`.
 //!
 //! One concern a module: [`profile`] (what runs), [`seeds`] (every random stream),
 //! [`data`] (finding the files, the pool, the validation and test splits, Repeated-Fashion-MNIST),
 //! [`run`] (one experiment), [`stats`] (first crossings, intervals, paired differences) and
-//! [`report`] (the files written).
+//! [`report`] (the files written). The `reproduce` binary (`src/bin/reproduce.rs`) is its
+//! command line; the models come from `baal-zoo`.
 
 pub mod data;
 pub mod profile;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, ValidationMetric};
-use baal_examples::reproduce::{DatasetName, ModelKind, Profile, reproduce};
+use baal_reproduce::{DatasetName, ModelKind, Profile, reproduce};
 use clap::Parser;
 
 /// Reproduce baal's active-learning experiments.
@@ -115,7 +115,7 @@ struct Args {
     progress: bool,
 }
 
-type Error = baal_examples::reproduce::Error;
+type Error = baal_reproduce::Error;
 
 /// The profile with the command line's overrides.
 fn profile(args: &Args) -> Result<Profile, Error> {

@@ -9,7 +9,7 @@
 //! scores.
 //!
 //! ```sh
-//! cargo run --release -p baal-examples --example sample_consistency
+//! cargo run --release -p baal-reproduce --example sample_consistency
 //! ```
 
 use std::time::Instant;
@@ -19,7 +19,7 @@ use baal::bayesian::McSamplerConfig;
 use baal::data::{ActiveLearningDataset, FashionMnist};
 use baal::heuristics::{Bald, Heuristic, Predictions};
 use baal::prelude::parse_device;
-use baal_examples::reproduce::balanced_initial;
+use baal_reproduce::balanced_initial;
 use baal_zoo::images::{Normalization, NormalizedImage, NormalizedImages, normalized_batcher};
 use baal_zoo::models::SmallCnnConfig;
 

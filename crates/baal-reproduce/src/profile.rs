@@ -6,7 +6,7 @@ use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, TrainerC
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use crate::Error;
 
 /// The datasets of the reproductions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -54,15 +54,15 @@ impl DatasetName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
-    /// [`GalCnn`](crate::models::GalCnn).
+    /// [`GalCnn`](baal_zoo::models::GalCnn).
     GalCnn,
-    /// [`SmallCnn`](crate::models::SmallCnn).
+    /// [`SmallCnn`](baal_zoo::models::SmallCnn).
     SmallCnn,
-    /// [`VggSmall`](crate::models::VggSmall).
+    /// [`VggSmall`](baal_zoo::models::VggSmall).
     VggSmall,
-    /// [`Vgg16`](crate::models::Vgg16).
+    /// [`Vgg16`](baal_zoo::models::Vgg16).
     Vgg16,
-    /// [`Mlp`](crate::models::Mlp).
+    /// [`Mlp`](baal_zoo::models::Mlp).
     Mlp,
 }
 

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use baal::active::{ActiveError, Curve, HeuristicKind, StepRecord, plot_learning_curves};
 
-use super::Error;
-use super::profile::{DatasetName, Profile};
-use super::stats::{Difference, Interval, Labels, mean_accuracy, mean_std, summarise_differences};
+use crate::Error;
+use crate::profile::{DatasetName, Profile};
+use crate::stats::{Difference, Interval, Labels, mean_accuracy, mean_std, summarise_differences};
 
 /// The records of every run, by heuristic and seed.
 pub struct Results {
@@ -261,7 +261,7 @@ fn write_settings(
         match (dataset, profile.pool_size) {
             (DatasetName::RepeatedFashionMnist, Some(n)) => format!(
                 "{n} training images × {} noisy copies",
-                super::data::REPEATED_COPIES
+                crate::data::REPEATED_COPIES
             ),
             (_, Some(n)) => format!("{n} training images"),
             (_, None) => "every training image not held out".to_string(),

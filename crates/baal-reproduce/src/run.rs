@@ -12,12 +12,12 @@ use baal::data::ActiveLearningDataset;
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 
-use super::Error;
-use super::data::{LoadedData, balanced_initial};
-use super::profile::{ModelKind, Profile};
-use super::seeds::SeedPlan;
-use crate::images::{NormalizedImage, normalized_batcher};
-use crate::models::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig};
+use crate::Error;
+use crate::data::{LoadedData, balanced_initial};
+use crate::profile::{ModelKind, Profile};
+use crate::seeds::SeedPlan;
+use baal_zoo::images::{NormalizedImage, normalized_batcher};
+use baal_zoo::models::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig};
 
 /// One run of a reproduction.
 pub struct RunSettings<'a> {
