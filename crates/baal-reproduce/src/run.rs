@@ -151,27 +151,32 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     }
     loop {
         let summary = experiment.run_steps(1)?;
-        if let Some(r) = summary.records.last() {
-            eprintln!(
-                "{tag} step {:>2}: {:>4} labels, test accuracy {:.3}{}{} (train {:.1}s / {} steps, eval {:.1}s, predict {:.1}s, rank {:.2}s)",
-                r.step,
-                r.n_labelled,
-                r.test_accuracy,
-                r.validation_accuracy
-                    .map(|a| format!(", validation {a:.3}"))
-                    .unwrap_or_default(),
-                r.acquired_accuracy
-                    .map(|a| format!(", on its picks {a:.2}"))
-                    .unwrap_or_default(),
-                r.train_seconds,
-                r.train_steps,
-                r.eval_seconds,
-                r.predict_seconds,
-                r.rank_seconds
-            );
+        if let Some(record) = summary.records.last() {
+            log_step(&tag, record);
         }
         if summary.stop_reason.is_some() {
             return Ok(summary.records);
         }
     }
+}
+
+/// One line on standard error per step: labels, accuracies and where the time went.
+fn log_step(tag: &str, r: &StepRecord) {
+    eprintln!(
+        "{tag} step {:>2}: {:>4} labels, test accuracy {:.3}{}{} (train {:.1}s / {} steps, eval {:.1}s, predict {:.1}s, rank {:.2}s)",
+        r.step,
+        r.n_labelled,
+        r.test_accuracy,
+        r.validation_accuracy
+            .map(|a| format!(", validation {a:.3}"))
+            .unwrap_or_default(),
+        r.acquired_accuracy
+            .map(|a| format!(", on its picks {a:.2}"))
+            .unwrap_or_default(),
+        r.train_seconds,
+        r.train_steps,
+        r.eval_seconds,
+        r.predict_seconds,
+        r.rank_seconds
+    );
 }
