@@ -11,6 +11,9 @@
 //! ```sh
 //! cargo run --release -p baal-reproduce --example sample_consistency
 //! ```
+//!
+//! Needs the `flex` feature (on by default) and Fashion-MNIST in
+//! /usr/share/datasets/fashion-mnist (`apt-get install dataset-fashion-mnist`).
 
 use std::time::Instant;
 
@@ -72,7 +75,9 @@ fn mean(values: &[f64]) -> f64 {
 }
 
 fn main() -> Result<(), Error> {
-    let data = FashionMnist::from_default_dir()?;
+    let data = FashionMnist::from_default_dir().map_err(|e| {
+        format!("{e}. This measurement needs Fashion-MNIST: apt-get install dataset-fashion-mnist")
+    })?;
     let normalization = Normalization::fashion_mnist();
     let device = parse_device("cpu")?;
     device.seed(0);
