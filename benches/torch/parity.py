@@ -9,7 +9,7 @@ CNN with PyTorch's default initialisation, and writes to DIR
                  DataLoader(shuffle=True, drop_last=True) does,
   torch_losses.npy  the loss after each of `steps` Adam steps (lr 1e-3, PyTorch's
                  defaults: betas (0.9, 0.999), eps 1e-8), dropout off (model.eval()).
-The Rust side (`examples/examples/parity_torch.rs`) reads them and trains the same batches.
+The Rust side (`crates/baal-reproduce/examples/parity_torch.rs`) reads them and trains the same batches.
 """
 import argparse, gzip, os, struct
 

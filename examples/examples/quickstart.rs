@@ -7,8 +7,9 @@
 //! cargo run --release -p baal-examples --example quickstart
 //! ```
 //!
-//! Needs Fashion-MNIST in /usr/share/datasets/fashion-mnist (`apt-get install
-//! dataset-fashion-mnist`) or in the folder given as first argument.
+//! Needs the `flex` feature (on by default) and Fashion-MNIST in
+//! /usr/share/datasets/fashion-mnist (`apt-get install dataset-fashion-mnist`) or in the folder
+//! given as first argument.
 
 use baal::active::{ActiveLearningLoop, Trainer, TrainerConfig};
 use baal::burn::data::dataset::{Dataset, InMemDataset};
@@ -22,7 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| FashionMnist::DEFAULT_DIR.to_string());
     let data = FashionMnist::from_dir(&dir).map_err(|e| {
-        format!("{e}\n(install dataset-fashion-mnist, or pass the folder of its IDX files)")
+        format!(
+            "{e}. This example needs Fashion-MNIST: apt-get install dataset-fashion-mnist, or \
+             pass the folder of its four IDX files as first argument"
+        )
     })?;
     let device = parse_device("cpu")?;
     device.seed(0);

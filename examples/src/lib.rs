@@ -1,8 +1,12 @@
-//! Runnable examples of baal for Rust and the reproduction runner behind `cargo xtask
-//! reproduce`. The model zoo lives in `baal-zoo`; [`models`] and [`images`] re-export it for
-//! the reproductions.
+//! Small runnable examples of baal for Rust. The programs are in `examples/examples/`, each
+//! with a header saying what it shows and how to run it (all need the default `flex`
+//! feature):
 //!
-//! - [`reproduce`]: the experiments of `cargo xtask reproduce`.
-
-pub use baal_zoo::{images, models};
-pub mod reproduce;
+//! - `quickstart`: baal's README example, step for step (needs Fashion-MNIST);
+//! - `mc_predictions`: MC-dropout predictions of a zoo model on a few Fashion-MNIST test
+//!   images, with how much the samples agree and their BALD scores (needs Fashion-MNIST);
+//! - `custom_model`: your own Burn model written from scratch, made Bayesian with
+//!   `McDropout`, MC-sampled with `McSamplerConfig` and ranked with BALD (synthetic data).
+//!
+//! The model zoo they use is the `baal-zoo` crate; the reproductions behind
+//! `cargo xtask reproduce` are the `baal-reproduce` crate. This library is empty.

@@ -258,7 +258,7 @@ fn fashion_mnist_dir(args: &[String]) -> Result<String, String> {
 /// `parity-torch [--data-dir DIR] [--seed S] [--tolerance T]`: PyTorch writes the small CNN's
 /// initial weights, 400 Fashion-MNIST images and 200 batches and trains on them
 /// (`benches/torch/parity.py`); our trainer trains the same batches from the same weights
-/// (`examples/examples/parity_torch.rs`) and the losses are compared step by step.
+/// (`crates/baal-reproduce/examples/parity_torch.rs`) and the losses are compared step by step.
 fn parity_torch(args: &[String]) -> Result<(), String> {
     let python = torch_python()?;
     let data = fashion_mnist_dir(args)?;
@@ -289,7 +289,7 @@ fn parity_torch(args: &[String]) -> Result<(), String> {
         "run",
         "--release",
         "-p",
-        "baal-examples",
+        "baal-reproduce",
         "--example",
         "parity_torch",
         "--",

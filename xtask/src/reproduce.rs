@@ -1,12 +1,12 @@
 //! `cargo xtask reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [args]` and
-//! `cargo xtask reproduce-cifar10 [args]`: build the `reproduce` binary of `baal-examples` in
+//! `cargo xtask reproduce-cifar10 [args]`: build the `reproduce` binary of `baal-reproduce` in
 //! release mode, with the backend feature its `--device` needs, and run it. Arguments are
 //! passed through (`--quick`, `--seed`, `--seeds`, `--out`, `--data-dir`, `--device`, ...);
 //! results land in `results/<dataset>/{summary.md,curves.csv,curves.svg}`.
 
 use std::process::Command;
 
-/// The cargo feature of `baal-examples` that compiles the backend of `--device <name>` in.
+/// The cargo feature of `baal-reproduce` that compiles the backend of `--device <name>` in.
 fn feature_for_device(args: &[String]) -> Option<&'static str> {
     let device = args
         .iter()
@@ -41,7 +41,7 @@ pub fn reproduce(args: &[String]) -> Result<(), String> {
             "unknown dataset '{dataset}': use fashion-mnist, repeated-fashion-mnist, mnist or cifar10"
         ));
     }
-    let mut cargo_args: Vec<String> = ["run", "--release", "-p", "baal-examples"]
+    let mut cargo_args: Vec<String> = ["run", "--release", "-p", "baal-reproduce"]
         .map(String::from)
         .to_vec();
     if let Some(feature) = feature_for_device(args) {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use baal::active::{HeuristicKind, StepRecord};
 use baal::data::FashionMnist;
-use baal_examples::reproduce::{
+use baal_reproduce::{
     DatasetName, ModelKind, Profile, Results, labels_to_reach, reproduce, write_results,
 };
 
@@ -27,11 +27,7 @@ fn curve(points: &[(usize, f64)]) -> Vec<StepRecord> {
 }
 
 /// [`reproduce`] on Fashion-MNIST from its default folder, on the CPU, without progress bars.
-fn run(
-    profile: &Profile,
-    out: &Path,
-    seed: u64,
-) -> Result<String, baal_examples::reproduce::Error> {
+fn run(profile: &Profile, out: &Path, seed: u64) -> Result<String, baal_reproduce::Error> {
     reproduce(
         DatasetName::FashionMnist,
         profile,
@@ -280,9 +276,8 @@ fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation()
     profile.pool_size = Some(50);
     profile.validation_size = 20;
     profile.test_subset = 100;
-    let data =
-        baal_examples::reproduce::load_data(DatasetName::RepeatedFashionMnist, &profile, None)
-            .expect("loads");
+    let data = baal_reproduce::load_data(DatasetName::RepeatedFashionMnist, &profile, None)
+        .expect("loads");
     assert_eq!(data.pool.len(), 150);
     assert_eq!((data.validation.len(), data.test.len()), (20, 100));
     assert_eq!(data.pool.labels()[..50], data.pool.labels()[100..]);
@@ -301,9 +296,8 @@ fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation()
     // The difference of two copies has variance 2σ² = 0.02.
     assert!((gap - 0.02).abs() < 0.005, "{gap}");
     // The same split every time; no validation image is in the pool.
-    let again =
-        baal_examples::reproduce::load_data(DatasetName::RepeatedFashionMnist, &profile, None)
-            .expect("loads");
+    let again = baal_reproduce::load_data(DatasetName::RepeatedFashionMnist, &profile, None)
+        .expect("loads");
     assert_eq!(again.pool.get(7).expect("item"), a);
     let clean = Profile {
         validation_size: 20,
@@ -311,8 +305,7 @@ fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation()
         test_subset: 100,
         ..Profile::for_dataset(DatasetName::FashionMnist, true)
     };
-    let plain = baal_examples::reproduce::load_data(DatasetName::FashionMnist, &clean, None)
-        .expect("loads");
+    let plain = baal_reproduce::load_data(DatasetName::FashionMnist, &clean, None).expect("loads");
     for v in 0..20 {
         let image = plain.validation.get(v).expect("validation").pixels;
         assert!((0..50).all(|p| plain.pool.get(p).expect("pool").pixels != image));

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use baal::burn::data::dataset::Dataset;
 use baal::data::FashionMnist;
-use baal_examples::reproduce::{DataSources, locate_fashion_mnist};
+use baal_reproduce::{DataSources, locate_fashion_mnist};
 
 /// A tiny HTTP server on 127.0.0.1 answering `GET /<name>` with `serve(name)`.
 struct Server {

@@ -12,12 +12,12 @@ use baal::data::ActiveLearningDataset;
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 
-use super::Error;
-use super::data::{LoadedData, balanced_initial};
-use super::profile::{ModelKind, Profile};
-use super::seeds::SeedPlan;
-use crate::images::{NormalizedImage, normalized_batcher};
-use crate::models::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig};
+use crate::Error;
+use crate::data::{LoadedData, balanced_initial};
+use crate::profile::{ModelKind, Profile};
+use crate::seeds::SeedPlan;
+use baal_zoo::images::{NormalizedImage, normalized_batcher};
+use baal_zoo::models::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig};
 
 /// One run of a reproduction.
 pub struct RunSettings<'a> {
@@ -155,27 +155,32 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     }
     loop {
         let summary = experiment.run_steps(1)?;
-        if let Some(r) = summary.records.last() {
-            eprintln!(
-                "{tag} step {:>2}: {:>4} labels, test accuracy {:.3}{}{} (train {:.1}s / {} steps, eval {:.1}s, predict {:.1}s, rank {:.2}s)",
-                r.step,
-                r.n_labelled,
-                r.test_accuracy,
-                r.validation_accuracy
-                    .map(|a| format!(", validation {a:.3}"))
-                    .unwrap_or_default(),
-                r.acquired_accuracy
-                    .map(|a| format!(", on its picks {a:.2}"))
-                    .unwrap_or_default(),
-                r.train_seconds,
-                r.train_steps,
-                r.eval_seconds,
-                r.predict_seconds,
-                r.rank_seconds
-            );
+        if let Some(record) = summary.records.last() {
+            log_step(&tag, record);
         }
         if summary.stop_reason.is_some() {
             return Ok(summary.records);
         }
     }
+}
+
+/// One line on standard error per step: labels, accuracies and where the time went.
+fn log_step(tag: &str, r: &StepRecord) {
+    eprintln!(
+        "{tag} step {:>2}: {:>4} labels, test accuracy {:.3}{}{} (train {:.1}s / {} steps, eval {:.1}s, predict {:.1}s, rank {:.2}s)",
+        r.step,
+        r.n_labelled,
+        r.test_accuracy,
+        r.validation_accuracy
+            .map(|a| format!(", validation {a:.3}"))
+            .unwrap_or_default(),
+        r.acquired_accuracy
+            .map(|a| format!(", on its picks {a:.2}"))
+            .unwrap_or_default(),
+        r.train_seconds,
+        r.train_steps,
+        r.eval_seconds,
+        r.predict_seconds,
+        r.rank_seconds
+    );
 }

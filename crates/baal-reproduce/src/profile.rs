@@ -6,7 +6,7 @@ use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, TrainerC
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use crate::Error;
 
 /// The datasets of the reproductions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -35,48 +35,22 @@ impl DatasetName {
             Self::Cifar10 => "cifar10",
         }
     }
-
-    /// Parses a command-line name.
-    ///
-    /// # Errors
-    /// An unknown name.
-    pub fn parse(name: &str) -> Result<Self, Error> {
-        Self::from_str(name, false).map_err(|_| {
-            format!(
-                "unknown dataset '{name}': use fashion-mnist, repeated-fashion-mnist, mnist or cifar10"
-            )
-            .into()
-        })
-    }
 }
 
 /// The model of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
-    /// [`GalCnn`](crate::models::GalCnn).
+    /// [`GalCnn`](baal_zoo::models::GalCnn).
     GalCnn,
-    /// [`SmallCnn`](crate::models::SmallCnn).
+    /// [`SmallCnn`](baal_zoo::models::SmallCnn).
     SmallCnn,
-    /// [`VggSmall`](crate::models::VggSmall).
+    /// [`VggSmall`](baal_zoo::models::VggSmall).
     VggSmall,
-    /// [`Vgg16`](crate::models::Vgg16).
+    /// [`Vgg16`](baal_zoo::models::Vgg16).
     Vgg16,
-    /// [`Mlp`](crate::models::Mlp).
+    /// [`Mlp`](baal_zoo::models::Mlp).
     Mlp,
-}
-
-impl ModelKind {
-    /// Parses `gal-cnn`, `small-cnn`, `vgg-small`, `vgg16` or `mlp`.
-    ///
-    /// # Errors
-    /// An unknown name.
-    pub fn parse(name: &str) -> Result<Self, Error> {
-        Self::from_str(name, false).map_err(|_| {
-            format!("unknown model '{name}': use gal-cnn, small-cnn, vgg-small, vgg16 or mlp")
-                .into()
-        })
-    }
 }
 
 /// Everything a reproduction's runs share.
@@ -211,14 +185,18 @@ impl Profile {
 
     /// The default profile of `dataset` (`quick` or full).
     pub fn for_dataset(dataset: DatasetName, quick: bool) -> Self {
-        let bald_entropy_batchbald_random = vec![
-            HeuristicKind::Bald,
-            HeuristicKind::Entropy,
-            HeuristicKind::BatchBald,
-            HeuristicKind::Random,
-        ];
-        match (dataset, quick) {
-            (DatasetName::FashionMnist | DatasetName::Mnist, true) => Self {
+        match dataset {
+            DatasetName::FashionMnist | DatasetName::Mnist => Self::mnist_like(quick),
+            DatasetName::RepeatedFashionMnist => Self::repeated_fashion_mnist(quick),
+            DatasetName::Cifar10 => Self::cifar10(quick),
+        }
+    }
+
+    /// Fashion-MNIST's and MNIST's profiles: BALD, entropy, BatchBALD and random on a small
+    /// CNN.
+    fn mnist_like(quick: bool) -> Self {
+        if quick {
+            Self {
                 name: "quick".into(),
                 model: ModelKind::SmallCnn,
                 initial_labels: 100,
@@ -229,15 +207,16 @@ impl Profile {
                 validation_size: 0,
                 test_subset: 2000,
                 max_labelled: 400,
-                heuristics: bald_entropy_batchbald_random,
+                heuristics: bald_entropy_batchbald_random(),
                 seeds: 3,
                 targets: vec![0.70, 0.75, 0.80],
                 main_target: 0.75,
                 consistent_samples: false,
                 trainer: mnist_quick_trainer(),
                 weights: None,
-            },
-            (DatasetName::FashionMnist | DatasetName::Mnist, false) => Self {
+            }
+        } else {
+            Self {
                 name: "full".into(),
                 model: ModelKind::SmallCnn,
                 initial_labels: 20,
@@ -248,15 +227,22 @@ impl Profile {
                 validation_size: 200,
                 test_subset: 5000,
                 max_labelled: 500,
-                heuristics: bald_entropy_batchbald_random,
+                heuristics: bald_entropy_batchbald_random(),
                 seeds: 3,
                 targets: vec![0.70, 0.75, 0.80],
                 main_target: 0.75,
                 consistent_samples: false,
                 trainer: mnist_full_trainer(),
                 weights: None,
-            },
-            (DatasetName::RepeatedFashionMnist, true) => Self {
+            }
+        }
+    }
+
+    /// Repeated-Fashion-MNIST's profiles: BALD, BatchBALD and random, the paper's consistent
+    /// samples.
+    fn repeated_fashion_mnist(quick: bool) -> Self {
+        if quick {
+            Self {
                 name: "quick".into(),
                 model: ModelKind::SmallCnn,
                 initial_labels: 20,
@@ -280,8 +266,9 @@ impl Profile {
                 consistent_samples: true,
                 trainer: mnist_quick_trainer(),
                 weights: None,
-            },
-            (DatasetName::RepeatedFashionMnist, false) => Self {
+            }
+        } else {
+            Self {
                 name: "full".into(),
                 model: ModelKind::SmallCnn,
                 initial_labels: 20,
@@ -305,8 +292,14 @@ impl Profile {
                 consistent_samples: true,
                 trainer: mnist_full_trainer(),
                 weights: None,
-            },
-            (DatasetName::Cifar10, true) => Self {
+            }
+        }
+    }
+
+    /// CIFAR-10's profiles: BALD and random, a small VGG (quick) or VGG16 (full).
+    fn cifar10(quick: bool) -> Self {
+        if quick {
+            Self {
                 name: "quick".into(),
                 model: ModelKind::VggSmall,
                 initial_labels: 100,
@@ -335,8 +328,9 @@ impl Profile {
                     .with_min_gradient_steps(100)
                     .with_eval_iterations(5),
                 weights: None,
-            },
-            (DatasetName::Cifar10, false) => Self {
+            }
+        } else {
+            Self {
                 name: "full".into(),
                 model: ModelKind::Vgg16,
                 initial_labels: 1000,
@@ -362,9 +356,19 @@ impl Profile {
                     .with_epochs(20)
                     .with_eval_iterations(20),
                 weights: None,
-            },
+            }
         }
     }
+}
+
+/// BALD, entropy, BatchBALD and random: the MNIST-like profiles' heuristics.
+fn bald_entropy_batchbald_random() -> Vec<HeuristicKind> {
+    vec![
+        HeuristicKind::Bald,
+        HeuristicKind::Entropy,
+        HeuristicKind::BatchBald,
+        HeuristicKind::Random,
+    ]
 }
 
 #[cfg(test)]
@@ -416,10 +420,5 @@ mod tests {
                 .to_string()
                 .contains("validation")
         );
-        assert_eq!(
-            DatasetName::parse("repeated-fashion-mnist").expect("known"),
-            DatasetName::RepeatedFashionMnist
-        );
-        assert!(DatasetName::parse("imagenet").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! [`Trainer`] on exactly the batches PyTorch trained on, from PyTorch's initial weights, and
 //! compares the loss after every step.
 //!
-//! `cargo run --release -p baal-examples --example parity_torch -- DIR [--tolerance 0.02]`
+//! `cargo run --release -p baal-reproduce --example parity_torch -- DIR [--tolerance 0.02]`
 //! reads what `benches/torch/parity.py write DIR` wrote (`init.pt`, `images.npy`,
 //! `labels.npy`, `batches.npy`, `torch_losses.npy`), writes `rust_losses.npy`, prints the
 //! differences and exits non-zero when a loss differs from PyTorch's by more than 1e-3
@@ -95,16 +95,23 @@ fn run(dir: &Path, tolerance: f64, epsilon: f32) -> Result<bool, Error> {
     let mut trainer = Trainer::new(model, &device, normalized_batcher(), config)?;
     let (_, losses) = trainer.fit_batches(&labelled, &plan)?;
     std::fs::write(dir.join("rust_losses.npy"), encode_f32(&[steps], &losses))?;
+    Ok(compare(&losses, &torch_losses, tolerance, epsilon))
+}
+
+/// Prints the losses side by side and says whether ours stay within the tolerances of
+/// PyTorch's.
+fn compare(losses: &[f32], torch_losses: &[f32], tolerance: f64, epsilon: f32) -> bool {
+    let steps = losses.len();
     // Float32 sums in another order drift apart slowly over many steps (training is
     // chaotic, and one batch's loss is noisy), so the first steps are held to a tight
     // tolerance, one step at a time, and the whole run to a mean: a real difference (ε,
     // initialisation, scaling, reduction) shows from the first steps.
     let relative: Vec<f64> = losses
         .iter()
-        .zip(&torch_losses)
+        .zip(torch_losses)
         .map(|(&o, &t)| (f64::from(o) - f64::from(t)).abs() / f64::from(t).abs().max(1e-6))
         .collect();
-    for (step, (&ours, &theirs)) in losses.iter().zip(&torch_losses).enumerate() {
+    for (step, (&ours, &theirs)) in losses.iter().zip(torch_losses).enumerate() {
         if step < 5 || step % 25 == 24 || step + 1 == steps {
             println!(
                 "step {:>4}: torch {theirs:.5}  ours {ours:.5}  relative difference {:.1e}",
@@ -126,7 +133,7 @@ fn run(dir: &Path, tolerance: f64, epsilon: f32) -> Result<bool, Error> {
             s + 1
         ))
     );
-    Ok(first_off.is_none() && mean <= tolerance)
+    first_off.is_none() && mean <= tolerance
 }
 
 /// Steps held to [`STRICT_TOLERANCE`].

@@ -7,6 +7,9 @@
 //! same shape otherwise. Data, model and labelled set are built outside the timed closures;
 //! every part ends by reading its result back, so the device is synced before the clock stops.
 //! `step` and `label` include restoring the 1000-label state after each iteration.
+//!
+//! `cargo bench -p baal-benches --bench loop_step` (needs the `flex` feature, on by default;
+//! builds without it leave this bench out).
 
 use std::hint::black_box;
 use std::time::Duration;

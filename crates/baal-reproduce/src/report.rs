@@ -8,9 +8,9 @@ use std::path::Path;
 
 use baal::active::{ActiveError, Curve, HeuristicKind, StepRecord, plot_learning_curves};
 
-use super::Error;
-use super::profile::{DatasetName, Profile};
-use super::stats::{Difference, Interval, Labels, mean_accuracy, mean_std, summarise_differences};
+use crate::Error;
+use crate::profile::{DatasetName, Profile};
+use crate::stats::{Difference, Interval, Labels, mean_accuracy, mean_std, summarise_differences};
 
 /// The records of every run, by heuristic and seed.
 pub struct Results {
@@ -203,20 +203,9 @@ fn plot_curves(
     Ok(())
 }
 
-fn write_settings(
-    md: &mut String,
-    dataset: DatasetName,
-    profile: &Profile,
-    seconds: f64,
-    device_name: &str,
-) -> Result<(), Error> {
+/// The training budget per fit and the early stopping, in words.
+fn describe_training(profile: &Profile) -> (String, String) {
     let trainer = &profile.trainer;
-    writeln!(
-        md,
-        "# Reproduction: {} ({} profile)\n",
-        dataset.name(),
-        profile.name
-    )?;
     let budget = match trainer.samples_per_fit {
         Some(samples) => format!("{samples} samples per fit"),
         None => format!(
@@ -240,6 +229,24 @@ fn write_settings(
             )
         },
     );
+    (budget, early)
+}
+
+fn write_settings(
+    md: &mut String,
+    dataset: DatasetName,
+    profile: &Profile,
+    seconds: f64,
+    device_name: &str,
+) -> Result<(), Error> {
+    let trainer = &profile.trainer;
+    writeln!(
+        md,
+        "# Reproduction: {} ({} profile)\n",
+        dataset.name(),
+        profile.name
+    )?;
+    let (budget, early) = describe_training(profile);
     writeln!(
         md,
         "Model {:?}, {} initial labels (balanced), +{} per step, T = {}{}, scoring {}, pool {}, test set {}, \
@@ -261,7 +268,7 @@ fn write_settings(
         match (dataset, profile.pool_size) {
             (DatasetName::RepeatedFashionMnist, Some(n)) => format!(
                 "{n} training images × {} noisy copies",
-                super::data::REPEATED_COPIES
+                crate::data::REPEATED_COPIES
             ),
             (_, Some(n)) => format!("{n} training images"),
             (_, None) => "every training image not held out".to_string(),
@@ -369,7 +376,6 @@ fn write_paired_differences(
         write!(md, "---|")?;
     }
     writeln!(md, "---|")?;
-    let unreached = unreached(profile);
     for &heuristic in &profile.heuristics {
         if heuristic == HeuristicKind::Random {
             continue;
@@ -378,73 +384,92 @@ fn write_paired_differences(
             .of(heuristic)
             .filter_map(|(seed, r)| Some((seed, r, results.run(HeuristicKind::Random, seed)?)))
             .collect();
-        if pairs.is_empty() {
-            continue;
-        }
-        let gains: Vec<f64> = pairs
-            .iter()
-            .map(|(_, a, b)| mean_accuracy(a) - mean_accuracy(b))
-            .collect();
-        let wins = gains.iter().filter(|g| **g > 0.0).count();
-        let interval = Interval::of(&gains).expect("at least one pair");
-        write!(
-            md,
-            "| {heuristic} | {} (better in {wins}/{} seeds) [{}] |",
-            render_interval(&interval, 4),
-            gains.len(),
-            gains
-                .iter()
-                .map(|g| format!("{g:+.4}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )?;
-        for &target in &profile.targets {
-            let differences: Vec<Difference> = pairs
-                .iter()
-                .map(|(_, a, b)| {
-                    Difference::of_labels(
-                        Labels::of(a, target, unreached),
-                        Labels::of(b, target, unreached),
-                    )
-                })
-                .collect();
-            let per_seed = differences
-                .iter()
-                .map(|d| d.render())
-                .collect::<Vec<_>>()
-                .join(", ");
-            match summarise_differences(&differences) {
-                Some((bound, interval)) => write!(
-                    md,
-                    " {}{} [{per_seed}] |",
-                    bound.map(|b| format!("{b} ")).unwrap_or_default(),
-                    render_interval(&interval, 0)
-                )?,
-                None => write!(md, " ? [{per_seed}] |")?,
-            }
-        }
-        let main = |records: &[StepRecord]| Labels::of(records, profile.main_target, unreached);
-        let ours: Vec<Labels> = pairs.iter().map(|(_, a, _)| main(a)).collect();
-        let theirs: Vec<Labels> = pairs.iter().map(|(_, _, b)| main(b)).collect();
-        let sum = |labels: &[Labels]| labels.iter().map(|l| l.value()).sum::<usize>() as f64;
-        let ratio = sum(&ours) / sum(&theirs);
-        let ours_bounded = ours.iter().any(|l| matches!(l, Labels::AtLeast(_)));
-        let theirs_bounded = theirs.iter().any(|l| matches!(l, Labels::AtLeast(_)));
-        let rendered = match (ours_bounded, theirs_bounded) {
-            (false, false) => format!("{ratio:.2}"),
-            (false, true) => format!("≤ {ratio:.2}"),
-            (true, false) => format!("≥ {ratio:.2}"),
-            (true, true) => format!("? ({ratio:.2} with bounds)"),
-        };
-        writeln!(md, " {rendered} |")?;
+        write_paired_row(md, profile, heuristic, &pairs)?;
     }
     writeln!(
         md,
         "\nThe ratio divides the heuristic's mean labels to the main target ({:.0}%) by random's; \
-         unreached seeds count as {unreached} labels, which makes a `≤` ratio an upper bound.\n",
-        profile.main_target * 100.0
+         unreached seeds count as {} labels, which makes a `≤` ratio an upper bound.\n",
+        profile.main_target * 100.0,
+        unreached(profile)
     )?;
     Ok(())
+}
+
+/// One heuristic's row of the paired differences: `pairs` holds, by seed, its records and
+/// random's. Nothing when no seed has both.
+fn write_paired_row(
+    md: &mut String,
+    profile: &Profile,
+    heuristic: HeuristicKind,
+    pairs: &[(u64, &[StepRecord], &[StepRecord])],
+) -> Result<(), Error> {
+    let gains: Vec<f64> = pairs
+        .iter()
+        .map(|(_, a, b)| mean_accuracy(a) - mean_accuracy(b))
+        .collect();
+    let Some(interval) = Interval::of(&gains) else {
+        return Ok(());
+    };
+    let wins = gains.iter().filter(|g| **g > 0.0).count();
+    write!(
+        md,
+        "| {heuristic} | {} (better in {wins}/{} seeds) [{}] |",
+        render_interval(&interval, 4),
+        gains.len(),
+        gains
+            .iter()
+            .map(|g| format!("{g:+.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    let unreached = unreached(profile);
+    for &target in &profile.targets {
+        let differences: Vec<Difference> = pairs
+            .iter()
+            .map(|(_, a, b)| {
+                Difference::of_labels(
+                    Labels::of(a, target, unreached),
+                    Labels::of(b, target, unreached),
+                )
+            })
+            .collect();
+        let per_seed = differences
+            .iter()
+            .map(|d| d.render())
+            .collect::<Vec<_>>()
+            .join(", ");
+        match summarise_differences(&differences) {
+            Some((bound, interval)) => write!(
+                md,
+                " {}{} [{per_seed}] |",
+                bound.map(|b| format!("{b} ")).unwrap_or_default(),
+                render_interval(&interval, 0)
+            )?,
+            None => write!(md, " ? [{per_seed}] |")?,
+        }
+    }
+    writeln!(md, " {} |", ratio_to_random(profile, pairs))?;
+    Ok(())
+}
+
+/// The heuristic's mean labels to the main target divided by random's, marked as a bound
+/// when some seed never reached it.
+fn ratio_to_random(profile: &Profile, pairs: &[(u64, &[StepRecord], &[StepRecord])]) -> String {
+    let unreached = unreached(profile);
+    let main = |records: &[StepRecord]| Labels::of(records, profile.main_target, unreached);
+    let ours: Vec<Labels> = pairs.iter().map(|(_, a, _)| main(a)).collect();
+    let theirs: Vec<Labels> = pairs.iter().map(|(_, _, b)| main(b)).collect();
+    let sum = |labels: &[Labels]| labels.iter().map(|l| l.value()).sum::<usize>() as f64;
+    let ratio = sum(&ours) / sum(&theirs);
+    let ours_bounded = ours.iter().any(|l| matches!(l, Labels::AtLeast(_)));
+    let theirs_bounded = theirs.iter().any(|l| matches!(l, Labels::AtLeast(_)));
+    match (ours_bounded, theirs_bounded) {
+        (false, false) => format!("{ratio:.2}"),
+        (false, true) => format!("≤ {ratio:.2}"),
+        (true, false) => format!("≥ {ratio:.2}"),
+        (true, true) => format!("? ({ratio:.2} with bounds)"),
+    }
 }
 
 fn write_acquisitions(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {

@@ -31,6 +31,25 @@ impl SeedPlan {
         Self { seed }
     }
 
+    /// The plans of a reproduction's `count` runs: seeds `base`, `base + 1`, ... (one a
+    /// seed; every heuristic of a seed shares its plan).
+    ///
+    /// # Errors
+    /// The last seed would pass `u64::MAX`.
+    pub fn runs(base: u64, count: usize) -> Result<Vec<Self>, crate::Error> {
+        (0..count as u64)
+            .map(|offset| {
+                base.checked_add(offset).map(Self::new).ok_or_else(|| {
+                    format!(
+                        "--seed {base} with {count} seeds passes the largest seed, {}",
+                        u64::MAX
+                    )
+                    .into()
+                })
+            })
+            .collect()
+    }
+
     /// The run's seed.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -110,5 +129,19 @@ mod tests {
         }
         assert_ne!(SeedPlan::new(4).weights(), plan.weights());
         assert_eq!(SeedPlan::new(3), plan);
+    }
+
+    #[test]
+    fn runs_use_consecutive_seeds_and_refuse_to_overflow() {
+        let plans = SeedPlan::runs(7, 3).expect("fits");
+        let seeds: Vec<u64> = plans.iter().map(SeedPlan::seed).collect();
+        assert_eq!(seeds, [7, 8, 9]);
+        assert!(SeedPlan::runs(0, 0).expect("none").is_empty());
+        assert_eq!(
+            SeedPlan::runs(u64::MAX, 1).expect("fits")[0].seed(),
+            u64::MAX
+        );
+        let err = SeedPlan::runs(u64::MAX, 2).expect_err("overflows");
+        assert!(err.to_string().contains("--seed"), "{err}");
     }
 }

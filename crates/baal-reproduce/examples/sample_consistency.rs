@@ -9,8 +9,11 @@
 //! scores.
 //!
 //! ```sh
-//! cargo run --release -p baal-examples --example sample_consistency
+//! cargo run --release -p baal-reproduce --example sample_consistency
 //! ```
+//!
+//! Needs the `flex` feature (on by default) and Fashion-MNIST in
+//! /usr/share/datasets/fashion-mnist (`apt-get install dataset-fashion-mnist`).
 
 use std::time::Instant;
 
@@ -19,7 +22,7 @@ use baal::bayesian::McSamplerConfig;
 use baal::data::{ActiveLearningDataset, FashionMnist};
 use baal::heuristics::{Bald, Heuristic, Predictions};
 use baal::prelude::parse_device;
-use baal_examples::reproduce::balanced_initial;
+use baal_reproduce::balanced_initial;
 use baal_zoo::images::{Normalization, NormalizedImage, NormalizedImages, normalized_batcher};
 use baal_zoo::models::SmallCnnConfig;
 
@@ -71,7 +74,9 @@ fn mean(values: &[f64]) -> f64 {
 }
 
 fn main() -> Result<(), Error> {
-    let data = FashionMnist::from_default_dir()?;
+    let data = FashionMnist::from_default_dir().map_err(|e| {
+        format!("{e}. This measurement needs Fashion-MNIST: apt-get install dataset-fashion-mnist")
+    })?;
     let normalization = Normalization::fashion_mnist();
     let device = parse_device("cpu")?;
     device.seed(0);

@@ -10,10 +10,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::Error;
-use super::profile::{DatasetName, Profile};
-use super::seeds::SeedPlan;
-use crate::images::{Normalization, NormalizedImages};
+use crate::Error;
+use crate::profile::{DatasetName, Profile};
+use crate::seeds::SeedPlan;
+use baal_zoo::images::{Normalization, NormalizedImages};
 
 /// Copies of every pool image in Repeated-Fashion-MNIST (the BatchBALD paper's three).
 pub const REPEATED_COPIES: usize = 3;

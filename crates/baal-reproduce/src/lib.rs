@@ -1,14 +1,17 @@
-//! The reproductions behind `cargo xtask reproduce`: the same seeds, initial labels and
-//! initial weights for every heuristic, one resumable [`Experiment`](baal::active::Experiment)
-//! per (heuristic, seed), then `curves.csv`, `curves.svg`, `curves-vs-random.svg` and
-//! `summary.md`.
+//! The reproductions of baal's active-learning experiments, behind `cargo xtask reproduce`:
+//! the same seeds, initial labels and initial weights for every heuristic, one resumable
+//! [`Experiment`](baal::active::Experiment) per (heuristic, seed), then `curves.csv`,
+//! `curves.svg`, `curves-vs-random.svg` and `summary.md`.
 //!
-//! One concern a module: [`profile`] (what runs), [`seeds`] (every random stream),
+//! One concern a module: [`profile`] (what runs), [`overrides`] (the command line's changes
+//! to a profile, checked), [`seeds`] (every random stream),
 //! [`data`] (finding the files, the pool, the validation and test splits, Repeated-Fashion-MNIST),
 //! [`run`] (one experiment), [`stats`] (first crossings, intervals, paired differences) and
-//! [`report`] (the files written).
+//! [`report`] (the files written). The `reproduce` binary (`src/bin/reproduce.rs`) is its
+//! command line; the models come from `baal-zoo`.
 
 pub mod data;
+pub mod overrides;
 pub mod profile;
 pub mod report;
 pub mod run;
@@ -19,6 +22,7 @@ use std::path::Path;
 use std::time::Instant;
 
 pub use data::{DataSources, LoadedData, balanced_initial, load_data, locate_fashion_mnist};
+pub use overrides::{MetricChoice, ProfileOverrides};
 pub use profile::{DatasetName, ModelKind, Profile};
 pub use report::{Results, mean_labels_to_reach, write_results};
 pub use run::{RunSettings, run_one};
@@ -32,7 +36,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// runs found under `out/runs/<profile>/`, and writes the results into `out`.
 ///
 /// # Errors
-/// An invalid profile, data, training or file errors.
+/// An invalid profile, seeds past `u64::MAX`, data, training or file errors.
 pub fn reproduce(
     dataset: DatasetName,
     profile: &Profile,
@@ -43,6 +47,7 @@ pub fn reproduce(
     show_progress: bool,
 ) -> Result<String, Error> {
     profile.check()?;
+    let plans = SeedPlan::runs(base_seed, profile.seeds)?;
     let started = Instant::now();
     let device = baal::device::parse_device(device_name)?;
     let data = load_data(dataset, profile, data_dir)?;
@@ -62,13 +67,13 @@ pub fn reproduce(
         _ => std::fs::write(&profile_path, &profile_json)?,
     }
     let mut results = Results { runs: Vec::new() };
-    for s in 0..profile.seeds as u64 {
-        let seed = base_seed + s;
+    for seeds in plans {
+        let seed = seeds.seed();
         for &heuristic in &profile.heuristics {
             let settings = RunSettings {
                 profile,
                 heuristic,
-                seeds: SeedPlan::new(seed),
+                seeds,
                 dir: runs_dir.join(format!("{heuristic}-seed{seed}")),
                 device: device.clone(),
                 show_progress,

@@ -1,0 +1,348 @@
+//! The command line's changes to a default profile: typed choices (clap `ValueEnum`s, not
+//! strings), applied and checked in one place, so that a profile that exists is one that runs.
+
+use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, ValidationMetric};
+use clap::{Args, ValueEnum};
+
+use crate::Error;
+use crate::profile::{DatasetName, ModelKind, Profile};
+
+/// The validation metric of early stopping, as a command-line choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MetricChoice {
+    /// Accuracy, ties broken by the lower NLL.
+    Accuracy,
+    /// Negative log-likelihood.
+    Nll,
+}
+
+impl From<MetricChoice> for ValidationMetric {
+    fn from(choice: MetricChoice) -> Self {
+        match choice {
+            MetricChoice::Accuracy => Self::Accuracy,
+            MetricChoice::Nll => Self::Nll,
+        }
+    }
+}
+
+/// Changes to a dataset's default profile; `None` keeps the profile's value. The flags of the
+/// `reproduce` binary.
+#[derive(Args, Clone, Debug, Default, PartialEq)]
+pub struct ProfileOverrides {
+    /// Number of seeds (default: the profile's).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Heuristics, comma-separated (default: the profile's).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub heuristics: Option<Vec<HeuristicKind>>,
+    /// Model (default: the profile's).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+    /// torchvision VGG16 weights (`.pth` state dict, e.g. ImageNet's `vgg16-397923af.pth`)
+    /// loaded into the vgg16 model before training; its 1000-class head is left out.
+    #[arg(long)]
+    pub weights: Option<std::path::PathBuf>,
+    /// Labelling budget (default: the profile's).
+    #[arg(long)]
+    pub max_labelled: Option<usize>,
+    /// Initial labels, balanced over the classes (default: the profile's).
+    #[arg(long)]
+    pub initial_labels: Option<usize>,
+    /// MC iterations T of the pool predictions (default: the profile's).
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Labels per step (default: the profile's).
+    #[arg(long)]
+    pub query_size: Option<usize>,
+    /// Test items evaluated, a fixed random subset; 0 for the whole test set (default: the
+    /// profile's).
+    #[arg(long)]
+    pub test_subset: Option<usize>,
+    /// Pool items scored per step, a random subset; 0 scores the whole pool (default: the
+    /// profile's).
+    #[arg(long)]
+    pub pool_subset: Option<usize>,
+    /// The pool: a fixed random subset of this many training images; 0 for all of them
+    /// (default: the profile's).
+    #[arg(long)]
+    pub pool_size: Option<usize>,
+    /// Training images held out of the pool for early stopping (default: the profile's).
+    #[arg(long)]
+    pub validation_size: Option<usize>,
+    /// Sample every heuristic's predictions consistently (default: the profile's).
+    #[arg(long)]
+    pub consistent_samples: Option<bool>,
+    /// Items per gradient step (default: the profile's).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate (default: the profile's).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Weight decay (L2 penalty; with --weight-decay-per-label, c in λ = c / N).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Adam's epsilon (the profiles use Burn's 1e-5; PyTorch's is 1e-8). An error with SGD.
+    #[arg(long)]
+    pub adam_epsilon: Option<f32>,
+    /// Divide the weight decay by the number of labelled items (default: the profile's).
+    #[arg(long)]
+    pub weight_decay_per_label: Option<bool>,
+    /// Epochs per training (default: the profile's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Minimum gradient steps per training (default: the profile's).
+    #[arg(long)]
+    pub min_steps: Option<usize>,
+    /// Train on this many samples per fit instead of epochs; 0 goes back to epochs (default:
+    /// the profile's).
+    #[arg(long)]
+    pub samples_per_fit: Option<usize>,
+    /// Early stopping: validation checks without improvement before training stops; 0 turns
+    /// it off (default: the profile's).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Early stopping: gradient steps between validation checks, 0 for one per pass.
+    #[arg(long)]
+    pub check_every: Option<usize>,
+    /// Early stopping: the validation metric.
+    #[arg(long, value_enum)]
+    pub validation_metric: Option<MetricChoice>,
+}
+
+impl Profile {
+    /// The default profile of `dataset` (quick or full) with `overrides` applied, checked.
+    /// An override that changes what a run does (anything but the number of seeds) sends the
+    /// runs to `runs/<profile>-custom/`.
+    ///
+    /// # Errors
+    /// The resulting profile fails [`Profile::check`], or `--adam-epsilon` was given for a
+    /// profile trained with SGD.
+    pub fn build(
+        dataset: DatasetName,
+        quick: bool,
+        overrides: &ProfileOverrides,
+    ) -> Result<Self, Error> {
+        let mut profile = Self::for_dataset(dataset, quick);
+        if let Some(seeds) = overrides.seeds {
+            profile.seeds = seeds;
+        }
+        let defaults = profile.run_settings();
+        overrides.apply_run(&mut profile);
+        overrides.apply_optimizer(&mut profile.trainer.optimizer)?;
+        overrides.apply_early_stopping(&mut profile.trainer.early_stopping);
+        if profile.run_settings() != defaults {
+            profile.name.push_str("-custom");
+        }
+        profile.check()?;
+        Ok(profile)
+    }
+}
+
+/// `value` into `field` when given.
+fn set<T: Clone>(field: &mut T, value: Option<&T>) {
+    if let Some(v) = value {
+        *field = v.clone();
+    }
+}
+
+/// `Some(value)`, or `None` for 0, into `field` when given.
+fn set_nonzero(field: &mut Option<usize>, value: Option<usize>) {
+    if let Some(v) = value {
+        *field = (v > 0).then_some(v);
+    }
+}
+
+impl ProfileOverrides {
+    /// The run's settings and the trainer's counts (all but the optimizer and early stopping).
+    fn apply_run(&self, profile: &mut Profile) {
+        set(&mut profile.heuristics, self.heuristics.as_ref());
+        set(&mut profile.model, self.model.as_ref());
+        if let Some(path) = &self.weights {
+            profile.weights = Some(path.clone());
+        }
+        set(&mut profile.max_labelled, self.max_labelled.as_ref());
+        set(&mut profile.initial_labels, self.initial_labels.as_ref());
+        set(&mut profile.iterations, self.iterations.as_ref());
+        set(&mut profile.query_size, self.query_size.as_ref());
+        set(&mut profile.test_subset, self.test_subset.as_ref());
+        set(&mut profile.validation_size, self.validation_size.as_ref());
+        let trainer = &mut profile.trainer;
+        set(&mut trainer.batch_size, self.batch_size.as_ref());
+        set(&mut trainer.epochs, self.epochs.as_ref());
+        set(&mut trainer.min_gradient_steps, self.min_steps.as_ref());
+        set_nonzero(&mut profile.pool_subset, self.pool_subset);
+        set_nonzero(&mut profile.pool_size, self.pool_size);
+        set_nonzero(&mut trainer.samples_per_fit, self.samples_per_fit);
+        set(
+            &mut profile.consistent_samples,
+            self.consistent_samples.as_ref(),
+        );
+        set(
+            &mut trainer.weight_decay_per_label,
+            self.weight_decay_per_label.as_ref(),
+        );
+    }
+
+    /// The learning rate, weight decay and Adam's epsilon.
+    fn apply_optimizer(&self, optimizer: &mut OptimizerConfig) -> Result<(), Error> {
+        *optimizer = match optimizer.clone() {
+            OptimizerConfig::Adam {
+                learning_rate,
+                weight_decay,
+                epsilon,
+            } => OptimizerConfig::Adam {
+                learning_rate: self.learning_rate.unwrap_or(learning_rate),
+                weight_decay: self.weight_decay.unwrap_or(weight_decay),
+                epsilon: self.adam_epsilon.unwrap_or(epsilon),
+            },
+            OptimizerConfig::Sgd { .. } if self.adam_epsilon.is_some() => {
+                return Err(
+                    "--adam-epsilon needs a profile trained with Adam, this one uses SGD".into(),
+                );
+            }
+            OptimizerConfig::Sgd {
+                learning_rate,
+                momentum,
+                weight_decay,
+            } => OptimizerConfig::Sgd {
+                learning_rate: self.learning_rate.unwrap_or(learning_rate),
+                momentum,
+                weight_decay: self.weight_decay.unwrap_or(weight_decay),
+            },
+        };
+        Ok(())
+    }
+
+    /// Early stopping: off with a patience of 0; else the profile's (or patience 3, checking
+    /// accuracy every pass) with the given changes.
+    fn apply_early_stopping(&self, early_stopping: &mut Option<EarlyStoppingConfig>) {
+        if self.patience == Some(0) {
+            *early_stopping = None;
+            return;
+        }
+        if self.patience.is_none() && self.check_every.is_none() && self.validation_metric.is_none()
+        {
+            return;
+        }
+        let mut early = early_stopping
+            .clone()
+            .unwrap_or_else(|| EarlyStoppingConfig::new(3));
+        set(&mut early.patience, self.patience.as_ref());
+        set(&mut early.check_every, self.check_every.as_ref());
+        if let Some(metric) = self.validation_metric {
+            early.metric = metric.into();
+        }
+        *early_stopping = Some(early);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The overrides as the `reproduce` binary parses them.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        overrides: ProfileOverrides,
+    }
+
+    fn parse(args: &[&str]) -> Result<ProfileOverrides, clap::Error> {
+        Cli::try_parse_from(std::iter::once("reproduce").chain(args.iter().copied()))
+            .map(|cli| cli.overrides)
+    }
+
+    #[test]
+    fn no_override_is_the_default_profile_under_its_own_name() {
+        for dataset in DatasetName::value_variants() {
+            let built = Profile::build(*dataset, true, &ProfileOverrides::default())
+                .expect("defaults are valid");
+            assert_eq!(built, Profile::for_dataset(*dataset, true));
+        }
+        // More seeds are the same runs: the name stays.
+        let more = parse(&["--seeds", "5"]).expect("parses");
+        let built = Profile::build(DatasetName::FashionMnist, true, &more).expect("valid");
+        assert_eq!((built.name.as_str(), built.seeds), ("quick", 5));
+    }
+
+    #[test]
+    fn choices_are_typed_and_unknown_names_are_refused_by_the_parser() {
+        let overrides = parse(&[
+            "--heuristics",
+            "bald,batch-bald,random",
+            "--model",
+            "mlp",
+            "--validation-metric",
+            "nll",
+            "--validation-size",
+            "100",
+        ])
+        .expect("parses");
+        let profile = Profile::build(DatasetName::FashionMnist, true, &overrides).expect("valid");
+        assert_eq!(
+            profile.heuristics,
+            [
+                HeuristicKind::Bald,
+                HeuristicKind::BatchBald,
+                HeuristicKind::Random
+            ]
+        );
+        assert_eq!(profile.model, ModelKind::Mlp);
+        assert_eq!(profile.name, "quick-custom");
+        let early = profile.trainer.early_stopping.expect("turned on");
+        assert_eq!((early.patience, early.metric), (3, ValidationMetric::Nll));
+        for bad in [
+            ["--heuristics", "bold"],
+            ["--model", "resnet"],
+            ["--validation-metric", "f1"],
+        ] {
+            let err = parse(&bad).expect_err("unknown choice");
+            assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_combinations_are_refused_when_the_profile_is_built() {
+        let refused = |args: &[&str], dataset: DatasetName| {
+            let overrides = parse(args).expect("parses");
+            Profile::build(dataset, true, &overrides)
+                .expect_err("invalid profile")
+                .to_string()
+        };
+        let fashion = DatasetName::FashionMnist;
+        assert!(refused(&["--query-size", "0"], fashion).contains("--query-size"));
+        assert!(refused(&["--heuristics", "epig"], fashion).contains("target set"));
+        assert!(refused(&["--weights", "vgg16.pth"], fashion).contains("vgg16"));
+        assert!(refused(&["--patience", "2"], fashion).contains("validation"));
+        let sgd = DatasetName::Cifar10;
+        let err = Profile::build(
+            sgd,
+            false,
+            &parse(&["--adam-epsilon", "1e-8"]).expect("parses"),
+        )
+        .expect_err("SGD has no epsilon");
+        assert!(err.to_string().contains("SGD"), "{err}");
+    }
+
+    #[test]
+    fn zero_turns_subsets_and_early_stopping_off() {
+        let overrides = parse(&[
+            "--pool-subset",
+            "0",
+            "--samples-per-fit",
+            "0",
+            "--patience",
+            "0",
+            "--learning-rate",
+            "0.01",
+        ])
+        .expect("parses");
+        let profile = Profile::build(DatasetName::Mnist, false, &overrides).expect("valid");
+        assert_eq!(profile.pool_subset, None);
+        assert_eq!(profile.trainer.samples_per_fit, None);
+        assert_eq!(profile.trainer.early_stopping, None);
+        assert_eq!(profile.trainer.optimizer.learning_rate(), 0.01);
+        assert_eq!(profile.name, "full-custom");
+    }
+}
