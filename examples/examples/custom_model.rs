@@ -138,10 +138,7 @@ fn main() -> Result<(), Error> {
     // MC-sample the pool: T = 50 forward passes with dropout on, [N, C, T].
     let pool = dataset.pool();
     let points = pool.iter().collect::<Result<Vec<Point>, _>>()?;
-    let sampler = McSamplerConfig::new(50)
-        .with_seed(1)
-        .with_show_progress(false)
-        .init()?;
+    let sampler = McSamplerConfig::new(50).with_seed(1).init()?;
     let probs = sampler.predict_batch(
         &trainer.inference_model(),
         to_tensor(&points, &trainer.inference_device()),

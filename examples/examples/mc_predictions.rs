@@ -132,10 +132,7 @@ fn main() -> Result<(), Error> {
         .filter_map(|i| data.test.get(i).ok())
         .collect();
     let images = InMemDataset::new(items.clone());
-    let sampler = McSamplerConfig::new(ITERATIONS)
-        .with_seed(0)
-        .with_show_progress(false)
-        .init()?;
+    let sampler = McSamplerConfig::new(ITERATIONS).with_seed(0).init()?;
     let probs = trainer.predict(&sampler, &images)?;
     let summaries = summarise(&probs)?;
     let bald = Bald.scores(&Predictions::from_probs(probs)?, None)?;

@@ -1,6 +1,6 @@
 //! A terminal progress bar for long operations (MC sampling, training), behind the `progress`
 //! feature (on by default). The library crates report progress through
-//! [`Progress`](crate::bayesian::Progress); this is the receiver that draws it.
+//! [`Progress`]; this is the receiver that draws it.
 
 use std::sync::Mutex;
 
