@@ -1,0 +1,358 @@
+//! Leases of pool items to annotators.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use baal_data::DatasetIndex;
+
+/// A lease's identifier, unique within a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseId(pub u64);
+
+/// An item handed to an annotator until `expires_at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lease {
+    /// The lease.
+    pub id: LeaseId,
+    /// The item to label.
+    pub item: DatasetIndex,
+    /// Who holds it.
+    pub annotator: String,
+    /// When it returns to the queue if not answered.
+    pub expires_at: Instant,
+    /// The item's score in the ranking it was served from.
+    pub score: f32,
+    /// The model version of that ranking.
+    pub model_version: u64,
+}
+
+/// What a queue refuses, and why; a refused call changes nothing.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum QueueError {
+    /// No lease has this id (never given, or given by another queue).
+    #[error("lease {0:?} is unknown")]
+    UnknownLease(LeaseId),
+    /// The lease expired or was given back (skipped): its item went back to the queue.
+    #[error("lease {0:?} expired or was given back; ask for the next item again")]
+    Expired(LeaseId),
+    /// The lease belongs to another annotator.
+    #[error("lease {lease:?} belongs to another annotator, not {annotator}")]
+    Foreign {
+        /// The lease.
+        lease: LeaseId,
+        /// Who tried to use it.
+        annotator: String,
+    },
+    /// The item is not labelled, so there is nothing to undo.
+    #[error("item {0} is not labelled through this queue")]
+    NotLabelled(DatasetIndex),
+    /// A ranking that lists an item twice, or a score per item that does not match.
+    #[error("invalid ranking: {0}")]
+    InvalidRanking(String),
+}
+
+/// Hands out the items of a ranking, most informative first, one lease per item at a time.
+///
+/// Time is passed in (`now`), so that expiry is tested without sleeping. An annotator holds at
+/// most one lease: asking again before answering returns the same lease. A completed lease
+/// completes again without effect (a retried request), so a label is recorded once.
+#[derive(Debug)]
+pub struct LeaseQueue {
+    ranking: Vec<(DatasetIndex, f32)>,
+    model_version: u64,
+    ttl: Duration,
+    next_id: u64,
+    active: HashMap<LeaseId, Lease>,
+    leased: HashMap<DatasetIndex, LeaseId>,
+    completed: HashMap<LeaseId, Lease>,
+    labelled: HashSet<DatasetIndex>,
+    skipped: HashMap<String, HashSet<DatasetIndex>>,
+}
+
+impl LeaseQueue {
+    /// An empty queue whose leases last `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ranking: Vec::new(),
+            model_version: 0,
+            ttl,
+            next_id: 0,
+            active: HashMap::new(),
+            leased: HashMap::new(),
+            completed: HashMap::new(),
+            labelled: HashSet::new(),
+            skipped: HashMap::new(),
+        }
+    }
+
+    /// Swaps in the ranking of model `version` (items most informative first, with their
+    /// scores). Leases already given stay valid; items already labelled are never served.
+    ///
+    /// # Errors
+    /// An item listed twice.
+    pub fn set_ranking(
+        &mut self,
+        ranking: Vec<(DatasetIndex, f32)>,
+        version: u64,
+    ) -> Result<(), QueueError> {
+        let mut seen = HashSet::with_capacity(ranking.len());
+        if let Some((item, _)) = ranking.iter().find(|(item, _)| !seen.insert(*item)) {
+            return Err(QueueError::InvalidRanking(format!(
+                "item {item} is listed twice"
+            )));
+        }
+        self.ranking = ranking;
+        self.model_version = version;
+        Ok(())
+    }
+
+    /// The model version of the current ranking.
+    pub fn model_version(&self) -> u64 {
+        self.model_version
+    }
+
+    /// Items labelled through this queue.
+    pub fn labelled(&self) -> &HashSet<DatasetIndex> {
+        &self.labelled
+    }
+
+    /// Marks `items` labelled already (e.g. the seed set, or labels restored after a restart).
+    pub fn mark_labelled(&mut self, items: impl IntoIterator<Item = DatasetIndex>) {
+        self.labelled.extend(items);
+    }
+
+    /// Returns the expired leases' items to the queue.
+    fn expire(&mut self, now: Instant) {
+        let expired: Vec<LeaseId> = self
+            .active
+            .values()
+            .filter(|lease| lease.expires_at <= now)
+            .map(|lease| lease.id)
+            .collect();
+        for id in expired {
+            if let Some(lease) = self.active.remove(&id) {
+                self.leased.remove(&lease.item);
+            }
+        }
+    }
+
+    /// The next item for `annotator`: the lease it holds, else the most informative item that
+    /// is not labelled, not leased to anyone and not skipped by it; `None` when there is none.
+    pub fn next(&mut self, annotator: &str, now: Instant) -> Option<Lease> {
+        self.expire(now);
+        if let Some(lease) = self.active.values().find(|l| l.annotator == annotator) {
+            return Some(lease.clone());
+        }
+        let skipped = self.skipped.get(annotator);
+        let &(item, score) = self.ranking.iter().find(|(item, _)| {
+            !self.labelled.contains(item)
+                && !self.leased.contains_key(item)
+                && !skipped.is_some_and(|s| s.contains(item))
+        })?;
+        let id = LeaseId(self.next_id);
+        self.next_id += 1;
+        let lease = Lease {
+            id,
+            item,
+            annotator: annotator.to_string(),
+            expires_at: now + self.ttl,
+            score,
+            model_version: self.model_version,
+        };
+        self.active.insert(id, lease.clone());
+        self.leased.insert(item, id);
+        Some(lease)
+    }
+
+    /// The active lease `id` of `annotator`, or why it cannot be used.
+    fn held(&mut self, id: LeaseId, annotator: &str, now: Instant) -> Result<Lease, QueueError> {
+        self.expire(now);
+        let lease = match (self.active.get(&id), id.0 < self.next_id) {
+            (Some(lease), _) => lease,
+            (None, true) => return Err(QueueError::Expired(id)),
+            (None, false) => return Err(QueueError::UnknownLease(id)),
+        };
+        if lease.annotator != annotator {
+            return Err(QueueError::Foreign {
+                lease: id,
+                annotator: annotator.to_string(),
+            });
+        }
+        Ok(lease.clone())
+    }
+
+    /// Completes lease `id` of `annotator` (its item is labelled) and returns it. Completing
+    /// the same lease again returns it again and changes nothing.
+    ///
+    /// # Errors
+    /// An unknown, expired or foreign lease.
+    pub fn complete(
+        &mut self,
+        id: LeaseId,
+        annotator: &str,
+        now: Instant,
+    ) -> Result<Lease, QueueError> {
+        if let Some(done) = self.completed.get(&id) {
+            return if done.annotator == annotator {
+                Ok(done.clone())
+            } else {
+                Err(QueueError::Foreign {
+                    lease: id,
+                    annotator: annotator.to_string(),
+                })
+            };
+        }
+        let lease = self.held(id, annotator, now)?;
+        self.active.remove(&id);
+        self.leased.remove(&lease.item);
+        self.labelled.insert(lease.item);
+        self.completed.insert(id, lease.clone());
+        Ok(lease)
+    }
+
+    /// Gives lease `id` back without a label: the item goes to other annotators, never again
+    /// to this one.
+    ///
+    /// # Errors
+    /// An unknown, expired or foreign lease.
+    pub fn skip(&mut self, id: LeaseId, annotator: &str, now: Instant) -> Result<(), QueueError> {
+        let lease = self.held(id, annotator, now)?;
+        self.active.remove(&id);
+        self.leased.remove(&lease.item);
+        self.skipped
+            .entry(annotator.to_string())
+            .or_default()
+            .insert(lease.item);
+        Ok(())
+    }
+
+    /// Takes back the label of `item` (an undo): it returns to the queue.
+    ///
+    /// # Errors
+    /// The item is not labelled.
+    pub fn unlabel(&mut self, item: DatasetIndex) -> Result<(), QueueError> {
+        if !self.labelled.remove(&item) {
+            return Err(QueueError::NotLabelled(item));
+        }
+        self.completed.retain(|_, lease| lease.item != item);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(n: usize) -> (LeaseQueue, Instant) {
+        let mut queue = LeaseQueue::new(Duration::from_secs(60));
+        let ranking = (0..n)
+            .map(|i| (DatasetIndex::new(i), (n - i) as f32))
+            .collect();
+        queue.set_ranking(ranking, 1).expect("valid ranking");
+        (queue, Instant::now())
+    }
+
+    #[test]
+    fn two_annotators_never_hold_the_same_item() {
+        let (mut queue, now) = queue(3);
+        let a = queue.next("ann", now).expect("an item");
+        let b = queue.next("bob", now).expect("an item");
+        assert_eq!(
+            (a.item.get(), b.item.get()),
+            (0, 1),
+            "most informative first"
+        );
+        assert_eq!(a.score, 3.0);
+        // Asking again before answering gives the same lease.
+        assert_eq!(queue.next("ann", now), Some(a.clone()));
+        let c = queue.next("cid", now).expect("the last item");
+        assert_eq!(c.item.get(), 2);
+        assert_eq!(queue.next("dee", now), None, "everything is leased");
+    }
+
+    #[test]
+    fn an_expired_lease_returns_its_item_and_cannot_be_completed() {
+        let (mut queue, now) = queue(2);
+        let a = queue.next("ann", now).expect("an item");
+        let later = now + Duration::from_secs(61);
+        let b = queue.next("bob", later).expect("the expired item again");
+        assert_eq!(b.item, a.item);
+        assert_eq!(
+            queue.complete(a.id, "ann", later),
+            Err(QueueError::Expired(a.id))
+        );
+        assert!(
+            queue.labelled().is_empty(),
+            "a refused call changes nothing"
+        );
+        assert_eq!(
+            queue.complete(b.id, "bob", later).expect("valid").item,
+            a.item
+        );
+    }
+
+    #[test]
+    fn a_label_answers_one_lease_once() {
+        let (mut queue, now) = queue(3);
+        let a = queue.next("ann", now).expect("an item");
+        assert!(matches!(
+            queue.complete(a.id, "bob", now),
+            Err(QueueError::Foreign { .. })
+        ));
+        assert_eq!(
+            queue.complete(LeaseId(99), "ann", now),
+            Err(QueueError::UnknownLease(LeaseId(99)))
+        );
+        let done = queue.complete(a.id, "ann", now).expect("valid");
+        // A retried request: the same answer, nothing labelled twice.
+        assert_eq!(queue.complete(a.id, "ann", now).expect("idempotent"), done);
+        assert_eq!(queue.labelled().len(), 1);
+        let next = queue.next("ann", now).expect("the next item");
+        assert_ne!(next.item, a.item);
+    }
+
+    #[test]
+    fn skip_passes_the_item_to_others_and_undo_returns_it() {
+        let (mut queue, now) = queue(2);
+        let a = queue.next("ann", now).expect("an item");
+        queue.skip(a.id, "ann", now).expect("skips");
+        let b = queue.next("ann", now).expect("another item");
+        assert_ne!(b.item, a.item, "never the skipped item again");
+        let c = queue.next("bob", now).expect("the skipped item");
+        assert_eq!(c.item, a.item);
+        queue.complete(c.id, "bob", now).expect("labels");
+        assert!(queue.unlabel(b.item).is_err(), "b is not labelled");
+        queue.unlabel(c.item).expect("undo");
+        assert!(!queue.labelled().contains(&c.item));
+        let again = queue.next("bob", now).expect("back in the queue");
+        assert_eq!(again.item, c.item);
+    }
+
+    #[test]
+    fn a_new_ranking_keeps_leases_and_skips_labelled_items() {
+        let (mut queue, now) = queue(4);
+        let a = queue.next("ann", now).expect("an item");
+        queue.mark_labelled([DatasetIndex::new(3)]);
+        let reversed = (0..4)
+            .rev()
+            .map(|i| (DatasetIndex::new(i), i as f32))
+            .collect();
+        queue.set_ranking(reversed, 2).expect("valid");
+        let b = queue.next("bob", now).expect("an item");
+        assert_eq!(b.item.get(), 2, "3 is labelled, 0 is leased");
+        assert_eq!(b.model_version, 2);
+        assert_eq!(
+            queue
+                .complete(a.id, "ann", now)
+                .expect("still valid")
+                .model_version,
+            1
+        );
+        let twice = vec![(DatasetIndex::new(1), 0.0), (DatasetIndex::new(1), 0.0)];
+        assert!(matches!(
+            queue.set_ranking(twice, 3),
+            Err(QueueError::InvalidRanking(_))
+        ));
+        assert_eq!(queue.model_version(), 2);
+    }
+}
