@@ -541,7 +541,7 @@ mod tests {
     }
 
     /// BALD that counts how often it scores the pool.
-    struct Counting(AtomicUsize);
+    struct Counting(std::sync::Arc<AtomicUsize>);
 
     impl Heuristic for Counting {
         fn name(&self) -> &'static str {
@@ -563,30 +563,14 @@ mod tests {
     #[test]
     fn a_step_scores_the_pool_once() {
         // Before, the loop scored the pool a second time for the mean uncertainty.
-        let counting = std::sync::Arc::new(Counting(AtomicUsize::new(0)));
-        struct Shared(std::sync::Arc<Counting>);
-        impl Heuristic for Shared {
-            fn name(&self) -> &'static str {
-                self.0.name()
-            }
-            fn orientation(&self) -> Orientation {
-                self.0.orientation()
-            }
-            fn score_tensor(
-                &self,
-                predictions: &Predictions,
-                target: Option<&Predictions>,
-            ) -> baal_heuristics::Result<Tensor<1>> {
-                self.0.score_tensor(predictions, target)
-            }
-        }
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
         let mut data = dataset();
         data.label_randomly(4).expect("labels");
-        let mut active = Loop::new(Shared(counting.clone()), 3)
+        let mut active = Loop::new(Counting(count.clone()), 3)
             .expect("valid")
             .with_iterations(4);
         let outcome = active.step(&mut data, &ByValue).expect("step");
-        assert_eq!(counting.0.load(Ordering::Relaxed), 1);
+        assert_eq!(count.load(Ordering::Relaxed), 1);
         // The mean uncertainty is still the mean of every scored item's BALD.
         let mean = outcome.mean_uncertainty.expect("scored");
         assert!(mean > 0.0 && mean.is_finite(), "{mean}");

@@ -1,13 +1,12 @@
 //! BatchBALD: greedy batch selection by joint mutual information.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use burn::tensor::{Tensor, TensorData};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::bald::Bald;
 use crate::base::Heuristic;
+use crate::draws::DrawCounter;
 use crate::error::{HeuristicError, Result};
 use crate::kernels;
 use crate::ops::xlogx;
@@ -34,26 +33,13 @@ use crate::ranking::{Orientation, Ranking, Selection, check_query_size};
 /// [`Heuristic::rank`] puts the `query_size` picks first, in selection order, then the rest
 /// of the pool by BALD; its scores are each pick's batch mutual information and 0 for items
 /// not picked (as baal's). [`Heuristic::score_tensor`] is plain BALD (a batch of one).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchBald {
     query_size: usize,
     num_samples: usize,
     max_exact_configurations: usize,
-    seed: u64,
-    /// Selections so far: selection `n` samples configurations from stream `n` of `seed`.
-    draws: AtomicU64,
-}
-
-impl Clone for BatchBald {
-    fn clone(&self) -> Self {
-        Self {
-            query_size: self.query_size,
-            num_samples: self.num_samples,
-            max_exact_configurations: self.max_exact_configurations,
-            seed: self.seed,
-            draws: AtomicU64::new(self.draws.load(Ordering::Relaxed)),
-        }
-    }
+    /// Selection `n` samples configurations from stream `n` of the seed.
+    draws: DrawCounter,
 }
 
 impl BatchBald {
@@ -69,8 +55,7 @@ impl BatchBald {
             query_size,
             num_samples: Self::DEFAULT_NUM_SAMPLES,
             max_exact_configurations: Self::DEFAULT_NUM_SAMPLES,
-            seed: 0,
-            draws: AtomicU64::new(0),
+            draws: DrawCounter::new(0),
         }
     }
 
@@ -89,7 +74,7 @@ impl BatchBald {
 
     /// Seed of the configuration sampler (the n-th selection draws from stream n of it).
     pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
+        self.draws = DrawCounter::new(seed);
         self
     }
 
@@ -167,11 +152,11 @@ impl Heuristic for BatchBald {
     }
 
     fn draws(&self) -> u64 {
-        self.draws.load(Ordering::Relaxed)
+        self.draws.get()
     }
 
     fn set_draws(&self, draws: u64) {
-        self.draws.store(draws, Ordering::Relaxed);
+        self.draws.set(draws);
     }
 }
 
@@ -224,11 +209,7 @@ impl<'a> Greedy<'a> {
             probs_t_nc,
             conditional,
             conditional_host,
-            history: JointHistory::new(
-                t,
-                config.seed,
-                config.draws.fetch_add(1, Ordering::Relaxed),
-            ),
+            history: JointHistory::new(t, config.draws.next_rng()),
             picked: Vec::new(),
             penalty: vec![0.0; n],
         })
@@ -367,9 +348,7 @@ struct JointHistory {
 }
 
 impl JointHistory {
-    fn new(t: usize, seed: u64, stream: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(stream);
+    fn new(t: usize, rng: ChaCha8Rng) -> Self {
         Self {
             t,
             q: vec![1.0; t],

@@ -32,6 +32,7 @@ mod base;
 mod batch_bald;
 mod certainty;
 mod combine;
+mod draws;
 mod entropy;
 mod epig;
 mod error;

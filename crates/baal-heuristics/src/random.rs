@@ -1,12 +1,10 @@
 //! Uniformly random acquisition, the baseline every heuristic is compared with.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use burn::tensor::{Tensor, TensorData};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use crate::base::Heuristic;
+use crate::draws::DrawCounter;
 use crate::error::Result;
 use crate::predictions::Predictions;
 use crate::ranking::Orientation;
@@ -16,10 +14,9 @@ use crate::ranking::Orientation;
 ///
 /// Seeded: the n-th call of a `Random::new(seed)` gives the same scores on every run and
 /// backend; successive calls give fresh draws, as one random generator would.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Random {
-    seed: u64,
-    draws: AtomicU64,
+    draws: DrawCounter,
 }
 
 impl Random {
@@ -28,29 +25,18 @@ impl Random {
     /// A random heuristic whose draws derive from `seed`.
     pub fn new(seed: u64) -> Self {
         Self {
-            seed,
-            draws: AtomicU64::new(0),
+            draws: DrawCounter::new(seed),
         }
     }
 
     /// The seed given at construction.
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.draws.seed()
     }
 
     fn draw(&self, n: usize) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(self.draws.fetch_add(1, Ordering::Relaxed));
+        let mut rng = self.draws.next_rng();
         (0..n).map(|_| rng.random::<f32>()).collect()
-    }
-}
-
-impl Clone for Random {
-    fn clone(&self) -> Self {
-        Self {
-            seed: self.seed,
-            draws: AtomicU64::new(self.draws.load(Ordering::Relaxed)),
-        }
     }
 }
 
@@ -89,10 +75,10 @@ impl Heuristic for Random {
     }
 
     fn draws(&self) -> u64 {
-        self.draws.load(Ordering::Relaxed)
+        self.draws.get()
     }
 
     fn set_draws(&self, draws: u64) {
-        self.draws.store(draws, Ordering::Relaxed);
+        self.draws.set(draws);
     }
 }

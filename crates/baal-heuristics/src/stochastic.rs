@@ -1,12 +1,10 @@
 //! Stochastic batch acquisition: sample the batch instead of taking the top k.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use burn::tensor::Tensor;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use crate::base::Heuristic;
+use crate::draws::DrawCounter;
 use crate::error::{HeuristicError, Result};
 use crate::predictions::Predictions;
 use crate::ranking::{Orientation, Ranking, Selection};
@@ -44,8 +42,7 @@ pub struct StochasticSampling<H> {
     base: H,
     rule: SamplingRule,
     temperature: f64,
-    seed: u64,
-    draws: AtomicU64,
+    draws: DrawCounter,
 }
 
 /// Scores slightly below zero that float rounding gives to BALD-like heuristics are treated
@@ -80,8 +77,7 @@ impl<H: Heuristic> StochasticSampling<H> {
             base,
             rule,
             temperature,
-            seed,
-            draws: AtomicU64::new(0),
+            draws: DrawCounter::new(seed),
         })
     }
 
@@ -191,10 +187,7 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
         k: usize,
     ) -> Result<Selection> {
         crate::ranking::check_query_size(k, predictions.len())?;
-        let scores = self.base.scores(predictions, target)?;
-        let mut selection = Selection::from_ranking(&self.sample(&scores)?, k)?;
-        selection.pool_scores = scores;
-        Ok(selection)
+        self.select_from(self.base.scores(predictions, target)?, k)
     }
 
     fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
@@ -203,24 +196,29 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
 
     fn select_without_predictions(&self, pool_len: usize, k: usize) -> Result<Selection> {
         crate::ranking::check_query_size(k, pool_len)?;
-        let scores = self.base.scores_without_predictions(pool_len)?;
-        let mut selection = Selection::from_ranking(&self.sample(&scores)?, k)?;
-        selection.pool_scores = scores;
-        Ok(selection)
+        self.select_from(self.base.scores_without_predictions(pool_len)?, k)
     }
 
     /// Its own draws; the base heuristic's (if random) advance with them, one per sample.
     fn draws(&self) -> u64 {
-        self.draws.load(Ordering::Relaxed)
+        self.draws.get()
     }
 
     fn set_draws(&self, draws: u64) {
-        self.draws.store(draws, Ordering::Relaxed);
+        self.draws.set(draws);
         self.base.set_draws(draws);
     }
 }
 
 impl<H: Heuristic> StochasticSampling<H> {
+    /// The first `k` of an order sampled from the base heuristic's `scores`, which the
+    /// selection keeps as its pool scores.
+    fn select_from(&self, scores: Vec<f32>, k: usize) -> Result<Selection> {
+        let mut selection = Selection::from_ranking(&self.sample(&scores)?, k)?;
+        selection.pool_scores = scores;
+        Ok(selection)
+    }
+
     /// A whole order drawn with Gumbel-top-k from the base heuristic's `scores`, with the
     /// sampling probabilities as the ranking's scores.
     fn sample(&self, scores: &[f32]) -> Result<Ranking> {
@@ -229,8 +227,7 @@ impl<H: Heuristic> StochasticSampling<H> {
         }
         let log_w = self.log_weights(scores)?;
         let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(self.draws.fetch_add(1, Ordering::Relaxed));
+        let mut rng = self.draws.next_rng();
         // Gumbel-top-k: sort by ln w + Gumbel noise. Zero weights sort after every positive
         // weight, among themselves by the noise alone.
         let mut keyed: Vec<(bool, f64, usize)> = log_w
