@@ -37,21 +37,7 @@ impl DatasetName {
     }
 }
 
-/// The model of a profile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// [`GalCnn`](baal_zoo::models::GalCnn).
-    GalCnn,
-    /// [`SmallCnn`](baal_zoo::models::SmallCnn).
-    SmallCnn,
-    /// [`VggSmall`](baal_zoo::models::VggSmall).
-    VggSmall,
-    /// [`Vgg16`](baal_zoo::models::Vgg16).
-    Vgg16,
-    /// [`Mlp`](baal_zoo::models::Mlp).
-    Mlp,
-}
+pub use baal_zoo::models::ModelKind;
 
 /// Everything a reproduction's runs share.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

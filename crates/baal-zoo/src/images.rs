@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use baal::active::InputBatcher;
-use baal::burn;
-use baal::data::ImageItem;
+use baal_active::InputBatcher;
+use baal_data::ImageItem;
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};

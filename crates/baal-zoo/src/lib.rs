@@ -5,8 +5,8 @@
 //!   (a LeNet-sized CNN for quick CPU runs), [`VggSmall`](models::VggSmall),
 //!   [`Vgg16`](models::Vgg16) with MC dropout in its classifier (and torchvision's ImageNet
 //!   weights), and [`Mlp`](models::Mlp); each implements
-//!   [`Classifier`](baal::active::Classifier).
-//! - [`images`]: batchers from [`ImageItem`](baal::data::ImageItem)s to normalised tensors.
+//!   [`Classifier`](baal_active::Classifier).
+//! - [`images`]: batchers from [`ImageItem`](baal_data::ImageItem)s to normalised tensors.
 
 pub mod images;
 pub mod models;

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use baal::burn::module::Module;
-use baal::burn::tensor::Device;
+use burn::module::Module;
+use burn::tensor::Device;
 use baal_zoo::models::{Vgg16, Vgg16Config};
 
 fn fixture() -> PathBuf {
@@ -21,8 +21,8 @@ fn slim(device: &Device) -> Vgg16 {
 
 /// Every parameter of a model, by path, as flat f32 values.
 fn parameters(model: &Vgg16) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    use baal::burn::module::{ModuleVisitor, Param};
-    use baal::burn::tensor::Tensor;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
     struct Collect(Vec<(String, Vec<usize>, Vec<f32>)>, Vec<String>);
     impl ModuleVisitor for Collect {
         fn enter_module(&mut self, name: &str, _: &str) {

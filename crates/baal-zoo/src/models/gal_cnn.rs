@@ -1,9 +1,8 @@
 //! Gal, Islam & Ghahramani (2017), "Deep Bayesian Active Learning with Image Data": the MNIST
 //! CNN of their experiments.
 
-use baal::active::Classifier;
-use baal::bayesian::{McContext, StochasticModel};
-use baal::burn;
+use baal_active::Classifier;
+use baal_bayesian::{McContext, StochasticModel};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -55,13 +54,13 @@ impl GalCnnConfig {
     ///
     /// # Errors
     /// A dropout probability outside [0, 1), or images smaller than 8×8.
-    pub fn init(&self, device: &Device) -> baal::bayesian::Result<GalCnn> {
+    pub fn init(&self, device: &Device) -> baal_bayesian::Result<GalCnn> {
         let side = self
             .size
             .checked_sub(6)
             .map(|s| s / 2)
             .filter(|&s| s > 0)
-            .ok_or_else(|| baal::bayesian::BayesianError::InvalidConfig {
+            .ok_or_else(|| baal_bayesian::BayesianError::InvalidConfig {
                 what: "GalCnnConfig::size",
                 reason: format!("images must be at least 8 pixels wide, got {}", self.size),
             })?;

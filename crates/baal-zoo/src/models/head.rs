@@ -1,7 +1,6 @@
 //! The stochastic head every model of the zoo ends with.
 
-use baal::bayesian::{McContext, McDropout, McDropoutConfig};
-use baal::burn;
+use baal_bayesian::{McContext, McDropout, McDropoutConfig};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -27,7 +26,7 @@ impl McDenseHead {
         [inputs, hidden, outputs]: [usize; 3],
         dropout: [f64; 2],
         device: &Device,
-    ) -> baal::bayesian::Result<Self> {
+    ) -> baal_bayesian::Result<Self> {
         Ok(Self {
             dropout1: McDropoutConfig::new(dropout[0]).init()?,
             dense1: LinearConfig::new(inputs, hidden).init(device),

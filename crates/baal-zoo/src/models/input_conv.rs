@@ -9,7 +9,6 @@
 //! whose gradient is another matmul. Measured with `train/small_cnn/b32` and
 //! `train/gal_cnn/b64` (docs/benchmarks.md): 1.45× and 1.27× more gradient steps per second.
 
-use baal::burn;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};

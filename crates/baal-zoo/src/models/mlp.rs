@@ -1,8 +1,7 @@
 //! A multi-layer perceptron with MC dropout, for flat inputs and tests.
 
-use baal::active::Classifier;
-use baal::bayesian::{McContext, StochasticModel};
-use baal::burn;
+use baal_active::Classifier;
+use baal_bayesian::{McContext, StochasticModel};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -39,7 +38,7 @@ impl MlpConfig {
     ///
     /// # Errors
     /// A dropout probability outside [0, 1).
-    pub fn init(&self, device: &Device) -> baal::bayesian::Result<Mlp> {
+    pub fn init(&self, device: &Device) -> baal_bayesian::Result<Mlp> {
         Ok(Mlp {
             dense: LinearConfig::new(self.inputs, self.hidden).init(device),
             head: McDenseHead::new(

@@ -1,11 +1,13 @@
 //! The model zoo: Bayesian (MC dropout) classifiers for the reproductions.
 //!
 //! Each model splits into a deterministic trunk (run once per image by the MC sampler) and a
-//! stochastic head (run T times), and implements [`Classifier`](baal::active::Classifier).
+//! stochastic head (run T times), and implements [`Classifier`](baal_active::Classifier).
 
 mod gal_cnn;
 mod head;
 mod input_conv;
+mod kind;
+pub use kind::{ModelKind, ModelVisitor};
 pub use input_conv::input_conv;
 mod mlp;
 mod small_cnn;

@@ -1,8 +1,7 @@
 //! A LeNet-sized CNN: the Gal CNN's structure at a ninth of its cost, for quick CPU runs.
 
-use baal::active::Classifier;
-use baal::bayesian::{McContext, StochasticModel};
-use baal::burn;
+use baal_active::Classifier;
+use baal_bayesian::{McContext, StochasticModel};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -54,7 +53,7 @@ impl SmallCnnConfig {
     ///
     /// # Errors
     /// A dropout probability outside [0, 1), or images smaller than 16×16.
-    pub fn init(&self, device: &Device) -> baal::bayesian::Result<SmallCnn> {
+    pub fn init(&self, device: &Device) -> baal_bayesian::Result<SmallCnn> {
         let side = self
             .size
             .checked_sub(4)
@@ -62,7 +61,7 @@ impl SmallCnnConfig {
             .and_then(|s| s.checked_sub(4))
             .map(|s| s / 2)
             .filter(|&s| s > 0)
-            .ok_or_else(|| baal::bayesian::BayesianError::InvalidConfig {
+            .ok_or_else(|| baal_bayesian::BayesianError::InvalidConfig {
                 what: "SmallCnnConfig::size",
                 reason: format!("images must be at least 16 pixels wide, got {}", self.size),
             })?;

@@ -1,9 +1,8 @@
 //! VGG networks with MC dropout in the classifier: VGG16 (Simonyan & Zisserman 2015, the
 //! torchvision layout baal's CIFAR-10 experiment uses) and a small VGG for quick CPU runs.
 
-use baal::active::Classifier;
-use baal::bayesian::{McContext, StochasticModel};
-use baal::burn;
+use baal_active::Classifier;
+use baal_bayesian::{McContext, StochasticModel};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -67,9 +66,9 @@ impl Vgg16Config {
     ///
     /// # Errors
     /// A dropout probability outside [0, 1), or a `width_divisor` that does not divide 64.
-    pub fn init(&self, device: &Device) -> baal::bayesian::Result<Vgg16> {
+    pub fn init(&self, device: &Device) -> baal_bayesian::Result<Vgg16> {
         if self.width_divisor == 0 || 64 % self.width_divisor != 0 {
-            return Err(baal::bayesian::BayesianError::InvalidConfig {
+            return Err(baal_bayesian::BayesianError::InvalidConfig {
                 what: "Vgg16Config::width_divisor",
                 reason: format!("must divide 64, got {}", self.width_divisor),
             });
@@ -272,9 +271,9 @@ impl VggSmallConfig {
     ///
     /// # Errors
     /// A dropout probability outside [0, 1), or a size that is not a positive multiple of 8.
-    pub fn init(&self, device: &Device) -> baal::bayesian::Result<VggSmall> {
+    pub fn init(&self, device: &Device) -> baal_bayesian::Result<VggSmall> {
         if self.size == 0 || !self.size.is_multiple_of(8) {
-            return Err(baal::bayesian::BayesianError::InvalidConfig {
+            return Err(baal_bayesian::BayesianError::InvalidConfig {
                 what: "VggSmallConfig::size",
                 reason: format!("must be a positive multiple of 8, got {}", self.size),
             });
