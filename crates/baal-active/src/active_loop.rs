@@ -477,7 +477,10 @@ impl<I: Send + Sync> Dataset<I> for Positions<'_, I> {
 }
 
 /// The argmax over classes of the MC-averaged probabilities `[N, C, T]`, one per item.
-fn predicted_classes(probs: Tensor<3>) -> Result<Vec<usize>> {
+///
+/// # Errors
+/// The classes cannot be read back from the device.
+pub fn predicted_classes(probs: Tensor<3>) -> Result<Vec<usize>> {
     let [n, _, _] = probs.dims();
     let classes = probs
         .mean_dim(2)

@@ -1,9 +1,33 @@
-//! The labelling service's core (issue 12, first piece): which pool item each annotator labels
-//! next. [`LeaseQueue`] hands out the most informative items of the current ranking as leases
-//! with an expiry, so that two annotators never hold the same item, an abandoned item returns
-//! to the queue, and a label answers exactly one lease. The HTTP API, the web page and the
-//! Label Studio backend build on it.
+//! The labelling service of baal for Rust: people label the pool's most informative items
+//! while the model retrains behind them.
+//!
+//! - [`LeaseQueue`] hands out the items of the current ranking as leases with an expiry:
+//!   two annotators never hold the same item, an abandoned item returns to the queue, and a
+//!   label answers exactly one lease.
+//! - [`LabelStore`] holds the labels behind a [`LabelJournal`]: a label is synced to disk
+//!   before it is answered, and a restart replays the journal.
+//! - [`Service`] puts the store behind one lock and runs a [`Scorer`] (a zoo model and any
+//!   heuristic: [`ZooScorer`]) on a background thread that retrains every N labels and swaps
+//!   in the new ranking with a model version; requests never wait for training.
+//! - [`http`] serves the JSON API, the labelling page and Label Studio's ML-backend protocol;
+//!   [`cli`] is `baal serve`.
+//!
+//! docs/labelling.md describes the API, the page and the Label Studio setup.
 
+pub mod cli;
+mod error;
+pub mod http;
+mod items;
+mod journal;
 mod queue;
+mod scorer;
+mod service;
+mod store;
 
+pub use error::ServeError;
+pub use items::{FolderShape, Items, load_folder, load_npy, png};
+pub use journal::{Event, LabelJournal, Source};
 pub use queue::{Lease, LeaseId, LeaseQueue, QueueError};
+pub use scorer::{Scorer, ZooScorer};
+pub use service::Service;
+pub use store::{LabelInfo, LabelStore, Labelled, Round, RoundRecord, Status, StoreConfig};

@@ -139,8 +139,24 @@ impl LeaseQueue {
     /// The next item for `annotator`: the lease it holds, else the most informative item that
     /// is not labelled, not leased to anyone and not skipped by it; `None` when there is none.
     pub fn next(&mut self, annotator: &str, now: Instant) -> Option<Lease> {
+        self.next_except(annotator, None, now)
+    }
+
+    /// As [`next`](Self::next), but a lease other than `except`: a page that shows lease
+    /// `except` preloads the item after it. An annotator so holds at most two leases.
+    pub fn next_except(
+        &mut self,
+        annotator: &str,
+        except: Option<LeaseId>,
+        now: Instant,
+    ) -> Option<Lease> {
         self.expire(now);
-        if let Some(lease) = self.active.values().find(|l| l.annotator == annotator) {
+        if let Some(lease) = self
+            .active
+            .values()
+            .filter(|l| l.annotator == annotator && Some(l.id) != except)
+            .min_by_key(|l| l.id)
+        {
             return Some(lease.clone());
         }
         let skipped = self.skipped.get(annotator);
@@ -179,6 +195,44 @@ impl LeaseQueue {
             });
         }
         Ok(lease.clone())
+    }
+
+    /// What [`complete`](Self::complete) would do with lease `id` of `annotator`, without
+    /// doing it: `Ok((lease, false))` for a lease it would complete, `Ok((lease, true))` for one
+    /// completed already, or the error it would give.
+    ///
+    /// # Errors
+    /// An unknown, expired or foreign lease.
+    pub fn check(
+        &mut self,
+        id: LeaseId,
+        annotator: &str,
+        now: Instant,
+    ) -> Result<(Lease, bool), QueueError> {
+        if let Some(done) = self.completed.get(&id) {
+            return if done.annotator == annotator {
+                Ok((done.clone(), true))
+            } else {
+                Err(QueueError::Foreign {
+                    lease: id,
+                    annotator: annotator.to_string(),
+                })
+            };
+        }
+        Ok((self.held(id, annotator, now)?, false))
+    }
+
+    /// Ends the lease on `item`, if any (the item was labelled elsewhere, e.g. in Label
+    /// Studio): its holder's label is then refused as expired.
+    pub fn revoke(&mut self, item: DatasetIndex) {
+        if let Some(id) = self.leased.remove(&item) {
+            self.active.remove(&id);
+        }
+    }
+
+    /// Number of items leased now.
+    pub fn leased(&self) -> usize {
+        self.leased.len()
     }
 
     /// Completes lease `id` of `annotator` (its item is labelled) and returns it. Completing
@@ -268,6 +322,21 @@ mod tests {
         let c = queue.next("cid", now).expect("the last item");
         assert_eq!(c.item.get(), 2);
         assert_eq!(queue.next("dee", now), None, "everything is leased");
+    }
+
+    #[test]
+    fn a_page_preloads_a_second_lease_and_no_more() {
+        let (mut queue, now) = queue(4);
+        let a = queue.next("ann", now).expect("an item");
+        let b = queue
+            .next_except("ann", Some(a.id), now)
+            .expect("a second item");
+        assert_ne!(a.item, b.item);
+        assert_eq!(queue.next_except("ann", Some(a.id), now), Some(b.clone()));
+        assert_eq!(queue.next("ann", now), Some(a.clone()), "the oldest first");
+        queue.complete(a.id, "ann", now).expect("labels");
+        assert_eq!(queue.next("ann", now), Some(b.clone()), "the preloaded one");
+        assert_eq!(queue.leased(), 1);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
+use baal_zoo::models::{Vgg16, Vgg16Config};
 use burn::module::Module;
 use burn::tensor::Device;
-use baal_zoo::models::{Vgg16, Vgg16Config};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vgg16_w16.pth")

@@ -74,7 +74,9 @@ impl ModelKind {
                     .with_classes(classes)
                     .init(device)?,
             ),
-            Self::Mlp => visitor.visit(MlpConfig::new(channels * size * size, classes).init(device)?),
+            Self::Mlp => {
+                visitor.visit(MlpConfig::new(channels * size * size, classes).init(device)?)
+            }
         })
     }
 }

@@ -18,6 +18,27 @@ enum Command {
     /// Rank pool items from MC predictions in an .npy file [N, C, T] and print JSON
     /// {"heuristic", "ranks", "scores"}.
     Score(ScoreArgs),
+    /// Serve a labelling page and API (and a Label Studio ML backend) over a pool: people
+    /// label the most informative items while the model retrains in the background.
+    #[cfg(feature = "serve")]
+    Serve(ServeCommand),
+}
+
+/// `baal serve`'s arguments and the device it trains on.
+#[cfg(feature = "serve")]
+#[derive(Debug, clap::Args)]
+struct ServeCommand {
+    #[command(flatten)]
+    args: baal_serve::cli::ServeArgs,
+    /// Device: cpu (flex), wgpu, vulkan, metal, cuda, tch-cpu, tch-cuda, with `:N` for an index.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[cfg(feature = "serve")]
+fn serve(command: &ServeCommand) -> Result<(), String> {
+    let device = baal::device::parse_device(&command.device).map_err(|e| e.to_string())?;
+    baal_serve::cli::run(&command.args, &device).map_err(|e| e.to_string())
 }
 
 fn main() {
@@ -26,6 +47,8 @@ fn main() {
         Command::Score(args) => {
             run(args).and_then(|report| write_report(&report, args.output.as_deref()))
         }
+        #[cfg(feature = "serve")]
+        Command::Serve(command) => serve(command).map_err(score::ScoreError::Input),
     };
     if let Err(e) = result {
         eprintln!("baal: error: {e}");

@@ -1,0 +1,436 @@
+//! `baal serve`: its arguments, loading the data, resuming the state, starting the server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use baal_active::TrainerConfig;
+use baal_data::{Checkpoint, Cifar10, DatasetIndex, FashionMnist, ImageDataset, Mnist};
+use baal_heuristics::{HeuristicKind, HeuristicParams};
+use baal_zoo::images::{Normalization, NormalizedImages};
+use baal_zoo::models::ModelKind;
+use burn::data::dataset::Dataset;
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServeError;
+use crate::http::Server;
+use crate::items::{FolderShape, Items, load_folder, load_npy};
+use crate::scorer::ZooScorer;
+use crate::service::Service;
+use crate::store::{LabelStore, StoreConfig};
+
+/// Fashion-MNIST's class names.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+/// CIFAR-10's class names.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// The arguments of `baal serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// What to label: `fashion-mnist`, `mnist` or `cifar10` (their training split is the pool,
+    /// their test split measures the model), a `.npy` array of images `[N, H, W]` or
+    /// `[N, C, H, W]`, or a folder of PNG/JPEG files (sub-folders named after classes hold
+    /// labelled seed images).
+    pub data: String,
+    /// Class names, comma-separated, in class order (the named datasets have theirs; a folder's
+    /// default is its sub-folders' names).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<String>,
+    /// Folder of a named dataset's files (default: Debian's for Fashion-MNIST and MNIST).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Label only a random subset of this many items of the pool.
+    #[arg(long)]
+    pub pool_size: Option<usize>,
+    /// Test images of a named dataset the model is measured on after each retrain.
+    #[arg(long, default_value_t = 1000)]
+    pub test_size: usize,
+    /// Start a named dataset with this many items labelled with their true classes (balanced),
+    /// as a seed set.
+    #[arg(long, default_value_t = 0)]
+    pub seed_labels: usize,
+    /// A folder's images are resized to this square side.
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
+    /// A folder's images as 1 (grey) or 3 (RGB) channels.
+    #[arg(long, default_value_t = 3)]
+    pub channels: usize,
+    /// The model.
+    #[arg(long, value_enum, default_value_t = ModelKind::SmallCnn)]
+    pub model: ModelKind,
+    /// The heuristic that ranks the pool.
+    #[arg(long, value_enum, default_value_t = HeuristicKind::Bald)]
+    pub heuristic: HeuristicKind,
+    /// Items chosen jointly by batch-aware heuristics (BatchBALD); the rest follow by score.
+    #[arg(long, default_value_t = 10)]
+    pub query_size: usize,
+    /// MC iterations of the pool predictions.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Retrain and re-rank after this many new labels.
+    #[arg(long, default_value_t = 10)]
+    pub retrain_every: usize,
+    /// Training epochs per retrain.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// At least this many gradient steps per retrain.
+    #[arg(long, default_value_t = 200)]
+    pub min_steps: usize,
+    /// Seconds an annotator holds an item before it returns to the queue.
+    #[arg(long, default_value_t = 300)]
+    pub lease_seconds: u64,
+    /// The state folder: labels, model rounds, token; resumed when it exists.
+    #[arg(long, default_value = "baal-serve-state")]
+    pub state: PathBuf,
+    /// Where to listen; 127.0.0.1 unless you mean to expose it.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// Seed of the pool subset, the first order, the weights and the masks.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// What the state folder was made for; a resume with other settings is refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct StateSettings {
+    data: String,
+    classes: Vec<String>,
+    n_items: usize,
+    pool_size: Option<usize>,
+    seed: u64,
+}
+
+/// Loads what `args` names.
+///
+/// # Errors
+/// The data cannot be found or read, or the classes do not fit it.
+pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError> {
+    let path = Path::new(&args.data);
+    let named = |classes: &[&str]| -> Vec<String> {
+        if args.classes.is_empty() {
+            classes.iter().map(|c| (*c).to_string()).collect()
+        } else {
+            args.classes.clone()
+        }
+    };
+    let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    let digit_names: Vec<&str> = digits.iter().map(String::as_str).collect();
+    let (items, normalization) = match args.data.as_str() {
+        "fashion-mnist" => {
+            let dir = args
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| FashionMnist::DEFAULT_DIR.into());
+            let data = FashionMnist::from_dir(&dir)?;
+            (
+                split_items(args, data.train, data.test, named(&FASHION_MNIST_CLASSES))?,
+                Normalization::fashion_mnist(),
+            )
+        }
+        "mnist" => {
+            let dir = args
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| Mnist::DEFAULT_DIR.into());
+            let data = Mnist::from_dir(&dir)?;
+            (
+                split_items(args, data.train, data.test, named(&digit_names))?,
+                Normalization::mnist(),
+            )
+        }
+        "cifar10" => {
+            let dir = args.data_dir.clone().ok_or_else(|| {
+                ServeError::Config("cifar10 needs --data-dir, the folder of its batches".into())
+            })?;
+            let data = Cifar10::from_dir(&dir)?;
+            (
+                split_items(args, data.train, data.test, named(&CIFAR10_CLASSES))?,
+                Normalization::cifar10(),
+            )
+        }
+        _ if path.is_dir() => {
+            let items = load_folder(
+                path,
+                &args.classes,
+                FolderShape {
+                    channels: args.channels,
+                    size: args.image_size,
+                },
+            )?;
+            let normalization = normalization_of(&items.images);
+            (items, normalization)
+        }
+        _ if path.extension().is_some_and(|e| e == "npy") => {
+            if args.classes.len() < 2 {
+                return Err(ServeError::Config(format!(
+                    "{}: give the class names with --classes (at least 2)",
+                    path.display()
+                )));
+            }
+            let items = load_npy(path, args.classes.clone())?;
+            let normalization = normalization_of(&items.images);
+            (items, normalization)
+        }
+        _ => {
+            return Err(ServeError::Config(format!(
+                "{:?} is neither fashion-mnist, mnist, cifar10, a .npy file nor a folder",
+                args.data
+            )));
+        }
+    };
+    Ok((items, normalization))
+}
+
+/// A named dataset's pool (a subset when asked) and test subset, with balanced seed labels.
+fn split_items(
+    args: &ServeArgs,
+    train: ImageDataset,
+    test: ImageDataset,
+    classes: Vec<String>,
+) -> Result<Items, ServeError> {
+    if classes.len() != train.num_classes() {
+        return Err(ServeError::Config(format!(
+            "{} class names for a dataset of {} classes",
+            classes.len(),
+            train.num_classes()
+        )));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let pool = subset(&train, args.pool_size, &mut rng)?;
+    let test = subset(&test, Some(args.test_size), &mut rng)?;
+    let mut seed_labels = Vec::new();
+    let mut order: Vec<usize> = (0..pool.len()).collect();
+    order.shuffle(&mut rng);
+    let per_class = args.seed_labels.div_ceil(classes.len());
+    let mut taken = vec![0; classes.len()];
+    for i in order {
+        if seed_labels.len() == args.seed_labels {
+            break;
+        }
+        let class = usize::from(pool.labels()[i]);
+        if taken[class] < per_class {
+            taken[class] += 1;
+            seed_labels.push((DatasetIndex::new(i), class));
+        }
+    }
+    seed_labels.sort_unstable();
+    Ok(Items {
+        images: pool,
+        files: None,
+        classes,
+        seed_labels,
+        test: (!test.is_empty()).then_some(test),
+    })
+}
+
+/// `count` random items of `images` (all when `None` or more than it holds), in item order.
+fn subset(
+    images: &ImageDataset,
+    count: Option<usize>,
+    rng: &mut ChaCha8Rng,
+) -> Result<ImageDataset, ServeError> {
+    let n = images.len();
+    let count = count.unwrap_or(n).min(n);
+    let mut indices: Vec<usize> = (0..n).collect();
+    if count < n {
+        indices.shuffle(rng);
+        indices.truncate(count);
+        indices.sort_unstable();
+    }
+    let mut pixels = Vec::new();
+    let mut labels = Vec::with_capacity(count);
+    for i in indices {
+        let item = images
+            .get(i)
+            .map_err(|e| ServeError::Config(format!("image {i}: {e}")))?;
+        pixels.extend(item.image);
+        labels.push(item.label);
+    }
+    Ok(ImageDataset::new(
+        pixels,
+        labels,
+        images.shape(),
+        images.num_classes(),
+    )?)
+}
+
+/// Per-channel mean and standard deviation of images' pixels in `[0, 1]`.
+fn normalization_of(images: &ImageDataset) -> Normalization {
+    let [channels, height, width] = images.shape();
+    let plane = height * width;
+    let mut sum = vec![0f64; channels];
+    let mut squares = vec![0f64; channels];
+    for item in (0..images.len()).filter_map(|i| images.get(i).ok()) {
+        for (c, pixels) in item.image.chunks(plane).enumerate() {
+            for &p in pixels {
+                let v = f64::from(p) / 255.0;
+                sum[c] += v;
+                squares[c] += v * v;
+            }
+        }
+    }
+    let count = (images.len() * plane).max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+    let std = squares
+        .iter()
+        .zip(&mean)
+        .map(|(sq, m)| ((sq / count - m * m).max(0.0).sqrt().max(1e-3)) as f32)
+        .collect();
+    Normalization {
+        mean: mean.into_iter().map(|m| m as f32).collect(),
+        std,
+    }
+}
+
+/// The access token kept in the state folder (made on first start), so that a restart keeps
+/// the links and Label Studio's backend URL working.
+fn token(state: &Path) -> Result<String, ServeError> {
+    let path = state.join("token");
+    if path.exists() {
+        let token = std::fs::read_to_string(&path).map_err(|e| ServeError::io(&path, e))?;
+        let token = token.trim().to_string();
+        if token.len() >= 16 && token.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(token);
+        }
+        return Err(ServeError::Corrupt {
+            path,
+            reason: "not a token (16 or more letters and digits)".into(),
+        });
+    }
+    let mut rng = ChaCha8Rng::from_os_rng();
+    let token: String = (0..32)
+        .map(|_| char::from_digit(rng.random_range(0..36), 36).unwrap_or('0'))
+        .collect();
+    let tmp = state.join("token.tmp");
+    std::fs::write(&tmp, &token).map_err(|e| ServeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ServeError::io(&path, e))?;
+    Ok(token)
+}
+
+/// Loads the data, opens (or resumes) the state, starts the background retrainer and the
+/// server; returns the running server and its access token.
+///
+/// # Errors
+/// Bad arguments, data that cannot be loaded, a state folder of other settings, an address
+/// that cannot be bound.
+pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), ServeError> {
+    let (items, normalization) = load_items(args)?;
+    if args.retrain_every == 0 || args.iterations == 0 || args.query_size == 0 {
+        return Err(ServeError::Config(
+            "--retrain-every, --iterations and --query-size must be at least 1".into(),
+        ));
+    }
+    std::fs::create_dir_all(&args.state).map_err(|e| ServeError::io(&args.state, e))?;
+    let settings = StateSettings {
+        data: args.data.clone(),
+        classes: items.classes.clone(),
+        n_items: items.len(),
+        pool_size: args.pool_size,
+        seed: args.seed,
+    };
+    let settings_path = args.state.join("settings.json");
+    if settings_path.exists() {
+        let saved: StateSettings = Checkpoint::load(&settings_path)?;
+        if saved != settings {
+            return Err(ServeError::Config(format!(
+                "{} holds the state of other settings ({saved:?}); these are {settings:?}: use another --state folder",
+                args.state.display()
+            )));
+        }
+    } else {
+        Checkpoint::save(&settings_path, &settings)?;
+    }
+    let token = token(&args.state)?;
+    let mut initial_order: Vec<DatasetIndex> = (0..items.len()).map(DatasetIndex::new).collect();
+    initial_order.shuffle(&mut ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed));
+    let store = LabelStore::open(
+        &args.state,
+        StoreConfig {
+            classes: items.classes.clone(),
+            n_items: items.len(),
+            seed_labels: items.seed_labels.clone(),
+            lease_ttl: Duration::from_secs(args.lease_seconds.max(1)),
+            retrain_every: args.retrain_every,
+            initial_order,
+        },
+    )?;
+    let heuristic = args
+        .heuristic
+        .build(
+            &HeuristicParams::new()
+                .with_query_size(args.query_size)
+                .with_seed(args.seed),
+        )
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    if heuristic.needs_target() {
+        return Err(ServeError::Config(format!(
+            "{} needs a target set, which baal serve does not take",
+            args.heuristic
+        )));
+    }
+    let normalized = |images: &ImageDataset| {
+        NormalizedImages::all(images, &normalization).map_err(|e| ServeError::Config(e.to_string()))
+    };
+    let scorer = ZooScorer {
+        images: normalized(&items.images)?,
+        test: items.test.as_ref().map(normalized).transpose()?,
+        classes: items.classes.len(),
+        model: args.model,
+        heuristic,
+        iterations: args.iterations,
+        trainer: TrainerConfig::new()
+            .with_epochs(args.epochs)
+            .with_min_gradient_steps(args.min_steps),
+        seed: args.seed,
+        device: device.clone(),
+        rounds: 0,
+    };
+    let (service, _worker) = Service::start(store, items, Box::new(scorer), token.clone())?;
+    let server = Server::start(Arc::clone(&service), args.addr)?;
+    Ok((server, token))
+}
+
+/// Runs `baal serve` until the process is stopped: prints the page's address with its token
+/// and Label Studio's backend URL.
+///
+/// # Errors
+/// As [`start`], or the server fails.
+pub fn run(args: &ServeArgs, device: &Device) -> Result<(), ServeError> {
+    let (server, token) = start(args, device)?;
+    let addr = server.addr();
+    println!(
+        "baal serve: labelling {} at http://{addr}/#token={token}",
+        args.data
+    );
+    println!("  API token:                 {token}");
+    println!("  Label Studio backend URL:  http://{addr}/ls/{token}");
+    println!("  state:                     {}", args.state.display());
+    server.wait()
+}

@@ -1,0 +1,256 @@
+//! The labelling API (`/api/...`) and the page (`/`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::{API_BODY_LIMIT, authorize, blocking, parse_json};
+use crate::error::ServeError;
+use crate::queue::LeaseId;
+use crate::service::Service;
+
+type Svc = State<Arc<Service>>;
+type Body = Result<Bytes, BytesRejection>;
+
+pub(super) fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/", get(page))
+        .route("/app.js", get(script))
+        .route("/style.css", get(style))
+        .route("/api/status", get(status))
+        .route("/api/next", post(next))
+        .route("/api/label", post(label))
+        .route("/api/skip", post(skip))
+        .route("/api/undo", post(undo))
+        .route("/api/retrain", post(retrain))
+        .route("/api/items/{item}/image", get(image))
+}
+
+const PAGE: &str = include_str!("../../page/index.html");
+const SCRIPT: &str = include_str!("../../page/app.js");
+const STYLE: &str = include_str!("../../page/style.css");
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+/// A class by number (`3`) or by name (`"coat"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ClassRef {
+    Index(usize),
+    Name(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NextRequest {
+    annotator: String,
+    /// A lease the page shows already: the answer is another one (the item to preload).
+    #[serde(default)]
+    except: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoRequest {
+    annotator: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelRequest {
+    annotator: String,
+    lease: u64,
+    class: ClassRef,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkipRequest {
+    annotator: String,
+    lease: u64,
+}
+
+#[derive(Serialize)]
+struct NextResponse {
+    lease: Option<u64>,
+    item: Option<usize>,
+    score: Option<f32>,
+    model_version: u64,
+    expires_in_ms: Option<u64>,
+    image: Option<String>,
+    /// Why there is no item (when `lease` is null).
+    reason: Option<&'static str>,
+}
+
+/// An annotator's name: 1 to 64 letters, digits, spaces or `_.@-`.
+fn check_annotator(name: &str) -> Result<(), ServeError> {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '_' | '.' | '@' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServeError::BadRequest(format!(
+            "annotator {name:?}: 1 to 64 letters, digits, spaces or _.@-"
+        )))
+    }
+}
+
+fn class_index(service: &Service, class: &ClassRef) -> Result<usize, ServeError> {
+    let store = service.store();
+    match class {
+        ClassRef::Index(i) => store.class_named(&i.to_string()),
+        ClassRef::Name(name) => store.class_named(name),
+    }
+}
+
+async fn status(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let status = blocking(&service, |s| Ok(s.status())).await?;
+    Ok(axum::Json(status).into_response())
+}
+
+async fn next(
+    State(service): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let request: NextRequest = parse_json(body, API_BODY_LIMIT)?;
+    check_annotator(&request.annotator)?;
+    let response = blocking(&service, move |s| {
+        let lease = s.next(&request.annotator, request.except.map(LeaseId));
+        let now = std::time::Instant::now();
+        Ok(match lease {
+            Some(lease) => NextResponse {
+                lease: Some(lease.id.0),
+                item: Some(lease.item.get()),
+                score: Some(lease.score),
+                model_version: lease.model_version,
+                expires_in_ms: Some(
+                    u64::try_from(lease.expires_at.saturating_duration_since(now).as_millis())
+                        .unwrap_or(u64::MAX),
+                ),
+                image: Some(format!("/api/items/{}/image", lease.item.get())),
+                reason: None,
+            },
+            None => {
+                let status = s.status();
+                NextResponse {
+                    lease: None,
+                    item: None,
+                    score: None,
+                    model_version: status.model_version,
+                    expires_in_ms: None,
+                    image: None,
+                    reason: Some(if status.n_pool == 0 {
+                        "every item is labelled"
+                    } else {
+                        "every unlabelled item is leased to someone else or skipped by you"
+                    }),
+                }
+            }
+        })
+    })
+    .await?;
+    Ok(axum::Json(response).into_response())
+}
+
+async fn label(
+    State(service): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let request: LabelRequest = parse_json(body, API_BODY_LIMIT)?;
+    check_annotator(&request.annotator)?;
+    let labelled = blocking(&service, move |s| {
+        let class = class_index(s, &request.class)?;
+        s.label(&request.annotator, LeaseId(request.lease), class)
+    })
+    .await?;
+    Ok(axum::Json(labelled).into_response())
+}
+
+async fn skip(
+    State(service): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let request: SkipRequest = parse_json(body, API_BODY_LIMIT)?;
+    check_annotator(&request.annotator)?;
+    blocking(&service, move |s| {
+        s.skip(&request.annotator, LeaseId(request.lease))
+    })
+    .await?;
+    Ok(axum::Json(serde_json::json!({ "skipped": request.lease })).into_response())
+}
+
+async fn undo(
+    State(service): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let request: UndoRequest = parse_json(body, API_BODY_LIMIT)?;
+    check_annotator(&request.annotator)?;
+    let undone = blocking(&service, move |s| s.undo(&request.annotator)).await?;
+    Ok(axum::Json(undone).into_response())
+}
+
+async fn retrain(
+    State(service): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    service.request_retrain();
+    Ok(axum::Json(serde_json::json!({ "retrain": "requested" })).into_response())
+}
+
+async fn image(
+    State(service): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(item): Path<String>,
+) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let item: usize = item
+        .parse()
+        .map_err(|_| ServeError::BadRequest(format!("item {item:?} is not an index")))?;
+    let (bytes, kind) = blocking(&service, move |s| s.items().picture(item)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,458 @@
+//! Label Studio's ML-backend protocol: `GET /health`, `POST /setup`, `POST /predict`,
+//! `POST /webhook` and the legacy `POST /train`.
+//!
+//! Label Studio calls the backend's URL with these suffixes. Connect it with
+//! `http://127.0.0.1:PORT/ls/<token>` as the URL: Label Studio also sends its webhooks (the
+//! annotations) to `<url>/webhook` without the backend's credentials, so the token travels in
+//! the path. The root routes (`/predict`, ...) take the token as basic-auth password instead.
+//!
+//! A task names its item by `data.item` (an index), or by an image URL of this service
+//! (`.../api/items/<index>/image`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::{LABEL_STUDIO_BODY_LIMIT, authorize, blocking, parse_json};
+use crate::error::ServeError;
+use crate::journal::Source;
+use crate::service::Service;
+
+type Svc = State<Arc<Service>>;
+type Body = Result<Bytes, BytesRejection>;
+
+pub(super) fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ls/{token}/health", get(health))
+        .route(
+            "/setup",
+            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
+                guarded(s, &h, u.query(), None, b, setup).await
+            }),
+        )
+        .route(
+            "/ls/{token}/setup",
+            post(
+                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
+                    guarded(s, &h, None, Some(t), b, setup).await
+                },
+            ),
+        )
+        .route(
+            "/predict",
+            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
+                guarded(s, &h, u.query(), None, b, predict).await
+            }),
+        )
+        .route(
+            "/ls/{token}/predict",
+            post(
+                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
+                    guarded(s, &h, None, Some(t), b, predict).await
+                },
+            ),
+        )
+        .route(
+            "/webhook",
+            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
+                guarded(s, &h, u.query(), None, b, webhook).await
+            }),
+        )
+        .route(
+            "/ls/{token}/webhook",
+            post(
+                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
+                    guarded(s, &h, None, Some(t), b, webhook).await
+                },
+            ),
+        )
+        .route(
+            "/train",
+            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
+                guarded(s, &h, u.query(), None, b, train).await
+            }),
+        )
+        .route(
+            "/ls/{token}/train",
+            post(
+                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
+                    guarded(s, &h, None, Some(t), b, train).await
+                },
+            ),
+        )
+}
+
+/// Checks the token (path, header or query), parses the JSON body and runs `f` on the
+/// blocking pool.
+async fn guarded(
+    State(service): Svc,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    path_token: Option<String>,
+    body: Body,
+    f: fn(&Service, Value) -> Result<Value, ServeError>,
+) -> Result<Response, ServeError> {
+    match path_token {
+        Some(token) if service.authorized(&token) => {}
+        Some(_) => return Err(ServeError::Unauthorized),
+        None => authorize(&service, headers, query)?,
+    }
+    let request: Value = parse_json(body, LABEL_STUDIO_BODY_LIMIT)?;
+    let answer = blocking(&service, move |s| f(s, request)).await?;
+    Ok(axum::Json(answer).into_response())
+}
+
+fn model_version(version: u64) -> String {
+    format!("baal-v{version}")
+}
+
+async fn health(State(service): Svc) -> Response {
+    let version = service.store().status().model_version;
+    axum::Json(json!({
+        "status": "UP",
+        "model_class": "baal",
+        "model_version": model_version(version),
+    }))
+    .into_response()
+}
+
+/// The `name` and `toName` of the labelling config's `<Choices>`, and its choices' values.
+#[derive(Debug, PartialEq)]
+struct ChoicesTag {
+    from_name: String,
+    to_name: String,
+    values: Vec<String>,
+}
+
+/// Reads the first `<Choices ...>` tag of a Label Studio labelling config and its `<Choice>`
+/// values (a scan of attributes, enough for the configs this backend serves).
+fn choices_tag(config: &str) -> Option<ChoicesTag> {
+    let start = config.find("<Choices")?;
+    let tag_end = start + config[start..].find('>')?;
+    let tag = &config[start..tag_end];
+    let body_end = config[tag_end..]
+        .find("</Choices>")
+        .map_or(config.len(), |e| tag_end + e);
+    let values = config[tag_end..body_end]
+        .split("<Choice")
+        .skip(1)
+        .filter_map(|choice| attribute(choice.split('>').next().unwrap_or_default(), "value"))
+        .collect();
+    Some(ChoicesTag {
+        from_name: attribute(tag, "name")?,
+        to_name: attribute(tag, "toName")?,
+        values,
+    })
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let mut rest = tag;
+    while let Some(at) = rest.find(name) {
+        let before = rest[..at].chars().last();
+        let after = rest[at + name.len()..].trim_start();
+        if before.is_some_and(char::is_whitespace)
+            && let Some(value) = after.strip_prefix('=')
+        {
+            let value = value.trim_start();
+            let quote = value.chars().next()?;
+            if quote == '"' || quote == '\'' {
+                let value = &value[1..];
+                return Some(value[..value.find(quote)?].to_string());
+            }
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
+}
+
+/// The labelling config's `<Choices>`, checked against the service's classes.
+fn checked_choices(service: &Service, config: &str) -> Result<ChoicesTag, ServeError> {
+    let tag = choices_tag(config).ok_or_else(|| {
+        ServeError::BadRequest(
+            "the labelling config has no <Choices name=... toName=...>: this backend classifies images".into(),
+        )
+    })?;
+    let store = service.store();
+    let unknown: Vec<&String> = tag
+        .values
+        .iter()
+        .filter(|v| !store.classes().contains(v))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ServeError::BadRequest(format!(
+            "the labelling config's choices {unknown:?} are not classes of this service ({})",
+            store.classes().join(", ")
+        )));
+    }
+    Ok(tag)
+}
+
+fn setup(service: &Service, request: Value) -> Result<Value, ServeError> {
+    let schema = request
+        .get("schema")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ServeError::BadRequest("setup needs `schema`, the labelling config".into())
+        })?;
+    checked_choices(service, schema)?;
+    let version = service.store().status().model_version;
+    Ok(json!({ "model_version": model_version(version) }))
+}
+
+/// The item a task names: `data.item`, or an image URL `.../items/<index>/image`.
+fn task_item(task: &Value) -> Result<usize, ServeError> {
+    let data = task.get("data").unwrap_or(&Value::Null);
+    let id = task.get("id").cloned().unwrap_or(Value::Null);
+    let from_field = match data.get("item") {
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
+    let from_url = || {
+        data.as_object()?.values().find_map(|v| {
+            let url = v.as_str()?;
+            let (_, rest) = url.rsplit_once("/items/")?;
+            rest.split('/').next()?.parse().ok()
+        })
+    };
+    from_field.or_else(from_url).ok_or_else(|| {
+        ServeError::BadRequest(format!(
+            "task {id}: its data names no item (`item`, or an image URL .../items/<index>/image)"
+        ))
+    })
+}
+
+fn predict(service: &Service, request: Value) -> Result<Value, ServeError> {
+    let tasks = request
+        .get("tasks")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ServeError::BadRequest("predict needs `tasks`, a list".into()))?;
+    let config = request
+        .get("label_config")
+        .and_then(Value::as_str)
+        .unwrap_or("<Choices name=\"choice\" toName=\"image\"></Choices>");
+    let tag = checked_choices(service, config)?;
+    let items = tasks.iter().map(task_item).collect::<Result<Vec<_>, _>>()?;
+    let store = service.store();
+    let predictions = store.predictions();
+    let version = model_version(store.status().model_version);
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        let index = baal_data::DatasetIndex::new(item);
+        if item >= store.n_items() {
+            return Err(ServeError::UnknownItem {
+                item,
+                len: store.n_items(),
+            });
+        }
+        let guess = predictions
+            .get(&index)
+            .map(|&(class, score)| (class, Some(score)))
+            .or_else(|| store.label_of(index).map(|l| (l.class, None)));
+        results.push(match guess {
+            Some((class, score)) => json!({
+                "result": [{
+                    "from_name": tag.from_name,
+                    "to_name": tag.to_name,
+                    "type": "choices",
+                    "value": { "choices": [store.classes()[class]] },
+                }],
+                "score": score,
+                "model_version": version,
+            }),
+            // No model yet: nothing to suggest.
+            None => json!({ "result": [], "model_version": version }),
+        });
+    }
+    Ok(json!({ "results": results }))
+}
+
+/// The class an annotation chose; `None` for a cancelled (skipped) annotation.
+fn annotation_class(service: &Service, annotation: &Value) -> Result<Option<usize>, ServeError> {
+    if annotation.get("was_cancelled").and_then(Value::as_bool) == Some(true) {
+        return Ok(None);
+    }
+    let choice = annotation
+        .get("result")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|r| r.pointer("/value/choices/0").and_then(Value::as_str))
+        .ok_or_else(|| ServeError::BadRequest("the annotation has no choices result".into()))?;
+    Ok(Some(service.store().class_named(choice)?))
+}
+
+fn annotator(annotation: &Value) -> String {
+    match annotation.get("completed_by") {
+        Some(Value::Number(n)) => format!("label-studio:{n}"),
+        Some(Value::Object(user)) => format!(
+            "label-studio:{}",
+            user.get("email")
+                .or_else(|| user.get("id"))
+                .unwrap_or(&Value::Null)
+        ),
+        _ => "label-studio".into(),
+    }
+}
+
+/// Labels (or, cancelled, unlabels) the item of `task` with `annotation`.
+fn apply_annotation(
+    service: &Service,
+    task: &Value,
+    annotation: &Value,
+) -> Result<Value, ServeError> {
+    let item = task_item(task)?;
+    let id = annotation.get("id").and_then(Value::as_u64);
+    let who = annotator(annotation);
+    match annotation_class(service, annotation)? {
+        Some(class) => {
+            let labelled = service.label_external(item, class, &who, Source::LabelStudio, id)?;
+            Ok(json!({ "item": item, "class": class, "n_labelled": labelled.n_labelled }))
+        }
+        None => {
+            service.unlabel_external(item, &who)?;
+            Ok(json!({ "item": item, "unlabelled": true }))
+        }
+    }
+}
+
+fn webhook(service: &Service, request: Value) -> Result<Value, ServeError> {
+    let action = request
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match action {
+        "ANNOTATION_CREATED" | "ANNOTATION_UPDATED" => {
+            let task = request
+                .get("task")
+                .ok_or_else(|| ServeError::BadRequest(format!("{action} without `task`")))?;
+            let annotation = request
+                .get("annotation")
+                .ok_or_else(|| ServeError::BadRequest(format!("{action} without `annotation`")))?;
+            apply_annotation(service, task, annotation)
+        }
+        "ANNOTATIONS_CREATED" => {
+            let tasks = request.get("task").and_then(Value::as_array);
+            let annotations = request.get("annotation").and_then(Value::as_array);
+            let (Some(tasks), Some(annotations)) = (tasks, annotations) else {
+                return Err(ServeError::BadRequest(
+                    "ANNOTATIONS_CREATED needs lists `task` and `annotation`".into(),
+                ));
+            };
+            let done = annotations
+                .iter()
+                .map(|annotation| {
+                    let task_id = annotation.get("task");
+                    let task = tasks
+                        .iter()
+                        .find(|t| t.get("id") == task_id)
+                        .ok_or_else(|| {
+                            ServeError::BadRequest(format!("no task {task_id:?} for an annotation"))
+                        })?;
+                    apply_annotation(service, task, annotation)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(json!({ "applied": done }))
+        }
+        "ANNOTATIONS_DELETED" | "ANNOTATION_DELETED" => {
+            let annotations = request
+                .get("annotations")
+                .and_then(Value::as_array)
+                .cloned()
+                .or_else(|| request.get("annotation").map(|a| vec![a.clone()]))
+                .unwrap_or_default();
+            let mut unlabelled = Vec::new();
+            for annotation in annotations {
+                let Some(id) = annotation.get("id").and_then(Value::as_u64) else {
+                    continue;
+                };
+                let item = service.store().annotation_item(id);
+                if let Some(item) = item
+                    && service.unlabel_external(item.get(), "label-studio")?
+                {
+                    unlabelled.push(item.get());
+                }
+            }
+            Ok(json!({ "unlabelled": unlabelled }))
+        }
+        "START_TRAINING" => {
+            service.request_retrain();
+            Ok(json!({ "retrain": "requested" }))
+        }
+        // Other events (projects, tasks) do not concern the model.
+        _ => Ok(json!({ "ignored": action })),
+    }
+}
+
+/// The legacy training call: every task with its annotations; the latest annotation of each
+/// task is applied, then a retrain is requested.
+fn train(service: &Service, request: Value) -> Result<Value, ServeError> {
+    let tasks = request
+        .get("annotations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ServeError::BadRequest("train needs `annotations`, a list of tasks".into())
+        })?;
+    let mut applied = 0;
+    for task in tasks {
+        if let Some(annotation) = task
+            .get("annotations")
+            .and_then(Value::as_array)
+            .and_then(|a| a.last())
+        {
+            apply_annotation(service, task, annotation)?;
+            applied += 1;
+        }
+    }
+    service.request_retrain();
+    Ok(json!({ "applied": applied, "job": null }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_choices_tag_is_read_from_a_labelling_config() {
+        let config = r#"<View>
+  <Image name="image" value="$image"/>
+  <Choices name="choice" toName="image" choice="single">
+    <Choice value="T-shirt/top"/><Choice  value='Coat' />
+  </Choices>
+</View>"#;
+        assert_eq!(
+            choices_tag(config),
+            Some(ChoicesTag {
+                from_name: "choice".into(),
+                to_name: "image".into(),
+                values: vec!["T-shirt/top".into(), "Coat".into()],
+            })
+        );
+        assert_eq!(choices_tag("<View><Image name=\"i\"/></View>"), None);
+    }
+
+    #[test]
+    fn a_task_names_its_item_by_field_or_image_url() {
+        assert_eq!(
+            task_item(&json!({"id": 1, "data": {"item": 7}})).ok(),
+            Some(7)
+        );
+        assert_eq!(
+            task_item(&json!({"id": 1, "data": {"item": "8"}})).ok(),
+            Some(8)
+        );
+        let by_url =
+            json!({"id": 2, "data": {"image": "http://127.0.0.1:1/api/items/42/image?token=x"}});
+        assert_eq!(task_item(&by_url).ok(), Some(42));
+        let err = task_item(&json!({"id": 3, "data": {"text": "hello"}})).expect_err("no item");
+        assert!(err.to_string().contains("task 3"), "{err}");
+    }
+}

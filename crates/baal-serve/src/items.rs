@@ -1,0 +1,382 @@
+//! What the service labels: the items' pixels (for the model), their pictures (for people),
+//! the seed labels that come with the data, and a test split when the data has one.
+//!
+//! Sources: the datasets the project loads (Fashion-MNIST, MNIST, CIFAR-10), a `.npy` array of
+//! images, and a folder of image files (baal's `FileDataset`): files at its top level are the
+//! pool, files in a sub-folder named after a class are labelled with that class (the seed set).
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use baal_data::{DatasetIndex, ImageDataset, ImageItem};
+use burn::data::dataset::Dataset;
+use image::{DynamicImage, ImageFormat, imageops::FilterType};
+
+use crate::error::ServeError;
+
+/// The items of a labelling service.
+#[derive(Clone, Debug)]
+pub struct Items {
+    /// Every item's pixels (CHW, 0 to 255). Their labels are placeholders unless `known`.
+    pub images: ImageDataset,
+    /// The original files of an image folder, served as they are.
+    pub files: Option<Vec<PathBuf>>,
+    /// Class names, in class order.
+    pub classes: Vec<String>,
+    /// Labels the data comes with (an image folder's sub-folders).
+    pub seed_labels: Vec<(DatasetIndex, usize)>,
+    /// A labelled test split to measure accuracy on, when the data has one.
+    pub test: Option<ImageDataset>,
+}
+
+impl Items {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there is no item.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// The picture of `item` and its content type: the original file of an image folder, a PNG
+    /// of the pixels otherwise.
+    ///
+    /// # Errors
+    /// No such item, or its file cannot be read.
+    pub fn picture(&self, item: usize) -> Result<(Vec<u8>, &'static str), ServeError> {
+        if item >= self.len() {
+            return Err(ServeError::UnknownItem {
+                item,
+                len: self.len(),
+            });
+        }
+        if let Some(files) = &self.files {
+            let path = &files[item];
+            let bytes = std::fs::read(path).map_err(|e| ServeError::io(path, e))?;
+            let kind = match ImageFormat::from_path(path) {
+                Ok(ImageFormat::Jpeg) => "image/jpeg",
+                _ => "image/png",
+            };
+            return Ok((bytes, kind));
+        }
+        let image = self
+            .images
+            .get(item)
+            .map_err(|e| ServeError::Model(e.to_string()))?;
+        Ok((png(&image)?, "image/png"))
+    }
+}
+
+/// A PNG of a CHW image of 1 or 3 channels.
+///
+/// # Errors
+/// Another number of channels.
+pub fn png(item: &ImageItem) -> Result<Vec<u8>, ServeError> {
+    let [channels, height, width] = item.shape;
+    let (w, h) = (
+        u32::try_from(width).map_err(|_| ServeError::Config("image too wide".into()))?,
+        u32::try_from(height).map_err(|_| ServeError::Config("image too tall".into()))?,
+    );
+    let plane = height * width;
+    let image = match channels {
+        1 => image::GrayImage::from_raw(w, h, item.image.clone()).map(DynamicImage::ImageLuma8),
+        3 => {
+            let mut hwc = Vec::with_capacity(3 * plane);
+            for p in 0..plane {
+                hwc.extend((0..3).map(|c| item.image[c * plane + p]));
+            }
+            image::RgbImage::from_raw(w, h, hwc).map(DynamicImage::ImageRgb8)
+        }
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ServeError::Config(format!(
+            "images of {channels} channel(s) cannot be shown: 1 or 3"
+        ))
+    })?;
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .map_err(|e| ServeError::Config(format!("PNG encoding: {e}")))?;
+    Ok(bytes)
+}
+
+/// How the images of a folder are turned into model inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FolderShape {
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Side of the square the images are resized to.
+    pub size: usize,
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, ServeError> {
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(|e| ServeError::io(dir, e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServeError::io(dir, e))?;
+    entries.sort();
+    Ok(entries)
+}
+
+/// Loads a folder of images: PNG and JPEG files at its top level are the pool; a sub-folder
+/// named after a class holds images labelled with it. `classes` gives the class names; when
+/// empty, the sub-folders' names are the classes (sorted).
+///
+/// # Errors
+/// The folder cannot be read, holds no image, a file is not a readable image, a sub-folder
+/// is not one of `classes`, there are fewer than 2 classes, or the shape is not 1 or 3
+/// channels of at least 1 pixel.
+pub fn load_folder(
+    dir: &Path,
+    classes: &[String],
+    shape: FolderShape,
+) -> Result<Items, ServeError> {
+    if !matches!(shape.channels, 1 | 3) || shape.size == 0 {
+        return Err(ServeError::Config(format!(
+            "image shape {}×{}×{}: 1 or 3 channels and a size of at least 1",
+            shape.channels, shape.size, shape.size
+        )));
+    }
+    let entries = sorted_entries(dir)?;
+    let sub_dirs: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+    let classes: Vec<String> = if classes.is_empty() {
+        sub_dirs
+            .iter()
+            .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(String::from))
+            .collect()
+    } else {
+        classes.to_vec()
+    };
+    if classes.len() < 2 {
+        return Err(ServeError::Config(format!(
+            "{} class(es) for {}: give at least 2 with --classes, or sub-folders named after them",
+            classes.len(),
+            dir.display()
+        )));
+    }
+    let mut files: Vec<PathBuf> = entries.iter().filter(|p| is_image(p)).cloned().collect();
+    let mut seed_labels = Vec::new();
+    for sub in sub_dirs {
+        let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let class = classes.iter().position(|c| c == name).ok_or_else(|| {
+            ServeError::Config(format!(
+                "{}: the sub-folder {name:?} is not a class ({})",
+                sub.display(),
+                classes.join(", ")
+            ))
+        })?;
+        for file in sorted_entries(sub)?.into_iter().filter(|p| is_image(p)) {
+            seed_labels.push((DatasetIndex::new(files.len()), class));
+            files.push(file);
+        }
+    }
+    if files.is_empty() {
+        return Err(ServeError::Config(format!(
+            "{} holds no PNG or JPEG image",
+            dir.display()
+        )));
+    }
+    let mut pixels = Vec::with_capacity(files.len() * shape.channels * shape.size * shape.size);
+    for file in &files {
+        pixels.extend(read_image(file, shape)?);
+    }
+    let images = ImageDataset::new(
+        pixels,
+        vec![0; files.len()],
+        [shape.channels, shape.size, shape.size],
+        classes.len(),
+    )?;
+    Ok(Items {
+        images,
+        files: Some(files),
+        classes,
+        seed_labels,
+        test: None,
+    })
+}
+
+/// One image file resized to `shape`, CHW.
+fn read_image(path: &Path, shape: FolderShape) -> Result<Vec<u8>, ServeError> {
+    let image = image::ImageReader::open(path)
+        .map_err(|e| ServeError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| ServeError::io(path, e))?
+        .decode()
+        .map_err(|e| ServeError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("not a readable image: {e}"),
+        })?;
+    let size = u32::try_from(shape.size).unwrap_or(u32::MAX);
+    let image = image.resize_exact(size, size, FilterType::Triangle);
+    Ok(match shape.channels {
+        1 => image.to_luma8().into_raw(),
+        _ => {
+            let hwc = image.to_rgb8().into_raw();
+            let plane = shape.size * shape.size;
+            (0..3)
+                .flat_map(|c| (0..plane).map(move |p| (c, p)))
+                .map(|(c, p)| hwc[p * 3 + c])
+                .collect()
+        }
+    })
+}
+
+/// Loads a `.npy` array of images `[N, H, W]` or `[N, C, H, W]` (C = 1 or 3): bytes as they
+/// are, floats in `[0, 1]` scaled to 0 to 255 (floats above 1 are taken as 0 to 255 already).
+///
+/// # Errors
+/// The file cannot be read or parsed, another shape, or values outside 0 to 255.
+pub fn load_npy(path: &Path, classes: Vec<String>) -> Result<Items, ServeError> {
+    let array = baal_data::formats::npy::NpyArray::read(path)?;
+    let corrupt = |reason: String| ServeError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let shape = match *array.shape.as_slice() {
+        [n, h, w] => [n, 1, h, w],
+        [n, c, h, w] if c == 1 || c == 3 => [n, c, h, w],
+        _ => {
+            return Err(corrupt(format!(
+                "images must be [N, H, W] or [N, C, H, W] with C = 1 or 3, found {:?}",
+                array.shape
+            )));
+        }
+    };
+    let values = array.to_f32();
+    let scale = if values.iter().all(|&v| v <= 1.0) {
+        255.0
+    } else {
+        1.0
+    };
+    let mut pixels = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let p = v * scale;
+        if !(0.0..=255.0).contains(&p) {
+            return Err(corrupt(format!(
+                "value {v} at flat index {i} is outside 0 to 255 (or 0 to 1)"
+            )));
+        }
+        pixels.push(p.round() as u8);
+    }
+    let n_classes = classes.len().max(1);
+    let images = ImageDataset::new(
+        pixels,
+        vec![0; shape[0]],
+        [shape[1], shape[2], shape[3]],
+        n_classes,
+    )?;
+    Ok(Items {
+        images,
+        files: None,
+        classes,
+        seed_labels: Vec::new(),
+        test: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, value: u8, size: u32) {
+        image::GrayImage::from_pixel(size, size, image::Luma([value]))
+            .save(path)
+            .expect("writes a PNG");
+    }
+
+    #[test]
+    fn a_folder_gives_pool_files_and_seed_labels_from_sub_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_png(&dir.path().join("b.png"), 10, 8);
+        write_png(&dir.path().join("a.png"), 20, 16);
+        std::fs::create_dir(dir.path().join("cat")).expect("mkdir");
+        write_png(&dir.path().join("cat").join("x.png"), 200, 4);
+        std::fs::write(dir.path().join("notes.txt"), "not an image").expect("writes");
+        let classes = vec!["cat".to_string(), "dog".to_string()];
+        let items = load_folder(
+            dir.path(),
+            &classes,
+            FolderShape {
+                channels: 1,
+                size: 4,
+            },
+        )
+        .expect("loads");
+        assert_eq!(items.len(), 3);
+        let files = items.files.as_ref().expect("files");
+        assert!(files[0].ends_with("a.png") && files[1].ends_with("b.png"));
+        assert_eq!(items.seed_labels, vec![(DatasetIndex::new(2), 0)]);
+        let first = items.images.get(0).expect("item");
+        assert_eq!(first.shape, [1, 4, 4]);
+        assert!(first.image.iter().all(|&p| p == 20), "resized, same grey");
+        let (bytes, kind) = items.picture(1).expect("picture");
+        assert_eq!(kind, "image/png");
+        assert_eq!(
+            bytes,
+            std::fs::read(&files[1]).expect("reads"),
+            "the original file"
+        );
+        assert!(matches!(
+            items.picture(3),
+            Err(ServeError::UnknownItem { item: 3, len: 3 })
+        ));
+    }
+
+    #[test]
+    fn bad_folders_are_errors_that_say_why() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let shape = FolderShape {
+            channels: 3,
+            size: 8,
+        };
+        let two = vec!["a".to_string(), "b".to_string()];
+        let err = load_folder(dir.path(), &two, shape).expect_err("empty");
+        assert!(err.to_string().contains("holds no PNG or JPEG"), "{err}");
+        std::fs::write(dir.path().join("broken.png"), b"not a png").expect("writes");
+        let err = load_folder(dir.path(), &two, shape).expect_err("broken");
+        assert!(err.to_string().contains("broken.png"), "{err}");
+        std::fs::remove_file(dir.path().join("broken.png")).expect("rm");
+        write_png(&dir.path().join("ok.png"), 1, 8);
+        std::fs::create_dir(dir.path().join("horse")).expect("mkdir");
+        let err = load_folder(dir.path(), &two, shape).expect_err("unknown class");
+        assert!(
+            err.to_string().contains("\"horse\" is not a class"),
+            "{err}"
+        );
+        let err = load_folder(dir.path(), &[], shape).expect_err("one class");
+        assert!(err.to_string().contains("1 class(es)"), "{err}");
+    }
+
+    #[test]
+    fn pngs_round_trip_grey_and_rgb() {
+        for (channels, image) in [(1, vec![0u8, 50, 100, 150]), (3, (0..12).collect())] {
+            let item = ImageItem {
+                image: image.clone(),
+                shape: [channels, 2, 2],
+                label: 0,
+            };
+            let bytes = png(&item).expect("encodes");
+            let decoded = image::load_from_memory(&bytes).expect("decodes");
+            let back: Vec<u8> = if channels == 1 {
+                decoded.to_luma8().into_raw()
+            } else {
+                let hwc = decoded.to_rgb8().into_raw();
+                (0..3)
+                    .flat_map(|c| (0..4).map(move |p| (c, p)))
+                    .map(|(c, p)| hwc[p * 3 + c])
+                    .collect()
+            };
+            assert_eq!(back, image);
+        }
+    }
+}

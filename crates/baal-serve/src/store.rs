@@ -1,0 +1,585 @@
+//! The service's labelling state: the lease queue, the labels, the journal behind them, each
+//! annotator's undo stack and the model rounds so far. Every method is quick (no training, no
+//! scoring); the HTTP handlers call them under one lock.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use baal_data::{Checkpoint, DatasetIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServeError;
+use crate::journal::{Event, LabelJournal, Source};
+use crate::queue::{Lease, LeaseId, LeaseQueue};
+
+/// A label as the service holds it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LabelInfo {
+    /// The class.
+    pub class: usize,
+    /// Who gave it (`seed` for the labels the data came with).
+    pub annotator: String,
+    /// Where it came from (`None` for the seed labels).
+    pub source: Option<Source>,
+}
+
+/// One retrain of the model: what it was trained on and how good it was.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// The model version it produced (1 for the first model).
+    pub version: u64,
+    /// Labels it was trained on.
+    pub n_labelled: usize,
+    /// Test accuracy, when the data has a test split.
+    pub accuracy: Option<f64>,
+    /// Mean training loss over the last epoch.
+    pub train_loss: f64,
+    /// Seconds to train, evaluate and score the pool.
+    pub seconds: f64,
+    /// When it finished, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// What a retrain hands back: the new ranking of the pool and the model's guess per item.
+#[derive(Clone, Debug, Default)]
+pub struct Round {
+    /// Pool items, most informative first, with their scores.
+    pub ranking: Vec<(DatasetIndex, f32)>,
+    /// The model's most probable class and the heuristic's score for each pool item.
+    pub predictions: HashMap<DatasetIndex, (usize, f32)>,
+    /// Test accuracy, when the data has a test split.
+    pub accuracy: Option<f64>,
+    /// Mean training loss over the last epoch.
+    pub train_loss: f64,
+    /// Labels it was trained on.
+    pub n_labelled: usize,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// The outcome of a label.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Labelled {
+    /// The item.
+    pub item: usize,
+    /// Its class.
+    pub class: usize,
+    /// Labels held now.
+    pub n_labelled: usize,
+    /// Whether this label started a retrain.
+    pub retrain: bool,
+}
+
+/// The service's state. See the module docs.
+#[derive(Debug)]
+pub struct LabelStore {
+    classes: Vec<String>,
+    n_items: usize,
+    queue: LeaseQueue,
+    labels: HashMap<DatasetIndex, LabelInfo>,
+    undo: HashMap<String, Vec<DatasetIndex>>,
+    annotations: HashMap<u64, DatasetIndex>,
+    journal: LabelJournal,
+    history_path: PathBuf,
+    history: Vec<RoundRecord>,
+    predictions: Arc<HashMap<DatasetIndex, (usize, f32)>>,
+    retrain_every: usize,
+    since_train: usize,
+    training: bool,
+}
+
+/// The settings of a [`LabelStore`].
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Class names, in class order.
+    pub classes: Vec<String>,
+    /// Number of items in the dataset.
+    pub n_items: usize,
+    /// Labels the data came with (e.g. sub-folders of an image folder), not undoable.
+    pub seed_labels: Vec<(DatasetIndex, usize)>,
+    /// How long a lease lasts.
+    pub lease_ttl: Duration,
+    /// A retrain is due after this many new labels.
+    pub retrain_every: usize,
+    /// The order items are served in before the first model (e.g. a shuffle).
+    pub initial_order: Vec<DatasetIndex>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl LabelStore {
+    /// Opens the state in `dir` (created if missing): replays the label journal over the seed
+    /// labels and reads the model rounds so far.
+    ///
+    /// # Errors
+    /// The folder or its files cannot be read or written, a file is corrupt, or the journal
+    /// names an item or class this data does not have (the state of other data).
+    pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, ServeError> {
+        if config.classes.len() < 2 {
+            return Err(ServeError::Config(format!(
+                "{} class(es): labelling needs at least 2",
+                config.classes.len()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| ServeError::io(dir, e))?;
+        let (journal, events) = LabelJournal::open(dir.join("labels.journal"))?;
+        let history_path = dir.join("history.json");
+        let history: Vec<RoundRecord> = if history_path.exists() {
+            Checkpoint::load(&history_path)?
+        } else {
+            Vec::new()
+        };
+        let mut queue = LeaseQueue::new(config.lease_ttl);
+        let version = history.last().map_or(0, |r| r.version);
+        queue.set_ranking(
+            config.initial_order.iter().map(|&i| (i, 0.0)).collect(),
+            version,
+        )?;
+        let mut store = Self {
+            classes: config.classes,
+            n_items: config.n_items,
+            queue,
+            labels: HashMap::new(),
+            undo: HashMap::new(),
+            annotations: HashMap::new(),
+            journal,
+            history_path,
+            history,
+            predictions: Arc::new(HashMap::new()),
+            retrain_every: config.retrain_every.max(1),
+            since_train: 0,
+            training: false,
+        };
+        for (item, class) in config.seed_labels {
+            store.check_item(item.get())?;
+            store.check_class(class)?;
+            store.apply_label(
+                item,
+                LabelInfo {
+                    class,
+                    annotator: "seed".into(),
+                    source: None,
+                },
+            );
+        }
+        for event in events {
+            store.replay(event).map_err(|e| ServeError::Corrupt {
+                path: store.journal.path().to_path_buf(),
+                reason: format!("{e} (is this the state of other data?)"),
+            })?;
+        }
+        Ok(store)
+    }
+
+    fn replay(&mut self, event: Event) -> Result<(), ServeError> {
+        match event {
+            Event::Label {
+                item,
+                class,
+                annotator,
+                source,
+                annotation,
+                ..
+            } => {
+                self.check_item(item.get())?;
+                self.check_class(class)?;
+                if let Some(id) = annotation {
+                    self.annotations.insert(id, item);
+                }
+                if source == Source::Web {
+                    self.undo.entry(annotator.clone()).or_default().push(item);
+                }
+                self.apply_label(
+                    item,
+                    LabelInfo {
+                        class,
+                        annotator,
+                        source: Some(source),
+                    },
+                );
+            }
+            Event::Unlabel { item, .. } => {
+                self.check_item(item.get())?;
+                self.apply_unlabel(item);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_label(&mut self, item: DatasetIndex, info: LabelInfo) {
+        self.queue.revoke(item);
+        self.queue.mark_labelled([item]);
+        self.labels.insert(item, info);
+    }
+
+    fn apply_unlabel(&mut self, item: DatasetIndex) {
+        // The queue may not know it (a seed label): then there is nothing to return.
+        let _ = self.queue.unlabel(item);
+        self.labels.remove(&item);
+        for stack in self.undo.values_mut() {
+            stack.retain(|&i| i != item);
+        }
+    }
+
+    fn check_item(&self, item: usize) -> Result<DatasetIndex, ServeError> {
+        if item < self.n_items {
+            Ok(DatasetIndex::new(item))
+        } else {
+            Err(ServeError::UnknownItem {
+                item,
+                len: self.n_items,
+            })
+        }
+    }
+
+    fn check_class(&self, class: usize) -> Result<(), ServeError> {
+        if class < self.classes.len() {
+            Ok(())
+        } else {
+            Err(ServeError::UnknownClass {
+                class: class.to_string(),
+                names: self.classes.clone(),
+            })
+        }
+    }
+
+    /// The class called `name`, or numbered `name`.
+    ///
+    /// # Errors
+    /// No class has this name or number.
+    pub fn class_named(&self, name: &str) -> Result<usize, ServeError> {
+        self.classes
+            .iter()
+            .position(|c| c == name)
+            .or_else(|| name.parse().ok().filter(|&i| i < self.classes.len()))
+            .ok_or_else(|| ServeError::UnknownClass {
+                class: name.to_string(),
+                names: self.classes.clone(),
+            })
+    }
+
+    /// The next item for `annotator` other than lease `except` (see
+    /// [`LeaseQueue::next_except`]).
+    pub fn next(
+        &mut self,
+        annotator: &str,
+        except: Option<LeaseId>,
+        now: Instant,
+    ) -> Option<Lease> {
+        self.queue.next_except(annotator, except, now)
+    }
+
+    /// Labels the item of lease `lease` of `annotator` as `class`, durably: the journal holds
+    /// it when this returns. The same lease and class again returns the same answer and writes
+    /// nothing.
+    ///
+    /// # Errors
+    /// A class out of range, an unknown, expired or foreign lease, a lease answered with
+    /// another class; or the journal cannot be written (then nothing changed).
+    pub fn label(
+        &mut self,
+        annotator: &str,
+        lease: LeaseId,
+        class: usize,
+        now: Instant,
+    ) -> Result<Labelled, ServeError> {
+        self.check_class(class)?;
+        let (held, answered) = self.queue.check(lease, annotator, now)?;
+        if answered {
+            return match self.labels.get(&held.item) {
+                Some(info) if info.class == class => Ok(self.labelled(held.item, class, false)),
+                Some(info) => Err(ServeError::AlreadyAnswered {
+                    lease: lease.0,
+                    item: held.item.get(),
+                    class: info.class,
+                }),
+                // Answered, then undone: the lease is spent.
+                None => Err(crate::queue::QueueError::Expired(lease).into()),
+            };
+        }
+        self.journal.append(&Event::Label {
+            item: held.item,
+            class,
+            annotator: annotator.to_string(),
+            at_ms: now_ms(),
+            model_version: held.model_version,
+            score: Some(held.score),
+            lease: Some(lease.0),
+            source: Source::Web,
+            annotation: None,
+        })?;
+        self.queue.complete(lease, annotator, now)?;
+        self.labels.insert(
+            held.item,
+            LabelInfo {
+                class,
+                annotator: annotator.to_string(),
+                source: Some(Source::Web),
+            },
+        );
+        self.undo
+            .entry(annotator.to_string())
+            .or_default()
+            .push(held.item);
+        let retrain = self.count_new_label();
+        Ok(self.labelled(held.item, class, retrain))
+    }
+
+    fn labelled(&self, item: DatasetIndex, class: usize, retrain: bool) -> Labelled {
+        Labelled {
+            item: item.get(),
+            class,
+            n_labelled: self.labels.len(),
+            retrain,
+        }
+    }
+
+    /// Counts a new label; true when a retrain is due now.
+    fn count_new_label(&mut self) -> bool {
+        self.since_train += 1;
+        self.since_train >= self.retrain_every
+    }
+
+    /// Gives lease `lease` back unlabelled (see [`LeaseQueue::skip`]).
+    ///
+    /// # Errors
+    /// An unknown, expired or foreign lease.
+    pub fn skip(
+        &mut self,
+        annotator: &str,
+        lease: LeaseId,
+        now: Instant,
+    ) -> Result<(), ServeError> {
+        Ok(self.queue.skip(lease, annotator, now)?)
+    }
+
+    /// Takes back `annotator`'s last label that still stands, durably; its item returns to the
+    /// queue.
+    ///
+    /// # Errors
+    /// Nothing to undo, or the journal cannot be written (then nothing changed).
+    pub fn undo(&mut self, annotator: &str) -> Result<Labelled, ServeError> {
+        let item = self
+            .undo
+            .get(annotator)
+            .and_then(|stack| stack.last().copied())
+            .ok_or_else(|| ServeError::NothingToUndo(annotator.to_string()))?;
+        let class = self.labels.get(&item).map_or(0, |info| info.class);
+        self.journal.append(&Event::Unlabel {
+            item,
+            annotator: annotator.to_string(),
+            at_ms: now_ms(),
+        })?;
+        self.apply_unlabel(item);
+        self.since_train = self.since_train.saturating_sub(1);
+        Ok(self.labelled(item, class, false))
+    }
+
+    /// Labels `item` as `class` from outside the queue (a Label Studio annotation, created or
+    /// updated, with its id), durably. An active lease on the item ends.
+    ///
+    /// # Errors
+    /// An unknown item or class, or the journal cannot be written.
+    pub fn label_external(
+        &mut self,
+        item: usize,
+        class: usize,
+        annotator: &str,
+        source: Source,
+        annotation: Option<u64>,
+    ) -> Result<Labelled, ServeError> {
+        let item = self.check_item(item)?;
+        self.check_class(class)?;
+        let known = annotation.is_none_or(|id| self.annotations.get(&id) == Some(&item));
+        if known
+            && self
+                .labels
+                .get(&item)
+                .is_some_and(|info| info.class == class)
+        {
+            return Ok(self.labelled(item, class, false));
+        }
+        let (model_version, score) = self
+            .predictions
+            .get(&item)
+            .map_or((self.queue.model_version(), None), |&(_, score)| {
+                (self.queue.model_version(), Some(score))
+            });
+        self.journal.append(&Event::Label {
+            item,
+            class,
+            annotator: annotator.to_string(),
+            at_ms: now_ms(),
+            model_version,
+            score,
+            lease: None,
+            source,
+            annotation,
+        })?;
+        if let Some(id) = annotation {
+            self.annotations.insert(id, item);
+        }
+        let new = !self.labels.contains_key(&item);
+        self.apply_label(
+            item,
+            LabelInfo {
+                class,
+                annotator: annotator.to_string(),
+                source: Some(source),
+            },
+        );
+        let retrain = new && self.count_new_label();
+        Ok(self.labelled(item, class, retrain))
+    }
+
+    /// Takes back the label of `item` from outside the queue (a deleted Label Studio
+    /// annotation), durably. An item without a label is left as it is.
+    ///
+    /// # Errors
+    /// An unknown item, or the journal cannot be written.
+    pub fn unlabel_external(&mut self, item: usize, annotator: &str) -> Result<bool, ServeError> {
+        let item = self.check_item(item)?;
+        if !self.labels.contains_key(&item) {
+            return Ok(false);
+        }
+        self.journal.append(&Event::Unlabel {
+            item,
+            annotator: annotator.to_string(),
+            at_ms: now_ms(),
+        })?;
+        self.apply_unlabel(item);
+        Ok(true)
+    }
+
+    /// The item Label Studio annotation `id` labelled, if this store saw it.
+    pub fn annotation_item(&self, id: u64) -> Option<DatasetIndex> {
+        self.annotations.get(&id).copied()
+    }
+
+    /// Every label, in item order: what a retrain trains on.
+    pub fn labels(&self) -> Vec<(DatasetIndex, usize)> {
+        let mut labels: Vec<_> = self.labels.iter().map(|(&i, l)| (i, l.class)).collect();
+        labels.sort_unstable_by_key(|&(i, _)| i);
+        labels
+    }
+
+    /// The label of `item`, if any.
+    pub fn label_of(&self, item: DatasetIndex) -> Option<&LabelInfo> {
+        self.labels.get(&item)
+    }
+
+    /// The items without a label, in item order: what a retrain scores.
+    pub fn pool(&self) -> Vec<DatasetIndex> {
+        (0..self.n_items)
+            .map(DatasetIndex::new)
+            .filter(|i| !self.labels.contains_key(i))
+            .collect()
+    }
+
+    /// Marks a retrain started; false when one runs already.
+    pub fn start_training(&mut self) -> bool {
+        if self.training {
+            return false;
+        }
+        self.training = true;
+        self.since_train = 0;
+        true
+    }
+
+    /// Whether a retrain runs now.
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    /// Marks a retrain ended without a new model (it failed).
+    pub fn training_failed(&mut self) {
+        self.training = false;
+    }
+
+    /// Swaps in a retrain's ranking as the next model version, records the round (atomically,
+    /// in `history.json`) and returns the new version. Items labelled while it trained stay
+    /// labelled; leases given from the old ranking stay valid.
+    ///
+    /// # Errors
+    /// The ranking lists an item twice, or the history cannot be written.
+    pub fn finish_round(&mut self, round: Round) -> Result<u64, ServeError> {
+        self.training = false;
+        let version = self.queue.model_version() + 1;
+        let record = RoundRecord {
+            version,
+            n_labelled: round.n_labelled,
+            accuracy: round.accuracy,
+            train_loss: round.train_loss,
+            seconds: round.seconds,
+            at_ms: now_ms(),
+        };
+        let mut history = self.history.clone();
+        history.push(record);
+        Checkpoint::save(&self.history_path, &history)?;
+        self.queue.set_ranking(round.ranking, version)?;
+        self.history = history;
+        self.predictions = Arc::new(round.predictions);
+        Ok(version)
+    }
+
+    /// Whether a retrain is due: enough new labels since the last, none running.
+    pub fn retrain_due(&self) -> bool {
+        !self.training && self.since_train >= self.retrain_every
+    }
+
+    /// The model's guess and score per pool item, from the last round.
+    pub fn predictions(&self) -> Arc<HashMap<DatasetIndex, (usize, f32)>> {
+        Arc::clone(&self.predictions)
+    }
+
+    /// The state in brief.
+    pub fn status(&self) -> Status {
+        Status {
+            classes: self.classes.clone(),
+            n_items: self.n_items,
+            n_labelled: self.labels.len(),
+            n_pool: self.n_items - self.labels.len(),
+            leased: self.queue.leased(),
+            model_version: self.queue.model_version(),
+            training: self.training,
+            history: self.history.clone(),
+        }
+    }
+
+    /// The class names.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.n_items
+    }
+}
+
+/// The service's state in brief, as `GET /api/status` answers it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Status {
+    /// Class names, in class order.
+    pub classes: Vec<String>,
+    /// Items in the dataset.
+    pub n_items: usize,
+    /// Items labelled.
+    pub n_labelled: usize,
+    /// Items not labelled.
+    pub n_pool: usize,
+    /// Items leased to annotators now.
+    pub leased: usize,
+    /// The model version of the current ranking (0: no model yet).
+    pub model_version: u64,
+    /// Whether a retrain runs now.
+    pub training: bool,
+    /// Every model round so far: labels, accuracy, time.
+    pub history: Vec<RoundRecord>,
+}
