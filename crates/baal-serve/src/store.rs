@@ -469,6 +469,13 @@ impl LabelStore {
         labels
     }
 
+    /// Every label with who gave it, in item order: what `GET /api/labels` exports.
+    pub fn label_list(&self) -> Vec<(DatasetIndex, LabelInfo)> {
+        let mut labels: Vec<_> = self.labels.iter().map(|(&i, l)| (i, l.clone())).collect();
+        labels.sort_unstable_by_key(|&(i, _)| i);
+        labels
+    }
+
     /// The label of `item`, if any.
     pub fn label_of(&self, item: DatasetIndex) -> Option<&LabelInfo> {
         self.labels.get(&item)

@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/app.js", get(script))
         .route("/style.css", get(style))
         .route("/api/status", get(status))
+        .route("/api/labels", get(labels))
         .route("/api/next", post(next))
         .route("/api/label", post(label))
         .route("/api/skip", post(skip))
@@ -129,6 +130,28 @@ async fn status(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Res
     authorize(&service, &headers, uri.query())?;
     let status = blocking(&service, |s| Ok(s.status())).await?;
     Ok(axum::Json(status).into_response())
+}
+
+async fn labels(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Response, ServeError> {
+    authorize(&service, &headers, uri.query())?;
+    let labels = blocking(&service, |s| {
+        let store = s.store();
+        Ok(store
+            .label_list()
+            .into_iter()
+            .map(|(item, info)| {
+                serde_json::json!({
+                    "item": item.get(),
+                    "class": info.class,
+                    "class_name": store.classes()[info.class],
+                    "annotator": info.annotator,
+                    "source": info.source,
+                })
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(axum::Json(labels).into_response())
 }
 
 async fn next(
