@@ -169,6 +169,14 @@ fn retrain_loop(
     mut scorer: Box<dyn Scorer>,
     wake: &std::sync::mpsc::Receiver<()>,
 ) {
+    lower_priority();
+    // Training runs on threads of the lowest priority, as many as there are cores: it uses
+    // every idle cycle, and the request threads (normal priority) pre-empt it.
+    let threads = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("baal-train-{i}"))
+        .start_handler(|_| lower_priority())
+        .build()
+        .ok();
     while wake.recv().is_ok() {
         loop {
             let Some(service) = service.upgrade() else {
@@ -182,7 +190,10 @@ fn retrain_loop(
                 (store.labels(), store.pool())
             };
             tracing::info!(labels = labels.len(), pool = pool.len(), "retraining");
-            let result = scorer.round(&labels, &pool);
+            let result = match &threads {
+                Some(threads) => threads.install(|| scorer.round(&labels, &pool)),
+                None => scorer.round(&labels, &pool),
+            };
             let mut store = service.store();
             match result.and_then(|round| store.finish_round(round)) {
                 Ok(version) => tracing::info!(version, "new model"),
@@ -195,5 +206,15 @@ fn retrain_loop(
                 break;
             }
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to the minimum (on Linux, nice 19 for this
+/// thread only); a failure (a platform without it) leaves the priority as it is.
+fn lower_priority() {
+    if let Err(error) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        tracing::debug!(?error, "cannot lower the training thread's priority");
     }
 }

@@ -590,3 +590,120 @@ pub struct Status {
     /// Every model round so far: labels, accuracy, time.
     pub history: Vec<RoundRecord>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::QueueError;
+
+    fn open(dir: &Path, seed: Vec<(DatasetIndex, usize)>) -> LabelStore {
+        LabelStore::open(
+            dir,
+            StoreConfig {
+                classes: vec!["a".into(), "b".into(), "c".into()],
+                n_items: 6,
+                seed_labels: seed,
+                lease_ttl: Duration::from_secs(60),
+                retrain_every: 2,
+                initial_order: (0..6).map(DatasetIndex::new).collect(),
+            },
+        )
+        .expect("opens")
+    }
+
+    #[test]
+    fn a_spent_lease_cannot_relabel_and_seed_labels_cannot_be_undone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open(dir.path(), vec![(DatasetIndex::new(0), 2)]);
+        let now = Instant::now();
+        assert!(matches!(
+            store.undo("ann"),
+            Err(ServeError::NothingToUndo(_))
+        ));
+        let lease = store.next("ann", None, now).expect("an item");
+        assert_eq!(lease.item.get(), 1, "the seed item is never served");
+        store.label("ann", lease.id, 1, now).expect("labels");
+        assert!(matches!(
+            store.label("ann", lease.id, 2, now),
+            Err(ServeError::AlreadyAnswered { class: 1, .. })
+        ));
+        store.undo("ann").expect("undo");
+        assert!(matches!(
+            store.label("ann", lease.id, 1, now),
+            Err(ServeError::Lease(QueueError::Expired(_)))
+        ));
+        assert_eq!(store.labels(), vec![(DatasetIndex::new(0), 2)]);
+        assert!(matches!(
+            store.undo("ann"),
+            Err(ServeError::NothingToUndo(_))
+        ));
+    }
+
+    #[test]
+    fn an_external_label_ends_the_lease_on_its_item_and_counts_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open(dir.path(), Vec::new());
+        let now = Instant::now();
+        let lease = store.next("ann", None, now).expect("an item");
+        let first = store
+            .label_external(lease.item.get(), 2, "ls", Source::LabelStudio, Some(7))
+            .expect("labels");
+        assert!(!first.retrain);
+        assert!(matches!(
+            store.label("ann", lease.id, 0, now),
+            Err(ServeError::Lease(QueueError::Expired(_)))
+        ));
+        // The same annotation again: nothing new, nothing written.
+        let journal = std::fs::read_to_string(dir.path().join("labels.journal")).expect("reads");
+        store
+            .label_external(lease.item.get(), 2, "ls", Source::LabelStudio, Some(7))
+            .expect("again");
+        let after = std::fs::read_to_string(dir.path().join("labels.journal")).expect("reads");
+        assert_eq!(journal, after);
+        // An update changes the class without counting a new label.
+        let updated = store
+            .label_external(lease.item.get(), 1, "ls", Source::LabelStudio, Some(7))
+            .expect("updates");
+        assert_eq!((updated.n_labelled, updated.retrain), (1, false));
+        assert_eq!(store.annotation_item(7), Some(lease.item));
+        assert!(!store.retrain_due());
+        store
+            .label_external(5, 0, "ls", Source::LabelStudio, Some(8))
+            .expect("a second label");
+        assert!(store.retrain_due(), "two new labels");
+        assert!(matches!(
+            store.label_external(6, 0, "ls", Source::LabelStudio, None),
+            Err(ServeError::UnknownItem { item: 6, len: 6 })
+        ));
+        drop(store);
+        let store = open(dir.path(), Vec::new());
+        assert_eq!(
+            store.labels(),
+            vec![(lease.item, 1), (DatasetIndex::new(5), 0)]
+        );
+        assert_eq!(store.annotation_item(8), Some(DatasetIndex::new(5)));
+    }
+
+    #[test]
+    fn a_journal_of_other_data_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open(dir.path(), Vec::new());
+        store
+            .label_external(5, 2, "ls", Source::LabelStudio, None)
+            .expect("labels");
+        drop(store);
+        let err = LabelStore::open(
+            dir.path(),
+            StoreConfig {
+                classes: vec!["a".into(), "b".into()],
+                n_items: 6,
+                seed_labels: Vec::new(),
+                lease_ttl: Duration::from_secs(60),
+                retrain_every: 2,
+                initial_order: Vec::new(),
+            },
+        )
+        .expect_err("class 2 does not exist");
+        assert!(err.to_string().contains("other data"), "{err}");
+    }
+}

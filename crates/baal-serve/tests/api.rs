@@ -177,16 +177,22 @@ fn bad_requests_get_4xx_json_errors_and_change_nothing() {
         (malformed.0, malformed.1["code"].clone()),
         (400, json!("bad-request"))
     );
-    let huge = format!("{{\"annotator\": \"{}\"}}", "a".repeat(100_000));
-    let oversized = answer(
-        http.post(&url("/api/next"))
-            .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_string(&huge),
-    );
-    assert_eq!(
-        (oversized.0, oversized.1["code"].clone()),
-        (413, json!("too-large"))
-    );
+    // A body over the limit is refused from its announced length, before it is read.
+    let oversized = {
+        use std::io::{Read, Write};
+        let addr = run.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+        write!(
+            stream,
+            "POST /api/next HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{\"annotator\": \""
+        )
+        .expect("writes the start");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    };
+    assert!(oversized.starts_with("HTTP/1.1 413"), "{oversized}");
+    assert!(oversized.contains("\"too-large\""), "{oversized}");
     let missing = get(&http, &url("/api/items/10/image"));
     assert_eq!(
         (missing.0, missing.1["code"].clone()),

@@ -30,9 +30,37 @@ pub const LABEL_STUDIO_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// `/health`, `/setup`, `/predict`, `/webhook`, `/train`.
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
-        .merge(api::routes().layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
-        .merge(label_studio::routes().layer(DefaultBodyLimit::max(LABEL_STUDIO_BODY_LIMIT)))
+        .merge(
+            api::routes()
+                .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+                .layer(axum::middleware::from_fn(|r, n| announced_size(r, n, API_BODY_LIMIT))),
+        )
+        .merge(
+            label_studio::routes()
+                .layer(DefaultBodyLimit::max(LABEL_STUDIO_BODY_LIMIT))
+                .layer(axum::middleware::from_fn(|r, n| {
+                    announced_size(r, n, LABEL_STUDIO_BODY_LIMIT)
+                })),
+        )
         .with_state(service)
+}
+
+/// Refuses a body whose announced length (`Content-Length`) is over `limit` before reading
+/// it; bodies of unannounced length are cut at the limit as they are read.
+async fn announced_size(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return ServeError::TooLarge(limit).into_response();
+    }
+    next.run(request).await
 }
 
 impl IntoResponse for ServeError {

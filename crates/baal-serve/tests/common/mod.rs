@@ -30,7 +30,7 @@ impl Scorer for FakeScorer {
         let mut ranking: Vec<(DatasetIndex, f32)> =
             pool.iter().map(|&i| (i, i.get() as f32)).collect();
         ranking.sort_by_key(|&(i, _)| std::cmp::Reverse(i));
-        if self.rounds % 2 == 0 {
+        if self.rounds.is_multiple_of(2) {
             ranking.reverse();
         }
         Ok(Round {

@@ -1,0 +1,168 @@
+//! The labelling service under load: 8 clients on 127.0.0.1 each ask for the next item and
+//! label it, while the model retrains (a small CNN trained, then MC-sampled over the pool
+//! with BALD) in the background without pause. Criterion reports the throughput of
+//! next + label pairs; the p50 / p99 latency of a pair is printed at the end (goal: p99
+//! under 20 ms during a retrain).
+//!
+//! `cargo bench -p baal-benches --bench serve`
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use baal::active::TrainerConfig;
+use baal::burn::tensor::Device;
+use baal::data::{DatasetIndex, ImageDataset};
+use baal::heuristics::Bald;
+use baal_serve::http::Server;
+use baal_serve::{Items, LabelStore, Service, StoreConfig, ZooScorer};
+use baal_zoo::images::{Normalization, NormalizedImages};
+use baal_zoo::models::ModelKind;
+use criterion::{Criterion, Throughput, criterion_main};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const CLIENTS: usize = 8;
+const TOKEN: &str = "benchtoken0123456789";
+const SEED_LABELS: usize = 100;
+
+/// A service over `n` random 28×28 images, retraining after every label so that a retrain
+/// always runs, and its server.
+fn running_service(n: usize, dir: &std::path::Path) -> (Arc<Service>, Server) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let pixels: Vec<u8> = (0..n * 784).map(|_| rng.random()).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let images = ImageDataset::new(pixels, labels, [1, 28, 28], 10).expect("images");
+    let classes: Vec<String> = (0..10).map(|c| c.to_string()).collect();
+    let seed_labels: Vec<(DatasetIndex, usize)> = (0..SEED_LABELS)
+        .map(|i| (DatasetIndex::new(i), i % 10))
+        .collect();
+    let store = LabelStore::open(
+        dir,
+        StoreConfig {
+            classes: classes.clone(),
+            n_items: n,
+            seed_labels: seed_labels.clone(),
+            lease_ttl: Duration::from_secs(600),
+            retrain_every: 1,
+            initial_order: (0..n).map(DatasetIndex::new).collect(),
+        },
+    )
+    .expect("store");
+    let scorer = ZooScorer {
+        images: NormalizedImages::all(&images, &Normalization::fashion_mnist())
+            .expect("normalised"),
+        test: None,
+        classes: 10,
+        model: ModelKind::SmallCnn,
+        heuristic: Box::new(Bald),
+        iterations: 20,
+        trainer: TrainerConfig::new()
+            .with_epochs(30)
+            .with_min_gradient_steps(200),
+        seed: 0,
+        device: Device::default(),
+        rounds: 0,
+    };
+    let items = Items {
+        images,
+        files: None,
+        classes,
+        seed_labels,
+        test: None,
+    };
+    let (service, _) =
+        Service::start(store, items, Box::new(scorer), TOKEN.into()).expect("service");
+    let server =
+        Server::start(Arc::clone(&service), "127.0.0.1:0".parse().expect("addr")).expect("server");
+    (service, server)
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: serde_json::Value) -> serde_json::Value {
+    agent
+        .post(url)
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_json(body)
+        .expect("request")
+        .into_json()
+        .expect("json")
+}
+
+fn bench_serve(c: &mut Criterion) {
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let rounds = Arc::new(Mutex::new((0usize, 0usize)));
+    let mut group = c.benchmark_group("serve");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("next_label/8_clients", |b| {
+        b.iter_custom(|iters| {
+            let per_client = (iters as usize).div_ceil(CLIENTS);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (service, server) = running_service(SEED_LABELS + per_client * CLIENTS + 16, dir.path());
+            while !service.status().training {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let base = format!("http://{}", server.addr());
+            let started = Instant::now();
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|a| {
+                    let (base, latencies) = (base.clone(), Arc::clone(&latencies));
+                    std::thread::spawn(move || {
+                        let agent = ureq::AgentBuilder::new().build();
+                        let annotator = format!("client{a}");
+                        let mut mine = Vec::with_capacity(per_client);
+                        for _ in 0..per_client {
+                            let t = Instant::now();
+                            let lease = post(&agent, &format!("{base}/api/next"), serde_json::json!({"annotator": annotator}));
+                            post(
+                                &agent,
+                                &format!("{base}/api/label"),
+                                serde_json::json!({"annotator": annotator, "lease": lease["lease"], "class": 1}),
+                            );
+                            mine.push(t.elapsed());
+                        }
+                        latencies.lock().expect("lock").extend(mine);
+                    })
+                })
+                .collect();
+            for client in clients {
+                client.join().expect("client");
+            }
+            let elapsed = started.elapsed();
+            let status = service.status();
+            let mut r = rounds.lock().expect("lock");
+            r.0 += status.history.len();
+            r.1 += usize::from(status.training);
+            drop(server);
+            elapsed
+        });
+    });
+    group.finish();
+    let mut all = latencies.lock().expect("lock").clone();
+    all.sort_unstable();
+    if !all.is_empty() {
+        let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+        let (finished_rounds, still_training) = *rounds.lock().expect("lock");
+        eprintln!(
+            "serve/next_label/8_clients: {} pairs; latency of next + label p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} retrains finished during the runs, training still running at the end of {} runs",
+            all.len(),
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0),
+            finished_rounds,
+            still_training
+        );
+    }
+}
+
+/// Criterion's generated group function carries no doc comment.
+mod group {
+    #![allow(missing_docs)]
+    use super::bench_serve;
+    use criterion::criterion_group;
+    criterion_group!(benches, bench_serve);
+}
+
+criterion_main!(group::benches);
