@@ -4,14 +4,40 @@
 
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 const $ = (id) => document.getElementById(id);
-const state = { classes: [], current: null, preloaded: null, busy: false };
+// `preload`: the lease of the item after the current one, on its way (a promise).
+const state = { classes: [], current: null, preload: null, busy: false };
 
 const annotatorInput = $("annotator");
 annotatorInput.value = localStorage.getItem("baal-annotator") || "annotator";
-annotatorInput.addEventListener("change", () => {
-  localStorage.setItem("baal-annotator", annotatorInput.value.trim() || "annotator");
+let annotatorName = annotatorInput.value.trim() || "annotator";
+const annotator = () => annotatorName;
+// A new name: the leases the page holds belong to the old one, so give them back and lease
+// under the new name.
+function changeAnnotator() {
+  const name = annotatorInput.value.trim() || "annotator";
+  if (name === annotatorName) return;
+  if (state.busy) {
+    setTimeout(changeAnnotator, 50);
+    return;
+  }
+  act(async () => {
+    const held = [state.current, state.preload ? await state.preload : null];
+    for (const lease of held.filter(Boolean)) {
+      await api("/api/skip", { annotator: annotatorName, lease: lease.lease }).catch(() => {});
+    }
+    annotatorName = name;
+    localStorage.setItem("baal-annotator", name);
+    state.current = null;
+    state.preload = null;
+    say(`labelling as ${name}`);
+    await advance();
+  });
+}
+annotatorInput.addEventListener("change", changeAnnotator);
+// Enter takes the name and returns to labelling.
+annotatorInput.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") annotatorInput.blur();
 });
-const annotator = () => annotatorInput.value.trim() || "annotator";
 
 async function api(path, body) {
   const response = await fetch(path, {
@@ -20,7 +46,11 @@ async function api(path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(answer.error || response.statusText);
+  if (!response.ok) {
+    const error = new Error(answer.error || response.statusText);
+    error.code = answer.code;
+    throw error;
+  }
   return answer;
 }
 
@@ -64,19 +94,39 @@ async function fetchNext(except) {
   return answer;
 }
 
-/// Shows the preloaded item (or asks for one), then leases and loads the one after it.
+/// Leases the item after `lease` and loads its image, in the background: the page takes keys
+/// for the item it shows meanwhile.
+function preloadAfter(lease) {
+  state.preload = !lease ? null : fetchNext(lease.lease)
+    .then((after) => {
+      if (!after || after.lease === lease.lease) return null;
+      preloadImage(after);
+      return after;
+    })
+    .catch(() => null);
+}
+
+/// Shows the preloaded item (or asks for one), then starts preloading the one after it.
 async function advance() {
-  let lease = state.preloaded;
-  state.preloaded = null;
+  const preload = state.preload;
+  state.preload = null;
+  let lease = preload ? await preload : null;
   if (!lease) lease = await fetchNext(null);
   show(lease);
-  if (lease) {
-    const after = await fetchNext(lease.lease);
-    if (after && after.lease !== lease.lease) {
-      state.preloaded = after;
-      preloadImage(after);
-    }
-  }
+  preloadAfter(lease);
+}
+
+/// Whether an error means the page's lease is gone: it expired (the annotator was away longer
+/// than the lease lasts), or the service restarted and does not know it.
+const leaseGone = (error) =>
+  ["expired-lease", "unknown-lease", "foreign-lease"].includes(error.code);
+
+/// Drops the leases the page holds and shows a fresh item.
+async function renew(lease) {
+  state.preload = null;
+  say(`not saved: the lease on item ${lease.item} ended (it was open too long, or the ` +
+    "service restarted); here is the next item", true);
+  await advance();
 }
 
 async function act(work) {
@@ -96,7 +146,13 @@ function label(klass) {
   act(async () => {
     const lease = state.current;
     if (!lease) return;
-    const answer = await api("/api/label", { annotator: annotator(), lease: lease.lease, class: klass });
+    let answer;
+    try {
+      answer = await api("/api/label", { annotator: annotator(), lease: lease.lease, class: klass });
+    } catch (error) {
+      if (leaseGone(error)) return renew(lease);
+      throw error;
+    }
     say(`item ${answer.item}: ${state.classes[answer.class]}`);
     await advance();
   });
@@ -106,7 +162,12 @@ function skip() {
   act(async () => {
     const lease = state.current;
     if (!lease) return;
-    await api("/api/skip", { annotator: annotator(), lease: lease.lease });
+    try {
+      await api("/api/skip", { annotator: annotator(), lease: lease.lease });
+    } catch (error) {
+      if (leaseGone(error)) return renew(lease);
+      throw error;
+    }
     say(`skipped item ${lease.item}`);
     await advance();
   });
@@ -163,7 +224,10 @@ function keyToClass(key) {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.target === annotatorInput) return;
+  // Typing a name, a held-down key's repeats (one press, one label), and shortcuts such as
+  // Ctrl+1 (the browser's tabs) are not labels.
+  if (event.target === annotatorInput || event.repeat) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
   const klass = keyToClass(event.key);
   if (klass !== null) {
     event.preventDefault();

@@ -1,7 +1,9 @@
 //! The labelling page in a real browser: headless Chromium driven through chromedriver
 //! (WebDriver) labels items with the number keys, undoes with Backspace, and the test checks
-//! the labels the service holds, the counts the page shows, and that the page fits a laptop
-//! screen without scrolling.
+//! the labels the service holds (and its journal), the counts and learning curve the page
+//! shows, and that the page fits a laptop screen without scrolling. Then the page's rough
+//! edges: a key pressed the moment the next item shows, a held-down key, Ctrl+digit, a lease
+//! that ended under the page, and a change of annotator name.
 //!
 //! Needs `chromedriver` and Chromium (Debian: `apt-get install chromium chromium-driver`);
 //! `CHROMEDRIVER` and `CHROME_BIN` name other binaries. Without them the test fails, unless
@@ -17,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use baal_data::{DatasetIndex, ImageDataset};
 use baal_serve::{
-    Event, Items, LabelJournal, LabelStore, Round, ServeError, Service, Source, StoreConfig,
-    http::Server,
+    Event, Items, LabelJournal, LabelStore, LeaseId, Round, ServeError, Service, Source,
+    StoreConfig, http::Server,
 };
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -283,6 +285,45 @@ return {
 };
 "##;
 
+/// Presses `key` (dispatched as a keydown) the moment the page shows an item other than the
+/// one it shows now, in the task after it (as a person who presses a key as soon as the next
+/// picture appears), and records that item in `window.atOnce`.
+const PRESS_AT_ONCE: &str = r##"
+const [key] = arguments;
+const img = document.getElementById("item");
+const seen = img.dataset.item;
+const observer = new MutationObserver(() => {
+  if (!img.dataset.item || img.dataset.item === seen) return;
+  observer.disconnect();
+  window.atOnce = Number(img.dataset.item);
+  setTimeout(() => document.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true })));
+});
+observer.observe(img, { attributes: true });
+"##;
+
+/// Keys that are not labels: a held-down key's repeat, and shortcuts with Ctrl, Alt or Meta.
+/// Returns whether the page started a request for them.
+const IGNORED_KEYS: &str = r##"
+for (const init of [{ repeat: true }, { ctrlKey: true }, { altKey: true }, { metaKey: true }]) {
+  document.dispatchEvent(new KeyboardEvent("keydown", { key: "8", bubbles: true, ...init }));
+}
+return state.busy;
+"##;
+
+/// The page's current lease.
+const CURRENT_LEASE: &str = "return state.current && !state.busy ? state.current : null;";
+
+/// The item the page shows (a number) once its picture has loaded.
+fn shown_item(state: &Value) -> usize {
+    let item = state["item"].as_u64().expect("an item");
+    usize::try_from(item).expect("an index")
+}
+
+/// A journal line in brief: `label ITEM CLASS ANNOTATOR` or `unlabel ITEM`.
+fn label_line(item: usize, class: usize, annotator: &str) -> String {
+    format!("label {item} {class} {annotator}")
+}
+
 fn web_labels(service: &Service) -> Vec<(usize, usize)> {
     let store = service.store();
     store
@@ -298,9 +339,8 @@ fn web_labels(service: &Service) -> Vec<(usize, usize)> {
 }
 
 /// The browser's part: everything between opening the page and closing the session.
-/// Returns the items labelled with their classes, in the order of the keys pressed (the
-/// last one undone).
-async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<(usize, usize)> {
+/// Returns the journal it expects, in brief (see [`label_line`]).
+async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<String> {
     client
         .goto(&format!("http://{addr}/#token={TOKEN}"))
         .await
@@ -421,17 +461,137 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<(
         );
     }
 
+    let mut journal: Vec<String> = pressed
+        .iter()
+        .map(|&(item, class)| label_line(item, class, ANNOTATOR))
+        .collect();
+    journal.push(format!("unlabel {undone}"));
+
+    // A key pressed the moment the next item shows is not lost: the page leases the item
+    // after it in the background, not while it waits for keys.
+    let shown = wait_for_js(&client, "an item to label", PAGE_STATE, |s| {
+        s["loaded"] == true
+    })
+    .await;
+    let first = shown_item(&shown);
+    client
+        .execute(PRESS_AT_ONCE, vec![json!("7")])
+        .await
+        .expect("installs the key press");
+    body.send_keys("6").await.expect("sends a key");
+    let second = wait_for_js(
+        &client,
+        "the next item",
+        "return window.atOnce ?? null;",
+        |v| v.is_number(),
+    )
+    .await;
+    let second = usize::try_from(second.as_u64().expect("an item")).expect("an index");
+    wait_for("the key pressed at once", || {
+        let labels = web_labels(&service);
+        (labels.contains(&(first, 5)) && labels.contains(&(second, 6))).then_some(())
+    })
+    .await;
+    journal.push(label_line(first, 5, ANNOTATOR));
+    journal.push(label_line(second, 6, ANNOTATOR));
+
+    // A held-down key labels one item, not a run of them; Ctrl+8 and friends are no labels.
+    let current = wait_for_js(&client, "the page at rest", CURRENT_LEASE, Value::is_object).await;
+    let busy = client
+        .execute(IGNORED_KEYS, vec![])
+        .await
+        .expect("sends keys");
+    assert_eq!(busy, false, "the page acted on a repeat or a shortcut");
+
+    // A lease that ended (the annotator was away, or the service restarted) does not leave the
+    // page stuck: the key says it was not saved and the page moves on to a fresh item.
+    let (lease, item) = (
+        current["lease"].as_u64().expect("a lease"),
+        usize::try_from(current["item"].as_u64().expect("an item")).expect("an index"),
+    );
+    service
+        .skip(ANNOTATOR, LeaseId(lease))
+        .expect("gives the page's lease back");
+    body.send_keys("0").await.expect("sends a key");
+    let notice = format!("not saved: the lease on item {item} ended");
+    let shown = wait_for_js(
+        &client,
+        "a fresh item after a lost lease",
+        PAGE_STATE,
+        |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&notice))
+                && s["item"].is_number()
+                && s["item"] != item
+                && s["loaded"] == true
+        },
+    )
+    .await;
+    assert!(
+        service.store().label_of(DatasetIndex::new(item)).is_none(),
+        "a lost lease labels nothing"
+    );
+    let fresh = shown_item(&shown);
+    wait_for_js(&client, "the page at rest", CURRENT_LEASE, Value::is_object).await;
+    body.send_keys("0").await.expect("sends a key");
+    wait_for("the label of the fresh item", || {
+        web_labels(&service).contains(&(fresh, 9)).then_some(())
+    })
+    .await;
+    journal.push(label_line(fresh, 9, ANNOTATOR));
+
+    // Another name: Enter takes it and returns to labelling; the page gives the old name's
+    // leases back and labels under the new one.
+    let input = client
+        .find(Locator::Id("annotator"))
+        .await
+        .expect("the input");
+    input.clear().await.expect("clears the name");
+    input
+        .send_keys(&("alice".to_string() + &Key::Enter))
+        .await
+        .expect("types a name");
+    wait_for_js(&client, "the new name", PAGE_STATE, |s| {
+        s["message"] == "labelling as alice" && s["loaded"] == true
+    })
+    .await;
+    wait_for("the old name's leases given back", || {
+        (service.status().leased == 2).then_some(())
+    })
+    .await;
+    let current = wait_for_js(&client, "the page at rest", CURRENT_LEASE, Value::is_object).await;
+    let item = usize::try_from(current["item"].as_u64().expect("an item")).expect("an index");
+    body.send_keys("9").await.expect("sends a key");
+    wait_for("alice's label", || {
+        let store = service.store();
+        store
+            .label_of(DatasetIndex::new(item))
+            .is_some_and(|info| info.class == 8 && info.annotator == "alice")
+            .then_some(())
+    })
+    .await;
+    journal.push(label_line(item, 8, "alice"));
+
     if let Some(path) = std::env::var_os("BAAL_SCREENSHOT") {
-        // The picture the docs show: the next item up, a message, the curve.
-        wait_for_js(&client, "the item before the screenshot", PAGE_STATE, |s| {
+        // The picture the docs show: an item, the last label's message, the curve up to date.
+        wait_for("the last model round", || {
+            let store = service.store();
+            (!store.training() && !store.retrain_due()).then_some(())
+        })
+        .await;
+        let rounds = service.status().history.len();
+        wait_for_js(&client, "the page before the screenshot", PAGE_STATE, |s| {
             s["loaded"] == true
+                && s["points"] == rounds
+                && s["labelled"] == service.status().n_labelled
         })
         .await;
         let png = client.screenshot().await.expect("a screenshot");
         std::fs::write(&path, png).expect("writes the screenshot");
         eprintln!("screenshot saved to {}", PathBuf::from(path).display());
     }
-    pressed
+    journal
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,19 +651,15 @@ async fn the_page_labels_with_keys_and_undoes_with_backspace() {
     let _ = client.close().await;
     drop(driver);
     server.stop().expect("the server stops");
-    let pressed = match outcome {
-        Ok(pressed) => pressed,
+    let expected = match outcome {
+        Ok(expected) => expected,
         Err(error) => std::panic::resume_unwind(error.into_panic()),
     };
+    let labels_held = service.store().labels();
     drop(service);
 
-    // On disk: five labels of the page with the classes pressed, then the undo of the fifth.
+    // On disk: every label the keys gave, and the undo, in order.
     let (_, events) = LabelJournal::open(state.join("labels.journal")).expect("reads the journal");
-    let mut expected: Vec<String> = pressed
-        .iter()
-        .map(|&(item, class)| format!("label {item} {class}"))
-        .collect();
-    expected.push(format!("unlabel {}", pressed[4].0));
     let journal: Vec<String> = events
         .iter()
         .map(|event| match event {
@@ -514,8 +670,8 @@ async fn the_page_labels_with_keys_and_undoes_with_backspace() {
                 source,
                 ..
             } => {
-                assert_eq!((annotator.as_str(), *source), (ANNOTATOR, Source::Web));
-                format!("label {item} {class}")
+                assert_eq!(*source, Source::Web);
+                label_line(item.get(), *class, annotator)
             }
             Event::Unlabel { item, .. } => format!("unlabel {item}"),
         })
@@ -524,9 +680,11 @@ async fn the_page_labels_with_keys_and_undoes_with_backspace() {
 
     // A restart on the same state holds the same labels.
     let store = LabelStore::open(&state, store_config()).expect("reopens the state");
-    let mut labels: Vec<(usize, usize)> = pressed[..4].to_vec();
-    labels.extend(SEEDS);
-    labels.sort_unstable();
+    let labels: Vec<(usize, usize)> = labels_held
+        .into_iter()
+        .map(|(item, class)| (item.get(), class))
+        .collect();
+    assert_eq!(labels.len(), SEEDS.len() + 8, "the seeds and 8 labels");
     let reopened: Vec<(usize, usize)> = store
         .labels()
         .into_iter()
