@@ -7,15 +7,22 @@ const $ = (id) => document.getElementById(id);
 // `preload`: the lease of the item after the current one, on its way (a promise).
 const state = { classes: [], current: null, preload: null, busy: false };
 
+// The annotator's name, kept by the browser. The first one is made unique (annotator-x7k2):
+// two people who keep the default would otherwise share one name, and so one set of leases.
 const annotatorInput = $("annotator");
-annotatorInput.value = localStorage.getItem("baal-annotator") || "annotator";
-let annotatorName = annotatorInput.value.trim() || "annotator";
+let annotatorName = localStorage.getItem("baal-annotator");
+if (!annotatorName) {
+  annotatorName = "annotator-" + Math.random().toString(36).slice(2, 6).padEnd(4, "0");
+  localStorage.setItem("baal-annotator", annotatorName);
+}
+annotatorInput.value = annotatorName;
 const annotator = () => annotatorName;
 // A new name: the leases the page holds belong to the old one, so give them back and lease
 // under the new name.
 function changeAnnotator() {
-  const name = annotatorInput.value.trim() || "annotator";
-  if (name === annotatorName) return;
+  const name = annotatorInput.value.trim();
+  if (!name) annotatorInput.value = annotatorName;
+  if (!name || name === annotatorName) return;
   if (state.busy) {
     setTimeout(changeAnnotator, 50);
     return;
@@ -116,16 +123,26 @@ async function advance() {
   preloadAfter(lease);
 }
 
-/// Whether an error means the page's lease is gone: it expired (the annotator was away longer
-/// than the lease lasts), or the service restarted and does not know it.
-const leaseGone = (error) =>
-  ["expired-lease", "unknown-lease", "foreign-lease"].includes(error.code);
+/// Why a label or skip of the page's lease was refused when the lease is no longer the page's
+/// to answer: it expired (the page was open longer than the lease lasts), the service
+/// restarted and does not know it, or another page under the same name answered it.
+function leaseGone(error, lease) {
+  switch (error.code) {
+    case "expired-lease":
+    case "unknown-lease":
+    case "foreign-lease":
+      return `the lease on item ${lease.item} ended (it was open too long, or the service restarted)`;
+    case "already-answered":
+      return `item ${lease.item} was labelled already, from another page under this name`;
+    default:
+      return null;
+  }
+}
 
 /// Drops the leases the page holds and shows a fresh item.
-async function renew(lease) {
+async function renew(why) {
   state.preload = null;
-  say(`not saved: the lease on item ${lease.item} ended (it was open too long, or the ` +
-    "service restarted); here is the next item", true);
+  say(`not saved: ${why}; here is the next item`, true);
   await advance();
 }
 
@@ -150,7 +167,8 @@ function label(klass) {
     try {
       answer = await api("/api/label", { annotator: annotator(), lease: lease.lease, class: klass });
     } catch (error) {
-      if (leaseGone(error)) return renew(lease);
+      const why = leaseGone(error, lease);
+      if (why) return renew(why);
       throw error;
     }
     say(`item ${answer.item}: ${state.classes[answer.class]}`);
@@ -165,7 +183,8 @@ function skip() {
     try {
       await api("/api/skip", { annotator: annotator(), lease: lease.lease });
     } catch (error) {
-      if (leaseGone(error)) return renew(lease);
+      const why = leaseGone(error, lease);
+      if (why) return renew(why);
       throw error;
     }
     say(`skipped item ${lease.item}`);

@@ -11,6 +11,8 @@
 //! page (docs/images/labelling-page.png is made so).
 
 use std::collections::HashMap;
+
+use burn::data::dataset::Dataset;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +29,6 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "browsertesttoken0123456789";
-const ANNOTATOR: &str = "annotator";
 const N_ITEMS: usize = 30;
 const SIDE: usize = 32;
 const CLASSES: [&str; 10] = [
@@ -73,8 +74,20 @@ impl baal_serve::Scorer for IndexScorer {
     }
 }
 
-/// Small RGB pictures, each different: rings of a colour that depends on the item.
+/// The items: for the docs' screenshot the first Fashion-MNIST training images when Debian's
+/// package is installed, else small RGB pictures, each different (rings of a colour that
+/// depends on the item).
 fn images() -> ImageDataset {
+    let fashion = std::env::var_os("BAAL_SCREENSHOT")
+        .and_then(|_| baal_data::FashionMnist::from_default_dir().ok());
+    if let Some(data) = fashion {
+        let mut pixels = Vec::new();
+        for i in 0..N_ITEMS {
+            pixels.extend(data.train.get(i).expect("an image").image);
+        }
+        return ImageDataset::new(pixels, vec![0; N_ITEMS], data.train.shape(), CLASSES.len())
+            .expect("valid images");
+    }
     let mut pixels = Vec::with_capacity(N_ITEMS * 3 * SIDE * SIDE);
     for item in 0..N_ITEMS {
         let colour = [
@@ -313,6 +326,15 @@ return state.busy;
 /// The page's current lease.
 const CURRENT_LEASE: &str = "return state.current && !state.busy ? state.current : null;";
 
+/// The lease and item of [`CURRENT_LEASE`]'s answer.
+fn lease_of(current: &Value) -> (u64, usize) {
+    let item = current["item"].as_u64().expect("an item");
+    (
+        current["lease"].as_u64().expect("a lease"),
+        usize::try_from(item).expect("an index"),
+    )
+}
+
 /// The item the page shows (a number) once its picture has loaded.
 fn shown_item(state: &Value) -> usize {
     let item = state["item"].as_u64().expect("an item");
@@ -351,6 +373,16 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
     .await;
     assert_eq!(first["error"], false, "{first}");
     let body = client.find(Locator::Css("body")).await.expect("a body");
+    // A first visit gets a name of its own (two people who keep the default do not share it).
+    let name = client
+        .execute("return document.getElementById('annotator').value;", vec![])
+        .await
+        .expect("reads the name");
+    let name = name.as_str().expect("a name").to_string();
+    assert!(
+        name.len() == "annotator-".len() + 4 && name.starts_with("annotator-"),
+        "{name}"
+    );
 
     // Label five items with the keys 1 to 5, each as soon as the page shows the next item.
     let mut pressed = Vec::new();
@@ -404,7 +436,7 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
         );
         for &(item, _) in &expected {
             let info = store.label_of(DatasetIndex::new(item)).expect("a label");
-            assert_eq!(info.annotator, ANNOTATOR);
+            assert_eq!(info.annotator, name);
         }
         assert_eq!(store.labels().len(), SEEDS.len() + 4, "seeds + 4 labels");
     }
@@ -435,7 +467,9 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
     .await;
     assert_eq!(shown["error"], false, "{shown}");
 
-    // A laptop screen holds the whole page: nothing to scroll, nothing cut off.
+    // A laptop screen holds the whole page: nothing to scroll, nothing cut off. These are the
+    // window's sizes; the page gets them less the browser's own bars (about 1366×625 and
+    // 1280×657 in headless Chromium), as it would on such a laptop.
     for (width, height) in [(1366, 768), (1280, 800)] {
         client
             .set_window_size(width, height)
@@ -459,11 +493,19 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
             fits["imageSide"].as_f64().is_some_and(|s| s >= 400.0),
             "{width}×{height}: the item is shown large: {fits}"
         );
+        eprintln!(
+            "window {width}×{height}: viewport {}×{}, page {}×{}, item {} px: fits",
+            fits["width"],
+            fits["height"],
+            fits["scrollWidth"],
+            fits["scrollHeight"],
+            fits["imageSide"]
+        );
     }
 
     let mut journal: Vec<String> = pressed
         .iter()
-        .map(|&(item, class)| label_line(item, class, ANNOTATOR))
+        .map(|&(item, class)| label_line(item, class, &name))
         .collect();
     journal.push(format!("unlabel {undone}"));
 
@@ -492,8 +534,8 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
         (labels.contains(&(first, 5)) && labels.contains(&(second, 6))).then_some(())
     })
     .await;
-    journal.push(label_line(first, 5, ANNOTATOR));
-    journal.push(label_line(second, 6, ANNOTATOR));
+    journal.push(label_line(first, 5, &name));
+    journal.push(label_line(second, 6, &name));
 
     // A held-down key labels one item, not a run of them; Ctrl+8 and friends are no labels.
     let current = wait_for_js(&client, "the page at rest", CURRENT_LEASE, Value::is_object).await;
@@ -505,12 +547,9 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
 
     // A lease that ended (the annotator was away, or the service restarted) does not leave the
     // page stuck: the key says it was not saved and the page moves on to a fresh item.
-    let (lease, item) = (
-        current["lease"].as_u64().expect("a lease"),
-        usize::try_from(current["item"].as_u64().expect("an item")).expect("an index"),
-    );
+    let (lease, item) = lease_of(&current);
     service
-        .skip(ANNOTATOR, LeaseId(lease))
+        .skip(&name, LeaseId(lease))
         .expect("gives the page's lease back");
     body.send_keys("0").await.expect("sends a key");
     let notice = format!("not saved: the lease on item {item} ended");
@@ -539,7 +578,36 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
         web_labels(&service).contains(&(fresh, 9)).then_some(())
     })
     .await;
-    journal.push(label_line(fresh, 9, ANNOTATOR));
+    journal.push(label_line(fresh, 9, &name));
+
+    // Another page under the same name answers the lease this one shows: this page's key does
+    // not overwrite that label, and the page moves on.
+    let current = wait_for_js(&client, "the page at rest", CURRENT_LEASE, Value::is_object).await;
+    let (lease, item) = lease_of(&current);
+    service
+        .label(&name, LeaseId(lease), 3)
+        .expect("labels from another page");
+    body.send_keys("1").await.expect("sends a key");
+    let notice = format!("not saved: item {item} was labelled already");
+    wait_for_js(
+        &client,
+        "a fresh item after a label from elsewhere",
+        PAGE_STATE,
+        |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&notice))
+                && s["item"].is_number()
+                && s["item"] != item
+                && s["loaded"] == true
+        },
+    )
+    .await;
+    assert_eq!(
+        web_labels(&service).iter().find(|l| l.0 == item),
+        Some(&(item, 3))
+    );
+    journal.push(label_line(item, 3, &name));
 
     // Another name: Enter takes it and returns to labelling; the page gives the old name's
     // leases back and labels under the new one.
@@ -547,9 +615,14 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
         .find(Locator::Id("annotator"))
         .await
         .expect("the input");
-    input.clear().await.expect("clears the name");
+    // Ctrl+A selects the old name, typing replaces it.
     input
-        .send_keys(&("alice".to_string() + &Key::Enter))
+        .send_keys(&format!(
+            "{}a{}alice{}",
+            Key::Control,
+            Key::Null,
+            Key::Enter
+        ))
         .await
         .expect("types a name");
     wait_for_js(&client, "the new name", PAGE_STATE, |s| {
@@ -684,7 +757,7 @@ async fn the_page_labels_with_keys_and_undoes_with_backspace() {
         .into_iter()
         .map(|(item, class)| (item.get(), class))
         .collect();
-    assert_eq!(labels.len(), SEEDS.len() + 8, "the seeds and 8 labels");
+    assert_eq!(labels.len(), SEEDS.len() + 9, "the seeds and 9 labels");
     let reopened: Vec<(usize, usize)> = store
         .labels()
         .into_iter()
