@@ -4,14 +4,47 @@
 
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 const $ = (id) => document.getElementById(id);
-const state = { classes: [], current: null, preloaded: null, busy: false };
+// `preload`: the lease of the item after the current one, on its way (a promise).
+const state = { classes: [], current: null, preload: null, busy: false };
 
+// The annotator's name, kept by the browser. The first one is made unique (annotator-x7k2):
+// two people who keep the default would otherwise share one name, and so one set of leases.
 const annotatorInput = $("annotator");
-annotatorInput.value = localStorage.getItem("baal-annotator") || "annotator";
-annotatorInput.addEventListener("change", () => {
-  localStorage.setItem("baal-annotator", annotatorInput.value.trim() || "annotator");
+let annotatorName = localStorage.getItem("baal-annotator");
+if (!annotatorName) {
+  annotatorName = "annotator-" + Math.random().toString(36).slice(2, 6).padEnd(4, "0");
+  localStorage.setItem("baal-annotator", annotatorName);
+}
+annotatorInput.value = annotatorName;
+const annotator = () => annotatorName;
+// A new name: the leases the page holds belong to the old one, so give them back and lease
+// under the new name.
+function changeAnnotator() {
+  const name = annotatorInput.value.trim();
+  if (!name) annotatorInput.value = annotatorName;
+  if (!name || name === annotatorName) return;
+  if (state.busy) {
+    setTimeout(changeAnnotator, 50);
+    return;
+  }
+  act(async () => {
+    const held = [state.current, state.preload ? await state.preload : null];
+    for (const lease of held.filter(Boolean)) {
+      await api("/api/skip", { annotator: annotatorName, lease: lease.lease }).catch(() => {});
+    }
+    annotatorName = name;
+    localStorage.setItem("baal-annotator", name);
+    state.current = null;
+    state.preload = null;
+    say(`labelling as ${name}`);
+    await advance();
+  });
+}
+annotatorInput.addEventListener("change", changeAnnotator);
+// Enter takes the name and returns to labelling.
+annotatorInput.addEventListener("keydown", (event) => {
+  if (event.key === "Enter") annotatorInput.blur();
 });
-const annotator = () => annotatorInput.value.trim() || "annotator";
 
 async function api(path, body) {
   const response = await fetch(path, {
@@ -20,7 +53,11 @@ async function api(path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(answer.error || response.statusText);
+  if (!response.ok) {
+    const error = new Error(answer.error || response.statusText);
+    error.code = answer.code;
+    throw error;
+  }
   return answer;
 }
 
@@ -64,19 +101,49 @@ async function fetchNext(except) {
   return answer;
 }
 
-/// Shows the preloaded item (or asks for one), then leases and loads the one after it.
+/// Leases the item after `lease` and loads its image, in the background: the page takes keys
+/// for the item it shows meanwhile.
+function preloadAfter(lease) {
+  state.preload = !lease ? null : fetchNext(lease.lease)
+    .then((after) => {
+      if (!after || after.lease === lease.lease) return null;
+      preloadImage(after);
+      return after;
+    })
+    .catch(() => null);
+}
+
+/// Shows the preloaded item (or asks for one), then starts preloading the one after it.
 async function advance() {
-  let lease = state.preloaded;
-  state.preloaded = null;
+  const preload = state.preload;
+  state.preload = null;
+  let lease = preload ? await preload : null;
   if (!lease) lease = await fetchNext(null);
   show(lease);
-  if (lease) {
-    const after = await fetchNext(lease.lease);
-    if (after && after.lease !== lease.lease) {
-      state.preloaded = after;
-      preloadImage(after);
-    }
+  preloadAfter(lease);
+}
+
+/// Why a label or skip of the page's lease was refused when the lease is no longer the page's
+/// to answer: it expired (the page was open longer than the lease lasts), the service
+/// restarted and does not know it, or another page under the same name answered it.
+function leaseGone(error, lease) {
+  switch (error.code) {
+    case "expired-lease":
+    case "unknown-lease":
+    case "foreign-lease":
+      return `the lease on item ${lease.item} ended (it was open too long, or the service restarted)`;
+    case "already-answered":
+      return `item ${lease.item} was labelled already, from another page under this name`;
+    default:
+      return null;
   }
+}
+
+/// Drops the leases the page holds and shows a fresh item.
+async function renew(why) {
+  state.preload = null;
+  say(`not saved: ${why}; here is the next item`, true);
+  await advance();
 }
 
 async function act(work) {
@@ -96,7 +163,14 @@ function label(klass) {
   act(async () => {
     const lease = state.current;
     if (!lease) return;
-    const answer = await api("/api/label", { annotator: annotator(), lease: lease.lease, class: klass });
+    let answer;
+    try {
+      answer = await api("/api/label", { annotator: annotator(), lease: lease.lease, class: klass });
+    } catch (error) {
+      const why = leaseGone(error, lease);
+      if (why) return renew(why);
+      throw error;
+    }
     say(`item ${answer.item}: ${state.classes[answer.class]}`);
     await advance();
   });
@@ -106,7 +180,13 @@ function skip() {
   act(async () => {
     const lease = state.current;
     if (!lease) return;
-    await api("/api/skip", { annotator: annotator(), lease: lease.lease });
+    try {
+      await api("/api/skip", { annotator: annotator(), lease: lease.lease });
+    } catch (error) {
+      const why = leaseGone(error, lease);
+      if (why) return renew(why);
+      throw error;
+    }
     say(`skipped item ${lease.item}`);
     await advance();
   });
@@ -163,7 +243,10 @@ function keyToClass(key) {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.target === annotatorInput) return;
+  // Typing a name, a held-down key's repeats (one press, one label), and shortcuts such as
+  // Ctrl+1 (the browser's tabs) are not labels.
+  if (event.target === annotatorInput || event.repeat) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
   const klass = keyToClass(event.key);
   if (klass !== null) {
     event.preventDefault();

@@ -1,6 +1,7 @@
 //! Leases of pool items to annotators.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use baal_data::DatasetIndex;
@@ -8,6 +9,12 @@ use baal_data::DatasetIndex;
 /// A lease's identifier, unique within a queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LeaseId(pub u64);
+
+impl fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// An item handed to an annotator until `expires_at`.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,13 +37,13 @@ pub struct Lease {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum QueueError {
     /// No lease has this id (never given, or given by another queue).
-    #[error("lease {0:?} is unknown")]
+    #[error("lease {0} is unknown")]
     UnknownLease(LeaseId),
     /// The lease expired or was given back (skipped): its item went back to the queue.
-    #[error("lease {0:?} expired or was given back; ask for the next item again")]
+    #[error("lease {0} expired or was given back; ask for the next item again")]
     Expired(LeaseId),
     /// The lease belongs to another annotator.
-    #[error("lease {lease:?} belongs to another annotator, not {annotator}")]
+    #[error("lease {lease} belongs to another annotator, not {annotator}")]
     Foreign {
         /// The lease.
         lease: LeaseId,
@@ -423,5 +430,17 @@ mod tests {
             Err(QueueError::InvalidRanking(_))
         ));
         assert_eq!(queue.model_version(), 2);
+    }
+
+    #[test]
+    fn errors_name_leases_by_number() {
+        assert_eq!(
+            QueueError::Expired(LeaseId(7)).to_string(),
+            "lease 7 expired or was given back; ask for the next item again"
+        );
+        assert_eq!(
+            QueueError::UnknownLease(LeaseId(99)).to_string(),
+            "lease 99 is unknown"
+        );
     }
 }
