@@ -113,6 +113,14 @@ impl LeaseQueue {
         Ok(())
     }
 
+    /// Numbers its leases from `first` on: a service numbers them from the clock at each
+    /// start, so that a page left open across a restart holds leases the new queue calls
+    /// expired, never leases of other items.
+    pub fn with_first_id(mut self, first: u64) -> Self {
+        self.next_id = self.next_id.max(first);
+        self
+    }
+
     /// The model version of the current ranking.
     pub fn model_version(&self) -> u64 {
         self.model_version

@@ -135,7 +135,8 @@ impl LabelStore {
         } else {
             Vec::new()
         };
-        let mut queue = LeaseQueue::new(config.lease_ttl);
+        // Lease numbers from the clock (milliseconds × 1000, below 2^53 for JavaScript).
+        let mut queue = LeaseQueue::new(config.lease_ttl).with_first_id(now_ms() * 1000);
         let version = history.last().map_or(0, |r| r.version);
         queue.set_ranking(
             config.initial_order.iter().map(|&i| (i, 0.0)).collect(),
@@ -682,6 +683,23 @@ mod tests {
             vec![(lease.item, 1), (DatasetIndex::new(5), 0)]
         );
         assert_eq!(store.annotation_item(8), Some(DatasetIndex::new(5)));
+    }
+
+    #[test]
+    fn a_lease_from_before_a_restart_is_expired_not_another_items() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open(dir.path(), Vec::new());
+        let old = store.next("ann", None, Instant::now()).expect("an item");
+        drop(store);
+        // Lease numbers come from the clock's milliseconds; a real restart takes longer.
+        std::thread::sleep(Duration::from_millis(2));
+        let mut store = open(dir.path(), Vec::new());
+        let new = store.next("ann", None, Instant::now()).expect("an item");
+        assert_ne!(old.id, new.id);
+        assert!(matches!(
+            store.label("ann", old.id, 0, Instant::now()),
+            Err(ServeError::Lease(QueueError::Expired(_)))
+        ));
     }
 
     #[test]

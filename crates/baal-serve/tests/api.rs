@@ -134,7 +134,7 @@ fn bad_requests_get_4xx_json_errors_and_change_nothing() {
             "unknown-class",
         ),
         (
-            json!({"annotator": "ann", "lease": 999, "class": 0}),
+            json!({"annotator": "ann", "lease": 9_007_199_254_740_000_u64, "class": 0}),
             404,
             "unknown-lease",
         ),

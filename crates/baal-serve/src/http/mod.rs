@@ -33,7 +33,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(
             api::routes()
                 .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-                .layer(axum::middleware::from_fn(|r, n| announced_size(r, n, API_BODY_LIMIT))),
+                .layer(axum::middleware::from_fn(|r, n| {
+                    announced_size(r, n, API_BODY_LIMIT)
+                })),
         )
         .merge(
             label_studio::routes()

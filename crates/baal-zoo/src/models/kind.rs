@@ -11,15 +11,15 @@ use super::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
-    /// [`GalCnn`](super::GalCnn).
+    /// Gal et al. 2017's CNN (`GalCnn`).
     GalCnn,
-    /// [`SmallCnn`](super::SmallCnn).
+    /// A LeNet-sized CNN for quick CPU runs (`SmallCnn`).
     SmallCnn,
-    /// [`VggSmall`](super::VggSmall).
+    /// A small VGG (`VggSmall`).
     VggSmall,
-    /// [`Vgg16`](super::Vgg16) (without pretrained weights).
+    /// VGG16 with MC dropout in its classifier (`Vgg16`; without pretrained weights here).
     Vgg16,
-    /// [`Mlp`](super::Mlp).
+    /// A two-hidden-layer MLP on flattened images (`Mlp`).
     Mlp,
 }
 
