@@ -13,7 +13,9 @@ only: urllib) and checks that what it does reaches baal serve:
    manager's order by prediction score (most informative first);
 5. annotations created through Label Studio reach baal serve's labels and journal; a skipped
    task labels nothing, an updated annotation changes the label, a deleted one takes it back,
-   predictions accepted in bulk in the data manager label their items;
+   a second annotator's skip, annotation or deleted annotation on a labelled task counts only
+   for the annotation that gave the label, predictions accepted in bulk in the data manager
+   label their items;
 6. the labels start a retrain, so does Label Studio's train call (START_TRAINING), and
    predictions retrieved then carry the new model version.
 
@@ -170,7 +172,7 @@ class Run:
             "/api/projects/",
             {"title": "baal serve e2e", "label_config": label_config},
         )["id"]
-        self.ok(f"project {project} with <Choices name=\"choice\" toName=\"image\"> of 10 classes")
+        self.ok(f'project {project} with <Choices name="choice" toName="image"> of 10 classes')
         items = list(range(self.n_tasks))
         tasks = [
             {
@@ -354,6 +356,7 @@ class Run:
         task, (aid, _) = list(annotations.items())[1]
         item = item_of_task[task]
         self.ls_call("DELETE", f"/api/annotations/{aid}/")
+        deleted_task, deleted_item = task, item
         last = [e for e in self.journal() if e["item"] == item][-1]
         self.check(
             last["event"] == "unlabel",
@@ -364,6 +367,58 @@ class Run:
         self.check(
             status["n_labelled"] == labelled_at_start + self.n_annotate - 1,
             f"baal serve holds {status['n_labelled']} labels after the delete",
+        )
+
+        self.step("a second annotation on a labelled task (another annotator)")
+        task, (first, old) = list(annotations.items())[2]
+        item = item_of_task[task]
+        labelled = status["n_labelled"]
+
+        def last_event():
+            return [e for e in self.journal() if e["item"] == item][-1]
+
+        self.ls_call(
+            "POST", f"/api/tasks/{task}/annotations/", {"result": [], "was_cancelled": True}
+        )
+        last = last_event()
+        self.check(
+            last["event"] == "label"
+            and last["annotation"] == first
+            and self.baal_status()["n_labelled"] == labelled,
+            f"another annotator's skip of task {task} leaves item {item} labelled {old}",
+            json.dumps(last),
+        )
+        new = next(c for c in CLASSES if c not in (old, CLASSES[0]))
+        second = self.ls_call(
+            "POST",
+            f"/api/tasks/{task}/annotations/",
+            {
+                "result": [
+                    {
+                        "from_name": "choice",
+                        "to_name": "image",
+                        "type": "choices",
+                        "value": {"choices": [new]},
+                    }
+                ]
+            },
+        )["id"]
+        last = last_event()
+        self.check(
+            last["event"] == "label"
+            and last["annotation"] == second
+            and CLASSES[last["class"]] == new,
+            f"the latest annotation ({second}) labels item {item}: {old} -> {new}",
+            json.dumps(last),
+        )
+        self.ls_call("DELETE", f"/api/annotations/{first}/")
+        last = last_event()
+        self.check(
+            last["event"] == "label"
+            and last["annotation"] == second
+            and self.baal_status()["n_labelled"] == labelled,
+            f"deleting the older annotation ({first}) leaves item {item} labelled {new}",
+            json.dumps(last),
         )
 
         self.step("predictions accepted as annotations (ANNOTATIONS_CREATED)")
@@ -389,21 +444,21 @@ class Run:
                 )
                 for p in accepted
             ),
-            f"the data manager's \"create annotations from predictions\" on tasks "
+            f'the data manager\'s "create annotations from predictions" on tasks '
             f"{[p['task'] for p in accepted]} labels their items with the predicted classes "
             f"({status['n_labelled']} labels)",
         )
 
         self.step("retrain and new predictions")
         status = self.wait(
-            "the retrain started by the Label Studio labels",
+            "the retrains started by the Label Studio labels",
             lambda: (s := self.baal_status())["model_version"] > model_before
             and not s["training"]
             and s,
         )
         last_round = status["history"][-1]
         self.ok(
-            f"labels started a retrain: model v{status['model_version']} on "
+            f"the labels started retrains (one per 5 new labels): model v{status['model_version']} on "
             f"{last_round['n_labelled']} labels (test accuracy {last_round['accuracy']}, "
             f"{last_round['seconds']:.1f} s)"
         )
@@ -413,9 +468,7 @@ class Run:
         before = status["model_version"]
         status = self.wait(
             "the retrain asked for by Label Studio (START_TRAINING)",
-            lambda: (s := self.baal_status())["model_version"] > before
-            and not s["training"]
-            and s,
+            lambda: (s := self.baal_status())["model_version"] > before and not s["training"] and s,
         )
         last_round = status["history"][-1]
         self.ok(
@@ -429,10 +482,11 @@ class Run:
             len({p["task"] for p in latest}) == len(tasks),
             f"retrieved predictions of {current} for every task",
         )
-        back = [p for p in latest if p["task"] == task]
+        back = [p for p in latest if p["task"] == deleted_task]
         self.check(
             bool(back) and back[0]["score"] is not None,
-            f"the unlabelled item {item} is scored again (score {back[0]['score'] if back else None})",
+            f"the item of the deleted annotation ({deleted_item}) is scored again "
+            f"(score {back[0]['score'] if back else float('nan'):.5f})",
             str(back),
         )
 
