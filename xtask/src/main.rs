@@ -14,8 +14,12 @@
 //!   libtorch CUDA when the torch venv exists);
 //! - `reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [--quick] [args]`,
 //!   `reproduce-cifar10 [args]`:
-//!   the active-learning reproductions (see `reproduce.rs`).
+//!   the active-learning reproductions (see `reproduce.rs`);
+//! - `e2e-label-studio [--data-dir DIR] [--keep]`: `baal serve` as the ML backend of a real
+//!   Label Studio (installed into `~/.cache/baal/label-studio-venv` on first use): project,
+//!   tasks, predictions, annotations created, updated and deleted (see `label_studio.rs`).
 
+mod label_studio;
 mod reproduce;
 
 use std::path::PathBuf;
@@ -27,7 +31,8 @@ fn main() -> ExitCode {
     let Some(task) = args.first() else {
         eprintln!(
             "usage: cargo xtask <ci [--no-tests] [--no-wgpu] | test-wgpu | bench [args] | \
-             bench-torch | parity-torch [args] | test-tch | gpu-check | reproduce ...>"
+             bench-torch | parity-torch [args] | test-tch | gpu-check | reproduce ... | \
+             e2e-label-studio [--data-dir DIR] [--keep]>"
         );
         return ExitCode::from(2);
     };
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
         "bench-torch" => bench_torch(),
         "reproduce" => reproduce::reproduce(rest),
         "reproduce-cifar10" => reproduce::reproduce_cifar10(rest),
+        "e2e-label-studio" => label_studio::e2e_label_studio(rest),
         other => Err(format!("unknown task '{other}'")),
     };
     match result {
@@ -155,15 +161,20 @@ fn bench(args: &[String]) -> Result<(), String> {
     cargo(&cmd)
 }
 
-/// The venv holding PyTorch 2.9.0 (whose libtorch burn-tch 0.22 links against) and numpy:
-/// `$BAAL_CACHE_DIR/torch-venv`, else `~/.cache/baal/torch-venv`, shared by every checkout.
-fn torch_venv() -> PathBuf {
-    let cache = std::env::var_os("BAAL_CACHE_DIR")
+/// The cache shared by every checkout: `$BAAL_CACHE_DIR`, else `$XDG_CACHE_HOME/baal`, else
+/// `~/.cache/baal`.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("BAAL_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("baal")))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/baal")))
-        .unwrap_or_else(|| PathBuf::from("target"));
-    cache.join("torch-venv")
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// The venv holding PyTorch 2.9.0 (whose libtorch burn-tch 0.22 links against) and numpy:
+/// `torch-venv` in [`cache_dir`], shared by every checkout.
+fn torch_venv() -> PathBuf {
+    cache_dir().join("torch-venv")
 }
 
 /// Runs `program args`, failing on a non-zero exit.

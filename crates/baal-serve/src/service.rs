@@ -150,6 +150,22 @@ impl Service {
         self.store().unlabel_external(item, annotator)
     }
 
+    /// Takes back the label Label Studio annotation `id` gave, if it still stands; returns
+    /// its item.
+    ///
+    /// # Errors
+    /// As [`LabelStore::unlabel_annotation`].
+    pub fn unlabel_annotation(
+        &self,
+        id: u64,
+        annotator: &str,
+    ) -> Result<Option<usize>, ServeError> {
+        Ok(self
+            .store()
+            .unlabel_annotation(id, annotator)?
+            .map(|item| item.get()))
+    }
+
     /// The state in brief.
     pub fn status(&self) -> Status {
         self.store().status()

@@ -23,6 +23,10 @@ pub struct LabelInfo {
     pub annotator: String,
     /// Where it came from (`None` for the seed labels).
     pub source: Option<Source>,
+    /// The Label Studio annotation that gave it, if any: only that annotation's deletion (or
+    /// change into a skip) takes the label back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<u64>,
 }
 
 /// One retrain of the model: what it was trained on and how good it was.
@@ -166,6 +170,7 @@ impl LabelStore {
                     class,
                     annotator: "seed".into(),
                     source: None,
+                    annotation: None,
                 },
             );
         }
@@ -202,6 +207,7 @@ impl LabelStore {
                         class,
                         annotator,
                         source: Some(source),
+                        annotation,
                     },
                 );
             }
@@ -322,6 +328,7 @@ impl LabelStore {
                 class,
                 annotator: annotator.to_string(),
                 source: Some(Source::Web),
+                annotation: None,
             },
         );
         self.undo
@@ -433,14 +440,16 @@ impl LabelStore {
                 class,
                 annotator: annotator.to_string(),
                 source: Some(source),
+                annotation,
             },
         );
         let retrain = new && self.count_new_label();
         Ok(self.labelled(item, class, retrain))
     }
 
-    /// Takes back the label of `item` from outside the queue (a deleted Label Studio
-    /// annotation), durably. An item without a label is left as it is.
+    /// Takes back the label of `item` from outside the queue, whatever gave it, durably (a
+    /// Label Studio annotation takes back only its own label: [`Self::unlabel_annotation`]).
+    /// An item without a label is left as it is.
     ///
     /// # Errors
     /// An unknown item, or the journal cannot be written.
@@ -456,6 +465,33 @@ impl LabelStore {
         })?;
         self.apply_unlabel(item);
         Ok(true)
+    }
+
+    /// Takes back the label that Label Studio annotation `id` gave (the annotation was deleted,
+    /// or changed into a skip), durably; returns its item. A label given since by another
+    /// annotation, the page or the seed stays: then, or for an annotation this store never
+    /// saw, nothing is written and the answer is `None`.
+    ///
+    /// # Errors
+    /// The journal cannot be written (then nothing changed).
+    pub fn unlabel_annotation(
+        &mut self,
+        id: u64,
+        annotator: &str,
+    ) -> Result<Option<DatasetIndex>, ServeError> {
+        let Some(&item) = self.annotations.get(&id) else {
+            return Ok(None);
+        };
+        if self.labels.get(&item).and_then(|info| info.annotation) != Some(id) {
+            return Ok(None);
+        }
+        self.journal.append(&Event::Unlabel {
+            item,
+            annotator: annotator.to_string(),
+            at_ms: now_ms(),
+        })?;
+        self.apply_unlabel(item);
+        Ok(Some(item))
     }
 
     /// The item Label Studio annotation `id` labelled, if this store saw it.

@@ -303,7 +303,9 @@ fn annotator(annotation: &Value) -> String {
     }
 }
 
-/// Labels (or, cancelled, unlabels) the item of `task` with `annotation`.
+/// Labels the item of `task` with `annotation`. A cancelled annotation (a skip) takes back
+/// only the label this same annotation gave (an annotation changed into a skip): another
+/// annotator's skip of a labelled task leaves its label.
 fn apply_annotation(
     service: &Service,
     task: &Value,
@@ -318,8 +320,11 @@ fn apply_annotation(
             Ok(json!({ "item": item, "class": class, "n_labelled": labelled.n_labelled }))
         }
         None => {
-            service.unlabel_external(item, &who)?;
-            Ok(json!({ "item": item, "unlabelled": true }))
+            let unlabelled = match id {
+                Some(id) => service.unlabel_annotation(id, &who)?.is_some(),
+                None => false,
+            };
+            Ok(json!({ "item": item, "skipped": true, "unlabelled": unlabelled }))
         }
     }
 }
@@ -369,16 +374,15 @@ fn webhook(service: &Service, request: Value) -> Result<Value, ServeError> {
                 .cloned()
                 .or_else(|| request.get("annotation").map(|a| vec![a.clone()]))
                 .unwrap_or_default();
+            // Only the annotation that gave an item's label takes it back: deleting an older
+            // annotation of a task another annotation labelled since leaves the label.
             let mut unlabelled = Vec::new();
             for annotation in annotations {
                 let Some(id) = annotation.get("id").and_then(Value::as_u64) else {
                     continue;
                 };
-                let item = service.store().annotation_item(id);
-                if let Some(item) = item
-                    && service.unlabel_external(item.get(), "label-studio")?
-                {
-                    unlabelled.push(item.get());
+                if let Some(item) = service.unlabel_annotation(id, "label-studio")? {
+                    unlabelled.push(item);
                 }
             }
             Ok(json!({ "unlabelled": unlabelled }))
@@ -418,7 +422,136 @@ fn train(service: &Service, request: Value) -> Result<Value, ServeError> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use baal_data::{DatasetIndex, ImageDataset};
+
     use super::*;
+    use crate::items::Items;
+    use crate::scorer::Scorer;
+    use crate::store::{LabelStore, Round, StoreConfig};
+
+    /// A scorer for tests that never train (a retrain would fail and keep the ranking).
+    struct NoModel;
+
+    impl Scorer for NoModel {
+        fn round(
+            &mut self,
+            _labels: &[(DatasetIndex, usize)],
+            _pool: &[DatasetIndex],
+        ) -> Result<Round, ServeError> {
+            Err(ServeError::Model("no model in these tests".into()))
+        }
+    }
+
+    const CLASSES: [&str; 3] = ["cat", "dog", "bird"];
+
+    /// A service of 4 blank items and [`CLASSES`], its state in `dir`.
+    fn start_service(dir: &Path) -> Arc<Service> {
+        let n = 4;
+        let classes: Vec<String> = CLASSES.iter().map(|c| (*c).to_string()).collect();
+        let store = LabelStore::open(
+            dir,
+            StoreConfig {
+                classes: classes.clone(),
+                n_items: n,
+                seed_labels: Vec::new(),
+                lease_ttl: Duration::from_secs(60),
+                retrain_every: 100,
+                initial_order: (0..n).map(DatasetIndex::new).collect(),
+            },
+        )
+        .expect("store");
+        let items = Items {
+            images: ImageDataset::new(vec![0; n * 4], vec![0; n], [1, 2, 2], CLASSES.len())
+                .expect("images"),
+            files: None,
+            classes,
+            seed_labels: Vec::new(),
+            test: None,
+        };
+        let (service, _worker) =
+            Service::start(store, items, Box::new(NoModel), "t".repeat(16)).expect("service");
+        service
+    }
+
+    /// An `ANNOTATION_CREATED` (or `_UPDATED`) webhook of annotation `id` of `user` on the
+    /// task of `item`: `choice`, or a skip when `None`.
+    fn annotation_hook(
+        action: &str,
+        id: u64,
+        user: u64,
+        item: usize,
+        choice: Option<&str>,
+    ) -> Value {
+        let result = choice.map_or_else(Vec::new, |c| {
+            vec![json!({
+                "from_name": "choice", "to_name": "image", "type": "choices",
+                "value": {"choices": [c]},
+            })]
+        });
+        json!({
+            "action": action,
+            "task": {"id": 100 + item, "data": {"image": "http://x/img.png", "item": item}},
+            "annotation": {
+                "id": id, "task": 100 + item, "completed_by": user,
+                "result": result, "was_cancelled": choice.is_none(),
+            },
+        })
+    }
+
+    fn deleted_hook(ids: &[u64]) -> Value {
+        let annotations: Vec<Value> = ids.iter().map(|id| json!({"id": id})).collect();
+        json!({"action": "ANNOTATIONS_DELETED", "annotations": annotations})
+    }
+
+    fn label(service: &Service, item: usize) -> Option<(String, Option<u64>)> {
+        let store = service.store();
+        store
+            .label_of(DatasetIndex::new(item))
+            .map(|l| (store.classes()[l.class].clone(), l.annotation))
+    }
+
+    #[test]
+    fn another_annotators_skip_leaves_a_label() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = start_service(dir.path());
+        let created = |id, user, choice| annotation_hook("ANNOTATION_CREATED", id, user, 2, choice);
+        webhook(&service, created(1, 7, Some("dog"))).expect("label");
+        let answer = webhook(&service, created(2, 8, None)).expect("skip");
+        assert_eq!(answer["unlabelled"], json!(false), "{answer}");
+        assert_eq!(label(&service, 2), Some(("dog".into(), Some(1))));
+        // The labelling annotation changed into a skip takes its label back.
+        let updated = annotation_hook("ANNOTATION_UPDATED", 1, 7, 2, None);
+        let answer = webhook(&service, updated).expect("skip");
+        assert_eq!(answer["unlabelled"], json!(true), "{answer}");
+        assert_eq!(label(&service, 2), None);
+        assert_eq!(service.status().n_labelled, 0);
+    }
+
+    #[test]
+    fn only_the_annotation_that_gave_a_label_takes_it_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = start_service(dir.path());
+        let created = |id, user, choice| annotation_hook("ANNOTATION_CREATED", id, user, 3, choice);
+        webhook(&service, created(1, 7, Some("dog"))).expect("first annotation");
+        webhook(&service, created(2, 8, Some("bird"))).expect("second annotation");
+        assert_eq!(label(&service, 3), Some(("bird".into(), Some(2))));
+        // The older annotation is deleted: the newer one's label stands.
+        let answer = webhook(&service, deleted_hook(&[1])).expect("delete");
+        assert_eq!(answer["unlabelled"], json!([]), "{answer}");
+        assert_eq!(label(&service, 3), Some(("bird".into(), Some(2))));
+        // Unknown annotations are ignored; the labelling one takes the label back.
+        let answer = webhook(&service, deleted_hook(&[99, 2])).expect("delete");
+        assert_eq!(answer["unlabelled"], json!([3]), "{answer}");
+        assert_eq!(label(&service, 3), None);
+        // The journal replays to the same state.
+        drop(service);
+        let service = start_service(dir.path());
+        assert_eq!(label(&service, 3), None);
+        assert_eq!(service.status().n_labelled, 0);
+    }
 
     #[test]
     fn the_choices_tag_is_read_from_a_labelling_config() {
