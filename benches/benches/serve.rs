@@ -87,74 +87,102 @@ fn post(agent: &ureq::Agent, url: &str, body: serde_json::Value) -> serde_json::
         .expect("json")
 }
 
+/// Latencies of next + label pairs, and the retrain state seen at the end of each run.
+#[derive(Default)]
+struct Record {
+    latencies: Vec<Duration>,
+    runs: usize,
+    training_at_end: usize,
+}
+
+/// `iters` next + label pairs spread over the clients of a fresh service that is retraining;
+/// each client sends a pair every `pace` (back to back when `None`). Returns the wall time.
+fn run_clients(iters: u64, pace: Option<Duration>, record: &Arc<Mutex<Record>>) -> Duration {
+    let per_client = (iters as usize).div_ceil(CLIENTS);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (service, server) = running_service(SEED_LABELS + per_client * CLIENTS + 16, dir.path());
+    while !service.status().training {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let base = format!("http://{}", server.addr());
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|a| {
+            let (base, record) = (base.clone(), Arc::clone(record));
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().build();
+                let annotator = format!("client{a}");
+                let mut mine = Vec::with_capacity(per_client);
+                // Paced clients start spread over one period.
+                let mut due = Instant::now() + pace.map_or(Duration::ZERO, |p| p * a as u32 / CLIENTS as u32);
+                for _ in 0..per_client {
+                    if let Some(pace) = pace {
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        due += pace;
+                    }
+                    let t = Instant::now();
+                    let lease = post(&agent, &format!("{base}/api/next"), serde_json::json!({"annotator": annotator}));
+                    post(
+                        &agent,
+                        &format!("{base}/api/label"),
+                        serde_json::json!({"annotator": annotator, "lease": lease["lease"], "class": 1}),
+                    );
+                    mine.push(t.elapsed());
+                }
+                record.lock().expect("lock").latencies.extend(mine);
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client");
+    }
+    let elapsed = started.elapsed();
+    let mut r = record.lock().expect("lock");
+    r.runs += 1;
+    r.training_at_end += usize::from(service.status().training);
+    drop(server);
+    elapsed
+}
+
+fn report(id: &str, record: &Mutex<Record>) {
+    let record = record.lock().expect("lock");
+    let mut all = record.latencies.clone();
+    all.sort_unstable();
+    if all.is_empty() {
+        return;
+    }
+    let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    eprintln!(
+        "{id}: {} pairs; latency of next + label p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; a retrain still running at the end of {} of {} runs",
+        all.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0),
+        record.training_at_end,
+        record.runs
+    );
+}
+
 fn bench_serve(c: &mut Criterion) {
-    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let rounds = Arc::new(Mutex::new((0usize, 0usize)));
     let mut group = c.benchmark_group("serve");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(1));
+    // Saturation: eight clients back to back, the latency is mostly the wait for the others.
+    let saturated = Arc::new(Mutex::new(Record::default()));
     group.bench_function("next_label/8_clients", |b| {
-        b.iter_custom(|iters| {
-            let per_client = (iters as usize).div_ceil(CLIENTS);
-            let dir = tempfile::tempdir().expect("tempdir");
-            let (service, server) = running_service(SEED_LABELS + per_client * CLIENTS + 16, dir.path());
-            while !service.status().training {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let base = format!("http://{}", server.addr());
-            let started = Instant::now();
-            let clients: Vec<_> = (0..CLIENTS)
-                .map(|a| {
-                    let (base, latencies) = (base.clone(), Arc::clone(&latencies));
-                    std::thread::spawn(move || {
-                        let agent = ureq::AgentBuilder::new().build();
-                        let annotator = format!("client{a}");
-                        let mut mine = Vec::with_capacity(per_client);
-                        for _ in 0..per_client {
-                            let t = Instant::now();
-                            let lease = post(&agent, &format!("{base}/api/next"), serde_json::json!({"annotator": annotator}));
-                            post(
-                                &agent,
-                                &format!("{base}/api/label"),
-                                serde_json::json!({"annotator": annotator, "lease": lease["lease"], "class": 1}),
-                            );
-                            mine.push(t.elapsed());
-                        }
-                        latencies.lock().expect("lock").extend(mine);
-                    })
-                })
-                .collect();
-            for client in clients {
-                client.join().expect("client");
-            }
-            let elapsed = started.elapsed();
-            let status = service.status();
-            let mut r = rounds.lock().expect("lock");
-            r.0 += status.history.len();
-            r.1 += usize::from(status.training);
-            drop(server);
-            elapsed
-        });
+        b.iter_custom(|iters| run_clients(iters, None, &saturated));
+    });
+    // Eight fast annotators: a pair every 100 ms each (80 pairs/s in all).
+    let paced = Arc::new(Mutex::new(Record::default()));
+    group.bench_function("next_label/8_clients_every_100ms", |b| {
+        b.iter_custom(|iters| run_clients(iters, Some(Duration::from_millis(100)), &paced));
     });
     group.finish();
-    let mut all = latencies.lock().expect("lock").clone();
-    all.sort_unstable();
-    if !all.is_empty() {
-        let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
-        let (finished_rounds, still_training) = *rounds.lock().expect("lock");
-        eprintln!(
-            "serve/next_label/8_clients: {} pairs; latency of next + label p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} retrains finished during the runs, training still running at the end of {} runs",
-            all.len(),
-            at(0.5),
-            at(0.9),
-            at(0.99),
-            at(1.0),
-            finished_rounds,
-            still_training
-        );
-    }
+    report("serve/next_label/8_clients", &saturated);
+    report("serve/next_label/8_clients_every_100ms", &paced);
 }
 
 /// Criterion's generated group function carries no doc comment.

@@ -66,6 +66,9 @@ pub enum QueueError {
 #[derive(Debug)]
 pub struct LeaseQueue {
     ranking: Vec<(DatasetIndex, f32)>,
+    /// Every item of `ranking` before this position is labelled: `next` starts here instead
+    /// of stepping over the labelled head of the ranking at every call.
+    labelled_head: usize,
     model_version: u64,
     ttl: Duration,
     next_id: u64,
@@ -81,6 +84,7 @@ impl LeaseQueue {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ranking: Vec::new(),
+            labelled_head: 0,
             model_version: 0,
             ttl,
             next_id: 0,
@@ -109,6 +113,7 @@ impl LeaseQueue {
             )));
         }
         self.ranking = ranking;
+        self.labelled_head = 0;
         self.model_version = version;
         Ok(())
     }
@@ -175,11 +180,20 @@ impl LeaseQueue {
             return Some(lease.clone());
         }
         let skipped = self.skipped.get(annotator);
-        let &(item, score) = self.ranking.iter().find(|(item, _)| {
-            !self.labelled.contains(item)
-                && !self.leased.contains_key(item)
-                && !skipped.is_some_and(|s| s.contains(item))
-        })?;
+        while self
+            .ranking
+            .get(self.labelled_head)
+            .is_some_and(|(item, _)| self.labelled.contains(item))
+        {
+            self.labelled_head += 1;
+        }
+        let &(item, score) = self.ranking[self.labelled_head..]
+            .iter()
+            .find(|(item, _)| {
+                !self.labelled.contains(item)
+                    && !self.leased.contains_key(item)
+                    && !skipped.is_some_and(|s| s.contains(item))
+            })?;
         let id = LeaseId(self.next_id);
         self.next_id += 1;
         let lease = Lease {
@@ -303,6 +317,8 @@ impl LeaseQueue {
         if !self.labelled.remove(&item) {
             return Err(QueueError::NotLabelled(item));
         }
+        // The item may sit in the labelled head: scan from the start again.
+        self.labelled_head = 0;
         self.completed.retain(|_, lease| lease.item != item);
         Ok(())
     }
