@@ -186,7 +186,7 @@ fn retrain_loop(
     wake: &std::sync::mpsc::Receiver<()>,
 ) {
     lower_priority();
-    // Training runs on threads of the lowest priority, as many as there are cores: it uses
+    // Training runs on threads of the lowest priority (idle class on Linux), as many as there are cores: it uses
     // every idle cycle, and the request threads (normal priority) pre-empt it.
     let threads = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("baal-train-{i}"))
@@ -225,12 +225,23 @@ fn retrain_loop(
     }
 }
 
-/// Lowers the calling thread's scheduling priority to the minimum (on Linux, nice 19 for this
-/// thread only); a failure (a platform without it) leaves the priority as it is.
+/// Lowers the calling thread's scheduling priority: on Linux to `SCHED_IDLE` (any runnable
+/// thread of normal priority, a request's, pre-empts it at once; nice 19 alone still lets it
+/// finish its time slice first), elsewhere to the lowest priority; a failure leaves the
+/// priority as it is.
 fn lower_priority() {
-    if let Err(error) =
-        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-    {
+    use thread_priority::ThreadPriority;
+    #[cfg(target_os = "linux")]
+    let result = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Min,
+        thread_priority::ThreadSchedulePolicy::Normal(
+            thread_priority::NormalThreadSchedulePolicy::Idle,
+        ),
+    );
+    #[cfg(not(target_os = "linux"))]
+    let result = thread_priority::set_current_thread_priority(ThreadPriority::Min);
+    if let Err(error) = result {
         tracing::debug!(?error, "cannot lower the training thread's priority");
     }
 }

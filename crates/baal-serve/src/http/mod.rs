@@ -185,8 +185,13 @@ impl Server {
             .name("baal-serve-http".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    use axum::serve::ListenerExt;
                     let listener = tokio::net::TcpListener::from_std(listener)
-                        .map_err(|e| ServeError::Config(format!("cannot listen: {e}")))?;
+                        .map_err(|e| ServeError::Config(format!("cannot listen: {e}")))?
+                        // Small answers go out at once, not after the client's delayed ACK.
+                        .tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
                             let _ = stopped.await;
