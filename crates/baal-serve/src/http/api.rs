@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::{API_BODY_LIMIT, authorize, blocking, parse_json};
+use super::{API_BODY_LIMIT, authorize, call, parse_json};
 use crate::error::ServeError;
 use crate::queue::LeaseId;
 use crate::service::Service;
@@ -128,13 +128,13 @@ fn class_index(service: &Service, class: &ClassRef) -> Result<usize, ServeError>
 
 async fn status(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Response, ServeError> {
     authorize(&service, &headers, uri.query())?;
-    let status = blocking(&service, |s| Ok(s.status())).await?;
+    let status = call(&service, |s| Ok(s.status())).await?;
     Ok(axum::Json(status).into_response())
 }
 
 async fn labels(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Response, ServeError> {
     authorize(&service, &headers, uri.query())?;
-    let labels = blocking(&service, |s| {
+    let labels = call(&service, |s| {
         let store = s.store();
         Ok(store
             .label_list()
@@ -163,7 +163,7 @@ async fn next(
     authorize(&service, &headers, uri.query())?;
     let request: NextRequest = parse_json(body, API_BODY_LIMIT)?;
     check_annotator(&request.annotator)?;
-    let response = blocking(&service, move |s| {
+    let response = call(&service, move |s| {
         let lease = s.next(&request.annotator, request.except.map(LeaseId));
         let now = std::time::Instant::now();
         Ok(match lease {
@@ -210,7 +210,7 @@ async fn label(
     authorize(&service, &headers, uri.query())?;
     let request: LabelRequest = parse_json(body, API_BODY_LIMIT)?;
     check_annotator(&request.annotator)?;
-    let labelled = blocking(&service, move |s| {
+    let labelled = call(&service, move |s| {
         let class = class_index(s, &request.class)?;
         s.label(&request.annotator, LeaseId(request.lease), class)
     })
@@ -227,7 +227,7 @@ async fn skip(
     authorize(&service, &headers, uri.query())?;
     let request: SkipRequest = parse_json(body, API_BODY_LIMIT)?;
     check_annotator(&request.annotator)?;
-    blocking(&service, move |s| {
+    call(&service, move |s| {
         s.skip(&request.annotator, LeaseId(request.lease))
     })
     .await?;
@@ -243,7 +243,7 @@ async fn undo(
     authorize(&service, &headers, uri.query())?;
     let request: UndoRequest = parse_json(body, API_BODY_LIMIT)?;
     check_annotator(&request.annotator)?;
-    let undone = blocking(&service, move |s| s.undo(&request.annotator)).await?;
+    let undone = call(&service, move |s| s.undo(&request.annotator)).await?;
     Ok(axum::Json(undone).into_response())
 }
 
@@ -267,7 +267,7 @@ async fn image(
     let item: usize = item
         .parse()
         .map_err(|_| ServeError::BadRequest(format!("item {item:?} is not an index")))?;
-    let (bytes, kind) = blocking(&service, move |s| s.items().picture(item)).await?;
+    let (bytes, kind) = call(&service, move |s| s.items().picture(item)).await?;
     Ok((
         [
             (header::CONTENT_TYPE, kind),

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{LABEL_STUDIO_BODY_LIMIT, authorize, blocking, parse_json};
+use super::{LABEL_STUDIO_BODY_LIMIT, authorize, call, parse_json};
 use crate::error::ServeError;
 use crate::journal::Source;
 use crate::service::Service;
@@ -91,7 +91,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
 }
 
 /// Checks the token (path, header or query), parses the JSON body and runs `f` on the
-/// blocking pool.
+/// service.
 async fn guarded(
     State(service): Svc,
     headers: &HeaderMap,
@@ -106,7 +106,7 @@ async fn guarded(
         None => authorize(&service, headers, query)?,
     }
     let request: Value = parse_json(body, LABEL_STUDIO_BODY_LIMIT)?;
-    let answer = blocking(&service, move |s| f(s, request)).await?;
+    let answer = call(&service, move |s| f(s, request)).await?;
     Ok(axum::Json(answer).into_response())
 }
 
