@@ -25,21 +25,10 @@ use baal::prelude::parse_device;
 use baal_zoo::images::{Normalization, image_batcher};
 use baal_zoo::models::SmallCnnConfig;
 
-type Error = Box<dyn std::error::Error>;
-
 /// Fashion-MNIST's classes.
-const CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+const CLASSES: [&str; 10] = FashionMnist::CLASSES;
+
+type Error = Box<dyn std::error::Error>;
 
 /// MC iterations T.
 const ITERATIONS: usize = 20;

@@ -24,33 +24,6 @@ use crate::scorer::ZooScorer;
 use crate::service::Service;
 use crate::store::{LabelStore, StoreConfig};
 
-/// Fashion-MNIST's class names.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-/// CIFAR-10's class names.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
-
 /// The arguments of `baal serve`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
@@ -140,8 +113,6 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
             args.classes.clone()
         }
     };
-    let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
-    let digit_names: Vec<&str> = digits.iter().map(String::as_str).collect();
     let (items, normalization) = match args.data.as_str() {
         "fashion-mnist" => {
             let dir = args
@@ -150,7 +121,7 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
                 .unwrap_or_else(|| FashionMnist::DEFAULT_DIR.into());
             let data = FashionMnist::from_dir(&dir)?;
             (
-                split_items(args, data.train, data.test, named(&FASHION_MNIST_CLASSES))?,
+                split_items(args, data.train, data.test, named(&FashionMnist::CLASSES))?,
                 Normalization::fashion_mnist(),
             )
         }
@@ -161,7 +132,7 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
                 .unwrap_or_else(|| Mnist::DEFAULT_DIR.into());
             let data = Mnist::from_dir(&dir)?;
             (
-                split_items(args, data.train, data.test, named(&digit_names))?,
+                split_items(args, data.train, data.test, named(&Mnist::CLASSES))?,
                 Normalization::mnist(),
             )
         }
@@ -171,7 +142,7 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
             })?;
             let data = Cifar10::from_dir(&dir)?;
             (
-                split_items(args, data.train, data.test, named(&CIFAR10_CLASSES))?,
+                split_items(args, data.train, data.test, named(&Cifar10::CLASSES))?,
                 Normalization::cifar10(),
             )
         }

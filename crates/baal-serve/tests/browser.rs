@@ -19,7 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baal_data::{DatasetIndex, ImageDataset};
+use baal_data::{DatasetIndex, FashionMnist, ImageDataset};
+
+/// The page's classes: Fashion-MNIST's.
+const CLASSES: [&str; 10] = FashionMnist::CLASSES;
 use baal_serve::{
     Event, Items, LabelJournal, LabelStore, LeaseId, Round, ServeError, Service, Source,
     StoreConfig, http::Server,
@@ -31,18 +34,6 @@ use serde_json::{Value, json};
 const TOKEN: &str = "browsertesttoken0123456789";
 const N_ITEMS: usize = 30;
 const SIDE: usize = 32;
-const CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
 /// Items labelled from the start (a seed set): the service trains a first model at once.
 const SEEDS: [(usize, usize); 3] = [(27, 0), (28, 1), (29, 2)];
 /// How long the page may take for anything (Chromium starts slowly on a busy machine).

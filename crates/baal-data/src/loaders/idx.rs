@@ -86,7 +86,7 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 macro_rules! mnist_like {
-    ($(#[$doc:meta])* $name:ident, $default_dir:literal) => {
+    ($(#[$doc:meta])* $name:ident, $default_dir:literal, $classes:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug)]
         pub struct $name {
@@ -99,6 +99,9 @@ macro_rules! mnist_like {
         impl $name {
             /// Where Debian's package installs the files.
             pub const DEFAULT_DIR: &'static str = $default_dir;
+
+            /// The class names, by label.
+            pub const CLASSES: [&'static str; 10] = $classes;
 
             /// Loads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
             /// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (each plain or `.gz`)
@@ -125,13 +128,26 @@ macro_rules! mnist_like {
 mnist_like!(
     /// Fashion-MNIST (Zalando's clothing images), from its IDX files.
     FashionMnist,
-    "/usr/share/datasets/fashion-mnist"
+    "/usr/share/datasets/fashion-mnist",
+    [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ]
 );
 
 mnist_like!(
     /// MNIST handwritten digits, from its IDX files.
     Mnist,
-    "/usr/share/datasets/mnist"
+    "/usr/share/datasets/mnist",
+    ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
 );
 
 #[cfg(test)]
