@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::error::ServeError;
 use crate::items::Items;
 use crate::journal::Source;
-use crate::queue::{Lease, LeaseId};
+use crate::queue::LeaseId;
 use crate::scorer::Scorer;
 use crate::store::{LabelStore, Labelled, Status};
 
@@ -43,7 +43,7 @@ impl Service {
                 items.len()
             )));
         }
-        let has_labels = !store.labels().is_empty();
+        let has_labels = store.n_labelled() > 0;
         let (retrain, wake) = sync_channel(1);
         let service = Arc::new(Self {
             store: Mutex::new(store),
@@ -84,12 +84,6 @@ impl Service {
     /// Asks the background thread for a retrain (coalesced with one already asked for).
     pub fn request_retrain(&self) {
         let _ = self.retrain.try_send(());
-    }
-
-    /// The next item for `annotator`, other than lease `except` (the one a page shows while
-    /// it preloads the next).
-    pub fn next(&self, annotator: &str, except: Option<LeaseId>) -> Option<Lease> {
-        self.store().next(annotator, except, Instant::now())
     }
 
     /// Labels the item of `lease` (see [`LabelStore::label`]); starts a retrain when due.
@@ -142,14 +136,6 @@ impl Service {
         Ok(labelled)
     }
 
-    /// Takes back the label of `item` from outside the queue.
-    ///
-    /// # Errors
-    /// As [`LabelStore::unlabel_external`].
-    pub fn unlabel_external(&self, item: usize, annotator: &str) -> Result<bool, ServeError> {
-        self.store().unlabel_external(item, annotator)
-    }
-
     /// Takes back the label Label Studio annotation `id` gave, if it still stands; returns
     /// its item.
     ///
@@ -200,7 +186,7 @@ fn retrain_loop(
             };
             let (labels, pool) = {
                 let mut store = service.store();
-                if store.labels().is_empty() || !store.start_training() {
+                if store.n_labelled() == 0 || !store.start_training() {
                     break;
                 }
                 (store.labels(), store.pool())

@@ -225,6 +225,18 @@ impl LabelStore {
         self.labels.insert(item, info);
     }
 
+    /// Journals the unlabelling of `item` by `annotator`, then applies it; on a journal error
+    /// nothing changed.
+    fn unlabel_durably(&mut self, item: DatasetIndex, annotator: &str) -> Result<(), ServeError> {
+        self.journal.append(&Event::Unlabel {
+            item,
+            annotator: annotator.to_string(),
+            at_ms: now_ms(),
+        })?;
+        self.apply_unlabel(item);
+        Ok(())
+    }
+
     fn apply_unlabel(&mut self, item: DatasetIndex) {
         // The queue may not know it (a seed label): then there is nothing to return.
         let _ = self.queue.unlabel(item);
@@ -379,12 +391,7 @@ impl LabelStore {
             .and_then(|stack| stack.last().copied())
             .ok_or_else(|| ServeError::NothingToUndo(annotator.to_string()))?;
         let class = self.labels.get(&item).map_or(0, |info| info.class);
-        self.journal.append(&Event::Unlabel {
-            item,
-            annotator: annotator.to_string(),
-            at_ms: now_ms(),
-        })?;
-        self.apply_unlabel(item);
+        self.unlabel_durably(item, annotator)?;
         self.since_train = self.since_train.saturating_sub(1);
         Ok(self.labelled(item, class, false))
     }
@@ -447,26 +454,6 @@ impl LabelStore {
         Ok(self.labelled(item, class, retrain))
     }
 
-    /// Takes back the label of `item` from outside the queue, whatever gave it, durably (a
-    /// Label Studio annotation takes back only its own label: [`Self::unlabel_annotation`]).
-    /// An item without a label is left as it is.
-    ///
-    /// # Errors
-    /// An unknown item, or the journal cannot be written.
-    pub fn unlabel_external(&mut self, item: usize, annotator: &str) -> Result<bool, ServeError> {
-        let item = self.check_item(item)?;
-        if !self.labels.contains_key(&item) {
-            return Ok(false);
-        }
-        self.journal.append(&Event::Unlabel {
-            item,
-            annotator: annotator.to_string(),
-            at_ms: now_ms(),
-        })?;
-        self.apply_unlabel(item);
-        Ok(true)
-    }
-
     /// Takes back the label that Label Studio annotation `id` gave (the annotation was deleted,
     /// or changed into a skip), durably; returns its item. A label given since by another
     /// annotation, the page or the seed stays: then, or for an annotation this store never
@@ -485,12 +472,7 @@ impl LabelStore {
         if self.labels.get(&item).and_then(|info| info.annotation) != Some(id) {
             return Ok(None);
         }
-        self.journal.append(&Event::Unlabel {
-            item,
-            annotator: annotator.to_string(),
-            at_ms: now_ms(),
-        })?;
-        self.apply_unlabel(item);
+        self.unlabel_durably(item, annotator)?;
         Ok(Some(item))
     }
 
@@ -580,6 +562,16 @@ impl LabelStore {
     /// The model's guess and score per pool item, from the last round.
     pub fn predictions(&self) -> Arc<HashMap<DatasetIndex, (usize, f32)>> {
         Arc::clone(&self.predictions)
+    }
+
+    /// The model version of the current ranking (0: no model yet).
+    pub fn model_version(&self) -> u64 {
+        self.queue.model_version()
+    }
+
+    /// Number of labels held.
+    pub fn n_labelled(&self) -> usize {
+        self.labels.len()
     }
 
     /// The state in brief.

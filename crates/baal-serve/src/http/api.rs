@@ -164,8 +164,9 @@ async fn next(
     let request: NextRequest = parse_json(body, API_BODY_LIMIT)?;
     check_annotator(&request.annotator)?;
     let response = call(&service, move |s| {
-        let lease = s.next(&request.annotator, request.except.map(LeaseId));
         let now = std::time::Instant::now();
+        let mut store = s.store();
+        let lease = store.next(&request.annotator, request.except.map(LeaseId), now);
         Ok(match lease {
             Some(lease) => NextResponse {
                 lease: Some(lease.id.0),
@@ -179,22 +180,19 @@ async fn next(
                 image: Some(format!("/api/items/{}/image", lease.item.get())),
                 reason: None,
             },
-            None => {
-                let status = s.status();
-                NextResponse {
-                    lease: None,
-                    item: None,
-                    score: None,
-                    model_version: status.model_version,
-                    expires_in_ms: None,
-                    image: None,
-                    reason: Some(if status.n_pool == 0 {
-                        "every item is labelled"
-                    } else {
-                        "every unlabelled item is leased to someone else or skipped by you"
-                    }),
-                }
-            }
+            None => NextResponse {
+                lease: None,
+                item: None,
+                score: None,
+                model_version: store.model_version(),
+                expires_in_ms: None,
+                image: None,
+                reason: Some(if store.n_labelled() == store.n_items() {
+                    "every item is labelled"
+                } else {
+                    "every unlabelled item is leased to someone else or skipped by you"
+                }),
+            },
         })
     })
     .await?;

@@ -115,7 +115,7 @@ fn model_version(version: u64) -> String {
 }
 
 async fn health(State(service): Svc) -> Response {
-    let version = service.store().status().model_version;
+    let version = service.store().model_version();
     axum::Json(json!({
         "status": "UP",
         "model_class": "baal",
@@ -203,7 +203,7 @@ fn setup(service: &Service, request: Value) -> Result<Value, ServeError> {
             ServeError::BadRequest("setup needs `schema`, the labelling config".into())
         })?;
     checked_choices(service, schema)?;
-    let version = service.store().status().model_version;
+    let version = service.store().model_version();
     Ok(json!({ "model_version": model_version(version) }))
 }
 
@@ -243,7 +243,7 @@ fn predict(service: &Service, request: Value) -> Result<Value, ServeError> {
     let items = tasks.iter().map(task_item).collect::<Result<Vec<_>, _>>()?;
     let store = service.store();
     let predictions = store.predictions();
-    let version = model_version(store.status().model_version);
+    let version = model_version(store.model_version());
     let mut results = Vec::with_capacity(items.len());
     for item in items {
         let index = baal_data::DatasetIndex::new(item);
