@@ -318,6 +318,17 @@ return state.busy;
 const CURRENT_LEASE: &str = "return state.current && !state.busy ? state.current : null;";
 
 /// The lease and item of [`CURRENT_LEASE`]'s answer.
+/// Waits until the page says `notice` and shows a loaded item other than `item`; its state.
+async fn wait_for_moved_on(client: &Client, what: &str, notice: &str, item: usize) -> Value {
+    wait_for_js(client, what, PAGE_STATE, |s| {
+        s["message"].as_str().is_some_and(|m| m.starts_with(notice))
+            && s["item"].is_number()
+            && s["item"] != item
+            && s["loaded"] == true
+    })
+    .await
+}
+
 fn lease_of(current: &Value) -> (u64, usize) {
     let item = current["item"].as_u64().expect("an item");
     (
@@ -543,19 +554,11 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
         .skip(&name, LeaseId(lease))
         .expect("gives the page's lease back");
     body.send_keys("0").await.expect("sends a key");
-    let notice = format!("not saved: the lease on item {item} ended");
-    let shown = wait_for_js(
+    let shown = wait_for_moved_on(
         &client,
         "a fresh item after a lost lease",
-        PAGE_STATE,
-        |s| {
-            s["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(&notice))
-                && s["item"].is_number()
-                && s["item"] != item
-                && s["loaded"] == true
-        },
+        &format!("not saved: the lease on item {item} ended"),
+        item,
     )
     .await;
     assert!(
@@ -579,19 +582,11 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
         .label(&name, LeaseId(lease), 3)
         .expect("labels from another page");
     body.send_keys("1").await.expect("sends a key");
-    let notice = format!("not saved: item {item} was labelled already");
-    wait_for_js(
+    wait_for_moved_on(
         &client,
         "a fresh item after a label from elsewhere",
-        PAGE_STATE,
-        |s| {
-            s["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(&notice))
-                && s["item"].is_number()
-                && s["item"] != item
-                && s["loaded"] == true
-        },
+        &format!("not saved: item {item} was labelled already"),
+        item,
     )
     .await;
     assert_eq!(

@@ -28,66 +28,38 @@ use crate::service::Service;
 type Svc = State<Arc<Service>>;
 type Body = Result<Bytes, BytesRejection>;
 
+/// A protocol call: the JSON request to the JSON answer.
+type Call = fn(&Service, Value) -> Result<Value, ServeError>;
+
 pub(super) fn routes() -> Router<Arc<Service>> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ls/{token}/health", get(health))
-        .route(
-            "/setup",
-            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
-                guarded(s, &h, u.query(), None, b, setup).await
-            }),
-        )
-        .route(
-            "/ls/{token}/setup",
-            post(
-                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
-                    guarded(s, &h, None, Some(t), b, setup).await
-                },
-            ),
-        )
-        .route(
-            "/predict",
-            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
-                guarded(s, &h, u.query(), None, b, predict).await
-            }),
-        )
-        .route(
-            "/ls/{token}/predict",
-            post(
-                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
-                    guarded(s, &h, None, Some(t), b, predict).await
-                },
-            ),
-        )
-        .route(
-            "/webhook",
-            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
-                guarded(s, &h, u.query(), None, b, webhook).await
-            }),
-        )
-        .route(
-            "/ls/{token}/webhook",
-            post(
-                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
-                    guarded(s, &h, None, Some(t), b, webhook).await
-                },
-            ),
-        )
-        .route(
-            "/train",
-            post(|s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
-                guarded(s, &h, u.query(), None, b, train).await
-            }),
-        )
-        .route(
-            "/ls/{token}/train",
-            post(
-                |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
-                    guarded(s, &h, None, Some(t), b, train).await
-                },
-            ),
-        )
+    let calls: [(&str, Call); 4] = [
+        ("setup", setup),
+        ("predict", predict),
+        ("webhook", webhook),
+        ("train", train),
+    ];
+    calls.into_iter().fold(
+        Router::new()
+            .route("/health", get(health))
+            .route("/ls/{token}/health", get(health)),
+        |router, (name, f)| {
+            router
+                .route(
+                    &format!("/{name}"),
+                    post(move |s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
+                        guarded(s, &h, u.query(), None, b, f).await
+                    }),
+                )
+                .route(
+                    &format!("/ls/{{token}}/{name}"),
+                    post(
+                        move |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
+                            guarded(s, &h, None, Some(t), b, f).await
+                        },
+                    ),
+                )
+        },
+    )
 }
 
 /// Checks the token (path, header or query), parses the JSON body and runs `f` on the
@@ -98,7 +70,7 @@ async fn guarded(
     query: Option<&str>,
     path_token: Option<String>,
     body: Body,
-    f: fn(&Service, Value) -> Result<Value, ServeError>,
+    f: Call,
 ) -> Result<Response, ServeError> {
     match path_token {
         Some(token) if service.authorized(&token) => {}
