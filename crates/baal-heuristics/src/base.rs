@@ -56,7 +56,38 @@ pub trait Heuristic: Send + Sync {
 
     /// The whole pool ordered from the most to the least informative item.
     fn rank(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Ranking> {
-        Ranking::from_scores(self.scores(predictions, target)?, self.orientation())
+        self.rank_scores(self.scores(predictions, target)?)
+    }
+
+    /// The pool ordered from its per-item scores (indexed by pool index), as
+    /// [`rank`](Self::rank) orders it once scored: by the orientation, or by a draw for the
+    /// sampling heuristics. Pools scored chunk by chunk ([`crate::PoolScorer`]) rank through
+    /// it. Joint heuristics ([`joint_batch`](Self::joint_batch)) rank by their per-item score.
+    ///
+    /// # Errors
+    /// A non-finite score.
+    fn rank_scores(&self, scores: Vec<f32>) -> Result<Ranking> {
+        Ranking::from_scores(scores, self.orientation())
+    }
+
+    /// The `k` items to label next from per-item scores (see
+    /// [`rank_scores`](Self::rank_scores)), with `scores` kept as the selection's pool scores.
+    ///
+    /// # Errors
+    /// `k` is zero or larger than the pool, or a non-finite score.
+    fn select_scores(&self, scores: Vec<f32>, k: usize) -> Result<Selection> {
+        crate::ranking::check_query_size(k, scores.len())?;
+        let mut selection = Selection::from_ranking(&self.rank_scores(scores.clone())?, k)?;
+        selection.pool_scores = scores;
+        Ok(selection)
+    }
+
+    /// The batch size of a heuristic whose picks depend on each other (BatchBALD: `Some` of
+    /// its query size); `None` for heuristics whose ranking follows from per-item scores.
+    /// Scoring a pool chunk by chunk keeps the predictions of a bounded candidate set for
+    /// the joint ones ([`crate::PoolScorer`]).
+    fn joint_batch(&self) -> Option<usize> {
+        None
     }
 
     /// The `k` items to label next, in selection order.
@@ -70,7 +101,7 @@ pub trait Heuristic: Send + Sync {
         k: usize,
     ) -> Result<Selection> {
         crate::ranking::check_query_size(k, predictions.len())?;
-        Selection::from_ranking(&self.rank(predictions, target)?, k)
+        self.select_scores(self.scores(predictions, target)?, k)
     }
 
     /// One score per item of a pool of `pool_len` items, for heuristics that do not read
@@ -96,8 +127,7 @@ pub trait Heuristic: Send + Sync {
     /// larger than the pool.
     fn select_without_predictions(&self, pool_len: usize, k: usize) -> Result<Selection> {
         crate::ranking::check_query_size(k, pool_len)?;
-        let scores = self.scores_without_predictions(pool_len)?;
-        Selection::from_ranking(&Ranking::from_scores(scores, self.orientation())?, k)
+        self.select_scores(self.scores_without_predictions(pool_len)?, k)
     }
 
     /// How many times it has drawn from its random generator: `0` for deterministic
@@ -150,6 +180,15 @@ impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
         k: usize,
     ) -> Result<Selection> {
         (**self).select(predictions, target, k)
+    }
+    fn rank_scores(&self, scores: Vec<f32>) -> Result<Ranking> {
+        (**self).rank_scores(scores)
+    }
+    fn select_scores(&self, scores: Vec<f32>, k: usize) -> Result<Selection> {
+        (**self).select_scores(scores, k)
+    }
+    fn joint_batch(&self) -> Option<usize> {
+        (**self).joint_batch()
     }
     fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
         (**self).scores_without_predictions(pool_len)

@@ -120,24 +120,25 @@ impl Heuristic for BatchBald {
         Bald.score_tensor(predictions, target)
     }
 
+    /// BALD's scores, through its fused CPU kernels where they apply (the same values its
+    /// first pick and its ranking of the rest use).
+    fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
+        Bald.scores(predictions, target)
+    }
+
     fn rank(&self, predictions: &Predictions, _: Option<&Predictions>) -> Result<Ranking> {
         let k = self.query_size.min(predictions.len());
-        let mut selection = self.select(predictions, None, k)?;
-        let bald = Ranking::from_scores(
-            std::mem::take(&mut selection.pool_scores),
+        let selection = self.select(predictions, None, k)?;
+        Ranking::picks_first(
+            selection.pool_indices,
+            selection.scores,
+            selection.pool_scores,
             self.orientation(),
-        )?;
-        let mut scores = vec![0.0; predictions.len()];
-        for (&i, &s) in selection.pool_indices.iter().zip(&selection.scores) {
-            scores[i] = s;
-        }
-        let mut picked = vec![false; predictions.len()];
-        for &i in &selection.pool_indices {
-            picked[i] = true;
-        }
-        let mut order = selection.pool_indices;
-        order.extend(bald.pool_indices().iter().filter(|&&i| !picked[i]));
-        Ranking::from_order(order, scores)
+        )
+    }
+
+    fn joint_batch(&self) -> Option<usize> {
+        Some(self.query_size)
     }
 
     fn select(

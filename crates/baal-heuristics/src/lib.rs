@@ -45,6 +45,7 @@ mod predictions;
 mod random;
 mod ranking;
 mod stochastic;
+mod streaming;
 mod variance;
 mod variation_ratio;
 
@@ -65,5 +66,6 @@ pub use predictions::{
 pub use random::Random;
 pub use ranking::{Orientation, Ranking, Selection};
 pub use stochastic::{SamplingRule, StochasticSampling};
+pub use streaming::{Candidates, DEFAULT_CANDIDATES_PER_PICK, PoolScorer, PoolScores};
 pub use variance::Variance;
 pub use variation_ratio::VariationRatio;

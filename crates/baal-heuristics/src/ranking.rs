@@ -97,6 +97,45 @@ impl Ranking {
         })
     }
 
+    /// A joint selection's ranking: `picks` (pool indices, in selection order) first, then
+    /// the other items by `pool_scores` (per-item scores, indexed by pool index) in the
+    /// direction `orientation`. The ranking's scores are each pick's `pick_scores` and 0 for
+    /// items not picked (as baal's BatchBALD).
+    ///
+    /// # Errors
+    /// Picks and pick scores of different lengths, a pick outside the pool or picked twice,
+    /// or a non-finite score.
+    pub fn picks_first(
+        picks: Vec<usize>,
+        pick_scores: Vec<f32>,
+        pool_scores: Vec<f32>,
+        orientation: Orientation,
+    ) -> Result<Self> {
+        if picks.len() != pick_scores.len() {
+            return Err(HeuristicError::InvalidParameter {
+                name: "pick_scores",
+                reason: format!("{} scores for {} picks", pick_scores.len(), picks.len()),
+            });
+        }
+        let n = pool_scores.len();
+        let rest = Self::from_scores(pool_scores, orientation)?;
+        let mut scores = vec![0.0; n];
+        let mut picked = vec![false; n];
+        for (&i, &s) in picks.iter().zip(&pick_scores) {
+            if i >= n {
+                return Err(HeuristicError::InvalidParameter {
+                    name: "picks",
+                    reason: format!("pick {i} is outside the pool of {n} items"),
+                });
+            }
+            scores[i] = s;
+            picked[i] = true;
+        }
+        let mut order = picks;
+        order.extend(rest.pool_indices.iter().filter(|&&i| !picked[i]));
+        Self::from_order(order, scores)
+    }
+
     /// Pool indices, most informative first.
     pub fn pool_indices(&self) -> &[usize] {
         &self.pool_indices

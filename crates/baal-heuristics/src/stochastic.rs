@@ -7,7 +7,7 @@ use crate::base::Heuristic;
 use crate::draws::DrawCounter;
 use crate::error::{HeuristicError, Result};
 use crate::predictions::Predictions;
-use crate::ranking::{Orientation, Ranking, Selection};
+use crate::ranking::{Orientation, Ranking};
 
 /// How scores become sampling weights (Kirsch et al. 2023, "Stochastic Batch Acquisition: A
 /// Simple Baseline for Deep Active Learning", TMLR), with temperature `τ` and `u` the score
@@ -174,29 +174,20 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
         self.base.score_tensor(predictions, target)
     }
 
-    fn rank(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Ranking> {
-        self.sample(&self.base.scores(predictions, target)?)
+    /// The base heuristic's scores, read back its own way (fused CPU kernels where it has them).
+    fn scores(&self, predictions: &Predictions, target: Option<&Predictions>) -> Result<Vec<f32>> {
+        self.base.scores(predictions, target)
     }
 
-    /// Samples the batch; [`Selection::pool_scores`] holds the base heuristic's scores (not
-    /// the sampling probabilities of the ranking).
-    fn select(
-        &self,
-        predictions: &Predictions,
-        target: Option<&Predictions>,
-        k: usize,
-    ) -> Result<Selection> {
-        crate::ranking::check_query_size(k, predictions.len())?;
-        self.select_from(self.base.scores(predictions, target)?, k)
+    /// A whole order drawn from the base heuristic's `scores`, with the sampling
+    /// probabilities as the ranking's scores; a selection (the first `k` of the order) keeps
+    /// the base heuristic's scores as its pool scores.
+    fn rank_scores(&self, scores: Vec<f32>) -> Result<Ranking> {
+        self.sample(&scores)
     }
 
     fn scores_without_predictions(&self, pool_len: usize) -> Result<Vec<f32>> {
         self.base.scores_without_predictions(pool_len)
-    }
-
-    fn select_without_predictions(&self, pool_len: usize, k: usize) -> Result<Selection> {
-        crate::ranking::check_query_size(k, pool_len)?;
-        self.select_from(self.base.scores_without_predictions(pool_len)?, k)
     }
 
     /// Its own draws; the base heuristic's (if random) advance with them, one per sample.
@@ -211,14 +202,6 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
 }
 
 impl<H: Heuristic> StochasticSampling<H> {
-    /// The first `k` of an order sampled from the base heuristic's `scores`, which the
-    /// selection keeps as its pool scores.
-    fn select_from(&self, scores: Vec<f32>, k: usize) -> Result<Selection> {
-        let mut selection = Selection::from_ranking(&self.sample(&scores)?, k)?;
-        selection.pool_scores = scores;
-        Ok(selection)
-    }
-
     /// A whole order drawn with Gumbel-top-k from the base heuristic's `scores`, with the
     /// sampling probabilities as the ranking's scores.
     fn sample(&self, scores: &[f32]) -> Result<Ranking> {
