@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use baal_bayesian::{McSamplerConfig, Progress};
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
-use baal_heuristics::{Heuristic, HeuristicKind, HeuristicParams, Orientation, Predictions};
+use baal_heuristics::{
+    Heuristic, HeuristicKind, HeuristicParams, Orientation, PoolScorer, Predictions,
+};
 use burn::data::dataset::Dataset;
 use burn::tensor::Tensor;
 use serde::de::DeserializeOwned;
@@ -70,6 +72,8 @@ pub struct ActiveLearningLoop<I, L> {
     pending: Vec<DatasetIndex>,
     progress: Option<Arc<dyn Progress>>,
     always_consistent: bool,
+    /// Candidates kept for joint heuristics (`None`: their default).
+    candidates: Option<usize>,
 }
 
 impl<I, L> ActiveLearningLoop<I, L>
@@ -119,6 +123,7 @@ where
             pending: Vec::new(),
             progress: None,
             always_consistent: false,
+            candidates: None,
         })
     }
 
@@ -146,6 +151,17 @@ where
     /// ([`Heuristic::needs_consistent_samples`]: BatchBALD, EPIG), which always get them.
     pub fn with_consistent_samples(mut self, always: bool) -> Self {
         self.always_consistent = always;
+        self
+    }
+
+    /// How many candidates a joint heuristic (BatchBALD) keeps while the pool streams by:
+    /// the best `candidates` items by its per-item score (BALD), whose predictions it selects
+    /// from. Default:
+    /// [`DEFAULT_CANDIDATES_PER_PICK`](baal_heuristics::DEFAULT_CANDIDATES_PER_PICK) per item of the query. Memory beyond
+    /// the pool's data is one score per pool item plus `candidates × C × T` predictions; with
+    /// `candidates` at least the pool size the selection is BatchBALD's over the whole pool.
+    pub fn with_candidates(mut self, candidates: usize) -> Self {
+        self.candidates = Some(candidates);
         self
     }
 
@@ -327,27 +343,38 @@ where
         if let Some(receiver) = &self.progress {
             sampler = sampler.with_progress(receiver.clone());
         }
-        let predictions = if self.heuristic.needs_predictions() {
-            Some(Predictions::from_probs(
-                predictor.predict(&sampler, &pool)?,
-            )?)
-        } else {
-            None // random and precomputed scores read only the pool size: skip the model
-        };
+        // Targets first (a bounded set, kept whole); then the pool streams through the
+        // scorer, which keeps one score per item (and BatchBALD's candidates), with each
+        // item's masks keyed by its dataset index.
         let target = match target_set {
             Some(target) => Some(Predictions::from_probs(
                 predictor.predict(&sampler, target)?,
             )?),
             None => None,
         };
+        let pool_sampler = sampler.clone().with_item_keys(Some(
+            pool.dataset_indices().iter().map(|d| d.get()).collect(),
+        ));
+        let scores = if self.heuristic.needs_predictions() {
+            let mut scorer =
+                PoolScorer::new(self.heuristic.as_ref(), target.as_ref(), self.candidates)?;
+            predictor.predict_chunks(&pool_sampler, &pool, &mut |range, probs| {
+                let chunk = Predictions::from_probs(probs)
+                    .map_err(|error| error.offset_item(range.start))?;
+                Ok(scorer.push(&chunk)?)
+            })?;
+            Some(scorer.finish())
+        } else {
+            None // random and precomputed scores read only the pool size: skip the model
+        };
         let predict_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let k = self.query_size.min(pool.len());
-        let selection = match &predictions {
-            Some(predictions) => self.heuristic.select(predictions, target.as_ref(), k)?,
+        let selection = match &scores {
+            Some(scores) => scores.select(self.heuristic.as_ref(), k)?,
             None => self.heuristic.select_without_predictions(pool.len(), k)?,
         };
-        let mean_uncertainty = predictions
+        let mean_uncertainty = scores
             .is_some()
             .then(|| self.oriented_mean(&selection.pool_scores));
         let query = selection

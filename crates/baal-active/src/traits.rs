@@ -2,6 +2,7 @@
 //! ([`InputBatcher`]) and labels ([`ClassLabel`]), a labeller ([`Oracle`]) and a stopping rule
 //! ([`StoppingCriterion`]) must provide.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use baal_bayesian::{McContext, McSampler, StochasticModel};
@@ -60,6 +61,24 @@ pub trait Predictor<I> {
     /// # Errors
     /// The dataset is empty or an item cannot be read, the model output has a wrong shape.
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>>;
+
+    /// The same predictions, handed to `on_chunk` batch by batch with each batch's range of
+    /// positions in `items`, so that the caller keeps only what it needs (the loop keeps one
+    /// score per item, see `baal_heuristics::PoolScorer`). The default predicts everything at
+    /// once and hands it over as one chunk; [`Trainer`](crate::Trainer) and
+    /// [`ModelPredictor`](crate::ModelPredictor) stream.
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict), and whatever `on_chunk` returns.
+    fn predict_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
+    ) -> Result<()> {
+        let probs = self.predict(sampler, items)?;
+        on_chunk(0..items.len(), probs)
+    }
 }
 
 /// What an oracle did with a query.

@@ -54,7 +54,8 @@ pub(crate) enum Sampling {
     Seeded {
         seed: u64,
         iterations: Range<usize>,
-        items: Range<usize>,
+        /// The mask key of each item of a replica: its dataset index.
+        items: Vec<usize>,
         /// Every dropout layer shares one mask per iteration across items.
         consistent: bool,
     },
@@ -77,6 +78,16 @@ impl McContext {
     /// # Errors
     /// An empty range of iterations or items.
     pub fn seeded(seed: u64, iterations: Range<usize>, items: Range<usize>) -> Result<Self> {
+        Self::seeded_items(seed, iterations, items.collect())
+    }
+
+    /// A context for a pass over `iterations.len()` replicas of items keyed `items` (each
+    /// item's dataset index, in row order): an item's masks depend on its key, so a pool
+    /// scored in any order, chunks or shards gets the same samples for the same item.
+    ///
+    /// # Errors
+    /// An empty range of iterations or no item.
+    pub fn seeded_items(seed: u64, iterations: Range<usize>, items: Vec<usize>) -> Result<Self> {
         if iterations.is_empty() {
             return Err(BayesianError::InvalidConfig {
                 what: "McContext iterations",
@@ -148,11 +159,12 @@ impl McContext {
         }
     }
 
-    /// The items of one replica (positions in the pool or dataset); `None` for training.
-    pub fn items(&self) -> Option<Range<usize>> {
+    /// The mask keys of the items of one replica (their dataset indices), in row order;
+    /// `None` for training.
+    pub fn items(&self) -> Option<&[usize]> {
         match &self.sampling {
             Sampling::Device => None,
-            Sampling::Seeded { items, .. } => Some(items.clone()),
+            Sampling::Seeded { items, .. } => Some(items),
         }
     }
 
@@ -271,19 +283,19 @@ impl Bernoulli {
     }
 }
 
-/// Seeded masks `[k, B, per_row]` with one stream per (layer, iteration, item).
+/// Seeded masks `[k, B, per_row]` with one stream per (layer, iteration, item key).
 pub(crate) fn per_item_masks(
     seed: u64,
     layer: u64,
     iterations: &Range<usize>,
-    items: &Range<usize>,
+    items: &[usize],
     per_row: usize,
     keep: f64,
 ) -> Vec<f32> {
     let bernoulli = Bernoulli::new(keep);
     let mut values = Vec::with_capacity(iterations.len() * items.len() * per_row);
     for iteration in iterations.clone() {
-        for item in items.clone() {
+        for &item in items {
             let mut rng = stream(&[PER_ITEM, seed, layer, iteration as u64, item as u64]);
             bernoulli.fill(&mut rng, per_row, &mut values);
         }
@@ -356,11 +368,14 @@ mod tests {
     #[test]
     fn masks_depend_only_on_their_key() {
         // Item 5 of iteration 2 is the same whatever else shares the pass.
-        let alone = per_item_masks(9, 0, &(2..3), &(5..6), 64, 0.5);
-        let batched = per_item_masks(9, 0, &(0..4), &(3..8), 64, 0.5);
+        let alone = per_item_masks(9, 0, &(2..3), &[5], 64, 0.5);
+        let batched = per_item_masks(9, 0, &(0..4), &[3, 4, 5, 6, 7], 64, 0.5);
         let row = 2 * 5 + 2; // iteration 2 is replica 2, item 5 is the third item
         assert_eq!(alone, batched[row * 64..(row + 1) * 64]);
-        let other_seed = per_item_masks(10, 0, &(2..3), &(5..6), 64, 0.5);
+        // Keys in any order: the key, not the row, picks the mask.
+        let shuffled = per_item_masks(9, 0, &(2..3), &[40, 5, 17], 64, 0.5);
+        assert_eq!(alone, shuffled[64..128]);
+        let other_seed = per_item_masks(10, 0, &(2..3), &[5], 64, 0.5);
         assert_ne!(alone, other_seed);
     }
 }

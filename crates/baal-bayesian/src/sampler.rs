@@ -73,6 +73,7 @@ impl McSamplerConfig {
         Ok(McSampler {
             config: self.clone(),
             progress: ProgressSink::none(),
+            item_keys: None,
         })
     }
 }
@@ -96,6 +97,8 @@ impl McSamplerConfig {
 pub struct McSampler {
     config: McSamplerConfig,
     progress: ProgressSink,
+    /// The mask key of each dataset item (see [`McSampler::with_item_keys`]).
+    item_keys: Option<Arc<[usize]>>,
 }
 
 impl McSampler {
@@ -104,6 +107,17 @@ impl McSampler {
     #[must_use]
     pub fn with_progress(mut self, receiver: Arc<dyn Progress>) -> Self {
         self.progress = ProgressSink::new(receiver);
+        self
+    }
+
+    /// Keys the masks of the items of the next datasets predicted with
+    /// [`McSampler::predict_dataset`] (or its chunked form) by `keys[i]` instead of the
+    /// position `i`: give a view of a larger dataset (the unlabelled pool, a shard) the
+    /// dataset indices of its items, so that an item gets the same samples whatever view,
+    /// chunk or shard it is predicted in. `None` keys items by their position again.
+    #[must_use]
+    pub fn with_item_keys(mut self, keys: Option<Arc<[usize]>>) -> Self {
+        self.item_keys = keys;
         self
     }
 
@@ -157,13 +171,34 @@ impl McSampler {
         input: M::Input,
         first_item: usize,
     ) -> crate::Result<McPredictions<M>> {
+        let keys = (first_item..first_item + input.batch_size()).collect();
+        self.predict_keyed(model, input, keys)
+    }
+
+    /// Predicts one batch whose items have the mask keys `keys` (their dataset indices, in
+    /// batch order): an item's samples depend on its key alone.
+    ///
+    /// # Errors
+    /// As [`McSampler::predict_batch`], or a number of keys that is not the batch size.
+    pub fn predict_keyed<M: StochasticModel>(
+        &self,
+        model: &M,
+        input: M::Input,
+        keys: Vec<usize>,
+    ) -> crate::Result<McPredictions<M>> {
         let batch_size = input.batch_size();
         if batch_size == 0 {
             return Err(BayesianError::EmptyBatch {
                 what: "input batch",
             });
         }
-        let items = first_item..first_item + batch_size;
+        if keys.len() != batch_size {
+            return Err(BayesianError::ShapeMismatch {
+                what: "item keys",
+                expected: format!("one key per item of the batch ({batch_size})"),
+                got: vec![keys.len()],
+            });
+        }
         let head_input = if self.config.cache_trunk {
             HeadInput::Features(model.trunk(input))
         } else {
@@ -181,7 +216,7 @@ impl McSampler {
         let mut start = 0;
         while start < self.config.iterations {
             let count = replicas.min(self.config.iterations - start);
-            parts.push(self.run_pass(model, &head_input, start..start + count, &items)?);
+            parts.push(self.run_pass(model, &head_input, start..start + count, &keys)?);
             start += count;
         }
         Ok(if parts.len() == 1 {
@@ -197,10 +232,10 @@ impl McSampler {
         model: &M,
         head_input: &HeadInput<M>,
         iterations: Range<usize>,
-        items: &Range<usize>,
+        items: &[usize],
     ) -> crate::Result<McPredictions<M>> {
         let replicas = iterations.len();
-        let mc = McContext::seeded(self.config.seed, iterations, items.clone())?
+        let mc = McContext::seeded_items(self.config.seed, iterations, items.to_vec())?
             .with_consistent(self.config.consistent);
         let features = match head_input {
             HeadInput::Features(features) => features.repeat_items(replicas),
@@ -233,7 +268,8 @@ impl McSampler {
     /// `batcher` turns a batch of items into the model's input (for a Burn `Batcher`:
     /// `|items| batcher.batch(items, &device)`). Only one batch of inputs lives at a time; the
     /// predictions of all items are kept (use [`McSampler::predict_dataset_chunks`] to consume
-    /// them batch by batch instead). Item `i`'s masks are keyed by its dataset index `i`.
+    /// them batch by batch instead). Item `i`'s masks are keyed by its position `i`, or by
+    /// `keys[i]` with [`McSampler::with_item_keys`].
     ///
     /// # Errors
     /// A zero batch size, an empty dataset, an item the dataset cannot give, a batcher that
@@ -253,7 +289,7 @@ impl McSampler {
         let mut parts = Vec::new();
         self.predict_dataset_chunks(model, dataset, batch_size, batcher, |_, predictions| {
             parts.push(predictions);
-            Ok(())
+            Ok::<(), BayesianError>(())
         })?;
         Ok(if parts.len() == 1 {
             parts.pop().expect("one part")
@@ -263,33 +299,46 @@ impl McSampler {
     }
 
     /// Like [`McSampler::predict_dataset`], but hands the predictions of each batch, with its
-    /// range of dataset indices, to `on_chunk` instead of keeping them: a pool larger than
-    /// memory can be scored chunk by chunk.
+    /// range of positions in the dataset, to `on_chunk` instead of keeping them: a pool larger
+    /// than memory can be scored chunk by chunk. `on_chunk`'s error type is the caller's (any
+    /// that a [`BayesianError`] converts into).
     ///
     /// # Errors
     /// As [`McSampler::predict_dataset`], and whatever `on_chunk` returns.
-    pub fn predict_dataset_chunks<M, I, E, D>(
+    pub fn predict_dataset_chunks<M, I, E, D, Err>(
         &self,
         model: &M,
         dataset: &D,
         batch_size: usize,
         mut batcher: impl FnMut(Vec<I>) -> M::Input,
-        mut on_chunk: impl FnMut(Range<usize>, McPredictions<M>) -> crate::Result<()>,
-    ) -> crate::Result<()>
+        mut on_chunk: impl FnMut(Range<usize>, McPredictions<M>) -> Result<(), Err>,
+    ) -> Result<(), Err>
     where
         M: StochasticModel,
         D: Dataset<I, E> + ?Sized,
         E: std::error::Error + Send + Sync + 'static,
+        Err: From<BayesianError>,
     {
         if batch_size == 0 {
             return Err(BayesianError::InvalidConfig {
                 what: "batch_size",
                 reason: "the sampler needs batches of at least one item, got 0".into(),
-            });
+            }
+            .into());
         }
         let len = dataset.len();
         if len == 0 {
-            return Err(BayesianError::EmptyBatch { what: "dataset" });
+            return Err(BayesianError::EmptyBatch { what: "dataset" }.into());
+        }
+        if let Some(keys) = &self.item_keys
+            && keys.len() != len
+        {
+            return Err(BayesianError::ShapeMismatch {
+                what: "McSampler item keys",
+                expected: format!("one key per dataset item ({len})"),
+                got: vec![keys.len()],
+            }
+            .into());
         }
         let progress = self.progress.start("MC sampling", len, "items");
         for start in (0..len).step_by(batch_size) {
@@ -310,9 +359,14 @@ impl McSampler {
                     what: "batcher output",
                     expected: format!("a batch of {} items (dataset {start}..{end})", end - start),
                     got: vec![input.batch_size()],
-                });
+                }
+                .into());
             }
-            let predictions = self.predict_items(model, input, start)?;
+            let keys = match &self.item_keys {
+                Some(keys) => keys[start..end].to_vec(),
+                None => (start..end).collect(),
+            };
+            let predictions = self.predict_keyed(model, input, keys)?;
             on_chunk(start..end, predictions)?;
             progress.advance(end - start);
         }

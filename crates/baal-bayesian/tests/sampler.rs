@@ -405,6 +405,49 @@ fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<
 }
 
 #[test]
+fn a_view_keyed_by_dataset_indices_gets_each_items_samples_from_the_whole_dataset() -> Result<()> {
+    let device = device();
+    let model = Counted::new(0.5, &device)?;
+    let items = pool(12, &device);
+    let batcher = row_batcher(&device);
+    let sampler = sampler(5).init()?;
+    let whole = values(sampler.predict_dataset(&model, &rows_dataset(&items), 5, batcher)?);
+    // A view of items 9, 2, 7, 3 (an unlabelled pool, a shard): keyed by their dataset
+    // indices, each gets the samples it has in the whole dataset.
+    let picked = [9usize, 2, 7, 3];
+    let rows = values(items.clone());
+    let view = burn::data::dataset::InMemDataset::new(
+        picked
+            .iter()
+            .map(|&i| rows[i * 6..(i + 1) * 6].to_vec())
+            .collect::<Vec<_>>(),
+    );
+    let keyed = sampler
+        .clone()
+        .with_item_keys(Some(picked.to_vec().into()))
+        .predict_dataset(&model, &view, 3, batcher)?;
+    let keyed = values(keyed);
+    let per_item = 4 * 5;
+    for (row, &i) in picked.iter().enumerate() {
+        assert_close(
+            &keyed[row * per_item..(row + 1) * per_item],
+            &whole[i * per_item..(i + 1) * per_item],
+            1e-6,
+        );
+    }
+    // Keyed by their positions in the view instead, they do not.
+    let by_position = values(sampler.predict_dataset(&model, &view, 3, batcher)?);
+    assert_ne!(by_position, keyed);
+    // A key list of the wrong length is an error naming it.
+    let error = sampler
+        .with_item_keys(Some(vec![1, 2].into()))
+        .predict_dataset(&model, &view, 3, batcher)
+        .expect_err("refused");
+    assert!(error.to_string().contains("item keys"), "{error}");
+    Ok(())
+}
+
+#[test]
 fn drop_connect_replicas_of_one_input_differ_in_one_replicated_pass() -> Result<()> {
     struct Connected(DropConnectLinear);
     impl StochasticModel for Connected {

@@ -110,6 +110,22 @@ pub enum HeuristicError {
     Read(String),
 }
 
+impl HeuristicError {
+    /// The same error with its pool item shifted by `offset`: for predictions validated chunk
+    /// by chunk, where item 3 of the chunk that starts at 1000 is pool item 1003.
+    #[must_use]
+    pub fn offset_item(mut self, offset: usize) -> Self {
+        match &mut self {
+            Self::NonFinite { item }
+            | Self::ProbabilityOutOfRange { item, .. }
+            | Self::NotNormalised { item, .. }
+            | Self::NonFiniteScore { item, .. } => *item += offset,
+            _ => {}
+        }
+        self
+    }
+}
+
 impl From<TensorReadError> for HeuristicError {
     fn from(e: TensorReadError) -> Self {
         Self::Read(e.to_string())

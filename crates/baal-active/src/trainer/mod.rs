@@ -1,6 +1,7 @@
 //! The trainer: fits a classifier on the labelled view on an autodiff device, evaluates it on a
 //! test set, and MC-predicts datasets for the loop (baal's `ModelWrapper`, the Burn way).
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,6 +135,21 @@ where
             sampler.predict_dataset(&self.model, items, self.batch_size, |batch| {
                 (self.batcher)(batch, &self.device)
             })?,
+        )
+    }
+
+    fn predict_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
+    ) -> Result<()> {
+        sampler.predict_dataset_chunks(
+            &self.model,
+            items,
+            self.batch_size,
+            |batch| (self.batcher)(batch, &self.device),
+            on_chunk,
         )
     }
 }
@@ -545,6 +561,22 @@ where
 {
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
         self.predict_with(&self.inference_model(), sampler, items)
+    }
+
+    fn predict_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
+    ) -> Result<()> {
+        let device = self.inference_device();
+        sampler.predict_dataset_chunks(
+            &self.inference_model(),
+            items,
+            self.config.eval_batch_size,
+            |batch| (self.batcher)(batch, &device),
+            on_chunk,
+        )
     }
 }
 
