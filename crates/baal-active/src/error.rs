@@ -88,6 +88,9 @@ pub enum ActiveError {
     /// The oracle refused or failed to label the query.
     #[error("oracle: {0}")]
     Oracle(String),
+    /// Shard results that cannot be merged (missing, repeated, of other settings, altered).
+    #[error("shards: {0}")]
+    Shards(String),
     /// The learning-curve plot cannot be drawn.
     #[error("plot {}: {message}", path.display())]
     Plot {

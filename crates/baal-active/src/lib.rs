@@ -47,6 +47,7 @@ mod oracle;
 mod plot;
 mod record;
 mod run_state;
+pub mod shard;
 mod stopping;
 mod trainer;
 mod traits;

@@ -24,8 +24,10 @@ pub use error::{DataError, Result};
 /// [`formats::npy`] at its former path, for code written against it.
 #[doc(hidden)]
 pub use formats::npy;
-pub use formats::npy::{NpyArray, NpyData};
+pub use formats::npy::{NpyArray, NpyData, NpyRows};
 pub use index::{DatasetIndex, PoolIndex};
 pub use loaders::{Cifar10, FashionMnist, ImageDataset, ImageItem, Mnist, NpyDataset, NpyItem};
-pub use state::{Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION};
+pub use state::{
+    Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION, write_file_atomically,
+};
 pub use views::{LabelledItem, LabelledView, PoolView};

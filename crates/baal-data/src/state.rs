@@ -97,7 +97,10 @@ impl Checkpoint {
 /// Writes `bytes` to `path` so that `path` holds either its previous content or `bytes`, whole,
 /// whatever happens: a temporary file in the same directory is written and synced, renamed over
 /// `path`, then the directory is synced.
-pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+///
+/// # Errors
+/// The directory is not writable; a previous file at `path` is then left untouched.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| DataError::corrupt(path, "the path must name a file"))?;

@@ -155,7 +155,7 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
                     size: args.image_size,
                 },
             )?;
-            let normalization = normalization_of(&items.images);
+            let normalization = Normalization::of_images(&items.images);
             (items, normalization)
         }
         _ if path.extension().is_some_and(|e| e == "npy") => {
@@ -166,7 +166,7 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
                 )));
             }
             let items = load_npy(path, args.classes.clone())?;
-            let normalization = normalization_of(&items.images);
+            let normalization = Normalization::of_images(&items.images);
             (items, normalization)
         }
         _ => {
@@ -250,34 +250,6 @@ fn subset(
         images.shape(),
         images.num_classes(),
     )?)
-}
-
-/// Per-channel mean and standard deviation of images' pixels in `[0, 1]`.
-fn normalization_of(images: &ImageDataset) -> Normalization {
-    let [channels, height, width] = images.shape();
-    let plane = height * width;
-    let mut sum = vec![0f64; channels];
-    let mut squares = vec![0f64; channels];
-    for item in (0..images.len()).filter_map(|i| images.get(i).ok()) {
-        for (c, pixels) in item.image.chunks(plane).enumerate() {
-            for &p in pixels {
-                let v = f64::from(p) / 255.0;
-                sum[c] += v;
-                squares[c] += v * v;
-            }
-        }
-    }
-    let count = (images.len() * plane).max(1) as f64;
-    let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
-    let std = squares
-        .iter()
-        .zip(&mean)
-        .map(|(sq, m)| ((sq / count - m * m).max(0.0).sqrt().max(1e-3)) as f32)
-        .collect();
-    Normalization {
-        mean: mean.into_iter().map(|m| m as f32).collect(),
-        std,
-    }
 }
 
 /// The access token kept in the state folder (made on first start), so that a restart keeps

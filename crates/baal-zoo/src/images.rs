@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use baal_active::InputBatcher;
-use baal_data::ImageItem;
+use baal_data::{ImageDataset, ImageItem};
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -41,6 +41,35 @@ impl Normalization {
         Self {
             mean: vec![0.4914, 0.4822, 0.4465],
             std: vec![0.2470, 0.2435, 0.2616],
+        }
+    }
+
+    /// The statistics of `images` themselves (for data without published ones: a `.npy`
+    /// array, a folder of files); a channel's deviation is at least 1e-3.
+    pub fn of_images(images: &ImageDataset) -> Self {
+        let [channels, height, width] = images.shape();
+        let plane = height * width;
+        let mut sum = vec![0f64; channels];
+        let mut squares = vec![0f64; channels];
+        for item in (0..images.len()).filter_map(|i| images.get(i).ok()) {
+            for (c, pixels) in item.image.chunks(plane).enumerate() {
+                for &p in pixels {
+                    let v = f64::from(p) / 255.0;
+                    sum[c] += v;
+                    squares[c] += v * v;
+                }
+            }
+        }
+        let count = (images.len() * plane).max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+        let std = squares
+            .iter()
+            .zip(&mean)
+            .map(|(sq, m)| ((sq / count - m * m).max(0.0).sqrt().max(1e-3)) as f32)
+            .collect();
+        Self {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            std,
         }
     }
 }

@@ -164,6 +164,69 @@ fn epig_uses_the_target_file() {
 }
 
 #[test]
+fn the_pool_is_scored_in_chunks_with_the_same_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 7 items, 3 classes, 2 MC iterations, each item a different mix.
+    let mut values = Vec::new();
+    for item in 0..7 {
+        let a = 0.1 + 0.1 * item as f32;
+        // [C, T]: class 0, 1, 2 over the 2 iterations; each iteration sums to 1.
+        values.extend([a, 0.3, 1.0 - a, 0.3, 0.0, 0.4]);
+    }
+    let pool = write_npy(dir.path(), "pool.npy", &[7, 3, 2], &values);
+    let p = pool.to_str().expect("utf-8");
+    for heuristic in ["bald", "entropy", "margin", "power-bald", "batch-bald"] {
+        let whole = baal(&["score", "--heuristic", heuristic, "--query-size", "3", p]);
+        assert_eq!(whole.code, 0, "{heuristic}: {}", whole.stderr);
+        for chunk in ["1", "2", "5"] {
+            let chunked = baal(&[
+                "score",
+                "--heuristic",
+                heuristic,
+                "--query-size",
+                "3",
+                "--chunk-items",
+                chunk,
+                p,
+            ]);
+            assert_eq!(
+                chunked.stdout, whole.stdout,
+                "{heuristic} in chunks of {chunk}"
+            );
+        }
+    }
+    // A value error names the item's place in the whole pool, not in its chunk.
+    values[5 * 6] = 0.9;
+    let bad = write_npy(dir.path(), "bad.npy", &[7, 3, 2], &values);
+    let run = baal(&[
+        "score",
+        "--heuristic",
+        "bald",
+        "--chunk-items",
+        "2",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("item 5"), "{}", run.stderr);
+    // Candidates are BatchBALD's: fewer than the query, or for another heuristic, are errors.
+    let few = baal(&[
+        "score",
+        "--heuristic",
+        "batch-bald",
+        "--query-size",
+        "3",
+        "--candidates",
+        "2",
+        p,
+    ]);
+    assert_eq!(few.code, 2);
+    assert!(few.stderr.contains("candidates"), "{}", few.stderr);
+    let other = baal(&["score", "--heuristic", "bald", "--candidates", "5", p]);
+    assert_eq!(other.code, 2);
+    assert!(other.stderr.contains("--candidates"), "{}", other.stderr);
+}
+
+#[test]
 fn bad_input_is_a_one_line_error_with_exit_code_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let not_normalised = write_npy(dir.path(), "bad.npy", &[2, 2, 1], &[0.5, 0.5, 0.2, 0.2]);
@@ -207,6 +270,8 @@ fn bad_input_is_a_one_line_error_with_exit_code_2() {
                 "score",
                 "--heuristic",
                 "batch-bald",
+                "--query-size",
+                "1",
                 not_normalised.to_str().expect("utf-8"),
             ],
             "item 1",

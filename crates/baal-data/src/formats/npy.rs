@@ -55,42 +55,13 @@ impl NpyArray {
 
     /// Parses the bytes of an `.npy` file; the error says what is wrong.
     pub fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
-        const MAGIC: &[u8] = b"\x93NUMPY";
-        if bytes.len() < 10 || &bytes[..6] != MAGIC {
-            return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
-        }
-        let (header_len, header_start) = match bytes[6] {
-            1 => (
-                usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
-                10usize,
-            ),
-            2 | 3 if bytes.len() >= 12 => (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            ),
-            v => return Err(format!("unsupported .npy version {v}")),
-        };
-        let data_start = header_start
-            .checked_add(header_len)
-            .filter(|&end| end <= bytes.len())
-            .ok_or_else(|| format!("truncated header: {header_len} bytes announced"))?;
-        let header = std::str::from_utf8(&bytes[header_start..data_start])
-            .map_err(|_| "header is not text".to_string())?;
-        let descr = dict_value(header, "descr")?;
-        let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-        if dict_value(header, "fortran_order")?.trim() != "False" {
-            return Err(
-                "Fortran-order arrays are not supported: save with np.ascontiguousarray".into(),
-            );
-        }
-        let shape = parse_shape(dict_value(header, "shape")?)?;
-        let count = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or("shape overflows")?;
-        let body = &bytes[data_start..];
-        let data = decode(descr, body, count)?;
-        Ok(Self { shape, data })
+        let header = Header::parse(bytes)?;
+        let count = header.count()?;
+        let data = decode(&header.descr, &bytes[header.data_start..], count)?;
+        Ok(Self {
+            shape: header.shape,
+            data,
+        })
     }
 
     /// Number of elements.
@@ -158,6 +129,191 @@ impl NpyArray {
             NpyData::U32(_) => "u32",
             NpyData::U64(_) => "u64",
         }
+    }
+}
+
+/// The header of an `.npy` file: dtype, shape and where the data starts.
+struct Header {
+    descr: String,
+    shape: Vec<usize>,
+    data_start: usize,
+}
+
+impl Header {
+    /// Parses the header at the start of `bytes` (the whole file, or at least its header).
+    fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
+        const MAGIC: &[u8] = b"\x93NUMPY";
+        if bytes.len() < 10 || &bytes[..6] != MAGIC {
+            return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
+        }
+        let (header_len, header_start) = match bytes[6] {
+            1 => (
+                usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
+                10usize,
+            ),
+            2 | 3 if bytes.len() >= 12 => (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            ),
+            v => return Err(format!("unsupported .npy version {v}")),
+        };
+        let data_start = header_start
+            .checked_add(header_len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| format!("truncated header: {header_len} bytes announced"))?;
+        let header = std::str::from_utf8(&bytes[header_start..data_start])
+            .map_err(|_| "header is not text".to_string())?;
+        let descr = dict_value(header, "descr")?;
+        let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
+        if dict_value(header, "fortran_order")?.trim() != "False" {
+            return Err(
+                "Fortran-order arrays are not supported: save with np.ascontiguousarray".into(),
+            );
+        }
+        let shape = parse_shape(dict_value(header, "shape")?)?;
+        Ok(Self {
+            descr,
+            shape,
+            data_start,
+        })
+    }
+
+    /// Number of elements the shape announces.
+    fn count(&self) -> std::result::Result<usize, String> {
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| "shape overflows".to_string())
+    }
+}
+
+/// Reads a float `.npy` array of shape `[N, ...]` a few rows (items) at a time, for arrays
+/// larger than memory: only the header is read on open, then each call reads the next rows.
+#[derive(Debug)]
+pub struct NpyRows {
+    file: std::io::BufReader<std::fs::File>,
+    path: std::path::PathBuf,
+    shape: Vec<usize>,
+    /// Bytes per element: 4 (`<f4`) or 8 (`<f8`).
+    width: usize,
+    row_elements: usize,
+    next_row: usize,
+}
+
+impl NpyRows {
+    /// Opens `path` and reads its header; the file's length must match the header.
+    ///
+    /// # Errors
+    /// The file cannot be read, its header is malformed, its dtype is not little-endian
+    /// `f4` or `f8`, it has no axis, or its length is not what the header announces.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let corrupt = |reason: String| DataError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        // Version 2 and 3 headers may be up to 4 GiB long; real ones are a few hundred bytes.
+        let mut head = Vec::new();
+        (&file).take(1 << 20).read_to_end(&mut head).map_err(io)?;
+        let header = Header::parse(&head).map_err(corrupt)?;
+        let width = match header.descr.as_str() {
+            "<f4" => 4,
+            "<f8" => 8,
+            other => {
+                return Err(corrupt(format!(
+                    "dtype {other} is not supported here: save float32 or float64 (little-endian)"
+                )));
+            }
+        };
+        let count = header.count().map_err(corrupt)?;
+        if header.shape.is_empty() {
+            return Err(corrupt("a scalar array has no rows".into()));
+        }
+        let expected = (count as u64)
+            .checked_mul(width as u64)
+            .and_then(|bytes| bytes.checked_add(header.data_start as u64))
+            .ok_or_else(|| corrupt("array size overflows".into()))?;
+        if file_len != expected {
+            return Err(corrupt(format!(
+                "{} bytes of data where the header announces {count} elements of {width} bytes \
+                 ({} bytes)",
+                file_len.saturating_sub(header.data_start as u64),
+                expected - header.data_start as u64
+            )));
+        }
+        let mut file = std::io::BufReader::with_capacity(1 << 20, file);
+        std::io::Seek::seek(
+            &mut file,
+            std::io::SeekFrom::Start(header.data_start as u64),
+        )
+        .map_err(io)?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            row_elements: header.shape[1..].iter().product(),
+            shape: header.shape,
+            width,
+            next_row: 0,
+        })
+    }
+
+    /// The array's shape, rows first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of rows (the first axis).
+    pub fn rows(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// The first row the next read returns.
+    pub fn next_row(&self) -> usize {
+        self.next_row
+    }
+
+    /// The name of the element type: `f32` or `f64`.
+    pub fn dtype_name(&self) -> &'static str {
+        if self.width == 4 { "f32" } else { "f64" }
+    }
+
+    /// Reads the next `rows` rows (fewer at the end) as `f32`, in C order; `None` once every
+    /// row was read.
+    ///
+    /// # Errors
+    /// The file cannot be read (it changed since it was opened).
+    pub fn read_f32(&mut self, rows: usize) -> Result<Option<Vec<f32>>> {
+        use std::io::Read;
+        let rows = rows.max(1).min(self.rows() - self.next_row);
+        if rows == 0 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; rows * self.row_elements * self.width];
+        self.file
+            .read_exact(&mut bytes)
+            .map_err(|source| DataError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.next_row += rows;
+        Ok(Some(if self.width == 4 {
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        } else {
+            bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                .collect()
+        }))
     }
 }
 
@@ -380,5 +536,49 @@ mod tests {
                 .expect_err("rejected")
                 .contains("truncated header")
         );
+    }
+
+    #[test]
+    fn rows_stream_in_chunks_and_bad_files_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let values: Vec<f32> = (0..5 * 2 * 3).map(|v| v as f32 * 0.5).collect();
+        let path = dir.path().join("p.npy");
+        std::fs::write(&path, encode_f32(&[5, 2, 3], &values)).expect("write");
+        let mut rows = NpyRows::open(&path).expect("opens");
+        assert_eq!(
+            (rows.shape(), rows.rows(), rows.dtype_name()),
+            (&[5, 2, 3][..], 5, "f32")
+        );
+        let mut read = Vec::new();
+        while let Some(chunk) = rows.read_f32(2).expect("reads") {
+            read.push(chunk.len() / 6);
+            assert_eq!(
+                chunk[..],
+                values[(rows.next_row() - chunk.len() / 6) * 6..rows.next_row() * 6]
+            );
+        }
+        assert_eq!(read, vec![2, 2, 1]);
+        // f64 rows are narrowed.
+        let doubles: Vec<u8> = [0.25f64, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        std::fs::write(&path, encode_raw("<f8", &[2, 1], &doubles)).expect("write");
+        let mut rows = NpyRows::open(&path).expect("opens");
+        assert_eq!(rows.read_f32(10).expect("reads"), Some(vec![0.25, 4.0]));
+        assert_eq!(rows.read_f32(10).expect("reads"), None);
+        // A truncated file, an integer dtype and a scalar are refused on open.
+        let mut bytes = encode_f32(&[5, 2, 3], &values);
+        bytes.truncate(bytes.len() - 4);
+        std::fs::write(&path, &bytes).expect("write");
+        let error = NpyRows::open(&path).expect_err("truncated").to_string();
+        assert!(error.contains("header announces"), "{error}");
+        std::fs::write(&path, encode_i64(&[2], &[1, 2])).expect("write");
+        let error = NpyRows::open(&path).expect_err("integers").to_string();
+        assert!(error.contains("float32"), "{error}");
+        std::fs::write(&path, encode_f32(&[], &[1.0])).expect("write");
+        assert!(NpyRows::open(&path).is_err());
+        std::fs::write(&path, b"not numpy").expect("write");
+        assert!(NpyRows::open(&path).is_err());
     }
 }

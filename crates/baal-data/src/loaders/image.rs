@@ -92,6 +92,52 @@ impl ImageDataset {
         self.shape
     }
 
+    /// Loads a `.npy` array of images `[N, H, W]` or `[N, C, H, W]` (C = 1 or 3), unlabelled
+    /// (every label 0) for a task of `num_classes` classes: bytes as they are, floats in
+    /// `[0, 1]` scaled to 0 to 255 (floats above 1 are taken as 0 to 255 already).
+    ///
+    /// # Errors
+    /// The file cannot be read or parsed, another shape, or values outside 0 to 255.
+    pub fn from_npy_images(path: &std::path::Path, num_classes: usize) -> crate::Result<Self> {
+        let array = crate::NpyArray::read(path)?;
+        let corrupt = |reason: String| DataError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let shape = match *array.shape.as_slice() {
+            [n, h, w] => [n, 1, h, w],
+            [n, c, h, w] if c == 1 || c == 3 => [n, c, h, w],
+            _ => {
+                return Err(corrupt(format!(
+                    "images must be [N, H, W] or [N, C, H, W] with C = 1 or 3, found {:?}",
+                    array.shape
+                )));
+            }
+        };
+        let values = array.to_f32();
+        let scale = if values.iter().all(|&v| v <= 1.0) {
+            255.0
+        } else {
+            1.0
+        };
+        let mut pixels = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let p = v * scale;
+            if !(0.0..=255.0).contains(&p) {
+                return Err(corrupt(format!(
+                    "value {v} at flat index {i} is outside 0 to 255 (or 0 to 1)"
+                )));
+            }
+            pixels.push(p.round() as u8);
+        }
+        Self::new(
+            pixels,
+            vec![0; shape[0]],
+            [shape[1], shape[2], shape[3]],
+            num_classes,
+        )
+    }
+
     /// Number of classes (labels are below it).
     pub fn num_classes(&self) -> usize {
         self.num_classes

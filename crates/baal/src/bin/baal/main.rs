@@ -1,6 +1,7 @@
 //! The `baal` command-line tool.
 
 mod score;
+mod shards;
 
 use clap::{Parser, Subcommand};
 use score::{ScoreArgs, run, write_report};
@@ -18,6 +19,12 @@ enum Command {
     /// Rank pool items from MC predictions in an .npy file [N, C, T] and print JSON
     /// {"heuristic", "ranks", "scores"}.
     Score(ScoreArgs),
+    /// Score one shard of a pool with a zoo model and its weights (`--shard I/N` or `auto`
+    /// under SLURM or a Kubernetes Indexed Job), into a result folder for `baal merge`.
+    Predict(shards::PredictArgs),
+    /// Check that shard folders are the N shards of one pool made with the same settings,
+    /// then select as one process would: print JSON {"heuristic", "query", "scores", ...}.
+    Merge(shards::MergeArgs),
     /// Serve a labelling page and API (and a Label Studio ML backend) over a pool: people
     /// label the most informative items while the model retrains in the background.
     #[cfg(feature = "serve")]
@@ -47,6 +54,9 @@ fn main() {
         Command::Score(args) => {
             run(args).and_then(|report| write_report(&report, args.output.as_deref()))
         }
+        Command::Predict(args) => shards::predict(args),
+        Command::Merge(args) => shards::merge(args)
+            .and_then(|merged| shards::write_merged(&merged, args.output.as_deref())),
         #[cfg(feature = "serve")]
         Command::Serve(command) => serve(command).map_err(score::ScoreError::Input),
     };

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use baal_data::NpyArray;
-use baal_heuristics::{HeuristicKind, HeuristicParams, Predictions};
+use baal_data::{NpyArray, NpyRows};
+use baal_heuristics::{HeuristicError, HeuristicKind, HeuristicParams, PoolScorer, Predictions};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
@@ -47,6 +47,13 @@ pub struct ScoreArgs {
     /// BatchBALD's sampled label configurations per pick (default 500).
     #[arg(long)]
     pub batch_bald_samples: Option<usize>,
+    /// BatchBALD's candidates: the best M items by BALD, whose predictions it selects from
+    /// (default 50 × the query size; at least the pool size selects from the whole pool).
+    #[arg(long, value_name = "M")]
+    pub candidates: Option<usize>,
+    /// Items read and scored at a time (default: as many as fit in 64 MiB).
+    #[arg(long, value_name = "N")]
+    pub chunk_items: Option<usize>,
     /// The array holds logits: apply a softmax over classes first.
     #[arg(long)]
     pub logits: bool,
@@ -59,7 +66,8 @@ pub struct ScoreArgs {
     /// Write the JSON here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Pool predictions: a little-endian f32 or f64 `.npy` array `[N, C, T]`.
+    /// Pool predictions: a little-endian f32 or f64 `.npy` array `[N, C, T]`. It is read and
+    /// scored a chunk of items at a time, so it may be larger than memory.
     pub predictions: PathBuf,
 }
 
@@ -81,8 +89,9 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
     if args.query_size == Some(0) {
         return Err(ScoreError::Input("--query-size must be at least 1".into()));
     }
-    // The files first: a bad array is reported whatever the options.
-    let predictions = load_predictions(&args.predictions, args.logits, &device)?;
+    // The files' headers first: a malformed array is reported whatever the options (bad
+    // values are found while the pool is scored).
+    let mut pool = open_rows(&args.predictions)?;
     let target = args
         .target
         .as_deref()
@@ -111,24 +120,76 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
             "{name} needs --target target.npy"
         )));
     }
-    let scoring = |e: baal_heuristics::HeuristicError| match e {
-        baal_heuristics::HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
+    if args.candidates.is_some() && heuristic.joint_batch().is_none() {
+        return Err(ScoreError::Input(format!(
+            "--candidates is only used by heuristics that select jointly (batch-bald), not {name}"
+        )));
+    }
+    let n = pool.rows();
+    if let Some(k) = args.query_size
+        && k > n
+    {
+        return Err(ScoreError::Input(format!(
+            "--query-size {k} exceeds the pool of {n} items"
+        )));
+    }
+    let scoring = |e: HeuristicError| match e {
+        HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
         other => ScoreError::Input(other.to_string()),
     };
+    // The pool streams through the scorer a chunk at a time: memory holds one score per item
+    // (and BatchBALD's candidates), not the array. Random reads no prediction, but the file
+    // is still checked.
+    let mut scorer = if heuristic.needs_predictions() {
+        Some(
+            PoolScorer::new(heuristic.as_ref(), target.as_ref(), args.candidates)
+                .map_err(scoring)?,
+        )
+    } else {
+        None
+    };
+    let [_, c, t] = <[usize; 3]>::try_from(pool.shape()).expect("checked on open");
+    let rows = match args.chunk_items {
+        Some(0) => return Err(ScoreError::Input("--chunk-items must be at least 1".into())),
+        Some(rows) => rows,
+        None => (CHUNK_BYTES / (c * t * 4).max(1)).max(1),
+    };
+    loop {
+        let start = pool.next_row();
+        let Some(values) = pool
+            .read_f32(rows)
+            .map_err(|e| ScoreError::Failed(e.to_string()))?
+        else {
+            break;
+        };
+        let len = values.len() / (c * t);
+        let chunk = predictions(
+            Tensor::<3>::from_data(TensorData::new(values, [len, c, t]), &device),
+            args.logits,
+        )
+        .map_err(|e| {
+            ScoreError::Input(format!(
+                "{}: {}",
+                args.predictions.display(),
+                e.offset_item(start)
+            ))
+        })?;
+        if let Some(scorer) = &mut scorer {
+            scorer.push(&chunk).map_err(scoring)?;
+        }
+    }
     // Batch heuristics rank their batch of the query size first (BatchBALD: with each pick's
     // batch mutual information, 0 for the rest; sampling: a sampled order with the sampling
     // probabilities); the others rank the pool by score.
-    let ranking = heuristic
-        .rank(&predictions, target.as_ref())
-        .map_err(scoring)?;
+    let ranking = match scorer {
+        Some(scorer) => scorer.finish().rank(heuristic.as_ref()),
+        None => heuristic
+            .scores_without_predictions(n)
+            .and_then(|scores| heuristic.rank_scores(scores)),
+    }
+    .map_err(scoring)?;
     let (mut ranks, scores) = ranking.into_parts();
     if let Some(k) = args.query_size {
-        if k > ranks.len() {
-            return Err(ScoreError::Input(format!(
-                "--query-size {k} exceeds the pool of {} items",
-                ranks.len()
-            )));
-        }
         ranks.truncate(k);
     }
     Ok(ScoreReport {
@@ -136,6 +197,31 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
         ranks,
         scores,
     })
+}
+
+/// Bytes of predictions read and scored at a time.
+const CHUNK_BYTES: usize = 64 << 20;
+
+/// Opens a pool's `[N, C, T]` predictions for reading in chunks of items.
+fn open_rows(path: &Path) -> Result<NpyRows, ScoreError> {
+    let rows = NpyRows::open(path).map_err(|e| ScoreError::Input(e.to_string()))?;
+    if rows.shape().len() != 3 || rows.shape().contains(&0) {
+        return Err(ScoreError::Input(format!(
+            "{}: expected an array of shape [N, C, T] (pool items, classes, MC iterations), got {:?}",
+            path.display(),
+            rows.shape()
+        )));
+    }
+    Ok(rows)
+}
+
+/// Validates probabilities, or applies a softmax to logits.
+fn predictions(tensor: Tensor<3>, logits: bool) -> baal_heuristics::Result<Predictions> {
+    if logits {
+        Predictions::from_logits(tensor)
+    } else {
+        Predictions::from_probs(tensor)
+    }
 }
 
 /// Reads `[N, C, T]` predictions from an `.npy` file and validates them.
@@ -160,12 +246,7 @@ pub fn load_predictions(
         ))
     })?;
     let tensor = Tensor::<3>::from_data(TensorData::new(array.to_f32(), [n, c, t]), device);
-    let predictions = if logits {
-        Predictions::from_logits(tensor)
-    } else {
-        Predictions::from_probs(tensor)
-    };
-    predictions.map_err(|e| ScoreError::Input(format!("{}: {e}", path.display())))
+    predictions(tensor, logits).map_err(|e| ScoreError::Input(format!("{}: {e}", path.display())))
 }
 
 /// Writes the report as JSON to `output` (atomically) or to standard output.

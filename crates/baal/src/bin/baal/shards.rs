@@ -1,0 +1,304 @@
+//! `baal predict` (score one shard of a pool with a zoo model) and `baal merge` (check the
+//! shards and select).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use baal::active::shard::{
+    MergedSelection, Shard, ShardPlan, ShardScores, file_sha256, merge_shards, score_shard,
+};
+use baal::active::{Classifier, ModelPredictor};
+use baal::bayesian::McSamplerConfig;
+use baal::data::{Cifar10, FashionMnist, ImageDataset, Mnist};
+use baal::heuristics::{HeuristicKind, HeuristicParams};
+use baal_zoo::images::{Normalization, NormalizedImages, normalized_batcher};
+use baal_zoo::models::{ModelKind, ModelVisitor};
+use burn::data::dataset::Dataset;
+use burn::tensor::{Device, Tensor};
+
+use crate::score::ScoreError;
+
+/// Options of `baal predict`.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// The pool: `fashion-mnist`, `mnist` or `cifar10` (their training split), or a `.npy`
+    /// array of images `[N, H, W]` or `[N, C, H, W]` (bytes, or floats in [0, 1]).
+    pub data: String,
+    /// Folder of a named dataset's files (default: Debian's for Fashion-MNIST and MNIST).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Classes of a `.npy` pool (the named datasets have 10).
+    #[arg(long)]
+    pub num_classes: Option<usize>,
+    /// The model.
+    #[arg(long, value_enum)]
+    pub model: ModelKind,
+    /// Its trained weights (Burn's burnpack, as `Trainer::save_weights` writes them).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Acquisition heuristic (not epig: shards take no target set).
+    #[arg(long, value_enum, default_value_t = HeuristicKind::Bald)]
+    pub heuristic: HeuristicKind,
+    /// Items the merge selects.
+    #[arg(long, default_value_t = 10)]
+    pub query_size: usize,
+    /// BatchBALD's candidates per shard (default 50 × the query size).
+    #[arg(long, value_name = "M")]
+    pub candidates: Option<usize>,
+    /// MC iterations T.
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Seed of the MC masks and of the heuristic's draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Temperature of the sampled heuristics.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Items per forward pass.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Which shard: `I/N` (shard I of N, from 0), or `auto` to read it from the scheduler
+    /// (SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX and
+    /// BAAL_SHARD_COUNT on Kubernetes).
+    #[arg(long, default_value = "0/1")]
+    pub shard: String,
+    /// The shard's result folder.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Device: cpu (flex), wgpu, vulkan, metal, cuda[:N], tch-cpu, tch-cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Options of `baal merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Shard folders written by `baal predict`, or one folder holding them.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Write the JSON here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Device for BatchBALD's selection over the candidates.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+fn input(e: impl std::fmt::Display) -> ScoreError {
+    ScoreError::Input(e.to_string())
+}
+
+/// The pool's images, their normalisation and number of classes.
+fn load_pool(args: &PredictArgs) -> Result<(ImageDataset, Normalization, usize), ScoreError> {
+    let dir = |default: &str| {
+        args.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(default))
+    };
+    let named_classes = |classes: usize| match args.num_classes {
+        Some(n) if n != classes => Err(input(format!(
+            "--num-classes {n}: {} has {classes} classes",
+            args.data
+        ))),
+        _ => Ok(classes),
+    };
+    Ok(match args.data.as_str() {
+        "fashion-mnist" => (
+            FashionMnist::from_dir(dir(FashionMnist::DEFAULT_DIR))
+                .map_err(input)?
+                .train,
+            Normalization::fashion_mnist(),
+            named_classes(10)?,
+        ),
+        "mnist" => (
+            Mnist::from_dir(dir(Mnist::DEFAULT_DIR))
+                .map_err(input)?
+                .train,
+            Normalization::mnist(),
+            named_classes(10)?,
+        ),
+        "cifar10" => {
+            let Some(dir) = &args.data_dir else {
+                return Err(input(
+                    "cifar10 needs --data-dir (its binary batches' folder)",
+                ));
+            };
+            (
+                Cifar10::from_dir(dir).map_err(input)?.train,
+                Normalization::cifar10(),
+                named_classes(10)?,
+            )
+        }
+        path if path.ends_with(".npy") => {
+            let classes = args
+                .num_classes
+                .filter(|&n| n >= 2)
+                .ok_or_else(|| input(format!("{path}: give --num-classes (at least 2)")))?;
+            let images = ImageDataset::from_npy_images(Path::new(path), classes).map_err(input)?;
+            let normalization = Normalization::of_images(&images);
+            (images, normalization, classes)
+        }
+        other => {
+            return Err(input(format!(
+                "{other:?} is neither fashion-mnist, mnist, cifar10 nor a .npy file"
+            )));
+        }
+    })
+}
+
+/// Runs `baal predict`: scores the shard and writes its folder.
+pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
+    let device = baal::device::parse_device(&args.device).map_err(input)?;
+    let shard = Shard::parse(&args.shard).map_err(input)?;
+    if args.query_size == 0 || args.batch_size == 0 || args.iterations == 0 {
+        return Err(input(
+            "--query-size, --batch-size and --iterations must be at least 1",
+        ));
+    }
+    let (images, normalization, classes) = load_pool(args)?;
+    let weights_sha256 = file_sha256(&args.weights).map_err(input)?;
+    let data_id = if args.data.ends_with(".npy") {
+        format!(
+            "npy sha256 {}",
+            file_sha256(Path::new(&args.data)).map_err(input)?
+        )
+    } else {
+        format!("{} train split, {} items", args.data, images.len())
+    };
+    let pool = NormalizedImages::all(&images, &normalization).map_err(input)?;
+    let mut params = HeuristicParams::new()
+        .with_query_size(args.query_size)
+        .with_seed(args.seed)
+        .with_temperature(args.temperature);
+    params.batch_bald_samples = None;
+    let heuristic = args.heuristic.build(&params).map_err(input)?;
+    let consistent = heuristic.needs_consistent_samples();
+    let settings: BTreeMap<String, String> = [
+        ("model", format!("{:?}", args.model)),
+        ("weights sha256", weights_sha256),
+        ("data", data_id),
+        ("classes", classes.to_string()),
+        ("MC iterations", args.iterations.to_string()),
+        ("mask seed", args.seed.to_string()),
+        ("consistent samples", consistent.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let plan = ShardPlan {
+        shard,
+        heuristic: args.heuristic,
+        params,
+        candidates: args.candidates,
+        settings,
+    };
+    let sampler = McSamplerConfig::new(args.iterations)
+        .with_seed(args.seed)
+        .with_consistent(consistent)
+        .init()
+        .map_err(input)?;
+    let visitor = ShardVisitor {
+        args,
+        pool: &pool,
+        plan: &plan,
+        sampler: &sampler,
+        device: &device,
+    };
+    let mut scores = args
+        .model
+        .build(pool.shape(), classes, &device, visitor)
+        .map_err(input)??;
+    scores
+        .write(&args.output)
+        .map_err(|e| ScoreError::Failed(e.to_string()))?;
+    eprintln!(
+        "baal predict: shard {}/{} scored pool items {:?} of {} into {}",
+        shard.index,
+        shard.count,
+        scores.manifest.range,
+        scores.manifest.pool_len,
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Loads the weights into the zoo model and scores the shard.
+struct ShardVisitor<'a> {
+    args: &'a PredictArgs,
+    pool: &'a NormalizedImages,
+    plan: &'a ShardPlan,
+    sampler: &'a baal::bayesian::McSampler,
+    device: &'a Device,
+}
+
+impl ModelVisitor for ShardVisitor<'_> {
+    type Output = Result<ShardScores, ScoreError>;
+
+    fn visit<M: Classifier<Input = Tensor<4>>>(self, model: M) -> Self::Output {
+        let model = model.try_load_file(&self.args.weights).map_err(|e| {
+            input(format!(
+                "{}: not weights of {:?} for this data: {e:?}",
+                self.args.weights.display(),
+                self.args.model
+            ))
+        })?;
+        let predictor = ModelPredictor {
+            model,
+            batcher: normalized_batcher(),
+            device: self.device.clone(),
+            batch_size: self.args.batch_size,
+        };
+        let indices: Vec<usize> = (0..self.pool.len()).collect();
+        score_shard(&predictor, self.sampler, self.pool, &indices, self.plan).map_err(input)
+    }
+}
+
+/// The shard folders named on the command line: each, or each sub-folder of a folder that
+/// holds no manifest itself.
+fn shard_dirs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScoreError> {
+    let mut dirs = Vec::new();
+    for path in paths {
+        if path.join("manifest.json").is_file() {
+            dirs.push(path.clone());
+            continue;
+        }
+        let mut inner: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| input(format!("{}: {e}", path.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.join("manifest.json").is_file())
+            .collect();
+        if inner.is_empty() {
+            return Err(input(format!(
+                "{}: no shard here (no manifest.json in it or its sub-folders)",
+                path.display()
+            )));
+        }
+        inner.sort();
+        dirs.extend(inner);
+    }
+    Ok(dirs)
+}
+
+/// Runs `baal merge`.
+pub fn merge(args: &MergeArgs) -> Result<MergedSelection, ScoreError> {
+    let device = baal::device::parse_device(&args.device).map_err(input)?;
+    let shards = shard_dirs(&args.shards)?
+        .iter()
+        .map(|dir| ShardScores::read(dir, &device))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(input)?;
+    merge_shards(shards).map_err(input)
+}
+
+/// Writes the merge's JSON to `output` (atomically) or standard output.
+pub fn write_merged(merged: &MergedSelection, output: Option<&Path>) -> Result<(), ScoreError> {
+    let json = serde_json::to_string(merged).map_err(|e| ScoreError::Failed(e.to_string()))?;
+    match output {
+        None => {
+            println!("{json}");
+            Ok(())
+        }
+        Some(path) => baal::data::write_file_atomically(path, json.as_bytes())
+            .map_err(|e| ScoreError::Failed(e.to_string())),
+    }
+}

@@ -1,0 +1,212 @@
+//! Sharded scoring through the real binary: 4 `baal predict` processes and `baal merge` give
+//! exactly the selection of one process; a missing, repeated, mismatched or altered shard is
+//! an error that names it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use baal_active::Classifier;
+use baal_data::formats::npy::encode_raw;
+use baal_zoo::models::{ModelKind, ModelVisitor};
+use burn::tensor::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+fn baal(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(args)
+        .output()
+        .expect("run baal")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn failure(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Saves a freshly initialised model's weights (a trained model's would do the same).
+struct Save(PathBuf);
+
+impl ModelVisitor for Save {
+    type Output = ();
+
+    fn visit<M: Classifier<Input = Tensor<4>>>(self, model: M) {
+        model.save_file(&self.0).expect("weights saved");
+    }
+}
+
+/// A pool of 90 random 28×28 grey images and the weights of a small CNN for it.
+fn fixtures(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let pixels: Vec<u8> = (0..90 * 28 * 28).map(|_| rng.random()).collect();
+    let pool = dir.join("pool.npy");
+    std::fs::write(&pool, encode_raw("|u1", &[90, 28, 28], &pixels)).expect("pool");
+    let weights = dir.join("small-cnn.bpk");
+    let device = Device::default();
+    device.seed(5);
+    ModelKind::SmallCnn
+        .build([1, 28, 28], 10, &device, Save(weights.clone()))
+        .expect("model");
+    (pool, weights)
+}
+
+/// `baal predict` of `shard` with the fixtures' settings (and `extra` options) into `out`.
+fn predict_args(
+    pool: &Path,
+    weights: &Path,
+    heuristic: &str,
+    shard: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "predict",
+        pool.to_str().expect("utf-8"),
+        "--num-classes",
+        "10",
+        "--model",
+        "small-cnn",
+        "--weights",
+        weights.to_str().expect("utf-8"),
+        "--heuristic",
+        heuristic,
+        "--query-size",
+        "5",
+        "--candidates",
+        "12",
+        "--iterations",
+        "6",
+        "--batch-size",
+        "8",
+        "--shard",
+        shard,
+        "--output",
+        out.to_str().expect("utf-8"),
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| (*s).to_string()));
+    args
+}
+
+#[test]
+fn four_shard_processes_merge_into_the_single_process_selection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pool, weights) = fixtures(dir.path());
+    for heuristic in ["bald", "batch-bald", "entropy"] {
+        let sharded = dir.path().join(format!("{heuristic}-sharded"));
+        // The 4 shards run as 4 processes at once, as a cluster's tasks would.
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_baal"))
+                    .args(predict_args(
+                        &pool,
+                        &weights,
+                        heuristic,
+                        &format!("{i}/4"),
+                        &sharded.join(format!("shard-{i}")),
+                        &[],
+                    ))
+                    .output()
+                    .expect("spawn")
+            })
+            .collect();
+        for child in &children {
+            ok(child);
+        }
+        let single = dir.path().join(format!("{heuristic}-single"));
+        let args = predict_args(&pool, &weights, heuristic, "0/1", &single, &[]);
+        ok(&baal(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+        let merged = ok(&baal(&["merge", sharded.to_str().expect("utf-8")]));
+        let alone = ok(&baal(&["merge", single.to_str().expect("utf-8")]));
+        eprintln!("{heuristic}: 4 shards {}", merged.trim());
+        eprintln!("{heuristic}: 1 process {}", alone.trim());
+        let merged: serde_json::Value = serde_json::from_str(&merged).expect("JSON");
+        let alone: serde_json::Value = serde_json::from_str(&alone).expect("JSON");
+        assert_eq!(merged["query"], alone["query"], "{heuristic}");
+        assert_eq!(merged["scores"], alone["scores"], "{heuristic}");
+        assert_eq!(merged["shards"], 4);
+        assert_eq!(merged["query"].as_array().map(Vec::len), Some(5));
+    }
+}
+
+#[test]
+fn missing_repeated_mismatched_and_altered_shards_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pool, weights) = fixtures(dir.path());
+    let shard = |i: usize, extra: &[&str]| {
+        let out = dir.path().join(format!("shard-{i}{}", extra.join("")));
+        let args = predict_args(&pool, &weights, "bald", &format!("{i}/3"), &out, extra);
+        ok(&baal(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+        out
+    };
+    let s: Vec<PathBuf> = (0..3).map(|i| shard(i, &[])).collect();
+    let path = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+    let merge = |dirs: &[&PathBuf]| {
+        let mut args = vec!["merge".to_string()];
+        args.extend(dirs.iter().map(|d| path(d)));
+        baal(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    ok(&merge(&[&s[0], &s[1], &s[2]]));
+    let error = failure(&merge(&[&s[0], &s[2]]));
+    assert!(error.contains("shard 1/3 of the 3 is missing"), "{error}");
+    let error = failure(&merge(&[&s[0], &s[1], &s[1], &s[2]]));
+    assert!(error.contains("given twice"), "{error}");
+    let other_seed = shard(1, &["--seed", "9"]);
+    let error = failure(&merge(&[&s[0], &other_seed, &s[2]]));
+    assert!(error.contains("differ in heuristic seed"), "{error}");
+    assert!(error.contains(&path(&other_seed)), "{error}");
+    // A byte changed in a shard's scores: the checksum catches it.
+    let scores = s[2].join("scores.npy");
+    let mut bytes = std::fs::read(&scores).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&scores, bytes).expect("write");
+    let error = failure(&merge(&[&s[0], &s[1], &s[2]]));
+    assert!(error.contains("checksum"), "{error}");
+    assert!(error.contains(&path(&s[2])), "{error}");
+    // Bad shard specifications and `auto` without a scheduler are errors too.
+    let out = dir.path().join("bad");
+    for (spec, needle) in [
+        ("3/3", "below the count"),
+        ("1-of-3", "I/N"),
+        ("auto", "JOB_COMPLETION_INDEX"),
+    ] {
+        let args = predict_args(&pool, &weights, "bald", spec, &out, &[]);
+        let output = Command::new(env!("CARGO_BIN_EXE_baal"))
+            .args(&args)
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("BAAL_SHARD_INDEX")
+            .output()
+            .expect("run");
+        let error = failure(&output);
+        assert!(error.contains(needle), "{spec}: {error}");
+    }
+    // `auto` reads a SLURM array task's index.
+    let output = Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(predict_args(&pool, &weights, "bald", "auto", &out, &[]))
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .expect("run");
+    ok(&output);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
+            .expect("JSON");
+    assert_eq!(manifest["shard"]["index"], 2);
+}
