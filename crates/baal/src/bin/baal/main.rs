@@ -1,5 +1,7 @@
 //! The `baal` command-line tool.
 
+#[cfg(feature = "remote")]
+mod remote_serve;
 mod score;
 mod shards;
 
@@ -29,6 +31,10 @@ enum Command {
     /// label the most informative items while the model retrains in the background.
     #[cfg(feature = "serve")]
     Serve(ServeCommand),
+    /// Lend a device of this machine (a GPU) to other processes over WebSocket, through Burn's
+    /// remote backend: they use it as the device `remote:ws://HOST:PORT`.
+    #[cfg(feature = "remote")]
+    RemoteServe(remote_serve::RemoteServeArgs),
 }
 
 /// `baal serve`'s arguments and the device it trains on.
@@ -37,7 +43,8 @@ enum Command {
 struct ServeCommand {
     #[command(flatten)]
     args: baal_serve::cli::ServeArgs,
-    /// Device: cpu (flex), wgpu, vulkan, metal, cuda, tch-cpu, tch-cuda, with `:N` for an index.
+    /// Device: cpu (flex), wgpu, vulkan, metal, cuda, tch-cpu, tch-cuda, with `:N` for an index,
+    /// or remote:ws://HOST:PORT.
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -59,6 +66,8 @@ fn main() {
             .and_then(|merged| shards::write_merged(&merged, args.output.as_deref())),
         #[cfg(feature = "serve")]
         Command::Serve(command) => serve(command).map_err(score::ScoreError::Input),
+        #[cfg(feature = "remote")]
+        Command::RemoteServe(args) => remote_serve::run(args),
     };
     if let Err(e) = result {
         eprintln!("baal: error: {e}");

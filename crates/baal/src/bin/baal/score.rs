@@ -60,7 +60,8 @@ pub struct ScoreArgs {
     /// Target-set predictions `[M, C, T]` for EPIG.
     #[arg(long)]
     pub target: Option<PathBuf>,
-    /// Device: `cpu`, `wgpu`, `vulkan`, `metal`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`.
+    /// Device: `cpu`, `wgpu`, `vulkan`, `metal`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`,
+    /// `remote:ws://HOST:PORT`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Write the JSON here instead of standard output.
