@@ -13,24 +13,16 @@
 
 use std::hint::black_box;
 
-use baal::active::{ModelPredictor, Predictor};
+use baal::active::{Predictor, score_pool};
 use baal::bayesian::McSamplerConfig;
-use baal::heuristics::{Bald, Heuristic, PoolScorer, Predictions};
-use baal_benches::{NoisyPool, bench_device, noisy_batcher};
-use baal_zoo::models::SmallCnnConfig;
+use baal::heuristics::{Bald, Heuristic, Predictions};
+use baal_benches::{NoisyPool, bench_device, noisy_pool_predictor};
 use criterion::{Criterion, Throughput, criterion_main};
 
 const ITEMS: usize = 50_000;
 
 fn pool_scoring(criterion: &mut Criterion) {
-    let device = bench_device();
-    device.seed(0);
-    let predictor = ModelPredictor {
-        model: SmallCnnConfig::new().init(&device).expect("valid model"),
-        batcher: noisy_batcher(),
-        device: device.clone(),
-        batch_size: 256,
-    };
+    let predictor = noisy_pool_predictor(&bench_device());
     let pool = NoisyPool::new(ITEMS, 0.1);
     let sampler = McSamplerConfig::new(20).init().expect("valid sampler");
     let mut group = criterion.benchmark_group("pool_scoring");
@@ -46,13 +38,9 @@ fn pool_scoring(criterion: &mut Criterion) {
     });
     group.bench_function("streaming/bald_50000", |bencher| {
         bencher.iter(|| {
-            let mut scorer = PoolScorer::new(&Bald, None, None).expect("scorer");
-            predictor
-                .predict_chunks(&sampler, &pool, &mut |_, probs| {
-                    Ok(scorer.push(&Predictions::from_probs(probs)?)?)
-                })
-                .expect("predict");
-            black_box(scorer.finish().rank(&Bald).expect("rank"))
+            let scores =
+                score_pool(&predictor, &sampler, &pool, &Bald, None, None).expect("scores");
+            black_box(scores.rank(&Bald).expect("rank"))
         });
     });
     group.finish();

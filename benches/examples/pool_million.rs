@@ -7,24 +7,16 @@
 
 use std::time::Instant;
 
-use baal::active::{ModelPredictor, Predictor};
+use baal::active::{Predictor, score_pool};
 use baal::bayesian::McSamplerConfig;
-use baal::heuristics::{Bald, PoolScorer, Predictions};
-use baal_benches::{NoisyPool, bench_device, noisy_batcher, reset_peak_rss, rss};
-use baal_zoo::models::SmallCnnConfig;
+use baal::heuristics::Bald;
+use baal_benches::{NoisyPool, bench_device, noisy_pool_predictor, reset_peak_rss, rss};
 
 fn main() {
     let items: usize = std::env::args()
         .nth(1)
         .map_or(1_000_000, |n| n.parse().expect("ITEMS is a number"));
-    let device = bench_device();
-    device.seed(0);
-    let predictor = ModelPredictor {
-        model: SmallCnnConfig::new().init(&device).expect("valid model"),
-        batcher: noisy_batcher(),
-        device: device.clone(),
-        batch_size: 256,
-    };
+    let predictor = noisy_pool_predictor(&bench_device());
     let pool = NoisyPool::new(items, 0.1);
     let sampler = McSamplerConfig::new(20).init().expect("valid sampler");
     // Warm up (allocator pools, kernels) on a few batches, then measure from here.
@@ -33,16 +25,8 @@ fn main() {
     let (before, _) = rss().expect("Linux /proc");
     reset_peak_rss();
     let started = Instant::now();
-    let mut scorer = PoolScorer::new(&Bald, None, None).expect("scorer");
-    predictor
-        .predict_chunks(&sampler, &pool, &mut |range, probs| {
-            if range.start % 100_000 == 0 {
-                eprintln!("{} items, {:.0} s", range.start, started.elapsed().as_secs_f64());
-            }
-            Ok(scorer.push(&Predictions::from_probs(probs)?)?)
-        })
-        .expect("predict");
-    let ranking = scorer.finish().rank(&Bald).expect("rank");
+    let scores = score_pool(&predictor, &sampler, &pool, &Bald, None, None).expect("scores");
+    let ranking = scores.rank(&Bald).expect("rank");
     let seconds = started.elapsed().as_secs_f64();
     let (_, peak) = rss().expect("Linux /proc");
     println!(

@@ -94,13 +94,12 @@ impl baal::burn::data::dataset::Dataset<Vec<f32>> for NoisyPool {
         let start = (index % self.base_len) * Self::PIXELS;
         let mut rng = ChaCha8Rng::seed_from_u64(index as u64);
         Ok(self.base[start..start + Self::PIXELS]
-                .iter()
-                .map(|&p| {
-                    let (u1, u2): (f32, f32) =
-                        (rng.random_range(f32::EPSILON..1.0), rng.random());
-                    p + self.sigma * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-                })
-                .collect())
+            .iter()
+            .map(|&p| {
+                let (u1, u2): (f32, f32) = (rng.random_range(f32::EPSILON..1.0), rng.random());
+                p + self.sigma * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+            })
+            .collect())
     }
 
     fn len(&self) -> usize {
@@ -131,4 +130,20 @@ pub fn rss() -> Option<(u64, u64)> {
 /// Resets the peak resident memory that [`rss`] reports (Linux's `clear_refs` 5).
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The zoo's small CNN (seeded weights) on `device` with the [`NoisyPool`] batcher, batches
+/// of 256: the pool-scoring bench's and the `pool_million` example's model.
+pub fn noisy_pool_predictor(
+    device: &Device,
+) -> baal::active::ModelPredictor<baal_zoo::models::SmallCnn, Vec<f32>> {
+    device.seed(0);
+    baal::active::ModelPredictor {
+        model: baal_zoo::models::SmallCnnConfig::new()
+            .init(device)
+            .expect("valid model"),
+        batcher: noisy_batcher(),
+        device: device.clone(),
+        batch_size: 256,
+    }
 }

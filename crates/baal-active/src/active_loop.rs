@@ -356,14 +356,14 @@ where
             pool.dataset_indices().iter().map(|d| d.get()).collect(),
         ));
         let scores = if self.heuristic.needs_predictions() {
-            let mut scorer =
-                PoolScorer::new(self.heuristic.as_ref(), target.as_ref(), self.candidates)?;
-            predictor.predict_chunks(&pool_sampler, &pool, &mut |range, probs| {
-                let chunk = Predictions::from_probs(probs)
-                    .map_err(|error| error.offset_item(range.start))?;
-                Ok(scorer.push(&chunk)?)
-            })?;
-            Some(scorer.finish())
+            Some(score_pool(
+                predictor,
+                &pool_sampler,
+                &pool,
+                self.heuristic.as_ref(),
+                target.as_ref(),
+                self.candidates,
+            )?)
         } else {
             None // random and precomputed scores read only the pool size: skip the model
         };
@@ -470,6 +470,31 @@ impl StepOutcome {
             consistent_samples: false,
         }
     }
+}
+
+/// Scores `items` with `heuristic` while `predictor` predicts them under `sampler`, batch by
+/// batch: what the loop, `baal score` and a shard keep of a pool (see
+/// [`PoolScorer`](baal_heuristics::PoolScorer)). `candidates` bounds a joint heuristic's
+/// candidate set (`None`: its default).
+///
+/// # Errors
+/// A heuristic that does not read predictions or lacks its target, a prediction error, or a
+/// chunk that is not valid probabilities (the error names the item's position in `items`).
+pub fn score_pool<I>(
+    predictor: &dyn Predictor<I>,
+    sampler: &baal_bayesian::McSampler,
+    items: &dyn Dataset<I>,
+    heuristic: &dyn Heuristic,
+    target: Option<&Predictions>,
+    candidates: Option<usize>,
+) -> Result<baal_heuristics::PoolScores> {
+    let mut scorer = PoolScorer::new(heuristic, target, candidates)?;
+    predictor.predict_chunks(sampler, items, &mut |range, probs| {
+        let chunk =
+            Predictions::from_probs(probs).map_err(|error| error.offset_item(range.start))?;
+        Ok(scorer.push(&chunk)?)
+    })?;
+    Ok(scorer.finish())
 }
 
 /// What the model thought of its picks before they were labelled: a few forward passes of the

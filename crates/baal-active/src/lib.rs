@@ -52,7 +52,7 @@ mod stopping;
 mod trainer;
 mod traits;
 
-pub use active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes};
+pub use active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes, score_pool};
 /// The heuristic registry lives with the heuristics; re-exported for the loop's users.
 pub use baal_heuristics::{HeuristicKind, HeuristicParams};
 pub use error::{ActiveError, Result};

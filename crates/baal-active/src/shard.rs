@@ -19,14 +19,13 @@ use std::path::{Path, PathBuf};
 
 use baal_bayesian::McSampler;
 use baal_data::{NpyArray, npy, write_file_atomically};
-use baal_heuristics::{
-    Candidates, Heuristic, HeuristicKind, HeuristicParams, PoolScorer, PoolScores, Predictions,
-};
+use baal_heuristics::{Candidates, Heuristic, HeuristicKind, HeuristicParams, PoolScores};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::active_loop::score_pool;
 use crate::error::{ActiveError, Result};
 use crate::traits::Predictor;
 
@@ -268,14 +267,19 @@ pub fn score_shard<I>(
         range: range.clone(),
     };
     let scores = if heuristic.needs_predictions() {
-        let mut scorer = PoolScorer::new(heuristic.as_ref(), None, plan.candidates)?;
         let keyed = sampler.clone().with_item_keys(Some(keys.clone().into()));
-        predictor.predict_chunks(&keyed, &part, &mut |chunk, probs| {
-            let predictions = Predictions::from_probs(probs)
-                .map_err(|error| error.offset_item(range.start + chunk.start))?;
-            Ok(scorer.push(&predictions)?)
-        })?;
-        scorer.finish()
+        score_pool(
+            predictor,
+            &keyed,
+            &part,
+            heuristic.as_ref(),
+            None,
+            plan.candidates,
+        )
+        .map_err(|error| match error {
+            ActiveError::Heuristic(e) => ActiveError::Heuristic(e.offset_item(range.start)),
+            other => other,
+        })?
     } else {
         PoolScores::new(vec![0.0; range.len()], None, 0, heuristic.orientation())?
     };

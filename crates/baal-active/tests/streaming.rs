@@ -35,6 +35,16 @@ fn predictor(batch_size: usize) -> ModelPredictor<TinyMlp, ImageItem> {
     }
 }
 
+/// The slice with 30 random labels, the same for every call.
+fn labelled(train: &InMemDataset<ImageItem>) -> baal_data::ActiveLearningDataset<ImageItem, u8> {
+    let items = (0..train.len())
+        .map(|i| train.get(i).expect("item"))
+        .collect();
+    let mut data = dataset(InMemDataset::new(items), 4);
+    data.label_randomly(30).expect("labels");
+    data
+}
+
 /// The queries of two steps of `kind`, with the pool streamed through `predictor`.
 fn queries(
     train: &InMemDataset<ImageItem>,
@@ -42,15 +52,7 @@ fn queries(
     predictor: &dyn Predictor<ImageItem>,
     candidates: usize,
 ) -> Vec<Vec<DatasetIndex>> {
-    let mut data = dataset(
-        InMemDataset::new(
-            (0..train.len())
-                .map(|i| train.get(i).expect("item"))
-                .collect(),
-        ),
-        4,
-    );
-    data.label_randomly(30).expect("labels");
+    let mut data = labelled(train);
     let mut active = ActiveLearningLoop::from_kind(kind, 6, 2)
         .expect("loop")
         .with_iterations(6)
@@ -93,15 +95,7 @@ fn batch_bald_picks_among_its_candidates_in_the_loop() {
     let streamed = predictor(16);
     // 6 picks from 12 candidates, the best 12 of the pool's 120 items by BALD.
     let few = queries(&train, HeuristicKind::BatchBald, &streamed, 12);
-    let mut data = dataset(
-        InMemDataset::new(
-            (0..train.len())
-                .map(|i| train.get(i).expect("item"))
-                .collect(),
-        ),
-        4,
-    );
-    data.label_randomly(30).expect("labels");
+    let mut data = labelled(&train);
     let mut bald = ActiveLearningLoop::from_kind(HeuristicKind::Bald, 12, 2)
         .expect("loop")
         .with_iterations(6)
