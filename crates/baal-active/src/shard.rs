@@ -212,7 +212,8 @@ pub struct ShardPlan {
 
 /// Scores shard `plan.shard` of `pool` (whose item `i` has dataset index
 /// `dataset_indices[i]`) with `predictor` under `sampler`: the shard's items are MC-predicted
-/// batch by batch, keyed by their dataset indices, and streamed through a [`PoolScorer`].
+/// batch by batch, keyed by their dataset indices, and streamed through a
+/// [`PoolScorer`](baal_heuristics::PoolScorer).
 ///
 /// The sampler should draw consistent samples when the heuristic needs them
 /// ([`Heuristic::needs_consistent_samples`]); heuristics that need a target set (EPIG) are

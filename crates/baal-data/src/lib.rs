@@ -27,6 +27,8 @@ pub use formats::npy;
 pub use formats::npy::{NpyArray, NpyData, NpyRows};
 pub use index::{DatasetIndex, PoolIndex};
 pub use loaders::{Cifar10, FashionMnist, ImageDataset, ImageItem, Mnist, NpyDataset, NpyItem};
+#[cfg(feature = "image-folders")]
+pub use loaders::{FolderShape, ImageFolder};
 pub use state::{
     Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION, write_file_atomically,
 };

@@ -363,7 +363,8 @@ impl PoolScores {
     }
 }
 
-/// Scores a pool chunk by chunk; see the [module documentation](self).
+/// Scores a pool chunk by chunk, keeping one score per item and, for joint heuristics, a
+/// bounded candidate set (see [`PoolScores`]).
 ///
 /// ```
 /// use baal_heuristics::{BatchBald, Heuristic, PoolScorer, Predictions};

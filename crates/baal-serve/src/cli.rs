@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ServeError;
 use crate::http::Server;
-use crate::items::{FolderShape, Items, load_folder, load_npy};
+use crate::items::{Items, load_folder, load_npy};
 use crate::scorer::ZooScorer;
 use crate::service::Service;
 use crate::store::{LabelStore, StoreConfig};
+use baal_data::FolderShape;
 
 /// The arguments of `baal serve`.
 #[derive(Clone, Debug, clap::Args)]

@@ -8,9 +8,9 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use baal_data::{DatasetIndex, ImageDataset, ImageItem};
+use baal_data::{DatasetIndex, FolderShape, ImageDataset, ImageFolder, ImageItem};
 use burn::data::dataset::Dataset;
-use image::{DynamicImage, ImageFormat, imageops::FilterType};
+use image::{DynamicImage, ImageFormat};
 
 use crate::error::ServeError;
 
@@ -103,131 +103,27 @@ pub fn png(item: &ImageItem) -> Result<Vec<u8>, ServeError> {
     Ok(bytes)
 }
 
-/// How the images of a folder are turned into model inputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FolderShape {
-    /// 1 (grey) or 3 (RGB).
-    pub channels: usize,
-    /// Side of the square the images are resized to.
-    pub size: usize,
-}
-
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-}
-
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, ServeError> {
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(|e| ServeError::io(dir, e))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServeError::io(dir, e))?;
-    entries.sort();
-    Ok(entries)
-}
-
-/// Loads a folder of images: PNG and JPEG files at its top level are the pool; a sub-folder
-/// named after a class holds images labelled with it. `classes` gives the class names; when
-/// empty, the sub-folders' names are the classes (sorted).
+/// Loads a folder of images as a pool to label (see [`ImageFolder::load`]): its top-level
+/// files are the pool, the files of its class sub-folders the seed labels.
 ///
 /// # Errors
-/// The folder cannot be read, holds no image, a file is not a readable image, a sub-folder
-/// is not one of `classes`, there are fewer than 2 classes, or the shape is not 1 or 3
-/// channels of at least 1 pixel.
+/// As [`ImageFolder::load`].
 pub fn load_folder(
     dir: &Path,
     classes: &[String],
     shape: FolderShape,
 ) -> Result<Items, ServeError> {
-    if !matches!(shape.channels, 1 | 3) || shape.size == 0 {
-        return Err(ServeError::Config(format!(
-            "image shape {}×{}×{}: 1 or 3 channels and a size of at least 1",
-            shape.channels, shape.size, shape.size
-        )));
-    }
-    let entries = sorted_entries(dir)?;
-    let sub_dirs: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
-    let classes: Vec<String> = if classes.is_empty() {
-        sub_dirs
-            .iter()
-            .filter_map(|d| d.file_name().and_then(|n| n.to_str()).map(String::from))
-            .collect()
-    } else {
-        classes.to_vec()
-    };
-    if classes.len() < 2 {
-        return Err(ServeError::Config(format!(
-            "{} class(es) for {}: give at least 2 with --classes, or sub-folders named after them",
-            classes.len(),
-            dir.display()
-        )));
-    }
-    let mut files: Vec<PathBuf> = entries.iter().filter(|p| is_image(p)).cloned().collect();
-    let mut seed_labels = Vec::new();
-    for sub in sub_dirs {
-        let name = sub.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let class = classes.iter().position(|c| c == name).ok_or_else(|| {
-            ServeError::Config(format!(
-                "{}: the sub-folder {name:?} is not a class ({})",
-                sub.display(),
-                classes.join(", ")
-            ))
-        })?;
-        for file in sorted_entries(sub)?.into_iter().filter(|p| is_image(p)) {
-            seed_labels.push((DatasetIndex::new(files.len()), class));
-            files.push(file);
-        }
-    }
-    if files.is_empty() {
-        return Err(ServeError::Config(format!(
-            "{} holds no PNG or JPEG image",
-            dir.display()
-        )));
-    }
-    let mut pixels = Vec::with_capacity(files.len() * shape.channels * shape.size * shape.size);
-    for file in &files {
-        pixels.extend(read_image(file, shape)?);
-    }
-    let images = ImageDataset::new(
-        pixels,
-        vec![0; files.len()],
-        [shape.channels, shape.size, shape.size],
-        classes.len(),
-    )?;
+    let folder = ImageFolder::load(dir, classes, shape)?;
     Ok(Items {
-        images,
-        files: Some(files),
-        classes,
-        seed_labels,
+        images: folder.images,
+        files: Some(folder.files),
+        classes: folder.classes,
+        seed_labels: folder
+            .labelled
+            .into_iter()
+            .map(|(index, class)| (DatasetIndex::new(index), class))
+            .collect(),
         test: None,
-    })
-}
-
-/// One image file resized to `shape`, CHW.
-fn read_image(path: &Path, shape: FolderShape) -> Result<Vec<u8>, ServeError> {
-    let image = image::ImageReader::open(path)
-        .map_err(|e| ServeError::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| ServeError::io(path, e))?
-        .decode()
-        .map_err(|e| ServeError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("not a readable image: {e}"),
-        })?;
-    let size = u32::try_from(shape.size).unwrap_or(u32::MAX);
-    let image = image.resize_exact(size, size, FilterType::Triangle);
-    Ok(match shape.channels {
-        1 => image.to_luma8().into_raw(),
-        _ => {
-            let hwc = image.to_rgb8().into_raw();
-            let plane = shape.size * shape.size;
-            (0..3)
-                .flat_map(|c| (0..plane).map(move |p| (c, p)))
-                .map(|(c, p)| hwc[p * 3 + c])
-                .collect()
-        }
     })
 }
 

@@ -24,8 +24,9 @@ mod scorer;
 mod service;
 mod store;
 
+pub use baal_data::FolderShape;
 pub use error::ServeError;
-pub use items::{FolderShape, Items, load_folder, load_npy, png};
+pub use items::{Items, load_folder, load_npy, png};
 pub use journal::{Event, LabelJournal, Source};
 pub use queue::{Lease, LeaseId, LeaseQueue, QueueError};
 pub use scorer::{Scorer, ZooScorer};

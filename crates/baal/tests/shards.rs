@@ -210,3 +210,46 @@ fn missing_repeated_mismatched_and_altered_shards_are_named() {
             .expect("JSON");
     assert_eq!(manifest["shard"]["index"], 2);
 }
+
+#[test]
+fn a_folder_of_images_is_scored_in_shards_like_a_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, weights) = fixtures(dir.path());
+    let folder = dir.path().join("photos");
+    std::fs::create_dir_all(folder.join("7")).expect("mkdir");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    for i in 0..14 {
+        let pixels: Vec<u8> = (0..20 * 20).map(|_| rng.random()).collect();
+        image::GrayImage::from_raw(20, 20, pixels)
+            .expect("image")
+            .save(folder.join(format!("img-{i:02}.png")))
+            .expect("png");
+    }
+    // A labelled image of class 7: it names a class and is not scored.
+    image::GrayImage::from_pixel(20, 20, image::Luma([9]))
+        .save(folder.join("7").join("seed.png"))
+        .expect("png");
+    let run = |shard: &str, out: &Path| {
+        let mut args = predict_args(&folder, &weights, "bald", shard, out, &[]);
+        args.extend(
+            ["--channels", "1", "--image-size", "28"]
+                .iter()
+                .map(|s| (*s).to_string()),
+        );
+        ok(&baal(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+    };
+    let sharded = dir.path().join("sharded");
+    run("0/2", &sharded.join("a"));
+    run("1/2", &sharded.join("b"));
+    let single = dir.path().join("single");
+    run("0/1", &single);
+    let merged: serde_json::Value =
+        serde_json::from_str(&ok(&baal(&["merge", sharded.to_str().expect("utf-8")])))
+            .expect("JSON");
+    let alone: serde_json::Value =
+        serde_json::from_str(&ok(&baal(&["merge", single.to_str().expect("utf-8")])))
+            .expect("JSON");
+    assert_eq!(merged["query"], alone["query"]);
+    assert_eq!(merged["scores"], alone["scores"]);
+    assert_eq!(merged["pool_len"], 14, "the top-level files only");
+}

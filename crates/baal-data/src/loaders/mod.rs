@@ -5,6 +5,8 @@
 mod cifar;
 #[cfg(feature = "download")]
 mod download;
+#[cfg(feature = "image-folders")]
+mod folder;
 mod idx;
 mod image;
 mod numpy;
@@ -12,6 +14,8 @@ mod numpy;
 pub use cifar::*;
 #[cfg(feature = "download")]
 pub use download::{FASHION_MNIST_URL, MNIST_URL};
+#[cfg(feature = "image-folders")]
+pub use folder::{FolderShape, ImageFolder};
 pub use idx::*;
 pub use image::{ImageDataset, ImageItem};
 pub use numpy::*;

@@ -9,7 +9,7 @@ use baal::active::shard::{
 };
 use baal::active::{Classifier, ModelPredictor};
 use baal::bayesian::McSamplerConfig;
-use baal::data::{Cifar10, FashionMnist, ImageDataset, Mnist};
+use baal::data::{Cifar10, FashionMnist, FolderShape, ImageDataset, ImageFolder, Mnist};
 use baal::heuristics::{HeuristicKind, HeuristicParams};
 use baal_zoo::images::{Normalization, NormalizedImages, normalized_batcher};
 use baal_zoo::models::{ModelKind, ModelVisitor};
@@ -21,13 +21,22 @@ use crate::score::ScoreError;
 /// Options of `baal predict`.
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
-    /// The pool: `fashion-mnist`, `mnist` or `cifar10` (their training split), or a `.npy`
-    /// array of images `[N, H, W]` or `[N, C, H, W]` (bytes, or floats in [0, 1]).
+    /// The pool: `fashion-mnist`, `mnist` or `cifar10` (their training split), a `.npy`
+    /// array of images `[N, H, W]` or `[N, C, H, W]` (bytes, or floats in [0, 1]), or a
+    /// folder of PNG/JPEG files (its top-level files, in name order, are the pool; class
+    /// sub-folders give the class names and are not scored).
     pub data: String,
+    /// A folder's images are resized to this square side.
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
+    /// A folder's images as 1 (grey) or 3 (RGB) channels.
+    #[arg(long, default_value_t = 3)]
+    pub channels: usize,
     /// Folder of a named dataset's files (default: Debian's for Fashion-MNIST and MNIST).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Classes of a `.npy` pool (the named datasets have 10).
+    /// Classes of a `.npy` pool or of a folder without class sub-folders (the named datasets
+    /// have 10).
     #[arg(long)]
     pub num_classes: Option<usize>,
     /// The model.
@@ -88,8 +97,8 @@ fn input(e: impl std::fmt::Display) -> ScoreError {
     ScoreError::Input(e.to_string())
 }
 
-/// The pool's images, their normalisation and number of classes.
-fn load_pool(args: &PredictArgs) -> Result<(ImageDataset, Normalization, usize), ScoreError> {
+/// The pool's images (normalised), the number of classes and what identifies the data.
+fn load_pool(args: &PredictArgs) -> Result<(NormalizedImages, usize, String), ScoreError> {
     let dir = |default: &str| {
         args.data_dir
             .clone()
@@ -102,20 +111,26 @@ fn load_pool(args: &PredictArgs) -> Result<(ImageDataset, Normalization, usize),
         ))),
         _ => Ok(classes),
     };
-    Ok(match args.data.as_str() {
-        "fashion-mnist" => (
+    let normalized = |images: &ImageDataset, normalization: &Normalization| {
+        NormalizedImages::all(images, normalization).map_err(input)
+    };
+    let named = |images: ImageDataset, normalization| -> Result<_, ScoreError> {
+        let id = format!("{} train split, {} items", args.data, images.len());
+        Ok((normalized(&images, &normalization)?, named_classes(10)?, id))
+    };
+    let path = Path::new(&args.data);
+    match args.data.as_str() {
+        "fashion-mnist" => named(
             FashionMnist::from_dir(dir(FashionMnist::DEFAULT_DIR))
                 .map_err(input)?
                 .train,
             Normalization::fashion_mnist(),
-            named_classes(10)?,
         ),
-        "mnist" => (
+        "mnist" => named(
             Mnist::from_dir(dir(Mnist::DEFAULT_DIR))
                 .map_err(input)?
                 .train,
             Normalization::mnist(),
-            named_classes(10)?,
         ),
         "cifar10" => {
             let Some(dir) = &args.data_dir else {
@@ -123,27 +138,61 @@ fn load_pool(args: &PredictArgs) -> Result<(ImageDataset, Normalization, usize),
                     "cifar10 needs --data-dir (its binary batches' folder)",
                 ));
             };
-            (
+            named(
                 Cifar10::from_dir(dir).map_err(input)?.train,
                 Normalization::cifar10(),
-                named_classes(10)?,
             )
         }
-        path if path.ends_with(".npy") => {
+        _ if path.is_dir() => {
+            let names: Vec<String> = args
+                .num_classes
+                .map(|n| (0..n).map(|c| c.to_string()).collect())
+                .unwrap_or_default();
+            let shape = FolderShape {
+                channels: args.channels,
+                size: args.image_size,
+            };
+            let folder = ImageFolder::load(path, &names, shape).map_err(input)?;
+            if folder.pool == 0 {
+                return Err(input(format!(
+                    "{}: no image at its top level to score (class sub-folders are not scored)",
+                    path.display()
+                )));
+            }
+            let bytes: u64 = folder
+                .files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            let id = format!(
+                "folder {} of {} files, {bytes} bytes, {}×{}×{}",
+                path.display(),
+                folder.files.len(),
+                args.channels,
+                args.image_size,
+                args.image_size
+            );
+            let normalization = Normalization::of_images(&folder.images);
+            let pool: Vec<usize> = (0..folder.pool).collect();
+            let images =
+                NormalizedImages::select(&folder.images, &pool, &normalization).map_err(input)?;
+            Ok((images, folder.classes.len(), id))
+        }
+        name if name.ends_with(".npy") => {
             let classes = args
                 .num_classes
                 .filter(|&n| n >= 2)
-                .ok_or_else(|| input(format!("{path}: give --num-classes (at least 2)")))?;
-            let images = ImageDataset::from_npy_images(Path::new(path), classes).map_err(input)?;
+                .ok_or_else(|| input(format!("{name}: give --num-classes (at least 2)")))?;
+            let images = ImageDataset::from_npy_images(path, classes).map_err(input)?;
+            let id = format!("npy sha256 {}", file_sha256(path).map_err(input)?);
             let normalization = Normalization::of_images(&images);
-            (images, normalization, classes)
+            Ok((normalized(&images, &normalization)?, classes, id))
         }
-        other => {
-            return Err(input(format!(
-                "{other:?} is neither fashion-mnist, mnist, cifar10 nor a .npy file"
-            )));
-        }
-    })
+        other => Err(input(format!(
+            "{other:?} is neither fashion-mnist, mnist, cifar10, a .npy file nor a folder"
+        ))),
+    }
 }
 
 /// Runs `baal predict`: scores the shard and writes its folder.
@@ -155,17 +204,8 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
             "--query-size, --batch-size and --iterations must be at least 1",
         ));
     }
-    let (images, normalization, classes) = load_pool(args)?;
+    let (pool, classes, data_id) = load_pool(args)?;
     let weights_sha256 = file_sha256(&args.weights).map_err(input)?;
-    let data_id = if args.data.ends_with(".npy") {
-        format!(
-            "npy sha256 {}",
-            file_sha256(Path::new(&args.data)).map_err(input)?
-        )
-    } else {
-        format!("{} train split, {} items", args.data, images.len())
-    };
-    let pool = NormalizedImages::all(&images, &normalization).map_err(input)?;
     let mut params = HeuristicParams::new()
         .with_query_size(args.query_size)
         .with_seed(args.seed)
