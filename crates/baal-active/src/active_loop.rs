@@ -19,6 +19,7 @@ use crate::oracle::KnownLabels;
 use crate::run_state::{LoopState, RunState};
 use crate::traits::Predictor;
 use crate::traits::{Oracle, OracleOutcome};
+use crate::uncertainty::UncertaintyStep;
 
 /// What one [`ActiveLearningLoop::step`] did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +75,8 @@ pub struct ActiveLearningLoop<I, L> {
     always_consistent: bool,
     /// Candidates kept for joint heuristics (`None`: their default).
     candidates: Option<usize>,
+    /// Where each step's scores are logged (baal's `uncertainty_folder`).
+    uncertainty_folder: Option<PathBuf>,
 }
 
 impl<I, L> ActiveLearningLoop<I, L>
@@ -124,6 +127,7 @@ where
             progress: None,
             always_consistent: false,
             candidates: None,
+            uncertainty_folder: None,
         })
     }
 
@@ -162,6 +166,14 @@ where
     /// `candidates` at least the pool size the selection is BatchBALD's over the whole pool.
     pub fn with_candidates(mut self, candidates: usize) -> Self {
         self.candidates = Some(candidates);
+        self
+    }
+
+    /// Logs what the heuristic saw at every step into `folder` (baal's `uncertainty_folder`):
+    /// `step-NNNN/` with the scored items' dataset indices, their scores and the query, as
+    /// `.npy` arrays (see [`UncertaintyStep`](crate::UncertaintyStep), which reads them back).
+    pub fn with_uncertainty_folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.uncertainty_folder = Some(folder.into());
         self
     }
 
@@ -383,6 +395,17 @@ where
             .map(|&position| pool.dataset_index(position))
             .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
         let rank_seconds = started.elapsed().as_secs_f64();
+        if let Some(folder) = &self.uncertainty_folder {
+            UncertaintyStep::new(
+                self.steps,
+                self.heuristic.name(),
+                self.heuristic.orientation(),
+                pool.dataset_indices(),
+                selection.pool_scores.clone(),
+                query.clone(),
+            )?
+            .write(folder)?;
+        }
         let query_predicted_classes =
             query_predictions(predictor, &sampler, &pool, &selection.pool_indices)?;
         let started = Instant::now();

@@ -51,6 +51,7 @@ pub mod shard;
 mod stopping;
 mod trainer;
 mod traits;
+mod uncertainty;
 
 pub use active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes, score_pool};
 /// The heuristic registry lives with the heuristics; re-exported for the loop's users.
@@ -70,3 +71,4 @@ pub use trainer::{
 pub use traits::{
     ClassLabel, Classifier, InputBatcher, Oracle, OracleOutcome, Predictor, StoppingCriterion,
 };
+pub use uncertainty::UncertaintyStep;

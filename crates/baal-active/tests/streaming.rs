@@ -3,7 +3,7 @@
 
 mod common;
 
-use baal_active::{ActiveLearningLoop, ModelPredictor, Predictor};
+use baal_active::{ActiveLearningLoop, ModelPredictor, Predictor, UncertaintyStep};
 use baal_bayesian::McSampler;
 use baal_data::{DatasetIndex, ImageItem};
 use baal_heuristics::HeuristicKind;
@@ -114,4 +114,43 @@ fn batch_bald_picks_among_its_candidates_in_the_loop() {
         .with_candidates(3);
     let error = active.step(&mut data, &streamed).expect_err("refused");
     assert!(error.to_string().contains("candidates"), "{error}");
+}
+
+#[test]
+fn an_uncertainty_folder_logs_what_each_step_scored_and_chose() {
+    let _serial = common::serial();
+    let Some((train, _)) = fashion_slice(150, 0) else {
+        return;
+    };
+    let folder = tempfile::tempdir().expect("tempdir");
+    let streamed = predictor(16);
+    let mut data = labelled(&train);
+    let mut active = ActiveLearningLoop::from_kind(HeuristicKind::Bald, 6, 2)
+        .expect("loop")
+        .with_iterations(6)
+        .with_uncertainty_folder(folder.path());
+    let queries: Vec<Vec<DatasetIndex>> = (0..2)
+        .map(|_| active.step(&mut data, &streamed).expect("step").query)
+        .collect();
+    let steps = UncertaintyStep::read_all(folder.path()).expect("logs");
+    assert_eq!(steps.len(), 2);
+    for (step, (log, query)) in steps.iter().zip(&queries).enumerate() {
+        assert_eq!(log.step, step as u64);
+        assert_eq!(log.heuristic, "bald");
+        assert!(log.higher_is_more_informative);
+        assert_eq!(log.indices.len(), 120 - 6 * step, "the pool of step {step}");
+        assert_eq!(&log.chosen, query);
+        // The query is the top of the logged scores.
+        let mut order: Vec<usize> = (0..log.scores.len()).collect();
+        order.sort_by(|&a, &b| log.scores[b].total_cmp(&log.scores[a]).then(a.cmp(&b)));
+        let top: Vec<DatasetIndex> = order[..6].iter().map(|&i| log.indices[i]).collect();
+        assert_eq!(&top, query);
+    }
+    // Step 1 no longer scores what step 0 chose.
+    assert!(queries[0].iter().all(|i| !steps[1].indices.contains(i)));
+    // A damaged log is an error that names the file.
+    let chosen = UncertaintyStep::dir(folder.path(), 1).join("chosen.npy");
+    std::fs::remove_file(&chosen).expect("rm");
+    let error = UncertaintyStep::read_all(folder.path()).expect_err("damaged");
+    assert!(error.to_string().contains("chosen.npy"), "{error}");
 }
