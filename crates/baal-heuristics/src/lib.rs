@@ -36,6 +36,8 @@ mod draws;
 mod entropy;
 mod epig;
 mod error;
+#[cfg(feature = "ndarray")]
+mod interop;
 mod kernels;
 mod kind;
 mod margin;
@@ -57,6 +59,8 @@ pub use combine::CombineHeuristics;
 pub use entropy::Entropy;
 pub use epig::Epig;
 pub use error::{HeuristicError, Result};
+#[cfg(feature = "ndarray")]
+pub use interop::{NdElement, ScoresArray};
 pub use kind::{HeuristicKind, HeuristicParams};
 pub use margin::Margin;
 pub use precomputed::Precomputed;
