@@ -34,6 +34,10 @@ pub struct ExperimentSummary {
     pub resumed: bool,
 }
 
+/// The `k` of the top-k accuracies each step's [`ClassificationReport`](crate::ClassificationReport)
+/// logs.
+pub const REPORT_TOP_K: [usize; 2] = [2, 5];
+
 /// Train, evaluate, query, label, log — step after step until a [`StoppingCriterion`], the
 /// step limit, an exhausted pool or pending labels stop it.
 ///
@@ -292,9 +296,11 @@ where
             }
         }
         let started = Instant::now();
-        let metrics = self
-            .trainer
-            .evaluate(self.test.as_ref(), self.test_label.as_ref())?;
+        let (metrics, report) = self.trainer.evaluate_report(
+            self.test.as_ref(),
+            self.test_label.as_ref(),
+            &REPORT_TOP_K,
+        )?;
         let mut record = StepRecord {
             step,
             n_labelled: labelled.len(),
@@ -306,6 +312,7 @@ where
             test_accuracy: metrics.accuracy,
             test_nll: metrics.nll,
             test_ece: metrics.ece,
+            test_report: Some(report),
             train_seconds: fit.seconds,
             eval_seconds: started.elapsed().as_secs_f64(),
             ..StepRecord::default()

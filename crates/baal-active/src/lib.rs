@@ -58,7 +58,10 @@ pub use active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes, score_
 pub use baal_heuristics::{HeuristicKind, HeuristicParams};
 pub use error::{ActiveError, Result};
 pub use experiment::{Experiment, ExperimentSummary};
-pub use metrics::{ECE_BINS, EvalMetrics, classification_metrics};
+pub use metrics::{
+    ClassMetrics, ClassificationReport, ECE_BINS, EvalMetrics, classification_metrics,
+    classification_report,
+};
 pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};
 pub use record::StepRecord;

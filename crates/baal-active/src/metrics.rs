@@ -100,6 +100,163 @@ pub fn classification_metrics(
     })
 }
 
+/// One class's figures in a [`ClassificationReport`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    /// Of the items predicted as this class, the share that are (0 when none is).
+    pub precision: f64,
+    /// Of the items of this class, the share predicted as it (0 when there is none).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (0 when both are).
+    pub f1: f64,
+    /// Items of this class.
+    pub support: usize,
+    /// Area under the one-vs-rest precision-recall curve of the class's mean probability
+    /// (average precision; 0 when the class has no item).
+    pub pr_auc: f64,
+    /// Expected calibration error of the class's mean probability against whether the item
+    /// is of the class, over [`ECE_BINS`] equal-width bins (baal's per-class ECE).
+    pub ece: f64,
+}
+
+/// Per-class precision, recall, F1, PR-AUC and ECE, their macro averages and top-k accuracy,
+/// of MC predictions averaged over iterations (the metrics baal reports besides accuracy).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationReport {
+    /// One entry per class, in class order.
+    pub classes: Vec<ClassMetrics>,
+    /// Unweighted mean of the classes' F1.
+    pub macro_f1: f64,
+    /// Unweighted mean of the classes' PR-AUC, over classes with at least one item.
+    pub macro_pr_auc: f64,
+    /// `(k, accuracy)`: the share of items whose label is among the `k` most probable classes
+    /// (ties broken by class order), for each `k` asked.
+    pub top_k_accuracy: Vec<(usize, f64)>,
+}
+
+/// The [`ClassificationReport`] of predictions `[n, classes, iterations]` (row-major, as
+/// [`classification_metrics`] takes them) against `labels`, with top-k accuracy for each of
+/// `top_k`.
+///
+/// # Errors
+/// As [`classification_metrics`], and a `k` of 0.
+pub fn classification_report(
+    probs: &[f32],
+    [n, classes, iterations]: [usize; 3],
+    labels: &[usize],
+    top_k: &[usize],
+) -> Result<ClassificationReport> {
+    // The shape and label checks, once.
+    classification_metrics(probs, [n, classes, iterations], labels)?;
+    if let Some(&k) = top_k.iter().find(|&&k| k == 0) {
+        return Err(ActiveError::InvalidConfig {
+            what: "top-k accuracy",
+            reason: format!("k must be at least 1, got {k}"),
+        });
+    }
+    let mean: Vec<Vec<f64>> = (0..n)
+        .map(|item| {
+            let block = &probs[item * classes * iterations..(item + 1) * classes * iterations];
+            (0..classes)
+                .map(|c| {
+                    block[c * iterations..(c + 1) * iterations]
+                        .iter()
+                        .map(|&p| f64::from(p))
+                        .sum::<f64>()
+                        / iterations as f64
+                })
+                .collect()
+        })
+        .collect();
+    // Classes by decreasing mean probability, ties in class order.
+    let order: Vec<Vec<usize>> = mean
+        .iter()
+        .map(|row| {
+            let mut order: Vec<usize> = (0..classes).collect();
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            order
+        })
+        .collect();
+    let per_class: Vec<ClassMetrics> = (0..classes)
+        .map(|c| {
+            let support = labels.iter().filter(|&&l| l == c).count();
+            let predicted = order.iter().filter(|o| o[0] == c).count();
+            let hits = order
+                .iter()
+                .zip(labels)
+                .filter(|(o, l)| o[0] == c && **l == c)
+                .count();
+            let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            let (precision, recall) = (ratio(hits, predicted), ratio(hits, support));
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            // Average precision: items by decreasing probability of c.
+            let mut ranked: Vec<usize> = (0..n).collect();
+            ranked.sort_by(|&a, &b| mean[b][c].total_cmp(&mean[a][c]).then(a.cmp(&b)));
+            let mut found = 0usize;
+            let mut sum = 0.0;
+            for (rank, &item) in ranked.iter().enumerate() {
+                if labels[item] == c {
+                    found += 1;
+                    sum += found as f64 / (rank + 1) as f64;
+                }
+            }
+            let pr_auc = if support == 0 {
+                0.0
+            } else {
+                sum / support as f64
+            };
+            let mut bins = [(0usize, 0.0f64, 0usize); ECE_BINS];
+            for (row, &label) in mean.iter().zip(labels) {
+                let p = row[c];
+                let bin = ((p * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
+                bins[bin].0 += 1;
+                bins[bin].1 += p;
+                bins[bin].2 += usize::from(label == c);
+            }
+            let ece = bins
+                .iter()
+                .filter(|(count, ..)| *count > 0)
+                .map(|&(count, confidence, positives)| {
+                    let count_f = count as f64;
+                    (count_f / n as f64) * (positives as f64 / count_f - confidence / count_f).abs()
+                })
+                .sum();
+            ClassMetrics {
+                precision,
+                recall,
+                f1,
+                support,
+                pr_auc,
+                ece,
+            }
+        })
+        .collect();
+    let macro_f1 = per_class.iter().map(|m| m.f1).sum::<f64>() / classes as f64;
+    let present: Vec<&ClassMetrics> = per_class.iter().filter(|m| m.support > 0).collect();
+    let macro_pr_auc = present.iter().map(|m| m.pr_auc).sum::<f64>() / present.len().max(1) as f64;
+    let top_k_accuracy = top_k
+        .iter()
+        .map(|&k| {
+            let hits = order
+                .iter()
+                .zip(labels)
+                .filter(|(o, l)| o.iter().take(k).any(|c| c == *l))
+                .count();
+            (k, hits as f64 / n as f64)
+        })
+        .collect();
+    Ok(ClassificationReport {
+        classes: per_class,
+        macro_f1,
+        macro_pr_auc,
+        top_k_accuracy,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +289,38 @@ mod tests {
             err,
             Err(ActiveError::LabelOutOfRange { label: 3, .. })
         ));
+    }
+
+    #[test]
+    fn the_classification_report_matches_hand_counts() {
+        // 4 items, 3 classes, 1 iteration: predictions 0, 1, 1, 2; labels 0, 1, 2, 2.
+        let probs = [
+            0.7, 0.2, 0.1, // item 0: class 0 (right)
+            0.1, 0.8, 0.1, // item 1: class 1 (right)
+            0.1, 0.5, 0.4, // item 2: class 1 (wrong: 2, second choice)
+            0.2, 0.1, 0.7, // item 3: class 2 (right)
+        ];
+        let labels = [0, 1, 2, 2];
+        let report = classification_report(&probs, [4, 3, 1], &labels, &[1, 2, 3]).expect("report");
+        let class = |c: usize| report.classes[c];
+        assert_eq!(class(0).support, 1);
+        assert_eq!((class(0).precision, class(0).recall), (1.0, 1.0));
+        // Class 1: predicted twice, right once; its only item found.
+        assert_eq!((class(1).precision, class(1).recall), (0.5, 1.0));
+        assert!((class(1).f1 - 2.0 / 3.0).abs() < 1e-12);
+        // Class 2: predicted once (right), 2 items.
+        assert_eq!((class(2).precision, class(2).recall), (1.0, 0.5));
+        // Class 2's probabilities rank items 3 (0.7), 2 (0.4), 0 and 1: both positives first.
+        assert!((class(2).pr_auc - 1.0).abs() < 1e-12);
+        // Class 1's rank items 1 (0.8) then 2 (0.5, a negative): AP = 1.
+        assert!((class(1).pr_auc - 1.0).abs() < 1e-12);
+        assert_eq!(report.top_k_accuracy, vec![(1, 0.75), (2, 1.0), (3, 1.0)]);
+        let macro_f1 = (1.0 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0;
+        assert!((report.macro_f1 - macro_f1).abs() < 1e-12);
+        // Per-class ECE of class 0: bins of p(0) = 0.7 (label 0: 1), 0.1, 0.1 (no), 0.2 (no):
+        // |1 - 0.7|/4 + |0 - 0.1|·2/4 + |0 - 0.2|/4 = 0.075 + 0.05 + 0.05.
+        assert!((class(0).ece - 0.175).abs() < 1e-6, "{}", class(0).ece);
+        assert!(classification_report(&probs, [4, 3, 1], &labels, &[0]).is_err());
+        assert!(classification_report(&probs, [4, 3, 1], &[0, 1, 5, 2], &[1]).is_err());
     }
 }

@@ -53,16 +53,20 @@ pub struct StepRecord {
     /// picks match the test accuracy.
     #[serde(default)]
     pub acquired_accuracy: Option<f64>,
+    /// The test set's classification report: per-class precision, recall, F1, PR-AUC and ECE,
+    /// macro averages, top-2 and top-5 accuracy (`None` in logs written before it existed).
+    #[serde(default)]
+    pub test_report: Option<crate::ClassificationReport>,
 }
 
 impl StepRecord {
     /// The header of `log.csv` (and of any table of [`StepRecord::csv_row`]s).
-    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy";
+    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy,test_macro_f1,test_macro_pr_auc";
 
     /// The record as one CSV row, in the columns of [`StepRecord::CSV_HEADER`].
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{}",
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{},{}",
             self.step,
             self.n_labelled,
             self.heuristic,
@@ -92,6 +96,14 @@ impl StepRecord {
             self.train_steps,
             self.validation_accuracy
                 .map(|a| format!("{a:.4}"))
+                .unwrap_or_default(),
+            self.test_report
+                .as_ref()
+                .map(|r| format!("{:.4}", r.macro_f1))
+                .unwrap_or_default(),
+            self.test_report
+                .as_ref()
+                .map(|r| format!("{:.4}", r.macro_pr_auc))
                 .unwrap_or_default(),
         )
     }

@@ -110,6 +110,19 @@ fn resumes_an_interrupted_experiment_without_repeating_steps() {
             (record.step, record.n_labelled)
         );
         assert!((line.test_accuracy - record.test_accuracy).abs() < 1e-12);
+        // Each step logs the test set's classification report: 10 classes, whose supports
+        // add up to the test set, and top-k accuracies that grow with k from the accuracy.
+        let report = line.test_report.as_ref().expect("a report");
+        assert_eq!(report.classes.len(), 10);
+        let support: usize = report.classes.iter().map(|c| c.support).sum();
+        let recalled: f64 = report
+            .classes
+            .iter()
+            .map(|c| c.recall * c.support as f64)
+            .sum();
+        assert!((recalled / support as f64 - line.test_accuracy).abs() < 1e-9);
+        let top: Vec<f64> = report.top_k_accuracy.iter().map(|(_, a)| *a).collect();
+        assert!(line.test_accuracy <= top[0] && top[0] <= top[1], "{top:?}");
     }
     let csv = std::fs::read_to_string(interrupted.join("log.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 1 + 5);

@@ -500,6 +500,36 @@ where
         metrics_of(self.predict(&sampler, test)?, &labels)
     }
 
+    /// [`evaluate`](Self::evaluate)'s metrics and, from the same predictions, the
+    /// [`ClassificationReport`](crate::ClassificationReport): per-class precision, recall,
+    /// F1, PR-AUC and ECE, and top-k accuracy for each of `top_k`.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate), and a `k` of 0.
+    pub fn evaluate_report(
+        &self,
+        test: &dyn Dataset<I>,
+        label_of: &dyn Fn(&I) -> usize,
+        top_k: &[usize],
+    ) -> Result<(EvalMetrics, crate::ClassificationReport)> {
+        let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
+        let sampler = McSamplerConfig::new(self.config.eval_iterations)
+            .with_seed(self.config.seed)
+            .init()?;
+        let probs = self.predict(&sampler, test)?;
+        let dims = probs.dims();
+        let values = probs
+            .try_into_vec_as::<f32>()
+            .map_err(|e| ActiveError::InvalidConfig {
+                what: "evaluation predictions",
+                reason: format!("cannot read them back from the device: {e:?}"),
+            })?;
+        Ok((
+            classification_metrics(&values, dims, &labels)?,
+            crate::metrics::classification_report(&values, dims, &labels, top_k)?,
+        ))
+    }
+
     /// MC predictions of `model` (without autodiff) on `items`.
     fn predict_with(
         &self,
