@@ -25,6 +25,31 @@ pub struct EvalMetrics {
     pub ece: f64,
 }
 
+/// Checks that `probs` holds `[N, C, T]` values for the `N` items of `labels`, each label
+/// below `C`: what [`classification_metrics`] and [`classification_report`] need.
+fn check_predictions(
+    probs: &[f32],
+    [n, classes, iterations]: [usize; 3],
+    labels: &[usize],
+) -> Result<()> {
+    if probs.len() != n * classes * iterations || labels.len() != n || n == 0 {
+        return Err(ActiveError::ShapeMismatch {
+            what: "evaluation predictions",
+            expected: format!("[{} items, C, T] with C, T ≥ 1", labels.len()),
+            got: vec![n, classes, iterations],
+        });
+    }
+    match labels.iter().position(|&label| label >= classes) {
+        Some(index) => Err(ActiveError::LabelOutOfRange {
+            what: "test",
+            index,
+            label: labels[index],
+            classes,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Computes [`EvalMetrics`] from probabilities laid out as `[N, C, T]` (row-major) and the
 /// true class of each item.
 ///
@@ -35,27 +60,13 @@ pub fn classification_metrics(
     [n, classes, iterations]: [usize; 3],
     labels: &[usize],
 ) -> Result<EvalMetrics> {
-    if probs.len() != n * classes * iterations || labels.len() != n || n == 0 {
-        return Err(ActiveError::ShapeMismatch {
-            what: "evaluation predictions",
-            expected: format!("[{} items, C, T] with C, T ≥ 1", labels.len()),
-            got: vec![n, classes, iterations],
-        });
-    }
+    check_predictions(probs, [n, classes, iterations], labels)?;
     let mut loss = 0.0;
     let mut nll = 0.0;
     let mut correct = 0usize;
     let mut bins = [(0usize, 0.0f64, 0usize); ECE_BINS]; // (count, confidence sum, correct)
     let mut mean = vec![0.0f64; classes];
     for (item, &label) in labels.iter().enumerate() {
-        if label >= classes {
-            return Err(ActiveError::LabelOutOfRange {
-                what: "test",
-                index: item,
-                label,
-                classes,
-            });
-        }
         let block = &probs[item * classes * iterations..(item + 1) * classes * iterations];
         for (c, slot) in mean.iter_mut().enumerate() {
             let row = &block[c * iterations..(c + 1) * iterations];
@@ -146,8 +157,7 @@ pub fn classification_report(
     labels: &[usize],
     top_k: &[usize],
 ) -> Result<ClassificationReport> {
-    // The shape and label checks, once.
-    classification_metrics(probs, [n, classes, iterations], labels)?;
+    check_predictions(probs, [n, classes, iterations], labels)?;
     if let Some(&k) = top_k.iter().find(|&&k| k == 0) {
         return Err(ActiveError::InvalidConfig {
             what: "top-k accuracy",

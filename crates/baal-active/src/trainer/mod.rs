@@ -493,11 +493,8 @@ where
         test: &dyn Dataset<I>,
         label_of: &dyn Fn(&I) -> usize,
     ) -> Result<EvalMetrics> {
-        let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
-        let sampler = McSamplerConfig::new(self.config.eval_iterations)
-            .with_seed(self.config.seed)
-            .init()?;
-        metrics_of(self.predict(&sampler, test)?, &labels)
+        let (values, dims, labels) = self.test_predictions(test, label_of)?;
+        classification_metrics(&values, dims, &labels)
     }
 
     /// [`evaluate`](Self::evaluate)'s metrics and, from the same predictions, the
@@ -512,22 +509,26 @@ where
         label_of: &dyn Fn(&I) -> usize,
         top_k: &[usize],
     ) -> Result<(EvalMetrics, crate::ClassificationReport)> {
-        let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
-        let sampler = McSamplerConfig::new(self.config.eval_iterations)
-            .with_seed(self.config.seed)
-            .init()?;
-        let probs = self.predict(&sampler, test)?;
-        let dims = probs.dims();
-        let values = probs
-            .try_into_vec_as::<f32>()
-            .map_err(|e| ActiveError::InvalidConfig {
-                what: "evaluation predictions",
-                reason: format!("cannot read them back from the device: {e:?}"),
-            })?;
+        let (values, dims, labels) = self.test_predictions(test, label_of)?;
         Ok((
             classification_metrics(&values, dims, &labels)?,
             crate::metrics::classification_report(&values, dims, &labels, top_k)?,
         ))
+    }
+
+    /// The MC predictions `[N, C, T]` that [`evaluate`](Self::evaluate) scores, on the host,
+    /// with the test labels.
+    fn test_predictions(
+        &self,
+        test: &dyn Dataset<I>,
+        label_of: &dyn Fn(&I) -> usize,
+    ) -> Result<(Vec<f32>, [usize; 3], Vec<usize>)> {
+        let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
+        let sampler = McSamplerConfig::new(self.config.eval_iterations)
+            .with_seed(self.config.seed)
+            .init()?;
+        let (values, dims) = host_values(self.predict(&sampler, test)?)?;
+        Ok((values, dims, labels))
     }
 
     /// MC predictions of `model` (without autodiff) on `items`.
@@ -665,6 +666,12 @@ fn read_labels<I>(
 
 /// Metrics of MC probabilities `[N, C, T]` against `labels`.
 fn metrics_of(probs: Tensor<3>, labels: &[usize]) -> Result<EvalMetrics> {
+    let (values, dims) = host_values(probs)?;
+    classification_metrics(&values, dims, labels)
+}
+
+/// MC probabilities `[N, C, T]` read back to the host, with their shape.
+fn host_values(probs: Tensor<3>) -> Result<(Vec<f32>, [usize; 3])> {
     let dims = probs.dims();
     let values = probs
         .try_into_vec_as::<f32>()
@@ -672,5 +679,5 @@ fn metrics_of(probs: Tensor<3>, labels: &[usize]) -> Result<EvalMetrics> {
             what: "evaluation predictions",
             reason: format!("cannot read them back from the device: {e:?}"),
         })?;
-    classification_metrics(&values, dims, labels)
+    Ok((values, dims))
 }

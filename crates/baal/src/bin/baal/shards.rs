@@ -206,11 +206,10 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
     }
     let (pool, classes, data_id) = load_pool(args)?;
     let weights_sha256 = file_sha256(&args.weights).map_err(input)?;
-    let mut params = HeuristicParams::new()
+    let params = HeuristicParams::new()
         .with_query_size(args.query_size)
         .with_seed(args.seed)
         .with_temperature(args.temperature);
-    params.batch_bald_samples = None;
     let heuristic = args.heuristic.build(&params).map_err(input)?;
     let consistent = heuristic.needs_consistent_samples();
     let settings: BTreeMap<String, String> = [
