@@ -40,6 +40,7 @@
 //! ```
 
 mod active_loop;
+mod ensemble;
 mod error;
 mod experiment;
 mod metrics;
@@ -56,6 +57,7 @@ mod uncertainty;
 pub use active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes, score_pool};
 /// The heuristic registry lives with the heuristics; re-exported for the loop's users.
 pub use baal_heuristics::{HeuristicKind, HeuristicParams};
+pub use ensemble::{DEFAULT_ENSEMBLE_WINDOW, EnsemblePredictor, Posterior, initialised};
 pub use error::{ActiveError, Result};
 pub use experiment::{Experiment, ExperimentSummary};
 pub use metrics::{

@@ -43,6 +43,8 @@ use crate::error::{BayesianError, Result};
 #[derive(Debug)]
 pub struct McContext {
     sampling: Sampling,
+    /// The stochastic layers pass their inputs through (see [`McContext::with_deterministic`]).
+    deterministic: bool,
     next_layer: Cell<u64>,
     /// The first layer input whose rows did not match the context (see [`McContext::check`]).
     error: RefCell<Option<BayesianError>>,
@@ -67,6 +69,7 @@ impl McContext {
     pub fn training() -> Self {
         Self {
             sampling: Sampling::Device,
+            deterministic: false,
             next_layer: Cell::new(0),
             error: RefCell::new(None),
         }
@@ -106,6 +109,7 @@ impl McContext {
                 items,
                 consistent: false,
             },
+            deterministic: false,
             next_layer: Cell::new(0),
             error: RefCell::new(None),
         })
@@ -125,6 +129,21 @@ impl McContext {
             *flag = consistent;
         }
         self
+    }
+
+    /// Turns every stochastic layer of this crate off (`true`): dropout keeps every unit,
+    /// DropConnect every weight, as `burn::nn::Dropout` does outside training. A pass is then
+    /// the model's deterministic prediction: what each member of a deep ensemble gives when
+    /// the ensemble alone is the posterior. Layers are still counted.
+    #[must_use]
+    pub fn with_deterministic(mut self, deterministic: bool) -> Self {
+        self.deterministic = deterministic;
+        self
+    }
+
+    /// Whether the stochastic layers are off (see [`McContext::with_deterministic`]).
+    pub fn is_deterministic(&self) -> bool {
+        self.deterministic
     }
 
     /// Whether the samples are consistent across items (see [`McContext::with_consistent`]).

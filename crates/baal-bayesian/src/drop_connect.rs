@@ -75,7 +75,7 @@ impl DropConnectLinear {
             D >= 2 && dims[D - 1] == d_input,
             "DropConnectLinear: expected input [rows, ..., {d_input}], got {dims:?}"
         );
-        if self.weight_dropout == 0.0 {
+        if self.weight_dropout == 0.0 || mc.is_deterministic() {
             return linear(input, weight, bias);
         }
         let keep = 1.0 - self.weight_dropout;
@@ -165,7 +165,7 @@ impl DropConnectConv2d {
     /// input does not hold, the layer runs unmasked and [`McContext::check`] returns the error.
     pub fn forward(&self, input: Tensor<4>, mc: &McContext) -> Tensor<4> {
         let layer = mc.next_layer();
-        if self.weight_dropout == 0.0 {
+        if self.weight_dropout == 0.0 || mc.is_deterministic() {
             return self.conv.forward(input);
         }
         let keep = 1.0 - self.weight_dropout;

@@ -41,7 +41,7 @@ fn mc_dropout<const D: usize>(
 ) -> Tensor<D> {
     // Counted even when nothing is dropped, so later layers keep their keys whatever `prob` is.
     let layer = mc.next_layer();
-    if prob == 0.0 {
+    if prob == 0.0 || mc.is_deterministic() {
         return input;
     }
     let dims = input.dims();

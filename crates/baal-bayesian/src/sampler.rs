@@ -50,6 +50,12 @@ pub struct McSamplerConfig {
     /// What to apply to the model's outputs (softmax over classes, or nothing for regression).
     #[config(default = "OutputActivation::Softmax")]
     pub activation: OutputActivation,
+    /// Draw masks: the MC layers drop units (MC dropout) or weights (DropConnect). Off, they
+    /// pass their inputs through (see [`McContext::with_deterministic`]) and every iteration is
+    /// the model's deterministic prediction: a deep ensemble's members predict so
+    /// ([`McSampler::deterministic`]).
+    #[config(default = true)]
+    pub stochastic: bool,
 }
 
 impl McSamplerConfig {
@@ -119,6 +125,22 @@ impl McSampler {
     pub fn with_item_keys(mut self, keys: Option<Arc<[usize]>>) -> Self {
         self.item_keys = keys;
         self
+    }
+
+    /// This sampler with its MC layers off and one iteration: the model's deterministic
+    /// prediction `[N, C, 1]`, with the same item keys and progress receiver.
+    #[must_use]
+    pub fn deterministic(&self) -> Self {
+        let mut sampler = self.clone();
+        sampler.config.iterations = 1;
+        sampler.config.stochastic = false;
+        sampler
+    }
+
+    /// The mask key of each item of the datasets it predicts, when set
+    /// ([`McSampler::with_item_keys`]); items are keyed by their position otherwise.
+    pub fn item_keys(&self) -> Option<&[usize]> {
+        self.item_keys.as_deref()
     }
 
     /// The checked configuration.
@@ -236,7 +258,8 @@ impl McSampler {
     ) -> crate::Result<McPredictions<M>> {
         let replicas = iterations.len();
         let mc = McContext::seeded_items(self.config.seed, iterations, items.to_vec())?
-            .with_consistent(self.config.consistent);
+            .with_consistent(self.config.consistent)
+            .with_deterministic(!self.config.stochastic);
         let features = match head_input {
             HeadInput::Features(features) => features.repeat_items(replicas),
             HeadInput::Input(input) => model.trunk(input.repeat_items(replicas)),

@@ -123,6 +123,9 @@ impl<M: Module> McDropConnect<M> {
         forward: impl Fn(&M, I) -> O,
     ) -> O {
         let wrapper = mc.next_layer();
+        if mc.is_deterministic() {
+            return forward(&self.model, input);
+        }
         match mc.sampling() {
             Sampling::Device => forward(&self.masked_with(MaskSource::Device), input),
             Sampling::Seeded {

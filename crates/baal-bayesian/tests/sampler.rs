@@ -448,6 +448,66 @@ fn a_view_keyed_by_dataset_indices_gets_each_items_samples_from_the_whole_datase
 }
 
 #[test]
+fn a_deterministic_sampler_turns_every_mc_layer_off() -> Result<()> {
+    // MC dropout at p = 0.5, off, equals the same weights with p = 0.
+    let device = device();
+    let input = pool(9, &device);
+    let dropped = Counted::new(0.5, &device)?;
+    let kept = Counted {
+        model: Mlp {
+            dropout: McDropoutConfig::new(0.0).init()?,
+            ..dropped.model.clone()
+        },
+        trunk_rows: Cell::new(0),
+    };
+    let sampler = sampler(6).with_seed(3).init()?;
+    let off = sampler.deterministic();
+    assert_eq!(off.iterations(), 1);
+    assert!(!off.config().stochastic && sampler.config().stochastic);
+    let once = off.predict_batch(&dropped, input.clone())?;
+    assert_eq!(once.dims(), [9, 4, 1]);
+    let reference = off.predict_batch(&kept, input.clone())?;
+    assert_close(&values(once.clone()), &values(reference), 0.0);
+    // The stochastic sampler on the same model does drop.
+    let on = values(
+        sampler
+            .predict_batch(&dropped, input.clone())?
+            .narrow(2, 0, 1),
+    );
+    assert_ne!(on, values(once.clone()));
+    // DropConnect, as a layer and as the generic wrapper, is off too.
+    struct Connected(DropConnectLinear);
+    impl StochasticModel for Connected {
+        type Input = Tensor<2>;
+        type Features = Tensor<2>;
+        type Output = Tensor<2>;
+        fn trunk(&self, input: Tensor<2>) -> Tensor<2> {
+            input
+        }
+        fn head(&self, input: Tensor<2>, mc: &McContext) -> Tensor<2> {
+            self.0.forward(input, mc)
+        }
+    }
+    let connected =
+        Connected(DropConnectLinearConfig::new(LinearConfig::new(6, 4), 0.5).init(&device)?);
+    let plain = burn::tensor::activation::softmax(connected.0.linear.forward(input.clone()), 1);
+    let off_connected = off.predict_batch(&connected, input.clone())?;
+    assert_close(
+        &values(off_connected.squeeze_dim::<2>(2)),
+        &values(plain),
+        1e-6,
+    );
+    let wrapped = McDropConnectConfig::new(0.5)
+        .init(kept.model.clone())?
+        .with_forward(|mlp: &Mlp, input: Tensor<2>| {
+            mlp.output.forward(relu(mlp.hidden.forward(input)))
+        });
+    let wrapped_off = off.predict_batch(&wrapped, input)?;
+    assert_close(&values(wrapped_off), &values(once), 1e-6);
+    Ok(())
+}
+
+#[test]
 fn drop_connect_replicas_of_one_input_differ_in_one_replicated_pass() -> Result<()> {
     struct Connected(DropConnectLinear);
     impl StochasticModel for Connected {

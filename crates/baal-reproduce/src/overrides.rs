@@ -1,7 +1,9 @@
 //! The command line's changes to a default profile: typed choices (clap `ValueEnum`s, not
 //! strings), applied and checked in one place, so that a profile that exists is one that runs.
 
-use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, ValidationMetric};
+use baal::active::{
+    EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior, ValidationMetric,
+};
 use clap::{Args, ValueEnum};
 
 use crate::Error;
@@ -72,6 +74,11 @@ pub struct ProfileOverrides {
     /// Sample every heuristic's predictions consistently (default: the profile's).
     #[arg(long)]
     pub consistent_samples: Option<bool>,
+    /// The posterior: `mc` (the model's MC layers, T samples), `ensemble:E` (E models
+    /// trained from different weights, each predicting once) or `ensemble:E+mc` (E × T
+    /// samples) (default: the profile's, `mc`).
+    #[arg(long)]
+    pub posterior: Option<Posterior>,
     /// Items per gradient step (default: the profile's).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -177,6 +184,7 @@ impl ProfileOverrides {
             &mut profile.consistent_samples,
             self.consistent_samples.as_ref(),
         );
+        set(&mut profile.posterior, self.posterior.as_ref());
         set(
             &mut trainer.weight_decay_per_label,
             self.weight_decay_per_label.as_ref(),
@@ -296,10 +304,31 @@ mod tests {
             ["--heuristics", "bold"],
             ["--model", "resnet"],
             ["--validation-metric", "f1"],
+            ["--posterior", "ensemble:1"],
+            ["--posterior", "dropout"],
         ] {
             let err = parse(&bad).expect_err("unknown choice");
-            assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{bad:?}");
+            assert!(
+                matches!(
+                    err.kind(),
+                    clap::error::ErrorKind::InvalidValue | clap::error::ErrorKind::ValueValidation
+                ),
+                "{bad:?}: {err}"
+            );
         }
+        // An ensemble is another run: its own folder, and its setting in profile.json; the
+        // default posterior is not written, so folders of earlier runs still match.
+        let ensemble = parse(&["--posterior", "ensemble:5"]).expect("parses");
+        let profile = Profile::build(DatasetName::FashionMnist, true, &ensemble).expect("valid");
+        assert_eq!(profile.posterior.to_string(), "ensemble:5");
+        assert_eq!(profile.name, "quick-custom");
+        let written = serde_json::to_string(&profile.run_settings()).expect("json");
+        assert!(written.contains("\"posterior\""), "{written}");
+        let default = Profile::for_dataset(DatasetName::FashionMnist, true);
+        let written = serde_json::to_string(&default.run_settings()).expect("json");
+        assert!(!written.contains("posterior"), "{written}");
+        let read: Profile = serde_json::from_str(&written).expect("reads back");
+        assert_eq!(read, default.run_settings());
     }
 
     #[test]

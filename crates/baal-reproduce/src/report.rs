@@ -251,7 +251,7 @@ fn write_settings(
         md,
         "Model {:?}, {} initial labels (balanced), +{} per step, T = {}{}, scoring {}, pool {}, test set {}, \
          budget {} labels, seeds {}; trainer: {:?}{}, batch {}, {budget}, {early}, weights reset each step. \
-         Device `{device_name}`, {:.1} minutes in all.\n",
+         Device `{device_name}`, {:.1} minutes in all.{}\n",
         profile.model,
         profile.initial_labels,
         profile.query_size,
@@ -287,7 +287,21 @@ fn write_settings(
             ""
         },
         trainer.batch_size,
-        seconds / 60.0
+        seconds / 60.0,
+        match profile.posterior {
+            baal::active::Posterior::Mc => String::new(),
+            posterior => format!(
+                " Posterior `{posterior}`: {} models trained from their own initial weights \
+                 and seeds at every step, {}.",
+                posterior.members(),
+                if posterior.samples_members() {
+                    format!("each drawing T = {} MC samples", profile.iterations)
+                } else {
+                    "each predicting once with its dropout off (T is the number of members)"
+                        .to_string()
+                }
+            ),
+        }
     )?;
     Ok(())
 }

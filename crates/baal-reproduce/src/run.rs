@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use baal::active::{
-    ActiveLearningLoop, Classifier, Experiment, HeuristicKind, LabellingBudget, StepRecord, Trainer,
+    ActiveLearningLoop, Classifier, Experiment, HeuristicKind, LabellingBudget, Posterior,
+    StepRecord, Trainer, initialised,
 };
 use baal::burn;
 use baal::data::ActiveLearningDataset;
@@ -40,55 +41,83 @@ pub struct RunSettings<'a> {
 /// # Errors
 /// Data, training or file errors.
 pub fn run_one(data: &LoadedData, settings: &RunSettings<'_>) -> Result<Vec<StepRecord>, Error> {
-    let device = &settings.device;
-    // Same initial weights for every heuristic of a seed.
-    device.seed(settings.seeds.weights());
     let classes = 10;
     let [channels, size, _] = data.pool.shape();
     match settings.profile.model {
         ModelKind::GalCnn => run_model(
-            GalCnnConfig::new()
-                .with_channels(channels)
-                .with_size(size)
-                .init(device)?,
+            |device| {
+                Ok(GalCnnConfig::new()
+                    .with_channels(channels)
+                    .with_size(size)
+                    .init(device)?)
+            },
             data,
             settings,
         ),
         ModelKind::SmallCnn => run_model(
-            SmallCnnConfig::new()
-                .with_channels(channels)
-                .with_size(size)
-                .init(device)?,
+            |device| {
+                Ok(SmallCnnConfig::new()
+                    .with_channels(channels)
+                    .with_size(size)
+                    .init(device)?)
+            },
             data,
             settings,
         ),
         ModelKind::VggSmall => run_model(
-            VggSmallConfig::new()
-                .with_channels(channels)
-                .with_size(size)
-                .init(device)?,
+            |device| {
+                Ok(VggSmallConfig::new()
+                    .with_channels(channels)
+                    .with_size(size)
+                    .init(device)?)
+            },
             data,
             settings,
         ),
-        ModelKind::Vgg16 => {
-            let mut model = Vgg16Config::new().with_channels(channels).init(device)?;
-            if let Some(path) = &settings.profile.weights {
-                let loaded = model.load_torchvision_weights(path)?;
-                eprintln!(
-                    "loaded {} tensors of {} (left out: {})",
-                    loaded.loaded.len(),
-                    path.display(),
-                    loaded.left_out.join(", ")
-                );
-            }
-            run_model(model, data, settings)
-        }
+        ModelKind::Vgg16 => run_model(
+            |device| {
+                let mut model = Vgg16Config::new().with_channels(channels).init(device)?;
+                if let Some(path) = &settings.profile.weights {
+                    let loaded = model.load_torchvision_weights(path)?;
+                    eprintln!(
+                        "loaded {} tensors of {} (left out: {})",
+                        loaded.loaded.len(),
+                        path.display(),
+                        loaded.left_out.join(", ")
+                    );
+                }
+                Ok(model)
+            },
+            data,
+            settings,
+        ),
         ModelKind::Mlp => run_model(
-            MlpConfig::new(channels * size * size, classes).init(device)?,
+            |device| Ok(MlpConfig::new(channels * size * size, classes).init(device)?),
             data,
             settings,
         ),
     }
+}
+
+/// The run's model, or an ensemble's members: the same initial weights for every heuristic
+/// of a seed, member `e` built after `Device::seed(weights + e)` and initialised at once
+/// (Burn would otherwise draw every member's weights later, in one go).
+fn build_members<M: Classifier>(
+    build: impl Fn(&Device) -> Result<M, Error>,
+    settings: &RunSettings<'_>,
+) -> Result<Vec<M>, Error> {
+    let device = &settings.device;
+    let weights = settings.seeds.weights();
+    if settings.profile.posterior == Posterior::Mc {
+        device.seed(weights);
+        return Ok(vec![build(device)?]);
+    }
+    (0..settings.profile.posterior.members())
+        .map(|member| {
+            device.seed(weights.wrapping_add(member as u64));
+            Ok(initialised(build(device)?))
+        })
+        .collect()
 }
 
 fn label_of(item: &NormalizedImage) -> usize {
@@ -96,19 +125,20 @@ fn label_of(item: &NormalizedImage) -> usize {
 }
 
 fn run_model<M: Classifier<Input = Tensor<4>>>(
-    model: M,
+    build: impl Fn(&Device) -> Result<M, Error>,
     data: &LoadedData,
     settings: &RunSettings<'_>,
 ) -> Result<Vec<StepRecord>, Error> {
     let profile = settings.profile;
     let seeds = settings.seeds;
     let trainer_config = profile.trainer.clone().with_seed(seeds.training());
-    let mut trainer = Trainer::new(
-        model,
+    let mut trainer = Trainer::ensemble(
+        build_members(build, settings)?,
         &settings.device,
         normalized_batcher(),
         trainer_config,
-    )?;
+    )?
+    .with_ensemble_mc(profile.posterior.samples_members());
     let progress = settings
         .show_progress
         .then(|| Arc::new(baal::progress::TerminalProgress::new()));

@@ -9,6 +9,7 @@ use std::time::Instant;
 use baal_bayesian::{McSampler, McSamplerConfig, Progress, ProgressSink, StochasticModel};
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
+use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -17,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::ensemble::EnsemblePredictor;
 use crate::error::{ActiveError, Result};
 use crate::metrics::{EvalMetrics, classification_metrics};
 use crate::traits::{ClassLabel, Classifier, InputBatcher, Predictor};
@@ -114,6 +116,33 @@ pub struct FitReport {
     pub validation: Option<(EvalMetrics, usize)>,
 }
 
+impl FitReport {
+    /// The report of an ensemble's fit from its members': the mean of their losses, the most
+    /// epochs any ran, the gradient steps of all, the first member's validation (one member:
+    /// its report).
+    fn of_members(mut reports: Vec<FitReport>, seconds: f64) -> Self {
+        if reports.len() == 1 {
+            let mut report = reports.pop().expect("one report");
+            report.seconds = seconds;
+            return report;
+        }
+        let members = reports.len() as f64;
+        Self {
+            train_loss: reports.iter().map(|r| r.train_loss).sum::<f64>() / members,
+            epochs: reports.iter().map(|r| r.epochs).max().unwrap_or(0),
+            gradient_steps: reports.iter().map(|r| r.gradient_steps).sum(),
+            seconds,
+            validation: reports.swap_remove(0).validation,
+        }
+    }
+}
+
+/// The seed of member `member` in a fit seeded `fit_seed`: the fit's seed for the first
+/// member, far-apart seeds for the others.
+fn member_seed(fit_seed: u64, member: usize) -> u64 {
+    fit_seed.wrapping_add((member as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
 /// A model trained elsewhere, its batcher and its inference device, as a [`Predictor`].
 pub struct ModelPredictor<M: StochasticModel, I> {
     /// The model (its inference form: call `valid()` on an autodiff-trained module).
@@ -158,12 +187,20 @@ where
 ///
 /// The model lives on the autodiff form of the given device; predictions and evaluation use
 /// its `valid()` copy, without autodiff.
+///
+/// A trainer built by [`Trainer::ensemble`] holds `E` members (a deep ensemble, baal's
+/// `EnsembleModelWrapper`): each fit trains every member, one after the other, from its own
+/// initial weights with its own seed; predictions stack the members along the MC axis (see
+/// [`Trainer::with_ensemble_mc`]).
 pub struct Trainer<M: Classifier, I> {
-    initial: M,
-    model: M,
+    initial: Vec<M>,
+    /// The members; one for a single model.
+    models: Vec<M>,
     device: Device,
     batcher: InputBatcher<I, M::Input>,
     config: TrainerConfig,
+    /// The members of an ensemble draw MC samples (see [`Trainer::with_ensemble_mc`]).
+    ensemble_mc: bool,
     fits: u64,
     validation: Option<Validation<I>>,
     progress: ProgressSink,
@@ -191,20 +228,54 @@ where
         batcher: InputBatcher<I, M::Input>,
         config: TrainerConfig,
     ) -> Result<Self> {
+        Self::ensemble(vec![model], device, batcher, config)
+    }
+
+    /// A trainer for a deep ensemble of `models` (each moved to the autodiff form of
+    /// `device`): give each member its own initial weights (build them after different
+    /// `Device::seed`s). One model is [`Trainer::new`].
+    ///
+    /// # Errors
+    /// No model, or an invalid configuration ([`TrainerConfig::check`]).
+    pub fn ensemble(
+        models: Vec<M>,
+        device: &Device,
+        batcher: InputBatcher<I, M::Input>,
+        config: TrainerConfig,
+    ) -> Result<Self> {
         config.check()?;
+        if models.is_empty() {
+            return Err(ActiveError::InvalidConfig {
+                what: "ensemble",
+                reason: "an ensemble needs at least one member, got none".into(),
+            });
+        }
         let device = device.clone().autodiff();
         // `train()` tracks every parameter on the autodiff device, whatever the model was built on.
-        let model = model.fork(&device).train();
+        let models: Vec<M> = models
+            .into_iter()
+            .map(|model| model.fork(&device).train())
+            .collect();
         Ok(Self {
-            initial: model.clone(),
-            model,
+            initial: models.clone(),
+            models,
             device,
             batcher,
             config,
+            ensemble_mc: false,
             fits: 0,
             validation: None,
             progress: ProgressSink::none(),
         })
+    }
+
+    /// How the members of an ensemble predict: `false` (the default, baal's
+    /// `EnsembleModelWrapper`), each once with its MC layers off, so that the `E` members are
+    /// the posterior's `E` samples; `true`, each `T` times with its MC layers on, `E × T`
+    /// samples. A single model always samples.
+    pub fn with_ensemble_mc(mut self, mc: bool) -> Self {
+        self.ensemble_mc = mc;
+        self
     }
 
     /// Reports the progress of each fit (gradient steps) to `receiver` (e.g. the facade's
@@ -229,7 +300,7 @@ where
             items.as_ref(),
             label_of,
             "validation set",
-            self.model.num_classes(),
+            self.model().num_classes(),
         )?;
         self.validation = Some(Validation { items, labels });
         Ok(self)
@@ -240,14 +311,19 @@ where
         &self.config
     }
 
-    /// The current model (on the autodiff device).
+    /// The current model (on the autodiff device); an ensemble's first member.
     pub fn model(&self) -> &M {
-        &self.model
+        &self.models[0]
     }
 
-    /// The current model without autodiff, for inference.
+    /// Every member of the ensemble (one for a single model), on the autodiff device.
+    pub fn members(&self) -> &[M] {
+        &self.models
+    }
+
+    /// The current model without autodiff, for inference; an ensemble's first member.
     pub fn inference_model(&self) -> M {
-        self.model.valid()
+        self.models[0].valid()
     }
 
     /// The device inputs go to for inference (without autodiff).
@@ -265,9 +341,9 @@ where
         self.fits = fits;
     }
 
-    /// Puts the initial weights back.
+    /// Puts the initial weights back (every member's).
     pub fn reset_weights(&mut self) {
-        self.model = self.initial.clone();
+        self.models = self.initial.clone();
     }
 
     /// Every labelled item with its class index, checked against the model's classes.
@@ -275,7 +351,7 @@ where
         &self,
         labelled: &dyn Dataset<LabelledItem<I, L>>,
     ) -> Result<Vec<(I, usize)>> {
-        let classes = self.model.num_classes();
+        let classes = self.model().num_classes();
         let n = labelled.len();
         if n == 0 {
             return Err(ActiveError::Empty {
@@ -368,43 +444,64 @@ where
                 ),
             });
         }
-        let (_, loss_fn, mut optimizer) = self.start_fit(n);
-        let mut model = self.model.clone();
-        let mut losses = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
-            model = next;
-            losses.push(loss);
+        let seed = self.start_fit();
+        let mut models = Vec::with_capacity(self.models.len());
+        let mut values = Vec::with_capacity(batches.len() * self.models.len());
+        let mut train_loss = 0.0;
+        for (member, model) in self.models.iter().enumerate() {
+            let (loss_fn, mut optimizer) = self.start_member(seed, member, n);
+            let mut model = model.clone();
+            let mut losses = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
+                model = next;
+                losses.push(loss);
+            }
+            let (member_values, member_loss) = read_losses(losses, 1)?;
+            values.extend(member_values);
+            train_loss += member_loss / self.models.len() as f64;
+            models.push(model);
         }
-        let (values, train_loss) = read_losses(losses, 1)?;
-        self.model = model;
+        self.models = models;
         let report = FitReport {
             train_loss,
             epochs: 1,
-            gradient_steps: batches.len(),
+            gradient_steps: batches.len() * self.models.len(),
             seconds: started.elapsed().as_secs_f64(),
             validation: None,
         };
         Ok((report, values))
     }
 
-    /// What every fit on `n` labelled items starts with: the weights reset (when the config
-    /// says so), the device seeded with this fit's seed (returned), the loss, and a fresh
-    /// optimizer whose L2 penalty is divided by `n` with weight decay per label.
-    fn start_fit(&mut self, n: usize) -> (u64, CrossEntropyLoss, ModuleOptimizer) {
+    /// What every fit starts with: the weights reset (when the config says so) and the fit
+    /// counted; returns this fit's seed.
+    fn start_fit(&mut self) -> u64 {
         if self.config.reset_weights {
             self.reset_weights();
         }
         let seed = self.config.seed.wrapping_add(self.fits);
         self.fits += 1;
-        self.device.seed(seed);
+        seed
+    }
+
+    /// What training member `member` on `n` labelled items starts with: the device seeded
+    /// with the member's seed (the fit's seed for the first member, so that a single model
+    /// trains as it always did), the loss, and a fresh optimizer whose L2 penalty is divided
+    /// by `n` with weight decay per label.
+    fn start_member(
+        &self,
+        fit_seed: u64,
+        member: usize,
+        n: usize,
+    ) -> (CrossEntropyLoss, ModuleOptimizer) {
+        self.device.seed(member_seed(fit_seed, member));
         let decay_divisor = if self.config.weight_decay_per_label {
             n as f32
         } else {
             1.0
         };
         let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        (seed, loss_fn, self.config.optimizer.init(decay_divisor))
+        (loss_fn, self.config.optimizer.init(decay_divisor))
     }
 
     /// Trains on `labelled` (after resetting the weights when the config says so).
@@ -425,15 +522,39 @@ where
                 reason: "it needs a validation set: give one with Trainer::with_validation".into(),
             });
         }
-        let (seed, loss_fn, mut optimizer) = self.start_fit(n);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let seed = self.start_fit();
+        let mut models = Vec::with_capacity(self.models.len());
+        let mut reports = Vec::with_capacity(self.models.len());
+        for (member, model) in self.models.iter().enumerate() {
+            let (model, report) = self.fit_member(model.clone(), &items, seed, member)?;
+            models.push(model);
+            reports.push(report);
+        }
+        self.models = models;
+        let report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
+        tracing::debug!(?report, labelled = n, "fit");
+        Ok(report)
+    }
+
+    /// Trains member `member` (starting from `model`) on `items` in fit `fit_seed`: shuffled
+    /// passes, early stopping when configured.
+    fn fit_member(
+        &self,
+        mut model: M,
+        items: &[(I, usize)],
+        fit_seed: u64,
+        member: usize,
+    ) -> Result<(M, FitReport)> {
+        let started = Instant::now();
+        let n = items.len();
+        let (loss_fn, mut optimizer) = self.start_member(fit_seed, member, n);
+        let mut rng = ChaCha8Rng::seed_from_u64(member_seed(fit_seed, member));
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
         let total_steps = self.config.gradient_steps(n);
         let mut best = BestWeights::new(self.config.early_stopping.as_ref(), steps_per_pass);
         let progress = self.progress.start("training", total_steps, "steps");
         let mut order: Vec<usize> = (0..n).collect();
-        let mut model = self.model.clone();
         let (mut train_loss, mut step, mut passes) = (f64::NAN, 0, 0);
         while step < total_steps && !best.stopped {
             order.shuffle(&mut rng);
@@ -443,7 +564,7 @@ where
                 if step == total_steps || best.stopped {
                     break;
                 }
-                let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
+                let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, items, batch);
                 model = next;
                 losses.push(loss);
                 step += 1;
@@ -461,7 +582,6 @@ where
             best.check(self, &model, step)?;
         }
         let validation = best.take_into(&mut model);
-        self.model = model;
         let report = FitReport {
             train_loss,
             epochs: passes,
@@ -469,8 +589,7 @@ where
             seconds: started.elapsed().as_secs_f64(),
             validation,
         };
-        tracing::debug!(?report, labelled = n, "fit");
-        Ok(report)
+        Ok((model, report))
     }
 
     /// Metrics of `model`'s MC-averaged predictions on the validation set (fixed masks, so
@@ -479,7 +598,11 @@ where
         let sampler = McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
             .init()?;
-        let probs = self.predict_with(&model.valid(), &sampler, validation.items.as_ref())?;
+        let probs = self.predict_with(
+            &model.valid(),
+            &self.member_sampler(&sampler),
+            validation.items.as_ref(),
+        )?;
         metrics_of(probs, &validation.labels)
     }
 
@@ -523,7 +646,7 @@ where
         test: &dyn Dataset<I>,
         label_of: &dyn Fn(&I) -> usize,
     ) -> Result<(Vec<f32>, [usize; 3], Vec<usize>)> {
-        let labels = read_labels(test, label_of, "test set", self.model.num_classes())?;
+        let labels = read_labels(test, label_of, "test set", self.model().num_classes())?;
         let sampler = McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
             .init()?;
@@ -550,15 +673,17 @@ where
     ///
     /// # Errors
     /// The file cannot be written.
+    /// An ensemble's members are saved together, as one module.
     pub fn save_weights(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("tmp");
-        self.model
-            .clone()
-            .save_file(&tmp)
-            .map_err(|e| ActiveError::Weights {
-                path: tmp.clone(),
-                message: format!("{e:?}"),
-            })?;
+        let saved = match self.models.as_slice() {
+            [model] => model.clone().save_file(&tmp),
+            members => members.to_vec().save_file(&tmp),
+        };
+        saved.map_err(|e| ActiveError::Weights {
+            path: tmp.clone(),
+            message: format!("{e:?}"),
+        })?;
         // burn may add its extension to the name it was given.
         let written = if tmp.exists() {
             tmp
@@ -573,25 +698,58 @@ where
     /// # Errors
     /// The file is missing, corrupt or of another model.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
-        self.model = self
-            .model
-            .clone()
-            .try_load_file(path)
-            .map_err(|e| ActiveError::Weights {
-                path: path.to_path_buf(),
-                message: format!("{e:?}"),
-            })?;
+        let error = |e| ActiveError::Weights {
+            path: path.to_path_buf(),
+            message: format!("{e:?}"),
+        };
+        self.models = match self.models.as_slice() {
+            [model] => vec![model.clone().try_load_file(path).map_err(error)?],
+            members => members.to_vec().try_load_file(path).map_err(error)?,
+        };
         Ok(())
+    }
+
+    /// The sampler each member predicts with: `sampler` itself, or its deterministic form
+    /// for the members of an ensemble without MC sampling ([`Trainer::with_ensemble_mc`]).
+    fn member_sampler(&self, sampler: &McSampler) -> McSampler {
+        if self.models.len() > 1 && !self.ensemble_mc {
+            sampler.deterministic()
+        } else {
+            sampler.clone()
+        }
+    }
+
+    /// The members as an [`EnsemblePredictor`] of their inference forms.
+    fn ensemble_predictor(&self) -> EnsemblePredictor<ModelPredictor<M, I>> {
+        let device = self.inference_device();
+        let members = self
+            .models
+            .iter()
+            .map(|model| ModelPredictor {
+                model: model.valid(),
+                batcher: self.batcher.clone(),
+                device: device.clone(),
+                batch_size: self.config.eval_batch_size,
+            })
+            .collect();
+        EnsemblePredictor::from_members(members, self.ensemble_mc)
+            .with_window(self.config.eval_batch_size)
     }
 }
 
+/// An ensemble's predictions stack its members along the MC axis: `[N, C, E × T]` with
+/// [`Trainer::with_ensemble_mc`], `[N, C, E]` without (each member's deterministic
+/// prediction); column `e × T + t` is member `e`'s sample `t`.
 impl<M, I> Predictor<I> for Trainer<M, I>
 where
     M: Classifier,
     I: Clone + Send + Sync + 'static,
 {
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
-        self.predict_with(&self.inference_model(), sampler, items)
+        if self.models.len() == 1 {
+            return self.predict_with(&self.inference_model(), sampler, items);
+        }
+        self.ensemble_predictor().predict(sampler, items)
     }
 
     fn predict_chunks(
@@ -600,6 +758,11 @@ where
         items: &dyn Dataset<I>,
         on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
     ) -> Result<()> {
+        if self.models.len() > 1 {
+            return self
+                .ensemble_predictor()
+                .predict_chunks(sampler, items, on_chunk);
+        }
         let device = self.inference_device();
         sampler.predict_dataset_chunks(
             &self.inference_model(),
