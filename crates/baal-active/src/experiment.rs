@@ -313,6 +313,7 @@ where
             test_nll: metrics.nll,
             test_ece: metrics.ece,
             test_report: Some(report),
+            calibration: fit.calibration,
             train_seconds: fit.seconds,
             eval_seconds: started.elapsed().as_secs_f64(),
             ..StepRecord::default()

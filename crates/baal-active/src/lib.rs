@@ -40,6 +40,7 @@
 //! ```
 
 mod active_loop;
+mod calibration;
 mod ensemble;
 mod error;
 mod experiment;
@@ -57,6 +58,9 @@ mod uncertainty;
 pub use active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes, score_pool};
 /// The heuristic registry lives with the heuristics; re-exported for the loop's users.
 pub use baal_heuristics::{HeuristicKind, HeuristicParams};
+pub use calibration::{
+    CalibratedPredictor, CalibrationReport, DirichletCalibrator, DirichletCalibratorConfig,
+};
 pub use ensemble::{DEFAULT_ENSEMBLE_WINDOW, EnsemblePredictor, Posterior, initialised};
 pub use error::{ActiveError, Result};
 pub use experiment::{Experiment, ExperimentSummary};

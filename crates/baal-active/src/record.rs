@@ -57,16 +57,20 @@ pub struct StepRecord {
     /// macro averages, top-2 and top-5 accuracy (`None` in logs written before it existed).
     #[serde(default)]
     pub test_report: Option<crate::ClassificationReport>,
+    /// With calibration: the validation metrics before and after the Dirichlet map fitted
+    /// for this step's model (the test metrics above are the calibrated model's).
+    #[serde(default)]
+    pub calibration: Option<crate::CalibrationReport>,
 }
 
 impl StepRecord {
     /// The header of `log.csv` (and of any table of [`StepRecord::csv_row`]s).
-    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy,test_macro_f1,test_macro_pr_auc";
+    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy,test_macro_f1,test_macro_pr_auc,validation_ece_uncalibrated,validation_ece_calibrated";
 
     /// The record as one CSV row, in the columns of [`StepRecord::CSV_HEADER`].
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{},{}",
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{}",
             self.step,
             self.n_labelled,
             self.heuristic,
@@ -104,6 +108,12 @@ impl StepRecord {
             self.test_report
                 .as_ref()
                 .map(|r| format!("{:.4}", r.macro_pr_auc))
+                .unwrap_or_default(),
+            self.calibration
+                .map(|c| format!("{:.4}", c.before.ece))
+                .unwrap_or_default(),
+            self.calibration
+                .map(|c| format!("{:.4}", c.after.ece))
                 .unwrap_or_default(),
         )
     }

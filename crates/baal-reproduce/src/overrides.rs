@@ -2,7 +2,8 @@
 //! strings), applied and checked in one place, so that a profile that exists is one that runs.
 
 use baal::active::{
-    EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior, ValidationMetric,
+    DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior,
+    ValidationMetric,
 };
 use clap::{Args, ValueEnum};
 
@@ -79,6 +80,10 @@ pub struct ProfileOverrides {
     /// samples) (default: the profile's, `mc`).
     #[arg(long)]
     pub posterior: Option<Posterior>,
+    /// Calibrate every model with a Dirichlet map fitted on the validation images
+    /// (`--validation-size` above 0) and predict through it (default: off).
+    #[arg(long)]
+    pub calibrate: bool,
     /// Items per gradient step (default: the profile's).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -185,6 +190,9 @@ impl ProfileOverrides {
             self.consistent_samples.as_ref(),
         );
         set(&mut profile.posterior, self.posterior.as_ref());
+        if self.calibrate {
+            profile.calibration = Some(DirichletCalibratorConfig::default());
+        }
         set(
             &mut trainer.weight_decay_per_label,
             self.weight_decay_per_label.as_ref(),
@@ -344,6 +352,10 @@ mod tests {
         assert!(refused(&["--heuristics", "epig"], fashion).contains("target set"));
         assert!(refused(&["--weights", "vgg16.pth"], fashion).contains("vgg16"));
         assert!(refused(&["--patience", "2"], fashion).contains("validation"));
+        assert!(refused(&["--calibrate"], fashion).contains("validation"));
+        let calibrated = parse(&["--calibrate", "--validation-size", "500"]).expect("parses");
+        let profile = Profile::build(fashion, true, &calibrated).expect("valid");
+        assert!(profile.calibration.is_some() && profile.name.ends_with("-custom"));
         let sgd = DatasetName::Cifar10;
         let err = Profile::build(
             sgd,

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use baal::active::{EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior, TrainerConfig};
+use baal::active::{
+    DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior,
+    TrainerConfig,
+};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +84,10 @@ pub struct Profile {
     /// ensemble (`ensemble:E`, `ensemble:E+mc`).
     #[serde(default, skip_serializing_if = "is_mc")]
     pub posterior: Posterior,
+    /// Fit a Dirichlet calibration map on the validation images after every fit and predict
+    /// through it (needs a validation set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<DirichletCalibratorConfig>,
     /// Training settings.
     pub trainer: TrainerConfig,
     /// torchvision VGG16 weights (`.pth`) loaded into [`ModelKind::Vgg16`] before training.
@@ -174,6 +181,9 @@ impl Profile {
                 "early stopping needs a validation set: set --validation-size above 0".into(),
             );
         }
+        if self.calibration.is_some() && self.validation_size == 0 {
+            return Err("calibration needs a validation set: set --validation-size above 0".into());
+        }
         self.trainer.check()?;
         Ok(())
     }
@@ -208,6 +218,7 @@ impl Profile {
                 main_target: 0.75,
                 consistent_samples: false,
                 posterior: Posterior::Mc,
+                calibration: None,
                 trainer: mnist_quick_trainer(),
                 weights: None,
             }
@@ -229,6 +240,7 @@ impl Profile {
                 main_target: 0.75,
                 consistent_samples: false,
                 posterior: Posterior::Mc,
+                calibration: None,
                 trainer: mnist_full_trainer(),
                 weights: None,
             }
@@ -262,6 +274,7 @@ impl Profile {
                 // (docs/reproductions.md has the per-item variant too).
                 consistent_samples: true,
                 posterior: Posterior::Mc,
+                calibration: None,
                 trainer: mnist_quick_trainer(),
                 weights: None,
             }
@@ -289,6 +302,7 @@ impl Profile {
                 // (docs/reproductions.md has the per-item variant too).
                 consistent_samples: true,
                 posterior: Posterior::Mc,
+                calibration: None,
                 trainer: mnist_full_trainer(),
                 weights: None,
             }
@@ -315,6 +329,7 @@ impl Profile {
                 main_target: 0.30,
                 consistent_samples: false,
                 posterior: Posterior::Mc,
+                calibration: None,
                 // Adam: with SGD (lr 0.01, momentum 0.9) the six unnormalised convolutions
                 // stayed on the initial plateau (loss 2.30) for all of the quick budget.
                 trainer: TrainerConfig::default()
@@ -347,6 +362,7 @@ impl Profile {
                 main_target: 0.60,
                 consistent_samples: false,
                 posterior: Posterior::Mc,
+                calibration: None,
                 trainer: TrainerConfig::default()
                     .with_optimizer(OptimizerConfig::Sgd {
                         learning_rate: 0.001,

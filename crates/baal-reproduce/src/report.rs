@@ -95,6 +95,7 @@ pub fn write_results(
     let mut md = String::new();
     write_settings(&mut md, dataset, profile, seconds, device_name)?;
     write_labels_table(&mut md, profile, results)?;
+    write_final_metrics(&mut md, profile, results)?;
     write_paired_differences(&mut md, profile, results)?;
     write_acquisitions(&mut md, profile, results)?;
     write_times(&mut md, profile, results)?;
@@ -539,6 +540,90 @@ fn write_acquisitions(md: &mut String, profile: &Profile, results: &Results) -> 
         )?;
     }
     writeln!(md)?;
+    Ok(())
+}
+
+/// The last step's classification report and calibration, mean ± std over seeds.
+fn write_final_metrics(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
+    writeln!(
+        md,
+        "## The final models' test metrics (mean ± std over seeds)\n"
+    )?;
+    let calibrated = profile.calibration.is_some();
+    write!(
+        md,
+        "| heuristic | accuracy | top-2 accuracy | macro F1 | macro PR-AUC | NLL | ECE |"
+    )?;
+    if calibrated {
+        write!(md, " validation ECE before → after calibration |")?;
+    }
+    writeln!(md)?;
+    writeln!(
+        md,
+        "|---|---|---|---|---|---|---|{}",
+        if calibrated { "---|" } else { "" }
+    )?;
+    for &heuristic in &profile.heuristics {
+        let last: Vec<&StepRecord> = results
+            .of(heuristic)
+            .filter_map(|(_, r)| r.last())
+            .collect();
+        let cell = |values: Vec<f64>| -> String {
+            if values.is_empty() {
+                return "-".into();
+            }
+            let (mean, std) = mean_std(&values);
+            format!("{mean:.3} ± {std:.3}")
+        };
+        let report = |f: fn(&baal::active::ClassificationReport) -> f64| {
+            cell(
+                last.iter()
+                    .filter_map(|r| r.test_report.as_ref().map(f))
+                    .collect(),
+            )
+        };
+        write!(
+            md,
+            "| {heuristic} | {} | {} | {} | {} | {} | {} |",
+            cell(last.iter().map(|r| r.test_accuracy).collect()),
+            report(|r| {
+                r.top_k_accuracy
+                    .iter()
+                    .find(|(k, _)| *k == 2)
+                    .map_or(f64::NAN, |(_, accuracy)| *accuracy)
+            }),
+            report(|r| r.macro_f1),
+            report(|r| r.macro_pr_auc),
+            cell(last.iter().map(|r| r.test_nll).collect()),
+            cell(last.iter().map(|r| r.test_ece).collect()),
+        )?;
+        if calibrated {
+            write!(
+                md,
+                " {} → {} |",
+                cell(
+                    last.iter()
+                        .filter_map(|r| r.calibration.map(|c| c.before.ece))
+                        .collect()
+                ),
+                cell(
+                    last.iter()
+                        .filter_map(|r| r.calibration.map(|c| c.after.ece))
+                        .collect()
+                ),
+            )?;
+        }
+        writeln!(md)?;
+    }
+    writeln!(
+        md,
+        "\nPer-class precision, recall, F1, PR-AUC and ECE of every step are in each run's `log.jsonl` (`test_report`).{}\n",
+        if calibrated {
+            " The test metrics are the calibrated model's: a Dirichlet map fitted on the validation images after every fit."
+        } else {
+            ""
+        }
+    )?;
     Ok(())
 }
 

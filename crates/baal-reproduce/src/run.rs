@@ -139,6 +139,9 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
         trainer_config,
     )?
     .with_ensemble_mc(profile.posterior.samples_members());
+    if let Some(calibration) = &profile.calibration {
+        trainer = trainer.with_calibration(calibration.clone())?;
+    }
     let progress = settings
         .show_progress
         .then(|| Arc::new(baal::progress::TerminalProgress::new()));

@@ -311,3 +311,58 @@ fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation()
         assert!((0..50).all(|p| plain.pool.get(p).expect("pool").pixels != image));
     }
 }
+
+#[test]
+fn a_tiny_calibrated_ensemble_reproduction_reports_its_posterior_and_metrics() {
+    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
+        eprintln!(
+            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
+            FashionMnist::DEFAULT_DIR
+        );
+        return;
+    }
+    let dir = temp_dir("tiny-ensemble");
+    let mut profile = tiny_profile();
+    profile.name = "tiny-ensemble".into();
+    profile.posterior = "ensemble:2".parse().expect("posterior");
+    profile.calibration = Some(baal::active::DirichletCalibratorConfig::default());
+    profile.validation_size = 100;
+    profile.check().expect("valid");
+    let summary = run(&profile, &dir, 3).expect("runs");
+    assert!(
+        summary.contains("Posterior `ensemble:2`: 2 models"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("## The final models' test metrics")
+            && summary.contains("validation ECE before → after calibration"),
+        "{summary}"
+    );
+    let csv = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    for row in csv.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        for name in [
+            "test_macro_f1",
+            "validation_ece_uncalibrated",
+            "validation_ece_calibrated",
+        ] {
+            let value: f64 = fields[column(name)].parse().expect(name);
+            assert!((0.0..=1.0).contains(&value), "{name}: {row}");
+        }
+    }
+    // Two members' weights per step, trained in sequence: twice a single model's steps.
+    let steps = column("train_steps");
+    let first: usize = csv
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split(',')
+        .nth(steps)
+        .expect("steps")
+        .parse()
+        .expect("number");
+    assert_eq!(first % 2, 0, "{csv}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::{CalibrationReport, DirichletCalibrator, DirichletCalibratorConfig};
 use crate::ensemble::EnsemblePredictor;
 use crate::error::{ActiveError, Result};
 use crate::metrics::{EvalMetrics, classification_metrics};
@@ -114,6 +115,10 @@ pub struct FitReport {
     /// after which they were taken.
     #[serde(default)]
     pub validation: Option<(EvalMetrics, usize)>,
+    /// With calibration ([`Trainer::with_calibration`]): the validation metrics before and
+    /// after the map fitted after this fit.
+    #[serde(default)]
+    pub calibration: Option<CalibrationReport>,
 }
 
 impl FitReport {
@@ -133,6 +138,7 @@ impl FitReport {
             gradient_steps: reports.iter().map(|r| r.gradient_steps).sum(),
             seconds,
             validation: reports.swap_remove(0).validation,
+            calibration: None,
         }
     }
 }
@@ -201,6 +207,10 @@ pub struct Trainer<M: Classifier, I> {
     config: TrainerConfig,
     /// The members of an ensemble draw MC samples (see [`Trainer::with_ensemble_mc`]).
     ensemble_mc: bool,
+    /// Fit a Dirichlet calibration map on the validation set after each fit.
+    calibration: Option<DirichletCalibratorConfig>,
+    /// The map fitted after the last fit; predictions pass through it.
+    calibrator: Option<DirichletCalibrator>,
     fits: u64,
     validation: Option<Validation<I>>,
     progress: ProgressSink,
@@ -263,6 +273,8 @@ where
             batcher,
             config,
             ensemble_mc: false,
+            calibration: None,
+            calibrator: None,
             fits: 0,
             validation: None,
             progress: ProgressSink::none(),
@@ -276,6 +288,25 @@ where
     pub fn with_ensemble_mc(mut self, mc: bool) -> Self {
         self.ensemble_mc = mc;
         self
+    }
+
+    /// After each fit, fits a Dirichlet calibration map ([`DirichletCalibratorConfig`]) on
+    /// the validation set ([`Trainer::with_validation`], which fits then need) and passes
+    /// every prediction through it: the pool's MC samples before the heuristic, the test
+    /// set's before its metrics. The fit's report holds the validation metrics before and
+    /// after ([`FitReport::calibration`]).
+    ///
+    /// # Errors
+    /// Invalid settings.
+    pub fn with_calibration(mut self, config: DirichletCalibratorConfig) -> Result<Self> {
+        config.check()?;
+        self.calibration = Some(config);
+        Ok(self)
+    }
+
+    /// The calibration map fitted after the last fit, if calibration is on.
+    pub fn calibrator(&self) -> Option<&DirichletCalibrator> {
+        self.calibrator.as_ref()
     }
 
     /// Reports the progress of each fit (gradient steps) to `receiver` (e.g. the facade's
@@ -341,9 +372,11 @@ where
         self.fits = fits;
     }
 
-    /// Puts the initial weights back (every member's).
+    /// Puts the initial weights back (every member's); the calibration map goes with the
+    /// weights it was fitted for.
     pub fn reset_weights(&mut self) {
         self.models = self.initial.clone();
+        self.calibrator = None;
     }
 
     /// Every labelled item with its class index, checked against the model's classes.
@@ -469,6 +502,7 @@ where
             gradient_steps: batches.len() * self.models.len(),
             seconds: started.elapsed().as_secs_f64(),
             validation: None,
+            calibration: None,
         };
         Ok((report, values))
     }
@@ -479,6 +513,8 @@ where
         if self.config.reset_weights {
             self.reset_weights();
         }
+        // A fit changes the weights the calibration map was fitted for.
+        self.calibrator = None;
         let seed = self.config.seed.wrapping_add(self.fits);
         self.fits += 1;
         seed
@@ -516,11 +552,17 @@ where
         let started = Instant::now();
         let items = self.read_labelled(labelled)?;
         let n = items.len();
-        if self.config.early_stopping.is_some() && self.validation.is_none() {
-            return Err(ActiveError::InvalidConfig {
-                what: "early stopping",
-                reason: "it needs a validation set: give one with Trainer::with_validation".into(),
-            });
+        for (on, what) in [
+            (self.config.early_stopping.is_some(), "early stopping"),
+            (self.calibration.is_some(), "calibration"),
+        ] {
+            if on && self.validation.is_none() {
+                return Err(ActiveError::InvalidConfig {
+                    what,
+                    reason: "it needs a validation set: give one with Trainer::with_validation"
+                        .into(),
+                });
+            }
         }
         let seed = self.start_fit();
         let mut models = Vec::with_capacity(self.models.len());
@@ -531,7 +573,8 @@ where
             reports.push(report);
         }
         self.models = models;
-        let report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
+        let mut report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
+        report.calibration = self.calibrate()?;
         tracing::debug!(?report, labelled = n, "fit");
         Ok(report)
     }
@@ -588,8 +631,24 @@ where
             gradient_steps: step,
             seconds: started.elapsed().as_secs_f64(),
             validation,
+            calibration: None,
         };
         Ok((model, report))
+    }
+
+    /// Fits the calibration map on the validation set's predictions, when calibration is on.
+    fn calibrate(&mut self) -> Result<Option<CalibrationReport>> {
+        self.calibrator = None;
+        let (Some(config), Some(validation)) = (&self.calibration, &self.validation) else {
+            return Ok(None);
+        };
+        let sampler = McSamplerConfig::new(self.config.eval_iterations)
+            .with_seed(self.config.seed)
+            .init()?;
+        let (values, dims) = host_values(self.predict(&sampler, validation.items.as_ref())?)?;
+        let (calibrator, report) = config.fit(&values, dims, &validation.labels)?;
+        self.calibrator = Some(calibrator);
+        Ok(Some(report))
     }
 
     /// Metrics of `model`'s MC-averaged predictions on the validation set (fixed masks, so
@@ -706,6 +765,7 @@ where
             [model] => vec![model.clone().try_load_file(path).map_err(error)?],
             members => members.to_vec().try_load_file(path).map_err(error)?,
         };
+        self.calibrator = None;
         Ok(())
     }
 
@@ -746,10 +806,15 @@ where
     I: Clone + Send + Sync + 'static,
 {
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
-        if self.models.len() == 1 {
-            return self.predict_with(&self.inference_model(), sampler, items);
+        let probs = if self.models.len() == 1 {
+            self.predict_with(&self.inference_model(), sampler, items)?
+        } else {
+            self.ensemble_predictor().predict(sampler, items)?
+        };
+        match &self.calibrator {
+            Some(calibrator) => calibrator.apply(probs),
+            None => Ok(probs),
         }
-        self.ensemble_predictor().predict(sampler, items)
     }
 
     fn predict_chunks(
@@ -758,10 +823,14 @@ where
         items: &dyn Dataset<I>,
         on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
     ) -> Result<()> {
+        let mut calibrated = |range: Range<usize>, probs: Tensor<3>| match &self.calibrator {
+            Some(calibrator) => on_chunk(range, calibrator.apply(probs)?),
+            None => on_chunk(range, probs),
+        };
         if self.models.len() > 1 {
             return self
                 .ensemble_predictor()
-                .predict_chunks(sampler, items, on_chunk);
+                .predict_chunks(sampler, items, &mut calibrated);
         }
         let device = self.inference_device();
         sampler.predict_dataset_chunks(
@@ -769,7 +838,7 @@ where
             items,
             self.config.eval_batch_size,
             |batch| (self.batcher)(batch, &device),
-            on_chunk,
+            &mut calibrated,
         )
     }
 }
