@@ -235,6 +235,14 @@ impl McContext {
         false
     }
 
+    /// Keeps `error` for [`McContext::check`] (the first one wins).
+    pub(crate) fn fail(&self, error: BayesianError) {
+        let mut slot = self.error.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
     /// How many stochastic layers this pass has called so far.
     pub fn layers_called(&self) -> u64 {
         self.next_layer.get()

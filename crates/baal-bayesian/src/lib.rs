@@ -60,6 +60,7 @@
 //! # }
 //! ```
 
+mod burn_dropout;
 mod context;
 mod drop_connect;
 mod dropout;
@@ -69,6 +70,7 @@ mod progress;
 mod sampler;
 mod weight_drop;
 
+pub use burn_dropout::{BurnDropout, BurnDropoutModel};
 pub use context::McContext;
 pub use drop_connect::{
     DropConnectConv2d, DropConnectConv2dConfig, DropConnectLinear, DropConnectLinearConfig,

@@ -126,9 +126,18 @@ pub trait McOutput: Sized {
     fn cat_iterations(parts: Vec<Self::Predictions>) -> Self::Predictions;
     /// Concatenates predictions along the item axis (the first).
     fn cat_items(parts: Vec<Self::Predictions>) -> Self::Predictions;
+    /// The output moved off an autodiff device (a model run there, such as
+    /// [`BurnDropout`](crate::BurnDropout)'s); the default returns it unchanged.
+    fn without_autodiff(self) -> Self {
+        self
+    }
 }
 
 impl McOutput for Tensor<2> {
+    fn without_autodiff(self) -> Self {
+        Tensor::without_autodiff(self)
+    }
+
     type Predictions = Tensor<3>;
 
     fn output_dims(&self) -> Vec<usize> {
@@ -159,6 +168,10 @@ impl McOutput for Tensor<2> {
 }
 
 impl McOutput for Tensor<3> {
+    fn without_autodiff(self) -> Self {
+        Tensor::without_autodiff(self)
+    }
+
     type Predictions = Tensor<4>;
 
     fn output_dims(&self) -> Vec<usize> {
