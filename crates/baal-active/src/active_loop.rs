@@ -359,6 +359,16 @@ where
         // scorer, which keeps one score per item (and BatchBALD's candidates), with each
         // item's masks keyed by its dataset index.
         let target = match target_set {
+            Some(_) if !predictor.classifies() => {
+                return Err(ActiveError::InvalidConfig {
+                    what: "target set",
+                    reason: format!(
+                        "heuristic {} reads class probabilities of a target set, which this \
+                         predictor (segmentation or regression) does not give",
+                        self.heuristic.name()
+                    ),
+                });
+            }
             Some(target) => Some(Predictions::from_probs(
                 predictor.predict(&sampler, target)?,
             )?),
@@ -406,8 +416,11 @@ where
             )?
             .write(folder)?;
         }
-        let query_predicted_classes =
-            query_predictions(predictor, &sampler, &pool, &selection.pool_indices)?;
+        let query_predicted_classes = if predictor.classifies() {
+            query_predictions(predictor, &sampler, &pool, &selection.pool_indices)?
+        } else {
+            Vec::new() // segmentation and regression have no class per item
+        };
         let started = Instant::now();
         let labelled = self.label_query(dataset, &query)?;
         let label_seconds = started.elapsed().as_secs_f64();
@@ -512,11 +525,7 @@ pub fn score_pool<I>(
     candidates: Option<usize>,
 ) -> Result<baal_heuristics::PoolScores> {
     let mut scorer = PoolScorer::new(heuristic, target, candidates)?;
-    predictor.predict_chunks(sampler, items, &mut |range, probs| {
-        let chunk =
-            Predictions::from_probs(probs).map_err(|error| error.offset_item(range.start))?;
-        Ok(scorer.push(&chunk)?)
-    })?;
+    predictor.predict_pool_chunks(sampler, items, &mut |_, chunk| Ok(scorer.push(&chunk)?))?;
     Ok(scorer.finish())
 }
 

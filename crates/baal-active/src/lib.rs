@@ -47,6 +47,7 @@ mod experiment;
 mod metrics;
 mod oracle;
 mod plot;
+mod predictors;
 mod record;
 mod run_state;
 pub mod shard;
@@ -70,6 +71,7 @@ pub use metrics::{
 };
 pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};
+pub use predictors::{RegressionPredictor, SegmentationPredictor};
 pub use record::StepRecord;
 pub use run_state::{ExperimentProgress, LoopState, RUN_STATE_FORMAT_VERSION, RunState};
 pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use baal_bayesian::{McContext, McSampler, StochasticModel};
 use baal_data::{ActiveLearningDataset, DatasetIndex};
+use baal_heuristics::Predictions;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -78,6 +79,36 @@ pub trait Predictor<I> {
     ) -> Result<()> {
         let probs = self.predict(sampler, items)?;
         on_chunk(0..items.len(), probs)
+    }
+
+    /// What the loop, [`score_pool`](crate::score_pool) and a shard score: the
+    /// [`Predictions`] of `items`, chunk by chunk with each chunk's range of positions. The
+    /// default reads [`predict_chunks`](Self::predict_chunks) as class probabilities
+    /// `[N, C, T]`; a segmentation or regression predictor
+    /// ([`SegmentationPredictor`](crate::SegmentationPredictor),
+    /// [`RegressionPredictor`](crate::RegressionPredictor)) hands over its own kind.
+    ///
+    /// # Errors
+    /// As [`predict_chunks`](Self::predict_chunks), predictions that are not valid (the error
+    /// names the item's position in `items`), and whatever `on_chunk` returns.
+    fn predict_pool_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Predictions) -> Result<()>,
+    ) -> Result<()> {
+        self.predict_chunks(sampler, items, &mut |range, probs| {
+            let chunk =
+                Predictions::from_probs(probs).map_err(|error| error.offset_item(range.start))?;
+            on_chunk(range, chunk)
+        })
+    }
+
+    /// Whether [`predict`](Self::predict) gives class probabilities `[N, C, T]` (the
+    /// default). The loop reads the predicted classes of its queries and a target set's
+    /// predictions (EPIG) only from a predictor that does.
+    fn classifies(&self) -> bool {
+        true
     }
 }
 

@@ -137,6 +137,14 @@ impl McSampler {
         sampler
     }
 
+    /// This sampler with another output activation (softmax for classifiers and
+    /// segmentation, identity for regression), the rest unchanged.
+    #[must_use]
+    pub fn with_activation(mut self, activation: OutputActivation) -> Self {
+        self.config.activation = activation;
+        self
+    }
+
     /// The mask key of each item of the datasets it predicts, when set
     /// ([`McSampler::with_item_keys`]); items are keyed by their position otherwise.
     pub fn item_keys(&self) -> Option<&[usize]> {

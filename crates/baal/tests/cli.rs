@@ -301,3 +301,101 @@ fn bad_input_is_a_one_line_error_with_exit_code_2() {
         assert!(run.stdout.is_empty());
     }
 }
+
+#[test]
+fn segmentation_and_regression_arrays_are_scored_with_their_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // [N = 2, C = 2, P = 3, T = 2]: item 0 has one position where the samples disagree
+    // (BALD ln 2 there, 0 elsewhere); item 1 has two positions at a mild disagreement.
+    #[rustfmt::skip]
+    let seg: [f32; 24] = [
+        // item 0: class 0 over (p0: t0 t1, p1: t0 t1, p2: t0 t1), then class 1
+        1.0, 0.0,  1.0, 1.0,  1.0, 1.0,
+        0.0, 1.0,  0.0, 0.0,  0.0, 0.0,
+        // item 1
+        0.8, 0.2,  0.8, 0.2,  1.0, 1.0,
+        0.2, 0.8,  0.2, 0.8,  0.0, 0.0,
+    ];
+    let seg_path = write_npy(dir.path(), "seg.npy", &[2, 2, 3, 2], &seg);
+    let p = seg_path.to_str().expect("utf-8");
+    let score = |reduction: &str| {
+        json(&baal(&[
+            "score",
+            "--heuristic",
+            "bald",
+            "--reduction",
+            reduction,
+            p,
+        ]))
+    };
+    // BALD per position: item 0 (ln 2, 0, 0); item 1 (b, b, 0) with b = H(0.5) - H(0.8).
+    let b = 2f64.ln() - (-(0.8f64 * 0.8f64.ln() + 0.2 * 0.2f64.ln()));
+    let ln2 = 2f64.ln();
+    for (reduction, expected, first) in [
+        ("max", [ln2, b], 0),
+        ("sum", [ln2, 2.0 * b], 0),
+        ("mean", [ln2 / 3.0, 2.0 * b / 3.0], 0),
+    ] {
+        let report = score(reduction);
+        let scores: Vec<f64> = report["scores"]
+            .as_array()
+            .expect("scores")
+            .iter()
+            .map(|s| s.as_f64().expect("number"))
+            .collect();
+        for (got, want) in scores.iter().zip(expected) {
+            assert!(
+                (got - want).abs() < 1e-5,
+                "{reduction}: {scores:?} vs {expected:?}"
+            );
+        }
+        assert_eq!(report["ranks"][0], first, "{reduction}");
+    }
+    // Two and two positions make b twice: with sum, item 1 would win if b > ln 2 / 2.
+    assert!(2.0 * b < ln2);
+    // A 4-D array without --reduction says what to add; --reduction on a 3-D array too.
+    let run = baal(&["score", "--heuristic", "bald", p]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--reduction"), "{}", run.stderr);
+    let flat = write_npy(dir.path(), "flat.npy", &[3, 2, 2], &POOL);
+    let f = flat.to_str().expect("utf-8");
+    let run = baal(&["score", "--heuristic", "bald", "--reduction", "mean", f]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("[N, C, P, T]"), "{}", run.stderr);
+
+    // Regression: [N = 3, O = 1, T = 4] raw outputs; variance ranks the spread item first.
+    let outputs: [f32; 12] = [1.0, 1.0, 1.0, 1.0, -3.0, 3.0, -3.0, 3.0, 5.0, 5.5, 5.0, 5.5];
+    let reg = write_npy(dir.path(), "reg.npy", &[3, 1, 4], &outputs);
+    let r = reg.to_str().expect("utf-8");
+    let report = json(&baal(&[
+        "score",
+        "--heuristic",
+        "variance",
+        "--regression",
+        r,
+    ]));
+    assert_eq!(report["ranks"], serde_json::json!([1, 2, 0]));
+    let variance = report["scores"][1].as_f64().expect("number");
+    assert!(
+        (variance - 9.0).abs() < 1e-4 || (variance - 12.0).abs() < 1e-4,
+        "{variance}"
+    );
+    // Outputs that are not probabilities are fine for regression, refused without the flag.
+    let run = baal(&["score", "--heuristic", "variance", r]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // A heuristic that needs class probabilities cannot score regression outputs.
+    let run = baal(&["score", "--heuristic", "bald", "--regression", r]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.is_empty());
+    // --regression with --reduction is a usage error.
+    let run = baal(&[
+        "score",
+        "--heuristic",
+        "variance",
+        "--regression",
+        "--reduction",
+        "max",
+        r,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}

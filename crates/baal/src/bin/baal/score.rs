@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use baal_data::{NpyArray, NpyRows};
-use baal_heuristics::{HeuristicError, HeuristicKind, HeuristicParams, PoolScorer, Predictions};
+use baal_heuristics::{
+    HeuristicError, HeuristicKind, HeuristicParams, PoolScorer, Predictions, Reduction,
+};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
@@ -57,6 +59,14 @@ pub struct ScoreArgs {
     /// The array holds logits: apply a softmax over classes first.
     #[arg(long)]
     pub logits: bool,
+    /// Segmentation: the array is `[N, C, P, T]` (P positions, e.g. pixels flattened) and
+    /// each item's P per-position scores fold into one by this reduction.
+    #[arg(long, value_enum)]
+    pub reduction: Option<ReductionArg>,
+    /// Regression: the array holds raw outputs `[N, O, T]` (O outputs), scored by the
+    /// variance heuristic.
+    #[arg(long, conflicts_with_all = ["logits", "reduction"])]
+    pub regression: bool,
     /// Target-set predictions `[M, C, T]` for EPIG.
     #[arg(long)]
     pub target: Option<PathBuf>,
@@ -67,9 +77,103 @@ pub struct ScoreArgs {
     /// Write the JSON here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Pool predictions: a little-endian f32 or f64 `.npy` array `[N, C, T]`. It is read and
-    /// scored a chunk of items at a time, so it may be larger than memory.
+    /// Pool predictions: a little-endian f32 or f64 `.npy` array `[N, C, T]` (`[N, C, P, T]`
+    /// with `--reduction`). It is read and scored a chunk of items at a time, so it may be
+    /// larger than memory.
     pub predictions: PathBuf,
+}
+
+/// How a segmentation item's per-position scores fold into one (`--reduction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReductionArg {
+    /// The mean over positions.
+    Mean,
+    /// The sum over positions.
+    Sum,
+    /// The largest position's score.
+    Max,
+}
+
+impl From<ReductionArg> for Reduction {
+    fn from(arg: ReductionArg) -> Self {
+        match arg {
+            ReductionArg::Mean => Reduction::Mean,
+            ReductionArg::Sum => Reduction::Sum,
+            ReductionArg::Max => Reduction::Max,
+        }
+    }
+}
+
+/// What the array holds, from the options.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// `[N, C, T]` probabilities (or logits).
+    Classes { logits: bool },
+    /// `[N, C, P, T]` probabilities (or logits), folded over P.
+    Segmentation { logits: bool, reduction: Reduction },
+    /// `[N, O, T]` raw outputs.
+    Regression,
+}
+
+impl Layout {
+    fn of(args: &ScoreArgs) -> Self {
+        match (args.regression, args.reduction) {
+            (true, _) => Self::Regression,
+            (false, Some(reduction)) => Self::Segmentation {
+                logits: args.logits,
+                reduction: reduction.into(),
+            },
+            (false, None) => Self::Classes {
+                logits: args.logits,
+            },
+        }
+    }
+
+    /// The array's rank and what its axes are.
+    fn expected(self) -> (usize, &'static str) {
+        match self {
+            Self::Classes { .. } => (3, "[N, C, T] (pool items, classes, MC iterations)"),
+            Self::Segmentation { .. } => (
+                4,
+                "[N, C, P, T] (pool items, classes, positions, MC iterations)",
+            ),
+            Self::Regression => (3, "[N, O, T] (pool items, outputs, MC iterations)"),
+        }
+    }
+
+    /// One chunk of `values` (`len` items of the array's shape `dims`) as predictions.
+    fn predictions(
+        self,
+        values: Vec<f32>,
+        dims: &[usize],
+        len: usize,
+        device: &Device,
+    ) -> baal_heuristics::Result<Predictions> {
+        match self {
+            Self::Classes { logits } => {
+                let tensor = Tensor::<3>::from_data(
+                    TensorData::new(values, [len, dims[1], dims[2]]),
+                    device,
+                );
+                predictions(tensor, logits)
+            }
+            Self::Segmentation { logits, reduction } => {
+                let tensor = Tensor::<4>::from_data(
+                    TensorData::new(values, [len, dims[1], dims[2], dims[3]]),
+                    device,
+                );
+                if logits {
+                    Predictions::from_segmentation_logits(tensor, reduction)
+                } else {
+                    Predictions::from_segmentation_probs(tensor, reduction)
+                }
+            }
+            Self::Regression => Predictions::from_regression(Tensor::<3>::from_data(
+                TensorData::new(values, [len, dims[1], dims[2]]),
+                device,
+            )),
+        }
+    }
 }
 
 /// The JSON `baal score` writes.
@@ -92,7 +196,8 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
     }
     // The files' headers first: a malformed array is reported whatever the options (bad
     // values are found while the pool is scored).
-    let mut pool = open_rows(&args.predictions)?;
+    let layout = Layout::of(args);
+    let mut pool = open_rows(&args.predictions, layout)?;
     let target = args
         .target
         .as_deref()
@@ -149,11 +254,12 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
     } else {
         None
     };
-    let [_, c, t] = <[usize; 3]>::try_from(pool.shape()).expect("checked on open");
+    let dims = pool.shape().to_vec();
+    let per_item: usize = dims[1..].iter().product();
     let rows = match args.chunk_items {
         Some(0) => return Err(ScoreError::Input("--chunk-items must be at least 1".into())),
         Some(rows) => rows,
-        None => (CHUNK_BYTES / (c * t * 4).max(1)).max(1),
+        None => (CHUNK_BYTES / (per_item * 4).max(1)).max(1),
     };
     loop {
         let start = pool.next_row();
@@ -163,18 +269,16 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
         else {
             break;
         };
-        let len = values.len() / (c * t);
-        let chunk = predictions(
-            Tensor::<3>::from_data(TensorData::new(values, [len, c, t]), &device),
-            args.logits,
-        )
-        .map_err(|e| {
-            ScoreError::Input(format!(
-                "{}: {}",
-                args.predictions.display(),
-                e.offset_item(start)
-            ))
-        })?;
+        let len = values.len() / per_item;
+        let chunk = layout
+            .predictions(values, &dims, len, &device)
+            .map_err(|e| {
+                ScoreError::Input(format!(
+                    "{}: {}",
+                    args.predictions.display(),
+                    e.offset_item(start)
+                ))
+            })?;
         if let Some(scorer) = &mut scorer {
             scorer.push(&chunk).map_err(scoring)?;
         }
@@ -203,12 +307,20 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
 /// Bytes of predictions read and scored at a time.
 const CHUNK_BYTES: usize = 64 << 20;
 
-/// Opens a pool's `[N, C, T]` predictions for reading in chunks of items.
-fn open_rows(path: &Path) -> Result<NpyRows, ScoreError> {
+/// Opens a pool's predictions for reading in chunks of items, checking their rank.
+fn open_rows(path: &Path, layout: Layout) -> Result<NpyRows, ScoreError> {
     let rows = NpyRows::open(path).map_err(|e| ScoreError::Input(e.to_string()))?;
-    if rows.shape().len() != 3 || rows.shape().contains(&0) {
+    let (rank, axes) = layout.expected();
+    if rows.shape().len() != rank || rows.shape().contains(&0) {
+        let hint = match (layout, rows.shape().len()) {
+            (Layout::Classes { .. }, 4) => {
+                "; a 4-D array is segmentation predictions: give --reduction mean|sum|max"
+            }
+            (Layout::Segmentation { .. }, 3) => "; --reduction is for 4-D segmentation arrays",
+            _ => "",
+        };
         return Err(ScoreError::Input(format!(
-            "{}: expected an array of shape [N, C, T] (pool items, classes, MC iterations), got {:?}",
+            "{}: expected an array of shape {axes}, got {:?}{hint}",
             path.display(),
             rows.shape()
         )));

@@ -1,0 +1,159 @@
+//! Predictors of models that are not classifiers of whole items: segmentation (a class per
+//! position) and regression (raw outputs), for the loop, `score_pool` and shards.
+
+use std::ops::Range;
+
+use baal_bayesian::{McSampler, OutputActivation, StochasticModel};
+use baal_heuristics::{Predictions, Reduction};
+use burn::data::dataset::Dataset;
+use burn::tensor::{Device, Tensor};
+
+use crate::error::{ActiveError, Result};
+use crate::traits::{InputBatcher, Predictor};
+
+/// A segmentation model (head output `[rows, C, P]`: class logits at `P` positions, e.g. the
+/// pixels flattened), its batcher and device, as a [`Predictor`]: the loop scores its
+/// `[N, C, P, T]` softmax predictions, each item's per-position scores folded by `reduction`
+/// (mean, sum or max; baal's `reduction`).
+///
+/// Its [`predict`](Predictor::predict) is an error: segmentation predictions have no
+/// `[N, C, T]` form. [`SegmentationPredictor::predict_segmentation`] gives them whole.
+pub struct SegmentationPredictor<M: StochasticModel, I> {
+    /// The model (its inference form).
+    pub model: M,
+    /// Items to input batch.
+    pub batcher: InputBatcher<I, M::Input>,
+    /// Where the inputs go.
+    pub device: Device,
+    /// Items per forward pass.
+    pub batch_size: usize,
+    /// How an item's per-position scores fold into one.
+    pub reduction: Reduction,
+}
+
+impl<M, I> SegmentationPredictor<M, I>
+where
+    M: StochasticModel<Output = Tensor<3>>,
+{
+    /// MC probabilities `[N, C, P, T]` of `items`.
+    ///
+    /// # Errors
+    /// As [`McSampler::predict_dataset`].
+    pub fn predict_segmentation(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+    ) -> Result<Tensor<4>> {
+        Ok(sampler
+            .clone()
+            .with_activation(OutputActivation::Softmax)
+            .predict_dataset(&self.model, items, self.batch_size, |batch| {
+                (self.batcher)(batch, &self.device)
+            })?)
+    }
+}
+
+impl<M, I> Predictor<I> for SegmentationPredictor<M, I>
+where
+    M: StochasticModel<Output = Tensor<3>>,
+{
+    fn predict(&self, _: &McSampler, _: &dyn Dataset<I>) -> Result<Tensor<3>> {
+        Err(ActiveError::InvalidConfig {
+            what: "segmentation predictions",
+            reason: "they are [N, C, P, T], not [N, C, T]: use predict_segmentation, or \
+                     predict_pool_chunks for scoring"
+                .into(),
+        })
+    }
+
+    fn predict_pool_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Predictions) -> Result<()>,
+    ) -> Result<()> {
+        sampler
+            .clone()
+            .with_activation(OutputActivation::Softmax)
+            .predict_dataset_chunks(
+                &self.model,
+                items,
+                self.batch_size,
+                |batch| (self.batcher)(batch, &self.device),
+                |range: Range<usize>, probs: Tensor<4>| {
+                    let chunk = Predictions::from_segmentation_probs(probs, self.reduction)
+                        .map_err(|error| error.offset_item(range.start))?;
+                    on_chunk(range, chunk)
+                },
+            )
+    }
+
+    fn classifies(&self) -> bool {
+        false
+    }
+}
+
+/// A regression model (head output `[rows, O]`: `O` real outputs), its batcher and device,
+/// as a [`Predictor`]: the sampler runs it with the identity activation, and the loop scores
+/// the raw `[N, O, T]` outputs, with [`Variance`](baal_heuristics::Variance) (baal's
+/// `Variance` heuristic for regression). [`predict`](Predictor::predict) gives those
+/// outputs.
+pub struct RegressionPredictor<M: StochasticModel, I> {
+    /// The model (its inference form).
+    pub model: M,
+    /// Items to input batch.
+    pub batcher: InputBatcher<I, M::Input>,
+    /// Where the inputs go.
+    pub device: Device,
+    /// Items per forward pass.
+    pub batch_size: usize,
+}
+
+impl<M, I> Predictor<I> for RegressionPredictor<M, I>
+where
+    M: StochasticModel<Output = Tensor<2>>,
+{
+    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
+        Ok(sampler
+            .clone()
+            .with_activation(OutputActivation::Identity)
+            .predict_dataset(&self.model, items, self.batch_size, |batch| {
+                (self.batcher)(batch, &self.device)
+            })?)
+    }
+
+    fn predict_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
+    ) -> Result<()> {
+        sampler
+            .clone()
+            .with_activation(OutputActivation::Identity)
+            .predict_dataset_chunks(
+                &self.model,
+                items,
+                self.batch_size,
+                |batch| (self.batcher)(batch, &self.device),
+                on_chunk,
+            )
+    }
+
+    fn predict_pool_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Predictions) -> Result<()>,
+    ) -> Result<()> {
+        self.predict_chunks(sampler, items, &mut |range, outputs| {
+            let chunk = Predictions::from_regression(outputs)
+                .map_err(|error| error.offset_item(range.start))?;
+            on_chunk(range, chunk)
+        })
+    }
+
+    fn classifies(&self) -> bool {
+        false
+    }
+}
