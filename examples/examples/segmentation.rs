@@ -1,0 +1,167 @@
+//! Segmentation through the loop: a small per-pixel classifier learns Fashion-MNIST items'
+//! foreground masks from noisy images, then `SegmentationPredictor` MC-samples a pool as
+//! `[N, C, P, T]` and BALD ranks it under the mean and the max reduction.
+//!
+//! The pool's images carry noise of 10 levels; the noisier an image, the less sure the model
+//! is of its mask, so BALD should prefer noisy images. Needs the Debian package
+//! `dataset-fashion-mnist`.
+//!
+//! `cargo run --release -p baal-examples --example segmentation`
+
+use std::sync::Arc;
+
+use baal::active::{ActiveLearningLoop, InputBatcher, SegmentationPredictor};
+use baal::bayesian::{McContext, McDropout2d, McDropout2dConfig, StochasticModel};
+use baal::burn;
+use baal::burn::data::dataset::{Dataset, InMemDataset};
+use baal::burn::module::Module;
+use baal::burn::nn::PaddingConfig2d;
+use baal::burn::nn::conv::{Conv2d, Conv2dConfig};
+use baal::burn::nn::loss::CrossEntropyLossConfig;
+use baal::burn::optim::{AdamConfig, GradientsParams};
+use baal::burn::tensor::activation::relu;
+use baal::burn::tensor::{Int, TensorData};
+use baal::data::{ActiveLearningDataset, FashionMnist};
+use baal::heuristics::{Bald, Reduction};
+use baal::prelude::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+const SIDE: usize = 28;
+const PIXELS: usize = SIDE * SIDE;
+
+/// A noisy image, its noise level and its foreground mask (pixels above 25 in the clean
+/// image).
+#[derive(Clone, Debug)]
+struct Item {
+    pixels: Vec<f32>,
+    noise: f32,
+    mask: Vec<i64>,
+}
+
+/// conv 3×3 (1 → 16) – relu – MC channel dropout – conv 3×3 (16 → 2): logits per pixel.
+#[derive(Module, Debug)]
+struct Segmenter {
+    features: Conv2d,
+    dropout: McDropout2d,
+    classes: Conv2d,
+}
+
+impl StochasticModel for Segmenter {
+    type Input = Tensor<4>;
+    type Features = Tensor<4>;
+    type Output = Tensor<3>;
+
+    fn trunk(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.features.forward(x))
+    }
+
+    fn head(&self, features: Tensor<4>, mc: &McContext) -> Tensor<3> {
+        let rows = features.dims()[0];
+        self.classes
+            .forward(self.dropout.forward(features, mc))
+            .reshape([rows, 2, PIXELS])
+    }
+}
+
+fn items(
+    source: &dyn Dataset<baal::data::ImageItem>,
+    range: std::ops::Range<usize>,
+    rng: &mut impl Rng,
+) -> Vec<Item> {
+    range
+        .map(|i| {
+            let image = source.get(i).expect("item").image;
+            let noise = 0.1 + 0.1 * (i % 10) as f32;
+            let pixels = image
+                .iter()
+                .map(|&p| {
+                    let gaussian: f32 = (0..4).map(|_| rng.random::<f32>() - 0.5).sum();
+                    f32::from(p) / 255.0 + noise * gaussian
+                })
+                .collect();
+            let mask = image.iter().map(|&p| i64::from(p > 25)).collect();
+            Item {
+                pixels,
+                noise,
+                mask,
+            }
+        })
+        .collect()
+}
+
+fn batch(items: &[Item], device: &Device) -> Tensor<4> {
+    let values: Vec<f32> = items.iter().flat_map(|i| i.pixels.clone()).collect();
+    Tensor::from_data(
+        TensorData::new(values, [items.len(), 1, SIDE, SIDE]),
+        device,
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let data = FashionMnist::from_default_dir()?;
+    let device = Device::default();
+    device.seed(2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let train = items(&data.train, 0..256, &mut rng);
+    let pool = items(&data.train, 10_000..10_400, &mut rng);
+
+    // Plain Burn training, per-pixel cross-entropy, our channel dropout drawing its masks.
+    let train_device = device.clone().autodiff();
+    let conv = |from, to| {
+        Conv2dConfig::new([from, to], [3, 3])
+            .with_padding(PaddingConfig2d::Same)
+            .init(&train_device)
+    };
+    let mut model = Segmenter {
+        features: conv(1, 16),
+        dropout: McDropout2dConfig::new(0.3).init()?,
+        classes: conv(16, 2),
+    }
+    .train();
+    let mut optimizer = AdamConfig::new().init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+    for step in 0..120 {
+        let chunk = &train[(step * 32) % 256..(step * 32) % 256 + 32];
+        let logits = model.head(
+            model.trunk(batch(chunk, &train_device)),
+            &McContext::training(),
+        );
+        // [B, 2, P] → [B·P, 2] against each pixel's class.
+        let logits = logits.swap_dims(1, 2).reshape([32 * PIXELS, 2]);
+        let targets: Vec<i64> = chunk.iter().flat_map(|i| i.mask.clone()).collect();
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(targets, [32 * PIXELS]), &train_device);
+        let loss = loss_fn.forward(logits, targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(1e-2, model, grads);
+    }
+
+    let batcher: InputBatcher<Item, Tensor<4>> =
+        Arc::new(|items: Vec<Item>, device: &Device| batch(&items, device));
+    let mean_noise = pool.iter().map(|i| i.noise).sum::<f32>() / pool.len() as f32;
+    println!(
+        "pool: {} images, mean noise level {mean_noise:.2}",
+        pool.len()
+    );
+    for reduction in [Reduction::Mean, Reduction::Max] {
+        let predictor = SegmentationPredictor {
+            model: model.valid(),
+            batcher: batcher.clone(),
+            device: device.clone(),
+            batch_size: 50,
+            reduction,
+        };
+        let mut dataset = ActiveLearningDataset::new(InMemDataset::new(pool.clone()))
+            .with_known_labels(|item: &Item| item.mask.iter().filter(|&&m| m == 1).count());
+        let mut active = ActiveLearningLoop::new(Bald, 20)?.with_iterations(10);
+        let outcome = active.step(&mut dataset, &predictor)?;
+        let picked: f32 = outcome
+            .query
+            .iter()
+            .map(|index| pool[index.get()].noise)
+            .sum::<f32>()
+            / outcome.query.len() as f32;
+        println!("BALD, {reduction:?} over pixels: the 20 picks' mean noise level {picked:.2}");
+    }
+    Ok(())
+}
