@@ -1,6 +1,8 @@
-//! Segmentation through the loop: a small per-pixel classifier learns Fashion-MNIST items'
-//! foreground masks from noisy images, then `SegmentationPredictor` MC-samples a pool as
-//! `[N, C, P, T]` and BALD ranks it under the mean and the max reduction.
+//! Segmentation through the loop: the trainer fits a small per-pixel classifier to
+//! Fashion-MNIST items' foreground masks from noisy images (the model implements `Trainable`
+//! with `segmentation_loss`; the labels are the masks), then `SegmentationPredictor`
+//! MC-samples the pool as `[N, C, P, T]` and BALD ranks it under the mean and the max
+//! reduction.
 //!
 //! The pool's images carry noise of 10 levels; the noisier an image, the less sure the model
 //! is of its mask, so BALD should prefer noisy images. Needs the Debian package
@@ -10,17 +12,18 @@
 
 use std::sync::Arc;
 
-use baal::active::{ActiveLearningLoop, InputBatcher, SegmentationPredictor};
+use baal::active::{
+    ActiveLearningLoop, InputBatcher, OptimizerConfig, SegmentationPredictor, Trainable, Trainer,
+    TrainerConfig, segmentation_loss,
+};
 use baal::bayesian::{McContext, McDropout2d, McDropout2dConfig, StochasticModel};
 use baal::burn;
 use baal::burn::data::dataset::{Dataset, InMemDataset};
 use baal::burn::module::Module;
 use baal::burn::nn::PaddingConfig2d;
 use baal::burn::nn::conv::{Conv2d, Conv2dConfig};
-use baal::burn::nn::loss::CrossEntropyLossConfig;
-use baal::burn::optim::{AdamConfig, GradientsParams};
+use baal::burn::tensor::TensorData;
 use baal::burn::tensor::activation::relu;
-use baal::burn::tensor::{Int, TensorData};
 use baal::data::{ActiveLearningDataset, FashionMnist};
 use baal::heuristics::{Bald, Reduction};
 use baal::prelude::{Device, Tensor};
@@ -35,7 +38,7 @@ const PIXELS: usize = SIDE * SIDE;
 struct Item {
     pixels: Vec<f32>,
     noise: f32,
-    mask: Vec<i64>,
+    mask: Vec<u8>,
 }
 
 /// conv 3×3 (1 → 16) – relu – MC channel dropout – conv 3×3 (16 → 2): logits per pixel.
@@ -44,6 +47,23 @@ struct Segmenter {
     features: Conv2d,
     dropout: McDropout2d,
     classes: Conv2d,
+}
+
+/// What the trainer needs: the loss of a batch against its masks, and a check of each mask.
+impl Trainable for Segmenter {
+    type Target = Vec<usize>;
+
+    fn training_loss(&self, x: Tensor<4>, masks: &[Vec<usize>]) -> Tensor<1> {
+        segmentation_loss(self.head(self.trunk(x), &McContext::training()), masks)
+    }
+
+    fn check_target(&self, mask: &Vec<usize>) -> Result<(), String> {
+        if mask.len() == PIXELS && mask.iter().all(|&class| class < 2) {
+            Ok(())
+        } else {
+            Err(format!("a mask holds {PIXELS} classes 0 or 1"))
+        }
+    }
 }
 
 impl StochasticModel for Segmenter {
@@ -79,7 +99,7 @@ fn items(
                     f32::from(p) / 255.0 + noise * gaussian
                 })
                 .collect();
-            let mask = image.iter().map(|&p| i64::from(p > 25)).collect();
+            let mask = image.iter().map(|&p| u8::from(p > 25)).collect();
             Item {
                 pixels,
                 noise,
@@ -102,42 +122,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::default();
     device.seed(2);
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-    let train = items(&data.train, 0..256, &mut rng);
-    let pool = items(&data.train, 10_000..10_400, &mut rng);
-
-    // Plain Burn training, per-pixel cross-entropy, our channel dropout drawing its masks.
-    let train_device = device.clone().autodiff();
+    let pool = items(&data.train, 0..656, &mut rng);
     let conv = |from, to| {
         Conv2dConfig::new([from, to], [3, 3])
             .with_padding(PaddingConfig2d::Same)
-            .init(&train_device)
+            .init(&device)
     };
-    let mut model = Segmenter {
+    let model = Segmenter {
         features: conv(1, 16),
         dropout: McDropout2dConfig::new(0.3).init()?,
         classes: conv(16, 2),
-    }
-    .train();
-    let mut optimizer = AdamConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    for step in 0..120 {
-        let chunk = &train[(step * 32) % 256..(step * 32) % 256 + 32];
-        let logits = model.head(
-            model.trunk(batch(chunk, &train_device)),
-            &McContext::training(),
-        );
-        // [B, 2, P] → [B·P, 2] against each pixel's class.
-        let logits = logits.swap_dims(1, 2).reshape([32 * PIXELS, 2]);
-        let targets: Vec<i64> = chunk.iter().flat_map(|i| i.mask.clone()).collect();
-        let targets =
-            Tensor::<1, Int>::from_data(TensorData::new(targets, [32 * PIXELS]), &train_device);
-        let loss = loss_fn.forward(logits, targets);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(1e-2, model, grads);
-    }
-
+    };
     let batcher: InputBatcher<Item, Tensor<4>> =
         Arc::new(|items: Vec<Item>, device: &Device| batch(&items, device));
+    let config = TrainerConfig::new()
+        .with_optimizer(OptimizerConfig::adam(1e-2))
+        .with_samples_per_fit(Some(120 * 32));
+    let mut trainer = Trainer::new(model, &device, batcher.clone(), config)?;
+    // 256 labelled images; the other 400 are the pool.
+    let dataset = || {
+        let mut dataset = ActiveLearningDataset::new(InMemDataset::new(pool.clone()))
+            .with_known_labels(|item: &Item| item.mask.clone())
+            .with_seed(2);
+        dataset.label_randomly(256).map(|_| dataset)
+    };
+    let report = trainer.fit(&dataset()?.labelled())?;
+    println!(
+        "trained {} steps, last epoch's loss {:.3}",
+        report.gradient_steps, report.train_loss
+    );
+
     let mean_noise = pool.iter().map(|i| i.noise).sum::<f32>() / pool.len() as f32;
     println!(
         "pool: {} images, mean noise level {mean_noise:.2}",
@@ -145,7 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for reduction in [Reduction::Mean, Reduction::Max] {
         let predictor = SegmentationPredictor {
-            model: model.valid(),
+            model: trainer.inference_model(),
             batcher: batcher.clone(),
             device: device.clone(),
             batch_size: 50,

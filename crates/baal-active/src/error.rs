@@ -51,6 +51,16 @@ pub enum ActiveError {
         /// The model's number of output classes.
         classes: usize,
     },
+    /// A label cannot train the model (see [`Trainable::check_target`](crate::Trainable::check_target)).
+    #[error("the label of {what} item {index} cannot train the model: {reason}")]
+    BadTarget {
+        /// Which dataset.
+        what: &'static str,
+        /// Position of the item.
+        index: usize,
+        /// Why, from the model.
+        reason: String,
+    },
     /// Training produced a non-finite loss (diverged: lower the learning rate).
     #[error(
         "training diverged: the loss is {loss} at epoch {epoch} (lower the learning rate or check the inputs)"

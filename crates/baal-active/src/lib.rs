@@ -47,11 +47,11 @@ mod experiment;
 mod metrics;
 mod oracle;
 mod plot;
-mod predictors;
 mod record;
 mod run_state;
 pub mod shard;
 mod stopping;
+mod tasks;
 mod trainer;
 mod traits;
 mod uncertainty;
@@ -71,15 +71,16 @@ pub use metrics::{
 };
 pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};
-pub use predictors::{RegressionPredictor, SegmentationPredictor};
 pub use record::StepRecord;
 pub use run_state::{ExperimentProgress, LoopState, RUN_STATE_FORMAT_VERSION, RunState};
 pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};
+pub use tasks::{RegressionPredictor, SegmentationPredictor, regression_loss, segmentation_loss};
 pub use trainer::{
     EarlyStoppingConfig, FitReport, ModelPredictor, OptimizerConfig, Trainer, TrainerConfig,
     ValidationMetric,
 };
 pub use traits::{
-    ClassLabel, Classifier, InputBatcher, Oracle, OracleOutcome, Predictor, StoppingCriterion,
+    ClassLabel, Classifier, InputBatcher, Label, Oracle, OracleOutcome, Predictor,
+    StoppingCriterion, Trainable,
 };
 pub use uncertainty::UncertaintyStep;

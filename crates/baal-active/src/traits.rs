@@ -10,7 +10,8 @@ use baal_data::{ActiveLearningDataset, DatasetIndex};
 use baal_heuristics::Predictions;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::error::Result;
 use crate::record::StepRecord;
@@ -29,6 +30,99 @@ pub trait Classifier: Module + StochasticModel<Output = Tensor<2>> {
     /// [`McContext::training`].
     fn forward_train(&self, input: Self::Input) -> Tensor<2> {
         self.head(self.trunk(input), &McContext::training())
+    }
+}
+
+/// A model the [`Trainer`](crate::Trainer) can fit: a Burn module that is also a
+/// [`StochasticModel`], with the target each labelled item trains it towards and the loss of
+/// a batch.
+///
+/// Every [`Classifier`] is one (a class index per item, cross-entropy). Implement it for a
+/// segmentation model (a class per position:
+/// [`segmentation_loss`](crate::segmentation_loss)) or a regression model (real outputs:
+/// [`regression_loss`](crate::regression_loss)); the trainer then fits it, and
+/// [`SegmentationPredictor`](crate::SegmentationPredictor) /
+/// [`RegressionPredictor`](crate::RegressionPredictor) predict with its
+/// [`inference_model`](crate::Trainer::inference_model). Early stopping, calibration and the
+/// test metrics are a classifier's.
+pub trait Trainable: Module + StochasticModel {
+    /// What one item's label becomes for the loss: a class index, a class per position, the
+    /// outputs' values.
+    type Target: Clone + Send + Sync + 'static;
+
+    /// The mean loss of a training batch of `input` whose items have `targets`, on the
+    /// autodiff device (run the model with [`McContext::training`]).
+    fn training_loss(&self, input: Self::Input, targets: &[Self::Target]) -> Tensor<1>;
+
+    /// Why `target` cannot train this model (a class out of range, a mask of the wrong
+    /// size), or `Ok`.
+    ///
+    /// # Errors
+    /// The reason, in words.
+    fn check_target(&self, target: &Self::Target) -> std::result::Result<(), String>;
+}
+
+impl<M: Classifier> Trainable for M {
+    type Target = usize;
+
+    fn training_loss(&self, input: Self::Input, targets: &[usize]) -> Tensor<1> {
+        let logits = self.forward_train(input);
+        let device = logits.device();
+        let targets: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
+        let count = targets.len();
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [count]), &device);
+        CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, targets)
+    }
+
+    fn check_target(&self, target: &usize) -> std::result::Result<(), String> {
+        let classes = self.num_classes();
+        if *target < classes {
+            Ok(())
+        } else {
+            Err(format!(
+                "class {target} is not below the model's {classes} classes"
+            ))
+        }
+    }
+}
+
+/// A label that gives the target `T` of a [`Trainable`] model: every [`ClassLabel`] gives a
+/// class index (`usize`); `Vec<u8>`, `Vec<u16>` and `Vec<u32>` give a class per position
+/// (`Vec<usize>`, segmentation masks); `f32` and `Vec<f32>` give regression outputs
+/// (`Vec<f32>`).
+pub trait Label<T>: Clone + Send + Sync + 'static {
+    /// The target.
+    fn target(&self) -> T;
+}
+
+impl<L: ClassLabel> Label<usize> for L {
+    fn target(&self) -> usize {
+        self.class_index()
+    }
+}
+
+macro_rules! mask_label {
+    ($($t:ty),*) => {$(
+        impl Label<Vec<usize>> for Vec<$t> {
+            fn target(&self) -> Vec<usize> {
+                self.iter().map(|&class| class as usize).collect()
+            }
+        }
+    )*};
+}
+mask_label!(u8, u16, u32);
+
+impl Label<Vec<f32>> for Vec<f32> {
+    fn target(&self) -> Vec<f32> {
+        self.clone()
+    }
+}
+
+impl Label<Vec<f32>> for f32 {
+    fn target(&self) -> Vec<f32> {
+        vec![*self]
     }
 }
 

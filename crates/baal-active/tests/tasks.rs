@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use baal_active::{
-    ActiveLearningLoop, InputBatcher, Predictor, RegressionPredictor, SegmentationPredictor,
-    score_pool,
+    ActiveLearningLoop, InputBatcher, OptimizerConfig, Predictor, RegressionPredictor,
+    SegmentationPredictor, Trainable, Trainer, TrainerConfig, regression_loss, score_pool,
+    segmentation_loss,
 };
 use baal_bayesian::{McContext, McDropout, McDropoutConfig, McSamplerConfig, StochasticModel};
 use baal_data::ActiveLearningDataset;
@@ -221,4 +222,155 @@ fn a_regression_model_is_scored_by_variance_and_queried_by_the_loop() {
     let outcome = active.step(&mut dataset, &predictor).expect("step");
     assert_eq!(outcome.query.len(), 4);
     assert!(outcome.mean_uncertainty.expect("scored") > 0.0);
+}
+
+impl Trainable for Segmenter {
+    type Target = Vec<usize>;
+
+    fn training_loss(&self, input: Tensor<2>, targets: &[Vec<usize>]) -> Tensor<1> {
+        segmentation_loss(self.head(input, &McContext::training()), targets)
+    }
+
+    fn check_target(&self, mask: &Vec<usize>) -> Result<(), String> {
+        if mask.len() != POSITIONS || mask.iter().any(|&class| class >= 2) {
+            return Err(format!(
+                "expected {POSITIONS} classes below 2, got {mask:?}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Trainable for Regressor {
+    type Target = Vec<f32>;
+
+    fn training_loss(&self, input: Tensor<2>, targets: &[Vec<f32>]) -> Tensor<1> {
+        regression_loss(self.head(input, &McContext::training()), targets)
+    }
+
+    fn check_target(&self, target: &Vec<f32>) -> Result<(), String> {
+        match target.as_slice() {
+            [value] if value.is_finite() => Ok(()),
+            other => Err(format!("expected one finite value, got {other:?}")),
+        }
+    }
+}
+
+/// Each item's mask: position p is foreground when feature p exceeds feature p + 4.
+fn mask_of(item: &[f32]) -> Vec<u8> {
+    (0..POSITIONS)
+        .map(|p| u8::from(item[p] > item[p + 4]))
+        .collect()
+}
+
+#[test]
+fn the_trainer_fits_a_segmentation_model_and_a_regression_model() {
+    let device = Device::default();
+    let config = TrainerConfig::new()
+        .with_epochs(60)
+        .with_batch_size(10)
+        .with_optimizer(OptimizerConfig::adam(2e-2));
+
+    // Segmentation: masks as labels, per-position cross-entropy.
+    let mut dataset = ActiveLearningDataset::new(InMemDataset::new(items()))
+        .with_known_labels(|item: &Vec<f32>| mask_of(item));
+    dataset.label_randomly(30).expect("labels");
+    let mut trainer =
+        Trainer::new(segmenter(&device), &device, batcher(), config.clone()).expect("trainer");
+    let before = pixel_accuracy(&trainer.inference_model(), &device);
+    let report = trainer.fit(&dataset.labelled()).expect("fit");
+    let after = pixel_accuracy(&trainer.inference_model(), &device);
+    eprintln!(
+        "pixel accuracy {before:.3} -> {after:.3}, loss {:.4}",
+        report.train_loss
+    );
+    assert!(after > 0.85 && after > before + 0.1, "{before} -> {after}");
+    // The trained model goes to the segmentation predictor and the loop.
+    let predictor = SegmentationPredictor {
+        model: trainer.inference_model(),
+        batcher: batcher(),
+        device: device.clone(),
+        batch_size: 16,
+        reduction: Reduction::Max,
+    };
+    let outcome = ActiveLearningLoop::new(Bald, 5)
+        .expect("loop")
+        .step(&mut dataset, &predictor)
+        .expect("step");
+    assert_eq!(outcome.query.len(), 5);
+    // A mask of the wrong size is an error naming the item, before any training.
+    let mut bad = ActiveLearningDataset::new(InMemDataset::new(items()))
+        .with_known_labels(|_: &Vec<f32>| vec![0u8; 3]);
+    bad.label_randomly(2).expect("labels");
+    let error = trainer
+        .fit(&bad.labelled())
+        .expect_err("bad mask")
+        .to_string();
+    assert!(error.contains("expected 4 classes"), "{error}");
+
+    // Regression: values as labels, mean squared error.
+    let target = |item: &Vec<f32>| item.iter().sum::<f32>() / 4.0;
+    let mut dataset =
+        ActiveLearningDataset::new(InMemDataset::new(items())).with_known_labels(target);
+    dataset.label_randomly(30).expect("labels");
+    device.seed(6);
+    let model = Regressor {
+        dropout: McDropoutConfig::new(0.1).init().expect("dropout"),
+        dense: LinearConfig::new(FEATURES, 1).init(&device),
+    };
+    let mut trainer = Trainer::new(model, &device, batcher(), config).expect("trainer");
+    let error_of = |model: &Regressor| -> f32 {
+        let predictor = RegressionPredictor {
+            model: model.clone(),
+            batcher: batcher(),
+            device: device.clone(),
+            batch_size: 40,
+        };
+        let sampler = McSamplerConfig::new(20).init().expect("sampler");
+        let outputs = values(
+            predictor
+                .predict(&sampler, &InMemDataset::new(items()))
+                .expect("predict")
+                .mean_dim(2),
+        );
+        items()
+            .iter()
+            .zip(&outputs)
+            .map(|(item, y)| (y - target(item)).powi(2))
+            .sum::<f32>()
+            / 40.0
+    };
+    let before = error_of(&trainer.inference_model());
+    trainer.fit(&dataset.labelled()).expect("fit");
+    let after = error_of(&trainer.inference_model());
+    eprintln!("regression MSE {before:.4} -> {after:.4}");
+    assert!(after < before / 4.0, "{before} -> {after}");
+}
+
+/// The share of positions whose MC-averaged class is the mask's, over the 40 items.
+fn pixel_accuracy(model: &Segmenter, device: &Device) -> f64 {
+    let predictor = SegmentationPredictor {
+        model: model.clone(),
+        batcher: batcher(),
+        device: device.clone(),
+        batch_size: 40,
+        reduction: Reduction::Mean,
+    };
+    let sampler = McSamplerConfig::new(10).init().expect("sampler");
+    let probs = values(
+        predictor
+            .predict_segmentation(&sampler, &InMemDataset::new(items()))
+            .expect("predict")
+            .mean_dim(3),
+    ); // [N, 2, P, 1]
+    let mut correct = 0;
+    for (n, item) in items().iter().enumerate() {
+        let mask = mask_of(item);
+        for (p, &class) in mask.iter().enumerate() {
+            let foreground = probs[(n * 2 + 1) * POSITIONS + p];
+            let background = probs[n * 2 * POSITIONS + p];
+            correct += usize::from(u8::from(foreground > background) == class);
+        }
+    }
+    correct as f64 / (items().len() * POSITIONS) as f64
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Trainer;
 use crate::error::ActiveError;
 use crate::metrics::EvalMetrics;
-use crate::traits::{Classifier, InputBatcher};
+use crate::traits::{InputBatcher, Trainable};
 
 /// The optimizer and its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -247,7 +247,7 @@ impl TrainerConfig {
         batcher: InputBatcher<I, M::Input>,
     ) -> crate::error::Result<Trainer<M, I>>
     where
-        M: Classifier,
+        M: Trainable,
         I: Clone + Send + Sync + 'static,
     {
         Trainer::new(model, device, batcher, self)

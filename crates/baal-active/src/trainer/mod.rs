@@ -10,9 +10,8 @@ use baal_bayesian::{McSampler, McSamplerConfig, Progress, ProgressSink, Stochast
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -22,7 +21,7 @@ use crate::calibration::{CalibrationReport, DirichletCalibrator, DirichletCalibr
 use crate::ensemble::EnsemblePredictor;
 use crate::error::{ActiveError, Result};
 use crate::metrics::{EvalMetrics, classification_metrics};
-use crate::traits::{ClassLabel, Classifier, InputBatcher, Predictor};
+use crate::traits::{Classifier, InputBatcher, Label, Predictor, Trainable};
 
 mod config;
 
@@ -70,14 +69,14 @@ impl<'a, M: Clone> BestWeights<'a, M> {
     /// stops once `patience` checks in a row brought no improvement.
     fn check<I>(&mut self, trainer: &Trainer<M, I>, model: &M, step: usize) -> Result<()>
     where
-        M: Classifier,
+        M: Trainable,
         I: Clone + Send + Sync + 'static,
     {
         let (Some(config), Some(validation)) = (self.config, trainer.validation.as_ref()) else {
             return Ok(());
         };
         self.checked_at = step;
-        let metrics = trainer.validate(model, validation)?;
+        let metrics = (validation.metrics)(trainer, model, validation)?;
         if self
             .best
             .as_ref()
@@ -198,7 +197,7 @@ where
 /// `EnsembleModelWrapper`): each fit trains every member, one after the other, from its own
 /// initial weights with its own seed; predictions stack the members along the MC axis (see
 /// [`Trainer::with_ensemble_mc`]).
-pub struct Trainer<M: Classifier, I> {
+pub struct Trainer<M: Trainable, I> {
     initial: Vec<M>,
     /// The members; one for a single model.
     models: Vec<M>,
@@ -211,20 +210,31 @@ pub struct Trainer<M: Classifier, I> {
     calibration: Option<DirichletCalibratorConfig>,
     /// The map fitted after the last fit; predictions pass through it.
     calibrator: Option<DirichletCalibrator>,
+    /// What runs after every fit (a classifier's calibration, set by
+    /// [`Trainer::with_calibration`]).
+    after_fit: Option<AfterFit<M, I>>,
     fits: u64,
-    validation: Option<Validation<I>>,
+    validation: Option<Validation<M, I>>,
     progress: ProgressSink,
 }
 
-/// Labelled items held out of the pool, for early stopping.
-struct Validation<I> {
+/// Fits a classifier's calibration map after a fit; returns its report.
+type AfterFit<M, I> = fn(&mut Trainer<M, I>) -> Result<Option<CalibrationReport>>;
+
+/// A classifier's metrics of a model on the validation items.
+type ValidationMetrics<M, I> = fn(&Trainer<M, I>, &M, &Validation<M, I>) -> Result<EvalMetrics>;
+
+/// Labelled items held out of the pool, for early stopping and calibration.
+struct Validation<M: Trainable, I> {
     items: Arc<dyn Dataset<I>>,
     labels: Vec<usize>,
+    /// The metrics of a model on these items ([`Trainer::validate`], a classifier's).
+    metrics: ValidationMetrics<M, I>,
 }
 
 impl<M, I> Trainer<M, I>
 where
-    M: Classifier,
+    M: Trainable,
     I: Clone + Send + Sync + 'static,
 {
     /// A trainer for `model` (moved to the autodiff form of `device`), whose inputs `batcher`
@@ -275,6 +285,7 @@ where
             ensemble_mc: false,
             calibration: None,
             calibrator: None,
+            after_fit: None,
             fits: 0,
             validation: None,
             progress: ProgressSink::none(),
@@ -290,51 +301,11 @@ where
         self
     }
 
-    /// After each fit, fits a Dirichlet calibration map ([`DirichletCalibratorConfig`]) on
-    /// the validation set ([`Trainer::with_validation`], which fits then need) and passes
-    /// every prediction through it: the pool's MC samples before the heuristic, the test
-    /// set's before its metrics. The fit's report holds the validation metrics before and
-    /// after ([`FitReport::calibration`]).
-    ///
-    /// # Errors
-    /// Invalid settings.
-    pub fn with_calibration(mut self, config: DirichletCalibratorConfig) -> Result<Self> {
-        config.check()?;
-        self.calibration = Some(config);
-        Ok(self)
-    }
-
-    /// The calibration map fitted after the last fit, if calibration is on.
-    pub fn calibrator(&self) -> Option<&DirichletCalibrator> {
-        self.calibrator.as_ref()
-    }
-
     /// Reports the progress of each fit (gradient steps) to `receiver` (e.g. the facade's
     /// terminal bar, `baal::progress::TerminalProgress`); nothing is reported by default.
     pub fn with_progress(mut self, receiver: Arc<dyn Progress>) -> Self {
         self.progress = ProgressSink::new(receiver);
         self
-    }
-
-    /// Holds out `items` (labelled, never in the pool) for early stopping; `label_of` reads
-    /// each item's class.
-    ///
-    /// # Errors
-    /// The set is empty, an item cannot be read, or a label is not below the model's number
-    /// of classes.
-    pub fn with_validation(
-        mut self,
-        items: Arc<dyn Dataset<I>>,
-        label_of: &dyn Fn(&I) -> usize,
-    ) -> Result<Self> {
-        let labels = read_labels(
-            items.as_ref(),
-            label_of,
-            "validation set",
-            self.model().num_classes(),
-        )?;
-        self.validation = Some(Validation { items, labels });
-        Ok(self)
     }
 
     /// The configuration.
@@ -380,11 +351,10 @@ where
     }
 
     /// Every labelled item with its class index, checked against the model's classes.
-    fn read_labelled<L: ClassLabel>(
+    fn read_labelled<L: Label<M::Target>>(
         &self,
         labelled: &dyn Dataset<LabelledItem<I, L>>,
-    ) -> Result<Vec<(I, usize)>> {
-        let classes = self.model().num_classes();
+    ) -> Result<Vec<(I, M::Target)>> {
         let n = labelled.len();
         if n == 0 {
             return Err(ActiveError::Empty {
@@ -398,16 +368,15 @@ where
                 index,
                 message: e.to_string(),
             })?;
-            let label = entry.label.class_index();
-            if label >= classes {
-                return Err(ActiveError::LabelOutOfRange {
+            let target = entry.label.target();
+            self.model()
+                .check_target(&target)
+                .map_err(|reason| ActiveError::BadTarget {
                     what: "labelled",
                     index,
-                    label,
-                    classes,
-                });
-            }
-            items.push((entry.item, label));
+                    reason,
+                })?;
+            items.push((entry.item, target));
         }
         Ok(items)
     }
@@ -418,17 +387,13 @@ where
         &self,
         model: M,
         optimizer: &mut ModuleOptimizer,
-        loss_fn: &CrossEntropyLoss,
-        items: &[(I, usize)],
+        items: &[(I, M::Target)],
         batch: &[usize],
     ) -> (M, Tensor<1>) {
         let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
-        let targets: Vec<i64> = batch.iter().map(|&i| items[i].1 as i64).collect();
+        let targets: Vec<M::Target> = batch.iter().map(|&i| items[i].1.clone()).collect();
         let input = (self.batcher)(inputs, &self.device);
-        let targets =
-            Tensor::<1, Int>::from_data(TensorData::new(targets, [batch.len()]), &self.device);
-        let logits = model.forward_train(input);
-        let loss = loss_fn.forward(logits, targets);
+        let loss = model.training_loss(input, &targets);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optimizer.step(self.config.optimizer.learning_rate(), model, grads);
         (model, loss)
@@ -445,7 +410,7 @@ where
     /// # Errors
     /// As [`Trainer::fit`], plus an empty batch list, an empty batch or an index outside the
     /// labelled set.
-    pub fn fit_batches<L: ClassLabel>(
+    pub fn fit_batches<L: Label<M::Target>>(
         &mut self,
         labelled: &dyn Dataset<LabelledItem<I, L>>,
         batches: &[Vec<usize>],
@@ -482,11 +447,11 @@ where
         let mut values = Vec::with_capacity(batches.len() * self.models.len());
         let mut train_loss = 0.0;
         for (member, model) in self.models.iter().enumerate() {
-            let (loss_fn, mut optimizer) = self.start_member(seed, member, n);
+            let mut optimizer = self.start_member(seed, member, n);
             let mut model = model.clone();
             let mut losses = Vec::with_capacity(batches.len());
             for batch in batches {
-                let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, &items, batch);
+                let (next, loss) = self.train_step(model, &mut optimizer, &items, batch);
                 model = next;
                 losses.push(loss);
             }
@@ -522,22 +487,16 @@ where
 
     /// What training member `member` on `n` labelled items starts with: the device seeded
     /// with the member's seed (the fit's seed for the first member, so that a single model
-    /// trains as it always did), the loss, and a fresh optimizer whose L2 penalty is divided
-    /// by `n` with weight decay per label.
-    fn start_member(
-        &self,
-        fit_seed: u64,
-        member: usize,
-        n: usize,
-    ) -> (CrossEntropyLoss, ModuleOptimizer) {
+    /// trains as it always did) and a fresh optimizer whose L2 penalty is divided by `n` with
+    /// weight decay per label.
+    fn start_member(&self, fit_seed: u64, member: usize, n: usize) -> ModuleOptimizer {
         self.device.seed(member_seed(fit_seed, member));
         let decay_divisor = if self.config.weight_decay_per_label {
             n as f32
         } else {
             1.0
         };
-        let loss_fn = CrossEntropyLossConfig::new().init(&self.device);
-        (loss_fn, self.config.optimizer.init(decay_divisor))
+        self.config.optimizer.init(decay_divisor)
     }
 
     /// Trains on `labelled` (after resetting the weights when the config says so).
@@ -545,7 +504,7 @@ where
     /// # Errors
     /// The labelled set is empty, an item cannot be read, a label is not below the model's
     /// number of classes, the loss is not finite.
-    pub fn fit<L: ClassLabel>(
+    pub fn fit<L: Label<M::Target>>(
         &mut self,
         labelled: &dyn Dataset<LabelledItem<I, L>>,
     ) -> Result<FitReport> {
@@ -574,7 +533,10 @@ where
         }
         self.models = models;
         let mut report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
-        report.calibration = self.calibrate()?;
+        self.calibrator = None;
+        if let Some(after_fit) = self.after_fit {
+            report.calibration = after_fit(self)?;
+        }
         tracing::debug!(?report, labelled = n, "fit");
         Ok(report)
     }
@@ -584,13 +546,13 @@ where
     fn fit_member(
         &self,
         mut model: M,
-        items: &[(I, usize)],
+        items: &[(I, M::Target)],
         fit_seed: u64,
         member: usize,
     ) -> Result<(M, FitReport)> {
         let started = Instant::now();
         let n = items.len();
-        let (loss_fn, mut optimizer) = self.start_member(fit_seed, member, n);
+        let mut optimizer = self.start_member(fit_seed, member, n);
         let mut rng = ChaCha8Rng::seed_from_u64(member_seed(fit_seed, member));
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
@@ -607,7 +569,7 @@ where
                 if step == total_steps || best.stopped {
                     break;
                 }
-                let (next, loss) = self.train_step(model, &mut optimizer, &loss_fn, items, batch);
+                let (next, loss) = self.train_step(model, &mut optimizer, items, batch);
                 model = next;
                 losses.push(loss);
                 step += 1;
@@ -636,6 +598,100 @@ where
         Ok((model, report))
     }
 
+    /// Saves the current weights to `path` (burnpack), atomically (temporary file, rename).
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    /// An ensemble's members are saved together, as one module.
+    pub fn save_weights(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("tmp");
+        let saved = match self.models.as_slice() {
+            [model] => model.clone().save_file(&tmp),
+            members => members.to_vec().save_file(&tmp),
+        };
+        saved.map_err(|e| ActiveError::Weights {
+            path: tmp.clone(),
+            message: format!("{e:?}"),
+        })?;
+        // burn may add its extension to the name it was given.
+        let written = if tmp.exists() {
+            tmp
+        } else {
+            tmp.with_extension("tmp.bpk")
+        };
+        std::fs::rename(&written, path).map_err(|e| ActiveError::io(path, e))
+    }
+
+    /// Loads weights saved by [`save_weights`](Self::save_weights) into the current model.
+    ///
+    /// # Errors
+    /// The file is missing, corrupt or of another model.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        let error = |e| ActiveError::Weights {
+            path: path.to_path_buf(),
+            message: format!("{e:?}"),
+        };
+        self.models = match self.models.as_slice() {
+            [model] => vec![model.clone().try_load_file(path).map_err(error)?],
+            members => members.to_vec().try_load_file(path).map_err(error)?,
+        };
+        self.calibrator = None;
+        Ok(())
+    }
+}
+
+/// What only a classifier's trainer does: validation metrics (early stopping), calibration,
+/// evaluation on a test set, and MC predictions as a [`Predictor`].
+impl<M, I> Trainer<M, I>
+where
+    M: Classifier,
+    I: Clone + Send + Sync + 'static,
+{
+    /// After each fit, fits a Dirichlet calibration map ([`DirichletCalibratorConfig`]) on
+    /// the validation set ([`Trainer::with_validation`], which fits then need) and passes
+    /// every prediction through it: the pool's MC samples before the heuristic, the test
+    /// set's before its metrics. The fit's report holds the validation metrics before and
+    /// after ([`FitReport::calibration`]).
+    ///
+    /// # Errors
+    /// Invalid settings.
+    pub fn with_calibration(mut self, config: DirichletCalibratorConfig) -> Result<Self> {
+        config.check()?;
+        self.calibration = Some(config);
+        self.after_fit = Some(Self::calibrate);
+        Ok(self)
+    }
+
+    /// The calibration map fitted after the last fit, if calibration is on.
+    pub fn calibrator(&self) -> Option<&DirichletCalibrator> {
+        self.calibrator.as_ref()
+    }
+
+    /// Holds out `items` (labelled, never in the pool) for early stopping; `label_of` reads
+    /// each item's class.
+    ///
+    /// # Errors
+    /// The set is empty, an item cannot be read, or a label is not below the model's number
+    /// of classes.
+    pub fn with_validation(
+        mut self,
+        items: Arc<dyn Dataset<I>>,
+        label_of: &dyn Fn(&I) -> usize,
+    ) -> Result<Self> {
+        let labels = read_labels(
+            items.as_ref(),
+            label_of,
+            "validation set",
+            self.model().num_classes(),
+        )?;
+        self.validation = Some(Validation {
+            items,
+            labels,
+            metrics: Self::validate,
+        });
+        Ok(self)
+    }
+
     /// Fits the calibration map on the validation set's predictions, when calibration is on.
     fn calibrate(&mut self) -> Result<Option<CalibrationReport>> {
         self.calibrator = None;
@@ -653,7 +709,7 @@ where
 
     /// Metrics of `model`'s MC-averaged predictions on the validation set (fixed masks, so
     /// that checks compare weights, not mask draws).
-    fn validate(&self, model: &M, validation: &Validation<I>) -> Result<EvalMetrics> {
+    fn validate(&self, model: &M, validation: &Validation<M, I>) -> Result<EvalMetrics> {
         let sampler = McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
             .init()?;
@@ -726,47 +782,6 @@ where
                 (self.batcher)(batch, &device)
             })?,
         )
-    }
-
-    /// Saves the current weights to `path` (burnpack), atomically (temporary file, rename).
-    ///
-    /// # Errors
-    /// The file cannot be written.
-    /// An ensemble's members are saved together, as one module.
-    pub fn save_weights(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("tmp");
-        let saved = match self.models.as_slice() {
-            [model] => model.clone().save_file(&tmp),
-            members => members.to_vec().save_file(&tmp),
-        };
-        saved.map_err(|e| ActiveError::Weights {
-            path: tmp.clone(),
-            message: format!("{e:?}"),
-        })?;
-        // burn may add its extension to the name it was given.
-        let written = if tmp.exists() {
-            tmp
-        } else {
-            tmp.with_extension("tmp.bpk")
-        };
-        std::fs::rename(&written, path).map_err(|e| ActiveError::io(path, e))
-    }
-
-    /// Loads weights saved by [`save_weights`](Self::save_weights) into the current model.
-    ///
-    /// # Errors
-    /// The file is missing, corrupt or of another model.
-    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
-        let error = |e| ActiveError::Weights {
-            path: path.to_path_buf(),
-            message: format!("{e:?}"),
-        };
-        self.models = match self.models.as_slice() {
-            [model] => vec![model.clone().try_load_file(path).map_err(error)?],
-            members => members.to_vec().try_load_file(path).map_err(error)?,
-        };
-        self.calibrator = None;
-        Ok(())
     }
 
     /// The sampler each member predicts with: `sampler` itself, or its deterministic form

@@ -1,12 +1,15 @@
-//! Predictors of models that are not classifiers of whole items: segmentation (a class per
-//! position) and regression (raw outputs), for the loop, `score_pool` and shards.
+//! Models that are not classifiers of whole items: segmentation (a class per position) and
+//! regression (real outputs). Their losses, for the [`Trainer`](crate::Trainer) through
+//! [`Trainable`](crate::Trainable), and their predictors, for the loop, `score_pool` and
+//! shards.
 
 use std::ops::Range;
 
 use baal_bayesian::{McSampler, OutputActivation, StochasticModel};
 use baal_heuristics::{Predictions, Reduction};
 use burn::data::dataset::Dataset;
-use burn::tensor::{Device, Tensor};
+use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction as LossReduction};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::error::{ActiveError, Result};
 use crate::traits::{InputBatcher, Predictor};
@@ -156,4 +159,50 @@ where
     fn classifies(&self) -> bool {
         false
     }
+}
+
+/// Per-position cross-entropy of segmentation logits `[B, C, P]` against each item's class
+/// at each of the `P` positions, averaged over the `B × P` positions: the
+/// [`Trainable::training_loss`](crate::Trainable::training_loss) of a segmentation model.
+///
+/// # Panics
+/// If `targets` does not hold `B` masks of `P` classes (check them in
+/// [`Trainable::check_target`](crate::Trainable::check_target), which the trainer calls on
+/// every label first).
+pub fn segmentation_loss(logits: Tensor<3>, targets: &[Vec<usize>]) -> Tensor<1> {
+    let [batch, classes, positions] = logits.dims();
+    assert!(
+        targets.len() == batch && targets.iter().all(|t| t.len() == positions),
+        "segmentation_loss: expected {batch} masks of {positions} positions"
+    );
+    let device = logits.device();
+    let rows = logits.swap_dims(1, 2).reshape([batch * positions, classes]);
+    let targets: Vec<i64> = targets
+        .iter()
+        .flat_map(|mask| mask.iter().map(|&class| class as i64))
+        .collect();
+    let targets =
+        Tensor::<1, Int>::from_data(TensorData::new(targets, [batch * positions]), &device);
+    CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(rows, targets)
+}
+
+/// Mean squared error of regression outputs `[B, O]` against each item's `O` values: the
+/// [`Trainable::training_loss`](crate::Trainable::training_loss) of a regression model.
+///
+/// # Panics
+/// If `targets` does not hold `B` vectors of `O` values.
+pub fn regression_loss(outputs: Tensor<2>, targets: &[Vec<f32>]) -> Tensor<1> {
+    let [batch, width] = outputs.dims();
+    assert!(
+        targets.len() == batch && targets.iter().all(|t| t.len() == width),
+        "regression_loss: expected {batch} targets of {width} values"
+    );
+    let device = outputs.device();
+    let targets =
+        Tensor::<2>::from_data(TensorData::new(targets.concat(), [batch, width]), &device);
+    MseLoss::new()
+        .forward(outputs, targets, LossReduction::Mean)
+        .reshape([1])
 }
