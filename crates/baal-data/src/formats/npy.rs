@@ -146,16 +146,20 @@ impl Header {
         if bytes.len() < 10 || &bytes[..6] != MAGIC {
             return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
         }
-        let (header_len, header_start) = match bytes[6] {
-            1 => (
+        let (header_len, header_start) = match (bytes[6], bytes[7]) {
+            (1, 0) => (
                 usize::from(u16::from_le_bytes([bytes[8], bytes[9]])),
                 10usize,
             ),
-            2 | 3 if bytes.len() >= 12 => (
+            (2 | 3, 0) if bytes.len() >= 12 => (
                 u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
                 12,
             ),
-            v => return Err(format!("unsupported .npy version {v}")),
+            (major, minor) => {
+                return Err(format!(
+                    "unsupported .npy version {major}.{minor} (numpy writes 1.0, 2.0 and 3.0)"
+                ));
+            }
         };
         let data_start = header_start
             .checked_add(header_len)
@@ -163,17 +167,15 @@ impl Header {
             .ok_or_else(|| format!("truncated header: {header_len} bytes announced"))?;
         let header = std::str::from_utf8(&bytes[header_start..data_start])
             .map_err(|_| "header is not text".to_string())?;
-        let descr = dict_value(header, "descr")?;
-        let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
-        if dict_value(header, "fortran_order")?.trim() != "False" {
+        let fields = HeaderFields::parse(header)?;
+        if fields.fortran_order {
             return Err(
                 "Fortran-order arrays are not supported: save with np.ascontiguousarray".into(),
             );
         }
-        let shape = parse_shape(dict_value(header, "shape")?)?;
         Ok(Self {
-            descr,
-            shape,
+            descr: fields.descr,
+            shape: fields.shape,
             data_start,
         })
     }
@@ -317,44 +319,140 @@ impl NpyRows {
     }
 }
 
-/// The text of `key`'s value in the header's Python dict literal.
-fn dict_value<'a>(header: &'a str, key: &str) -> std::result::Result<&'a str, String> {
-    let missing = || format!("header has no '{key}' entry");
-    let at = header
-        .find(&format!("'{key}'"))
-        .or_else(|| header.find(&format!("\"{key}\"")))
-        .ok_or_else(missing)?;
-    let rest = &header[at + key.len() + 2..];
-    let rest = rest
-        .trim_start()
-        .strip_prefix(':')
-        .ok_or_else(missing)?
-        .trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')').map(|i| i + 1)
-    } else {
-        rest.find([',', '}'])
-    }
-    .ok_or_else(|| format!("unterminated '{key}' entry"))?;
-    Ok(&rest[..end])
+/// The three entries of an `.npy` header, read from its Python dict literal the way numpy
+/// writes it: `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`, then spaces and
+/// a newline. Each key exactly once, no other key, every value of its type: a header that
+/// numpy would not have written is an error, not a guess.
+struct HeaderFields {
+    descr: String,
+    fortran_order: bool,
+    shape: Vec<usize>,
 }
 
-fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
-    let inner = text
-        .trim()
-        .strip_prefix('(')
-        .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(|| format!("shape {text} is not a tuple"))?;
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim_end_matches('L')
-                .parse::<usize>()
-                .map_err(|_| format!("shape entry '{s}' is not a non-negative integer"))
+impl HeaderFields {
+    fn parse(header: &str) -> std::result::Result<Self, String> {
+        let mut text = Cursor(header.trim_start());
+        text.expect('{', "the header is not a dict literal")?;
+        let (mut descr, mut fortran_order, mut shape) = (None, None, None);
+        loop {
+            text.skip_spaces();
+            if text.eat('}') {
+                break;
+            }
+            let key = text.quoted("a quoted key")?;
+            text.skip_spaces();
+            text.expect(':', "a ':' after each key")?;
+            text.skip_spaces();
+            let repeated = match key {
+                "descr" => descr.replace(text.quoted("a quoted dtype for 'descr'")?.to_string()),
+                "fortran_order" => fortran_order
+                    .replace(text.boolean()?)
+                    .map(|b| b.to_string()),
+                "shape" => shape.replace(text.shape()?).map(|s| format!("{s:?}")),
+                other => return Err(format!("header has an unknown entry '{other}'")),
+            };
+            if repeated.is_some() {
+                return Err(format!("header has two '{key}' entries"));
+            }
+            text.skip_spaces();
+            if !text.eat(',') {
+                text.skip_spaces();
+                text.expect('}', "a ',' or '}' after each entry")?;
+                break;
+            }
+        }
+        if !text.0.trim_matches([' ', '\n']).is_empty() {
+            return Err("header has text after its dict literal".into());
+        }
+        let missing = |key: &str| format!("header has no '{key}' entry");
+        Ok(Self {
+            descr: descr.ok_or_else(|| missing("descr"))?,
+            fortran_order: fortran_order.ok_or_else(|| missing("fortran_order"))?,
+            shape: shape.ok_or_else(|| missing("shape"))?,
         })
-        .collect()
+    }
+}
+
+/// The unread rest of a header.
+struct Cursor<'a>(&'a str);
+
+impl<'a> Cursor<'a> {
+    fn skip_spaces(&mut self) {
+        self.0 = self.0.trim_start_matches(' ');
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        match self.0.strip_prefix(c) {
+            Some(rest) => {
+                self.0 = rest;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn expect(&mut self, c: char, what: &str) -> std::result::Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("malformed header: expected {what}"))
+        }
+    }
+
+    /// A string in single or double quotes (no escapes: numpy's keys and dtypes have none).
+    fn quoted(&mut self, what: &str) -> std::result::Result<&'a str, String> {
+        let bad = || format!("malformed header: expected {what}");
+        let quote = self
+            .0
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '\'' | '"'))
+            .ok_or_else(bad)?;
+        let rest = &self.0[1..];
+        let end = rest.find(quote).ok_or_else(bad)?;
+        self.0 = &rest[end + 1..];
+        Ok(&rest[..end])
+    }
+
+    fn boolean(&mut self) -> std::result::Result<bool, String> {
+        for (word, value) in [("True", true), ("False", false)] {
+            if let Some(rest) = self.0.strip_prefix(word) {
+                self.0 = rest;
+                return Ok(value);
+            }
+        }
+        Err("malformed header: 'fortran_order' is not True or False".into())
+    }
+
+    /// A tuple of non-negative integers: `()`, `(3,)`, `(2, 3)`, `(2L, 3L)` (Python 2).
+    fn shape(&mut self) -> std::result::Result<Vec<usize>, String> {
+        let bad = || "malformed header: 'shape' is not a tuple of integers".to_string();
+        let rest = self.0.strip_prefix('(').ok_or_else(bad)?;
+        let end = rest.find(')').ok_or_else(bad)?;
+        let inner = &rest[..end];
+        self.0 = &rest[end + 1..];
+        let mut entries: Vec<&str> = inner.split(',').map(str::trim).collect();
+        if entries.last() == Some(&"") {
+            entries.pop(); // `(3,)` and `()`
+        }
+        if entries.len() == 1 && !inner.contains(',') && !inner.trim().is_empty() {
+            return Err(bad()); // `(3)` is not a tuple
+        }
+        entries
+            .into_iter()
+            .map(|entry| {
+                let digits = entry.strip_suffix('L').unwrap_or(entry);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!(
+                        "shape entry '{entry}' is not a non-negative integer"
+                    ));
+                }
+                digits
+                    .parse::<usize>()
+                    .map_err(|_| format!("shape entry '{entry}' is too large"))
+            })
+            .collect()
+    }
 }
 
 fn decode(descr: &str, body: &[u8], count: usize) -> std::result::Result<NpyData, String> {
@@ -362,10 +460,21 @@ fn decode(descr: &str, body: &[u8], count: usize) -> std::result::Result<NpyData
     let (order, kind) = descr
         .split_at_checked(1)
         .ok_or_else(|| format!("unsupported dtype {descr}"))?;
-    if order == ">" && !kind.ends_with('1') {
-        return Err(format!(
-            "big-endian dtype {descr} is not supported: save little-endian"
-        ));
+    let one_byte = matches!(kind, "u1" | "i1" | "b1");
+    match order {
+        "<" => {}
+        "|" | ">" if one_byte => {}
+        ">" => {
+            return Err(format!(
+                "big-endian dtype {descr} is not supported: save little-endian"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unsupported dtype {descr}: numpy writes '<' (little-endian) or '|' (single \
+                 bytes) before the type"
+            ));
+        }
     }
     let width = match kind {
         "f4" | "i4" | "u4" => 4,
@@ -536,6 +645,163 @@ mod tests {
                 .expect_err("rejected")
                 .contains("truncated header")
         );
+    }
+
+    /// A v1 file of the given header text (padded as numpy pads it) and data.
+    fn with_header(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = header.to_string();
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn headers_numpy_would_not_write_are_refused() {
+        let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+        assert_eq!(
+            NpyArray::parse(&with_header(ok, &data))
+                .expect("numpy's layout")
+                .shape,
+            vec![2, 2]
+        );
+        // Variants numpy itself reads: double quotes, no trailing comma, Python 2 longs,
+        // (4,) and no newline at the end.
+        for header in [
+            "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2, 2)}",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 2L), }",
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
+        ] {
+            assert!(
+                NpyArray::parse(&with_header(header, &data)).is_ok(),
+                "{header}"
+            );
+        }
+        // Each found lax by running our error cases against ndarray-npy and npyz: accepted
+        // before, refused now with a reason.
+        for (header, reason) in [
+            (
+                "{'descr': 'xf4', 'fortran_order': False, 'shape': (2, 2), }",
+                "numpy writes '<'",
+            ),
+            (
+                "{'descr': '=f4', 'fortran_order': False, 'shape': (2, 2), }",
+                "numpy writes '<'",
+            ),
+            (
+                "{'descr': '|f4', 'fortran_order': False, 'shape': (2, 2), }",
+                "numpy writes '<'",
+            ),
+            (
+                "'descr': '<f4', 'fortran_order': False, 'shape': (2, 2)",
+                "not a dict",
+            ),
+            (
+                "{'descr': <f4, 'fortran_order': False, 'shape': (2, 2), }",
+                "quoted dtype",
+            ),
+            (
+                "{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+                "two 'descr'",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'extra': 1, }",
+                "unknown entry 'extra'",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 2), }",
+                "True or False",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': [2, 2], }",
+                "not a tuple",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (4), }",
+                "not a tuple",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 4), }",
+                "'-1' is not a non-negative",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), } junk",
+                "after its dict",
+            ),
+            (
+                "x{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+                "not a dict",
+            ),
+            ("{'descr': '<f4', 'fortran_order': False, }", "no 'shape'"),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,), }",
+                "too large",
+            ),
+        ] {
+            let error = NpyArray::parse(&with_header(header, &data)).expect_err(header);
+            assert!(error.contains(reason), "{header}: {error}");
+        }
+        // Version 1.1 does not exist.
+        let mut minor = with_header(ok, &data);
+        minor[7] = 1;
+        assert!(
+            NpyArray::parse(&minor)
+                .expect_err("1.1")
+                .contains("version 1.1")
+        );
+        // Single bytes may say '|', as numpy writes them.
+        assert!(
+            NpyArray::parse(&with_header(
+                "{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }",
+                &[3, 4]
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn mutated_headers_never_panic_and_what_parses_is_consistent() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let seeds = [
+            encode_f32(&[2, 3], &[0.5; 6]),
+            encode_i64(&[3], &[1, 2, 3]),
+            encode_raw("|u1", &[4], &[1, 2, 3, 4]),
+        ];
+        let alphabet = b"{}()[],:'\" <>|=fiub1248LTrueFalsdcpohn_-\n\x93\xff0";
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut bytes = seeds[rng.random_range(0..seeds.len())].clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..bytes.len());
+                match rng.random_range(0..4) {
+                    0 => bytes[at] = alphabet[rng.random_range(0..alphabet.len())],
+                    1 => bytes[at] = rng.random(),
+                    2 => bytes.truncate(at),
+                    _ => bytes.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            if let Ok(array) = NpyArray::parse(&bytes) {
+                accepted += 1;
+                let count: usize = array.shape.iter().product();
+                assert_eq!(array.len(), count, "{:?}", String::from_utf8_lossy(&bytes));
+                assert_eq!(array.to_f32().len(), count);
+            }
+        }
+        // Mutations that keep a valid file (a byte of data or padding changed) still parse.
+        assert!(accepted > 100, "{accepted}");
     }
 
     #[test]
