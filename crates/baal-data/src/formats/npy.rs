@@ -650,7 +650,7 @@ mod tests {
     /// A v1 file of the given header text (padded as numpy pads it) and data.
     fn with_header(header: &str, data: &[u8]) -> Vec<u8> {
         let mut header = header.to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');
