@@ -227,18 +227,20 @@ multiversioned! {
         for item in block.chunks_exact(layout.item_len()) {
             let mut folded = match reduction {
                 Reduction::Max => f32::NEG_INFINITY,
+                Reduction::Min => f32::INFINITY,
                 _ => 0.0,
             };
             for position in 0..positions {
                 let s = score_position(kernel, item, layout, position);
                 folded = match reduction {
                     Reduction::Max => folded.max(s),
+                    Reduction::Min => folded.min(s),
                     _ => folded + s,
                 };
             }
             scores.push(match reduction {
                 Reduction::None | Reduction::Mean => folded / positions as f32,
-                Reduction::Sum | Reduction::Max => folded,
+                Reduction::Sum | Reduction::Max | Reduction::Min => folded,
             });
         }
         scores

@@ -20,6 +20,8 @@ pub enum Reduction {
     Sum,
     /// Maximum over positions.
     Max,
+    /// Minimum over positions (baal's `min`).
+    Min,
 }
 
 impl Reduction {
@@ -30,6 +32,7 @@ impl Reduction {
             Reduction::None | Reduction::Mean => scores.mean_dim(1),
             Reduction::Sum => scores.sum_dim(1),
             Reduction::Max => scores.max_dim(1),
+            Reduction::Min => scores.min_dim(1),
         }
         .reshape([n])
     }

@@ -185,6 +185,9 @@ fn segmentation_scores_fold_positions_with_the_reduction() {
         (Reduction::Max, |v: &[f64]| {
             v.iter().copied().fold(f64::MIN, f64::max)
         }),
+        (Reduction::Min, |v: &[f64]| {
+            v.iter().copied().fold(f64::MAX, f64::min)
+        }),
     ] {
         let preds = Predictions::from_segmentation_probs(values(), reduction).expect("valid");
         let got = scores(&Bald, &preds);

@@ -335,6 +335,7 @@ fn segmentation_and_regression_arrays_are_scored_with_their_options() {
         ("max", [ln2, b], 0),
         ("sum", [ln2, 2.0 * b], 0),
         ("mean", [ln2 / 3.0, 2.0 * b / 3.0], 0),
+        ("min", [0.0, 0.0], 0),
     ] {
         let report = score(reduction);
         let scores: Vec<f64> = report["scores"]

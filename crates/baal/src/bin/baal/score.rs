@@ -92,6 +92,8 @@ pub enum ReductionArg {
     Sum,
     /// The largest position's score.
     Max,
+    /// The smallest position's score.
+    Min,
 }
 
 impl From<ReductionArg> for Reduction {
@@ -100,6 +102,7 @@ impl From<ReductionArg> for Reduction {
             ReductionArg::Mean => Reduction::Mean,
             ReductionArg::Sum => Reduction::Sum,
             ReductionArg::Max => Reduction::Max,
+            ReductionArg::Min => Reduction::Min,
         }
     }
 }
@@ -314,7 +317,7 @@ fn open_rows(path: &Path, layout: Layout) -> Result<NpyRows, ScoreError> {
     if rows.shape().len() != rank || rows.shape().contains(&0) {
         let hint = match (layout, rows.shape().len()) {
             (Layout::Classes { .. }, 4) => {
-                "; a 4-D array is segmentation predictions: give --reduction mean|sum|max"
+                "; a 4-D array is segmentation predictions: give --reduction mean|sum|max|min"
             }
             (Layout::Segmentation { .. }, 3) => "; --reduction is for 4-D segmentation arrays",
             _ => "",
