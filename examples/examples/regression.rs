@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use baal::active::{ActiveLearningLoop, InputBatcher, RegressionPredictor};
+use baal::active::{ActiveLearningLoop, InputBatcher, ModelPredictor, RegressionPredictor};
 use baal::bayesian::{McContext, McDropout, McDropoutConfig, StochasticModel};
 use baal::burn;
 use baal::burn::data::dataset::InMemDataset;
@@ -79,12 +79,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_known_labels(|x: &f32| (3.0 * x).sin());
     let batcher: InputBatcher<f32, Tensor<2>> =
         Arc::new(|items: Vec<f32>, device: &Device| column(items, device));
-    let predictor = RegressionPredictor {
+    let predictor = RegressionPredictor(ModelPredictor {
         model: model.valid(),
         batcher,
         device: device.clone(),
         batch_size: 64,
-    };
+    });
     let mut active = ActiveLearningLoop::new(Variance, 6)?.with_iterations(50);
     let outcome = active.step(&mut dataset, &predictor)?;
     let mut picked: Vec<f32> = outcome.query.iter().map(|i| pool[i.get()]).collect();

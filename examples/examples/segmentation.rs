@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use baal::active::{
-    ActiveLearningLoop, InputBatcher, OptimizerConfig, SegmentationPredictor, Trainable, Trainer,
-    TrainerConfig, segmentation_loss,
+    ActiveLearningLoop, InputBatcher, ModelPredictor, OptimizerConfig, SegmentationPredictor,
+    Trainable, Trainer, TrainerConfig, segmentation_loss,
 };
 use baal::bayesian::{McContext, McDropout2d, McDropout2dConfig, StochasticModel};
 use baal::burn;
@@ -154,19 +154,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mean_noise = pool.iter().map(|i| i.noise).sum::<f32>() / pool.len() as f32;
     println!(
-        "pool: {} images, mean noise level {mean_noise:.2}",
+        "{} images, 256 of them labelled; mean noise level {mean_noise:.2}",
         pool.len()
     );
     for reduction in [Reduction::Mean, Reduction::Max] {
         let predictor = SegmentationPredictor {
-            model: trainer.inference_model(),
-            batcher: batcher.clone(),
-            device: device.clone(),
-            batch_size: 50,
+            predictor: ModelPredictor {
+                model: trainer.inference_model(),
+                batcher: batcher.clone(),
+                device: device.clone(),
+                batch_size: 50,
+            },
             reduction,
         };
-        let mut dataset = ActiveLearningDataset::new(InMemDataset::new(pool.clone()))
-            .with_known_labels(|item: &Item| item.mask.iter().filter(|&&m| m == 1).count());
+        // The same 256 labels: the loop scores the 400 others.
+        let mut dataset = dataset()?;
+        let unlabelled = dataset.pool();
+        let pool_noise = (0..unlabelled.len())
+            .map(|i| unlabelled.get(i).map(|item| item.noise))
+            .sum::<Result<f32, _>>()?
+            / unlabelled.len() as f32;
+        let unscored = unlabelled.len();
         let mut active = ActiveLearningLoop::new(Bald, 20)?.with_iterations(10);
         let outcome = active.step(&mut dataset, &predictor)?;
         let picked: f32 = outcome
@@ -175,7 +183,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|index| pool[index.get()].noise)
             .sum::<f32>()
             / outcome.query.len() as f32;
-        println!("BALD, {reduction:?} over pixels: the 20 picks' mean noise level {picked:.2}");
+        println!(
+            "BALD, {reduction:?} over pixels: the 20 picks' mean noise level {picked:.2} \
+             (the {unscored} unlabelled images: {pool_noise:.2})"
+        );
     }
     Ok(())
 }

@@ -9,27 +9,22 @@ use baal_bayesian::{McSampler, OutputActivation, StochasticModel};
 use baal_heuristics::{Predictions, Reduction};
 use burn::data::dataset::Dataset;
 use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction as LossReduction};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::{ActiveError, Result};
-use crate::traits::{InputBatcher, Predictor};
+use crate::trainer::ModelPredictor;
+use crate::traits::Predictor;
 
 /// A segmentation model (head output `[rows, C, P]`: class logits at `P` positions, e.g. the
-/// pixels flattened), its batcher and device, as a [`Predictor`]: the loop scores its
-/// `[N, C, P, T]` softmax predictions, each item's per-position scores folded by `reduction`
-/// (mean, sum or max; baal's `reduction`).
+/// pixels flattened), as a [`Predictor`]: the loop scores its `[N, C, P, T]` softmax
+/// predictions, each item's per-position scores folded by `reduction` (mean, sum, max or min;
+/// baal's `reduction`).
 ///
 /// Its [`predict`](Predictor::predict) is an error: segmentation predictions have no
 /// `[N, C, T]` form. [`SegmentationPredictor::predict_segmentation`] gives them whole.
 pub struct SegmentationPredictor<M: StochasticModel, I> {
-    /// The model (its inference form).
-    pub model: M,
-    /// Items to input batch.
-    pub batcher: InputBatcher<I, M::Input>,
-    /// Where the inputs go.
-    pub device: Device,
-    /// Items per forward pass.
-    pub batch_size: usize,
+    /// The model, its batcher, device and batch size.
+    pub predictor: ModelPredictor<M, I>,
     /// How an item's per-position scores fold into one.
     pub reduction: Reduction,
 }
@@ -47,13 +42,18 @@ where
         sampler: &McSampler,
         items: &dyn Dataset<I>,
     ) -> Result<Tensor<4>> {
-        Ok(sampler
-            .clone()
-            .with_activation(OutputActivation::Softmax)
-            .predict_dataset(&self.model, items, self.batch_size, |batch| {
-                (self.batcher)(batch, &self.device)
-            })?)
+        self.predictor.sample(&softmax(sampler), items)
     }
+}
+
+/// `sampler` with a softmax over the classes.
+fn softmax(sampler: &McSampler) -> McSampler {
+    sampler.clone().with_activation(OutputActivation::Softmax)
+}
+
+/// `sampler` without an output activation.
+fn identity(sampler: &McSampler) -> McSampler {
+    sampler.clone().with_activation(OutputActivation::Identity)
 }
 
 impl<M, I> Predictor<I> for SegmentationPredictor<M, I>
@@ -75,20 +75,12 @@ where
         items: &dyn Dataset<I>,
         on_chunk: &mut dyn FnMut(Range<usize>, Predictions) -> Result<()>,
     ) -> Result<()> {
-        sampler
-            .clone()
-            .with_activation(OutputActivation::Softmax)
-            .predict_dataset_chunks(
-                &self.model,
-                items,
-                self.batch_size,
-                |batch| (self.batcher)(batch, &self.device),
-                |range: Range<usize>, probs: Tensor<4>| {
-                    let chunk = Predictions::from_segmentation_probs(probs, self.reduction)
-                        .map_err(|error| error.offset_item(range.start))?;
-                    on_chunk(range, chunk)
-                },
-            )
+        self.predictor
+            .sample_chunks(&softmax(sampler), items, |range, probs: Tensor<4>| {
+                let chunk = Predictions::from_segmentation_probs(probs, self.reduction)
+                    .map_err(|error| error.offset_item(range.start))?;
+                on_chunk(range, chunk)
+            })
     }
 
     fn classifies(&self) -> bool {
@@ -96,33 +88,18 @@ where
     }
 }
 
-/// A regression model (head output `[rows, O]`: `O` real outputs), its batcher and device,
-/// as a [`Predictor`]: the sampler runs it with the identity activation, and the loop scores
-/// the raw `[N, O, T]` outputs, with [`Variance`](baal_heuristics::Variance) (baal's
-/// `Variance` heuristic for regression). [`predict`](Predictor::predict) gives those
-/// outputs.
-pub struct RegressionPredictor<M: StochasticModel, I> {
-    /// The model (its inference form).
-    pub model: M,
-    /// Items to input batch.
-    pub batcher: InputBatcher<I, M::Input>,
-    /// Where the inputs go.
-    pub device: Device,
-    /// Items per forward pass.
-    pub batch_size: usize,
-}
+/// A regression model (head output `[rows, O]`: `O` real outputs), as a [`Predictor`]: the
+/// sampler runs it with the identity activation, and the loop scores the raw `[N, O, T]`
+/// outputs with [`Variance`](baal_heuristics::Variance) (baal's `Variance` heuristic for
+/// regression). [`predict`](Predictor::predict) gives those outputs.
+pub struct RegressionPredictor<M: StochasticModel, I>(pub ModelPredictor<M, I>);
 
 impl<M, I> Predictor<I> for RegressionPredictor<M, I>
 where
     M: StochasticModel<Output = Tensor<2>>,
 {
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
-        Ok(sampler
-            .clone()
-            .with_activation(OutputActivation::Identity)
-            .predict_dataset(&self.model, items, self.batch_size, |batch| {
-                (self.batcher)(batch, &self.device)
-            })?)
+        self.0.sample(&identity(sampler), items)
     }
 
     fn predict_chunks(
@@ -131,16 +108,7 @@ where
         items: &dyn Dataset<I>,
         on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
     ) -> Result<()> {
-        sampler
-            .clone()
-            .with_activation(OutputActivation::Identity)
-            .predict_dataset_chunks(
-                &self.model,
-                items,
-                self.batch_size,
-                |batch| (self.batcher)(batch, &self.device),
-                on_chunk,
-            )
+        self.0.sample_chunks(&identity(sampler), items, on_chunk)
     }
 
     fn predict_pool_chunks(

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use baal_active::{
-    ActiveLearningLoop, InputBatcher, OptimizerConfig, Predictor, RegressionPredictor,
-    SegmentationPredictor, Trainable, Trainer, TrainerConfig, regression_loss, score_pool,
-    segmentation_loss,
+    ActiveLearningLoop, InputBatcher, ModelPredictor, OptimizerConfig, Predictor,
+    RegressionPredictor, SegmentationPredictor, Trainable, Trainer, TrainerConfig, regression_loss,
+    score_pool, segmentation_loss,
 };
 use baal_bayesian::{McContext, McDropout, McDropoutConfig, McSamplerConfig, StochasticModel};
 use baal_data::ActiveLearningDataset;
@@ -14,6 +14,13 @@ use burn::data::dataset::InMemDataset;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
+
+/// One test at a time: they seed and draw from the device's global generator.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 const FEATURES: usize = 8;
 const POSITIONS: usize = 4;
@@ -95,6 +102,7 @@ fn segmenter(device: &Device) -> Segmenter {
 
 #[test]
 fn a_segmentation_model_is_scored_per_item_under_each_reduction_and_queried_by_the_loop() {
+    let _serial = serial();
     let device = Device::default();
     let pool = InMemDataset::new(items());
     let sampler = McSamplerConfig::new(6)
@@ -102,10 +110,12 @@ fn a_segmentation_model_is_scored_per_item_under_each_reduction_and_queried_by_t
         .init()
         .expect("sampler");
     let mut predictor = SegmentationPredictor {
-        model: segmenter(&device),
-        batcher: batcher(),
-        device: device.clone(),
-        batch_size: 16,
+        predictor: ModelPredictor {
+            model: segmenter(&device),
+            batcher: batcher(),
+            device: device.clone(),
+            batch_size: 16,
+        },
         reduction: Reduction::Mean,
     };
     let whole = predictor
@@ -170,9 +180,10 @@ fn a_segmentation_model_is_scored_per_item_under_each_reduction_and_queried_by_t
 
 #[test]
 fn a_regression_model_is_scored_by_variance_and_queried_by_the_loop() {
+    let _serial = serial();
     let device = Device::default();
     device.seed(5);
-    let predictor = RegressionPredictor {
+    let predictor = RegressionPredictor(ModelPredictor {
         model: Regressor {
             dropout: McDropoutConfig::new(0.5).init().expect("dropout"),
             dense: LinearConfig::new(FEATURES, 1).init(&device),
@@ -180,7 +191,7 @@ fn a_regression_model_is_scored_by_variance_and_queried_by_the_loop() {
         batcher: batcher(),
         device: device.clone(),
         batch_size: 16,
-    };
+    });
     let pool = InMemDataset::new(items());
     // A sampler configured for classifiers: the predictor switches to the identity.
     let sampler = McSamplerConfig::new(10)
@@ -265,6 +276,7 @@ fn mask_of(item: &[f32]) -> Vec<u8> {
 
 #[test]
 fn the_trainer_fits_a_segmentation_model_and_a_regression_model() {
+    let _serial = serial();
     let device = Device::default();
     let config = TrainerConfig::new()
         .with_epochs(60)
@@ -287,10 +299,12 @@ fn the_trainer_fits_a_segmentation_model_and_a_regression_model() {
     assert!(after > 0.85 && after > before + 0.1, "{before} -> {after}");
     // The trained model goes to the segmentation predictor and the loop.
     let predictor = SegmentationPredictor {
-        model: trainer.inference_model(),
-        batcher: batcher(),
-        device: device.clone(),
-        batch_size: 16,
+        predictor: ModelPredictor {
+            model: trainer.inference_model(),
+            batcher: batcher(),
+            device: device.clone(),
+            batch_size: 16,
+        },
         reduction: Reduction::Max,
     };
     let outcome = ActiveLearningLoop::new(Bald, 5)
@@ -320,12 +334,12 @@ fn the_trainer_fits_a_segmentation_model_and_a_regression_model() {
     };
     let mut trainer = Trainer::new(model, &device, batcher(), config).expect("trainer");
     let error_of = |model: &Regressor| -> f32 {
-        let predictor = RegressionPredictor {
+        let predictor = RegressionPredictor(ModelPredictor {
             model: model.clone(),
             batcher: batcher(),
             device: device.clone(),
             batch_size: 40,
-        };
+        });
         let sampler = McSamplerConfig::new(20).init().expect("sampler");
         let outputs = values(
             predictor
@@ -350,10 +364,12 @@ fn the_trainer_fits_a_segmentation_model_and_a_regression_model() {
 /// The share of positions whose MC-averaged class is the mask's, over the 40 items.
 fn pixel_accuracy(model: &Segmenter, device: &Device) -> f64 {
     let predictor = SegmentationPredictor {
-        model: model.clone(),
-        batcher: batcher(),
-        device: device.clone(),
-        batch_size: 40,
+        predictor: ModelPredictor {
+            model: model.clone(),
+            batcher: batcher(),
+            device: device.clone(),
+            batch_size: 40,
+        },
         reduction: Reduction::Mean,
     };
     let sampler = McSamplerConfig::new(10).init().expect("sampler");

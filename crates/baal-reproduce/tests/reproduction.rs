@@ -39,6 +39,15 @@ fn run(profile: &Profile, out: &Path, seed: u64) -> Result<String, baal_reproduc
     )
 }
 
+/// Holds the device's global random generator for one training test: tests of one binary
+/// run on parallel threads, and two runs seeding and drawing from the same generator at once
+/// would each see the other's draws (the tiny run's "identical first step" failed so).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("baal-reproduce-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -173,6 +182,7 @@ fn tiny_profile() -> Profile {
 
 #[test]
 fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
+    let _serial = serial();
     if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
         eprintln!(
             "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
@@ -314,6 +324,7 @@ fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation()
 
 #[test]
 fn a_tiny_calibrated_ensemble_reproduction_reports_its_posterior_and_metrics() {
+    let _serial = serial();
     if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
         eprintln!(
             "skipped: {} is missing (apt-get install dataset-fashion-mnist)",

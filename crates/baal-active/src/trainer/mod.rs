@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_bayesian::{McSampler, McSamplerConfig, Progress, ProgressSink, StochasticModel};
+use baal_bayesian::{
+    McPredictions, McSampler, McSamplerConfig, Progress, ProgressSink, StochasticModel,
+};
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
@@ -160,11 +162,13 @@ pub struct ModelPredictor<M: StochasticModel, I> {
     pub batch_size: usize,
 }
 
-impl<M, I> Predictor<I> for ModelPredictor<M, I>
-where
-    M: StochasticModel<Output = Tensor<2>>,
-{
-    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
+impl<M: StochasticModel, I> ModelPredictor<M, I> {
+    /// `sampler`'s predictions of every item of `items` (`[N, C, T]`, or `[N, C, P, T]` for
+    /// a model with `[rows, C, P]` outputs).
+    ///
+    /// # Errors
+    /// As [`McSampler::predict_dataset`].
+    pub fn sample(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<McPredictions<M>> {
         Ok(
             sampler.predict_dataset(&self.model, items, self.batch_size, |batch| {
                 (self.batcher)(batch, &self.device)
@@ -172,11 +176,16 @@ where
         )
     }
 
-    fn predict_chunks(
+    /// The same predictions, handed to `on_chunk` batch by batch with each batch's range of
+    /// positions in `items`.
+    ///
+    /// # Errors
+    /// As [`McSampler::predict_dataset_chunks`], and whatever `on_chunk` returns.
+    pub fn sample_chunks(
         &self,
         sampler: &McSampler,
         items: &dyn Dataset<I>,
-        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
+        on_chunk: impl FnMut(Range<usize>, McPredictions<M>) -> Result<()>,
     ) -> Result<()> {
         sampler.predict_dataset_chunks(
             &self.model,
@@ -185,6 +194,24 @@ where
             |batch| (self.batcher)(batch, &self.device),
             on_chunk,
         )
+    }
+}
+
+impl<M, I> Predictor<I> for ModelPredictor<M, I>
+where
+    M: StochasticModel<Output = Tensor<2>>,
+{
+    fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
+        self.sample(sampler, items)
+    }
+
+    fn predict_chunks(
+        &self,
+        sampler: &McSampler,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<3>) -> Result<()>,
+    ) -> Result<()> {
+        self.sample_chunks(sampler, items, on_chunk)
     }
 }
 
