@@ -48,6 +48,19 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Whether the Debian package's Fashion-MNIST is there; the tests that train say they are
+/// skipped when it is not.
+fn fashion_mnist_installed() -> bool {
+    let installed = Path::new(FashionMnist::DEFAULT_DIR).is_dir();
+    if !installed {
+        eprintln!(
+            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
+            FashionMnist::DEFAULT_DIR
+        );
+    }
+    installed
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("baal-reproduce-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -183,11 +196,7 @@ fn tiny_profile() -> Profile {
 #[test]
 fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
     let _serial = serial();
-    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
-        eprintln!(
-            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
-            FashionMnist::DEFAULT_DIR
-        );
+    if !fashion_mnist_installed() {
         return;
     }
     let dir = temp_dir("tiny");
@@ -277,8 +286,7 @@ fn a_tiny_reproduction_runs_resumes_and_refuses_another_profile() {
 
 #[test]
 fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation() {
-    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
-        eprintln!("skipped: {} is missing", FashionMnist::DEFAULT_DIR);
+    if !fashion_mnist_installed() {
         return;
     }
     use baal::burn::data::dataset::Dataset;
@@ -325,11 +333,7 @@ fn repeated_fashion_mnist_triples_the_pool_with_noise_and_holds_out_validation()
 #[test]
 fn a_tiny_calibrated_ensemble_reproduction_reports_its_posterior_and_metrics() {
     let _serial = serial();
-    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
-        eprintln!(
-            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
-            FashionMnist::DEFAULT_DIR
-        );
+    if !fashion_mnist_installed() {
         return;
     }
     let dir = temp_dir("tiny-ensemble");
