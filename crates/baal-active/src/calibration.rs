@@ -194,12 +194,10 @@ impl DirichletCalibratorConfig {
                     let row = &params[i * c..(i + 1) * c];
                     *logit = params[c * c + i] + row.iter().zip(x).map(|(w, v)| w * v).sum::<f64>();
                 }
-                let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let total: f64 = logits.iter().map(|z| (z - max).exp()).sum();
-                for (i, &z) in logits.iter().enumerate() {
+                softmax_in_place(&mut logits);
+                for (i, &q) in logits.iter().enumerate() {
                     // d(-ln q_y) / d z_i = q_i - [i = y], averaged over the items.
-                    let delta =
-                        ((z - max).exp() / total - f64::from(u8::from(i == label))) / n as f64;
+                    let delta = (q - f64::from(u8::from(i == label))) / n as f64;
                     for (g, v) in grad[i * c..(i + 1) * c].iter_mut().zip(x) {
                         *g += delta * v;
                     }
@@ -323,10 +321,9 @@ impl DirichletCalibrator {
                             .map(|(&w, v)| f64::from(w) * v)
                             .sum::<f64>();
                 }
-                let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let total: f64 = logits.iter().map(|z| (z - max).exp()).sum();
-                for (i, z) in logits.iter().enumerate() {
-                    out_block[i * iterations + t] = ((z - max).exp() / total) as f32;
+                softmax_in_place(&mut logits);
+                for (i, q) in logits.iter().enumerate() {
+                    out_block[i * iterations + t] = *q as f32;
                 }
             }
         }
@@ -342,6 +339,20 @@ impl DirichletCalibrator {
             expected: format!("[N, {} classes, T]", self.classes),
             got: dims.to_vec(),
         })
+    }
+}
+
+/// Turns `logits` into their softmax, in place (shifted by the largest, so that no
+/// exponential overflows).
+fn softmax_in_place(logits: &mut [f64]) {
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut total = 0.0;
+    for z in logits.iter_mut() {
+        *z = (*z - max).exp();
+        total += *z;
+    }
+    for q in logits.iter_mut() {
+        *q /= total;
     }
 }
 

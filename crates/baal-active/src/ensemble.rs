@@ -78,14 +78,15 @@ impl<P> EnsemblePredictor<P> {
     pub fn members(&self) -> &[P] {
         &self.members
     }
+}
 
-    /// The sampler each member predicts with.
-    fn member_sampler(&self, sampler: &McSampler) -> McSampler {
-        if self.mc {
-            sampler.clone()
-        } else {
-            sampler.deterministic()
-        }
+/// The sampler an ensemble member predicts with: `sampler` itself when members draw MC
+/// samples (`mc`), its deterministic form otherwise.
+pub(crate) fn member_sampler(sampler: &McSampler, mc: bool) -> McSampler {
+    if mc {
+        sampler.clone()
+    } else {
+        sampler.deterministic()
     }
 }
 
@@ -111,7 +112,7 @@ impl<I, P: Predictor<I>> Predictor<I> for EnsemblePredictor<P> {
                 what: "dataset to predict",
             });
         }
-        let sampler = self.member_sampler(sampler);
+        let sampler = member_sampler(sampler, self.mc);
         let mut start = 0;
         while start < n {
             let range = start..(start + self.window).min(n);

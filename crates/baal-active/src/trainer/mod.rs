@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::{CalibrationReport, DirichletCalibrator, DirichletCalibratorConfig};
-use crate::ensemble::EnsemblePredictor;
+use crate::ensemble::{EnsemblePredictor, member_sampler};
 use crate::error::{ActiveError, Result};
 use crate::metrics::{EvalMetrics, classification_metrics};
 use crate::traits::{Classifier, InputBatcher, Label, Predictor, Trainable};
@@ -560,7 +560,6 @@ where
         }
         self.models = models;
         let mut report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
-        self.calibrator = None;
         if let Some(after_fit) = self.after_fit {
             report.calibration = after_fit(self)?;
         }
@@ -725,10 +724,8 @@ where
         let (Some(config), Some(validation)) = (&self.calibration, &self.validation) else {
             return Ok(None);
         };
-        let sampler = McSamplerConfig::new(self.config.eval_iterations)
-            .with_seed(self.config.seed)
-            .init()?;
-        let (values, dims) = host_values(self.predict(&sampler, validation.items.as_ref())?)?;
+        let (values, dims) =
+            host_values(self.predict(&self.eval_sampler()?, validation.items.as_ref())?)?;
         let (calibrator, report) = config.fit(&values, dims, &validation.labels)?;
         self.calibrator = Some(calibrator);
         Ok(Some(report))
@@ -737,14 +734,13 @@ where
     /// Metrics of `model`'s MC-averaged predictions on the validation set (fixed masks, so
     /// that checks compare weights, not mask draws).
     fn validate(&self, model: &M, validation: &Validation<M, I>) -> Result<EvalMetrics> {
-        let sampler = McSamplerConfig::new(self.config.eval_iterations)
-            .with_seed(self.config.seed)
-            .init()?;
-        let probs = self.predict_with(
-            &model.valid(),
-            &self.member_sampler(&sampler),
-            validation.items.as_ref(),
-        )?;
+        let sampler = member_sampler(
+            &self.eval_sampler()?,
+            self.models.len() == 1 || self.ensemble_mc,
+        );
+        let probs = self
+            .inference_predictor(model)
+            .sample(&sampler, validation.items.as_ref())?;
         metrics_of(probs, &validation.labels)
     }
 
@@ -789,50 +785,35 @@ where
         label_of: &dyn Fn(&I) -> usize,
     ) -> Result<(Vec<f32>, [usize; 3], Vec<usize>)> {
         let labels = read_labels(test, label_of, "test set", self.model().num_classes())?;
-        let sampler = McSamplerConfig::new(self.config.eval_iterations)
-            .with_seed(self.config.seed)
-            .init()?;
-        let (values, dims) = host_values(self.predict(&sampler, test)?)?;
+        let (values, dims) = host_values(self.predict(&self.eval_sampler()?, test)?)?;
         Ok((values, dims, labels))
     }
 
-    /// MC predictions of `model` (without autodiff) on `items`.
-    fn predict_with(
-        &self,
-        model: &M,
-        sampler: &McSampler,
-        items: &dyn Dataset<I>,
-    ) -> Result<Tensor<3>> {
-        let device = self.inference_device();
-        Ok(
-            sampler.predict_dataset(model, items, self.config.eval_batch_size, |batch| {
-                (self.batcher)(batch, &device)
-            })?,
-        )
+    /// The sampler of evaluations: `eval_iterations` samples with fixed masks, so that
+    /// evaluations compare weights, not mask draws.
+    fn eval_sampler(&self) -> Result<McSampler> {
+        Ok(McSamplerConfig::new(self.config.eval_iterations)
+            .with_seed(self.config.seed)
+            .init()?)
     }
 
-    /// The sampler each member predicts with: `sampler` itself, or its deterministic form
-    /// for the members of an ensemble without MC sampling ([`Trainer::with_ensemble_mc`]).
-    fn member_sampler(&self, sampler: &McSampler) -> McSampler {
-        if self.models.len() > 1 && !self.ensemble_mc {
-            sampler.deterministic()
-        } else {
-            sampler.clone()
+    /// `model`'s inference form (without autodiff) with the trainer's batcher, inference
+    /// device and evaluation batch size.
+    fn inference_predictor(&self, model: &M) -> ModelPredictor<M, I> {
+        ModelPredictor {
+            model: model.valid(),
+            batcher: self.batcher.clone(),
+            device: self.inference_device(),
+            batch_size: self.config.eval_batch_size,
         }
     }
 
     /// The members as an [`EnsemblePredictor`] of their inference forms.
     fn ensemble_predictor(&self) -> EnsemblePredictor<ModelPredictor<M, I>> {
-        let device = self.inference_device();
         let members = self
             .models
             .iter()
-            .map(|model| ModelPredictor {
-                model: model.valid(),
-                batcher: self.batcher.clone(),
-                device: device.clone(),
-                batch_size: self.config.eval_batch_size,
-            })
+            .map(|model| self.inference_predictor(model))
             .collect();
         EnsemblePredictor::from_members(members, self.ensemble_mc)
             .with_window(self.config.eval_batch_size)
@@ -849,7 +830,8 @@ where
 {
     fn predict(&self, sampler: &McSampler, items: &dyn Dataset<I>) -> Result<Tensor<3>> {
         let probs = if self.models.len() == 1 {
-            self.predict_with(&self.inference_model(), sampler, items)?
+            self.inference_predictor(self.model())
+                .sample(sampler, items)?
         } else {
             self.ensemble_predictor().predict(sampler, items)?
         };
@@ -874,18 +856,11 @@ where
                 .ensemble_predictor()
                 .predict_chunks(sampler, items, &mut calibrated);
         }
-        let device = self.inference_device();
-        sampler.predict_dataset_chunks(
-            &self.inference_model(),
-            items,
-            self.config.eval_batch_size,
-            |batch| (self.batcher)(batch, &device),
-            &mut calibrated,
-        )
+        self.inference_predictor(self.model())
+            .sample_chunks(sampler, items, &mut calibrated)
     }
 }
 
-/// The class of every item of `set`, each checked against the number of classes.
 /// Reads the batch losses of pass `pass` back from the device (one read for all of them):
 /// each loss and their mean.
 ///
@@ -908,6 +883,7 @@ fn read_losses(losses: Vec<Tensor<1>>, pass: usize) -> Result<(Vec<f32>, f64)> {
     Ok((values, mean))
 }
 
+/// The class of every item of `set`, each checked against the number of classes.
 fn read_labels<I>(
     set: &dyn Dataset<I>,
     label_of: &dyn Fn(&I) -> usize,

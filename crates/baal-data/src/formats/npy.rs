@@ -344,14 +344,14 @@ impl HeaderFields {
             text.expect(':', "a ':' after each key")?;
             text.skip_spaces();
             let repeated = match key {
-                "descr" => descr.replace(text.quoted("a quoted dtype for 'descr'")?.to_string()),
-                "fortran_order" => fortran_order
-                    .replace(text.boolean()?)
-                    .map(|b| b.to_string()),
-                "shape" => shape.replace(text.shape()?).map(|s| format!("{s:?}")),
+                "descr" => descr
+                    .replace(text.quoted("a quoted dtype for 'descr'")?.to_string())
+                    .is_some(),
+                "fortran_order" => fortran_order.replace(text.boolean()?).is_some(),
+                "shape" => shape.replace(text.shape()?).is_some(),
                 other => return Err(format!("header has an unknown entry '{other}'")),
             };
-            if repeated.is_some() {
+            if repeated {
                 return Err(format!("header has two '{key}' entries"));
             }
             text.skip_spaces();
