@@ -124,8 +124,6 @@ fn ci(args: &[String]) -> Result<(), String> {
     if !args.iter().any(|a| a == "--no-tests") {
         cargo(&["test", "--workspace"])?;
     }
-    // Training through MC layers needs Burn's autodiff, which the default build leaves out.
-    cargo(&["test", "-p", "baal-bayesian", "--features", "autodiff"])?;
     cargo_env(
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],

@@ -1,15 +1,15 @@
 //! The loop end to end on a slice of Fashion-MNIST with a tiny model: training, MC prediction,
 //! ranking, labelling, checkpoints, and the human-labelling path.
 
-mod common;
+use crate::common;
 
+use crate::common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 use baal_active::{
     ActiveLearningLoop, CallbackOracle, HeuristicKind, PendingQueue, Predictor, Trainer,
 };
 use baal_data::{ActiveLearningDataset, DatasetIndex, ImageItem};
 use baal_heuristics::{Bald, BatchBald, Entropy, Epig, Heuristic, StochasticSampling};
 use burn::data::dataset::Dataset;
-use common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 
 fn check_step(
     active: &mut ActiveLearningLoop<ImageItem, u8>,
@@ -31,6 +31,7 @@ fn check_step(
 
 #[test]
 fn loop_trains_queries_and_labels_on_fashion_mnist() {
+    let _serial = crate::common::serial();
     let Some((train, test)) = fashion_slice(1000, 300) else {
         return;
     };
@@ -78,6 +79,7 @@ fn loop_trains_queries_and_labels_on_fashion_mnist() {
 
 #[test]
 fn every_kind_of_heuristic_runs_in_the_loop() {
+    let _serial = crate::common::serial();
     let Some((train, test)) = fashion_slice(400, 50) else {
         return;
     };
@@ -118,6 +120,7 @@ fn every_kind_of_heuristic_runs_in_the_loop() {
 
 #[test]
 fn pending_queue_returns_the_query_for_a_person() {
+    let _serial = crate::common::serial();
     let Some((train, _)) = fashion_slice(200, 0) else {
         return;
     };
@@ -159,6 +162,7 @@ fn pending_queue_returns_the_query_for_a_person() {
 
 #[test]
 fn trainer_predicts_mc_probabilities_and_refuses_bad_input() {
+    let _serial = crate::common::serial();
     let Some((train, test)) = fashion_slice(100, 20) else {
         return;
     };

@@ -1,10 +1,11 @@
 //! Dirichlet calibration through the trainer: fitted on the validation split after each fit,
 //! applied to every prediction the loop and the evaluation see.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::{batcher, dataset, fashion_slice, quick_config, test_label, trainer};
 use baal_active::{
     CalibratedPredictor, DirichletCalibratorConfig, ModelPredictor, Predictor,
     classification_metrics,
@@ -13,7 +14,6 @@ use baal_bayesian::McSamplerConfig;
 use baal_data::ImageItem;
 use burn::data::dataset::{Dataset, InMemDataset};
 use burn::tensor::{Device, Tensor};
-use common::{batcher, dataset, fashion_slice, quick_config, test_label, trainer};
 
 fn host(probs: Tensor<3>) -> (Vec<f32>, [usize; 3]) {
     let dims = probs.dims();

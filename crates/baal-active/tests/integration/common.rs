@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use baal_active::{Classifier, InputBatcher, Trainer, TrainerConfig};
@@ -63,19 +62,16 @@ pub fn batcher() -> InputBatcher<ImageItem, Tensor<2>> {
     })
 }
 
-/// The first `train` training images and `test` test images, or `None` (the test is
-/// skipped) when Fashion-MNIST is not installed.
+/// The first `train` training images and `test` test images, or `None` (the test says it
+/// did not run, or fails where requirements are mandatory) when Fashion-MNIST is not installed.
 pub fn fashion_slice(
     train: usize,
     test: usize,
 ) -> Option<(InMemDataset<ImageItem>, Arc<dyn Dataset<ImageItem>>)> {
-    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
-        eprintln!(
-            "skipped: {} is missing (apt install dataset-fashion-mnist)",
-            FashionMnist::DEFAULT_DIR
-        );
-        return None;
-    }
+    baal_test_support::require_dir(
+        FashionMnist::DEFAULT_DIR,
+        baal_test_support::FASHION_MNIST_INSTALL,
+    )?;
     let data = FashionMnist::from_default_dir().expect("Fashion-MNIST loads");
     let take = |set: &dyn Dataset<ImageItem>, n: usize| -> Vec<ImageItem> {
         (0..n).map(|i| set.get(i).expect("item")).collect()

@@ -1,17 +1,17 @@
 //! Heuristics with joint terms (BatchBALD, EPIG) get consistent MC samples in the loop: MC
 //! iteration `t` is one network for every pool and target item.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::{TinyMlp, dataset, fashion_slice, quick_config, trainer};
 use baal_active::{ActiveLearningLoop, ModelPredictor, Predictor, Trainer};
 use baal_bayesian::{McContext, McSamplerConfig, StochasticModel};
 use baal_data::{DatasetIndex, ImageItem};
 use baal_heuristics::{Bald, BatchBald, Epig, Heuristic, Predictions};
 use burn::data::dataset::{Dataset, InMemDataset};
 use burn::tensor::Tensor;
-use common::{TinyMlp, dataset, fashion_slice, quick_config, trainer};
 
 /// A model trained on 40 labels of `train`.
 fn trained(train: &InMemDataset<ImageItem>) -> Trainer<TinyMlp, ImageItem> {

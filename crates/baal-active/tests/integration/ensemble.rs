@@ -1,10 +1,11 @@
 //! Deep ensembles: a trainer of E members and the ensemble predictor that stacks them along
 //! the MC axis, with and without MC sampling of each member.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::{TinyMlp, batcher, dataset, fashion_slice, quick_config};
 use baal_active::{
     ActiveLearningLoop, EnsemblePredictor, ModelPredictor, Posterior, Predictor, Trainer,
     TrainerConfig, initialised,
@@ -15,7 +16,6 @@ use baal_heuristics::{Bald, Heuristic, Predictions};
 use burn::data::dataset::{Dataset, InMemDataset};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use common::{TinyMlp, batcher, dataset, fashion_slice, quick_config};
 
 fn values(tensor: Tensor<3>) -> Vec<f32> {
     tensor.into_data().try_to_vec::<f32>().expect("f32")

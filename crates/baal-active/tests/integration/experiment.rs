@@ -1,15 +1,13 @@
 //! Experiments: logs, resumption after an interruption, and every stopping criterion.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 use baal_active::{
     ActiveLearningLoop, EarlyStopping, Experiment, ExperimentSummary, HeuristicKind,
     LabellingBudget, LowAverageUncertainty, Metric, StepRecord, TrainerConfig,
 };
 use baal_data::{DatasetIndex, ImageItem};
-use common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 
 fn experiment(
     dir: &Path,
@@ -47,6 +45,7 @@ fn config() -> TrainerConfig {
 
 #[test]
 fn resumes_an_interrupted_experiment_without_repeating_steps() {
+    let _serial = crate::common::serial();
     let root = tempfile::tempdir().expect("temp dir");
     let (whole, interrupted) = (root.path().join("whole"), root.path().join("interrupted"));
     let budget = LabellingBudget { max_labelled: 30 };
@@ -153,6 +152,7 @@ fn resumes_an_interrupted_experiment_without_repeating_steps() {
 
 #[test]
 fn resume_restores_weights_when_training_continues() {
+    let _serial = crate::common::serial();
     let root = tempfile::tempdir().expect("temp dir");
     let keep = config().with_reset_weights(false);
     let Some(run) = experiment(root.path(), HeuristicKind::Bald, keep.clone()) else {
@@ -181,6 +181,7 @@ fn resume_restores_weights_when_training_continues() {
 
 #[test]
 fn every_stopping_criterion_stops_an_experiment() {
+    let _serial = crate::common::serial();
     let root = tempfile::tempdir().expect("temp dir");
     // Budget.
     let Some(run) = experiment(&root.path().join("budget"), HeuristicKind::Bald, config()) else {
@@ -304,6 +305,7 @@ fn pending_experiment(
 
 #[test]
 fn labels_given_while_a_query_waits_are_kept_and_the_run_goes_on() {
+    let _serial = crate::common::serial();
     let root = tempfile::tempdir().expect("temp dir");
     let Some((train, test)) = fashion_slice(300, 50) else {
         return;

@@ -1,15 +1,15 @@
 //! The loop scores the pool while it is predicted, chunk by chunk, and queries what it would
 //! query from the whole pool's predictions; an item's MC samples follow its dataset index.
 
-mod common;
+use crate::common;
 
+use crate::common::{TinyMlp, dataset, fashion_slice};
 use baal_active::{ActiveLearningLoop, ModelPredictor, Predictor, UncertaintyStep};
 use baal_bayesian::McSampler;
 use baal_data::{DatasetIndex, ImageItem};
 use baal_heuristics::HeuristicKind;
 use burn::data::dataset::{Dataset, InMemDataset};
 use burn::tensor::{Device, Tensor};
-use common::{TinyMlp, dataset, fashion_slice};
 
 /// A predictor that predicts the whole pool at once (the trait's default `predict_chunks`).
 struct Whole<'a>(&'a ModelPredictor<TinyMlp, ImageItem>);

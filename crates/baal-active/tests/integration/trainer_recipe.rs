@@ -1,16 +1,16 @@
 //! The training recipe of the reproductions: weight decay scaled by the labelled set, a fixed
 //! number of samples per fit, early stopping on a held-out validation set.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 use baal_active::{EarlyStoppingConfig, OptimizerConfig, Trainer, TrainerConfig};
 use baal_data::ImageItem;
 use burn::data::dataset::{Dataset, InMemDataset};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 
 /// The sum of squares of every weight and bias.
 fn squared_norm(model: &TinyMlp) -> f64 {
@@ -219,6 +219,7 @@ fn adam_epsilon_reaches_the_optimizer_and_old_configs_keep_burns() {
 
 #[test]
 fn the_trainer_config_is_a_burn_config_with_a_checked_init() {
+    let _serial = crate::common::serial();
     use burn::config::Config;
     let config = TrainerConfig::new()
         .with_batch_size(64)

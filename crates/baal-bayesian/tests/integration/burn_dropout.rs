@@ -35,6 +35,7 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 
 #[test]
 fn burn_dropout_samples_on_the_autodiff_device_and_is_reproducible() -> Result<()> {
+    let _serial = crate::serial();
     let device = Device::default();
     let net = Net::new(&device);
     let input = Tensor::<2>::random([10, 6], Distribution::Normal(0.0, 1.0), &device);
@@ -92,6 +93,7 @@ fn burn_dropout_samples_on_the_autodiff_device_and_is_reproducible() -> Result<(
 
 #[test]
 fn burn_dropout_drops_at_its_rate_with_a_mask_per_row() -> Result<()> {
+    let _serial = crate::serial();
     #[derive(Module, Debug)]
     struct OnlyDropout {
         dropout: Dropout,

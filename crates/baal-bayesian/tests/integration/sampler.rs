@@ -107,6 +107,7 @@ fn pool(items: usize, device: &Device) -> Tensor<2> {
 
 #[test]
 fn predictions_have_shape_n_c_t_and_are_probabilities() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let model = Counted::new(0.5, &device)?;
     let probs = sampler(7).init()?.predict_batch(&model, pool(5, &device))?;
@@ -118,6 +119,7 @@ fn predictions_have_shape_n_c_t_and_are_probabilities() -> Result<()> {
 
 #[test]
 fn iterations_differ_and_coincide_without_dropout() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let (items, iterations) = (20, 8);
     let input = pool(items, &device);
@@ -147,6 +149,7 @@ fn iterations_differ_and_coincide_without_dropout() -> Result<()> {
 
 #[test]
 fn the_mean_of_mc_dropout_approaches_the_deterministic_linear_output() -> Result<()> {
+    let _serial = crate::serial();
     /// `dropout → linear`: the expected output is the linear output of the input.
     #[derive(Module, Debug)]
     struct LinearModel {
@@ -186,6 +189,7 @@ fn the_mean_of_mc_dropout_approaches_the_deterministic_linear_output() -> Result
 
 #[test]
 fn observed_drop_rate_is_p() -> Result<()> {
+    let _serial = crate::serial();
     /// Returns the dropped input itself, one "class" per feature.
     struct Identity(McDropout);
     impl StochasticModel for Identity {
@@ -213,6 +217,7 @@ fn observed_drop_rate_is_p() -> Result<()> {
 
 #[test]
 fn same_seed_same_predictions_whatever_the_replication_and_batching() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let model = Counted::new(0.5, &device)?;
     let items = pool(9, &device);
@@ -256,6 +261,7 @@ fn same_seed_same_predictions_whatever_the_replication_and_batching() -> Result<
 
 #[test]
 fn trunk_caching_runs_the_trunk_once_per_input_and_changes_nothing() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let model = Counted::new(0.5, &device)?;
     let items = pool(8, &device);
@@ -276,6 +282,7 @@ fn trunk_caching_runs_the_trunk_once_per_input_and_changes_nothing() -> Result<(
 
 #[test]
 fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> Result<()> {
+    let _serial = crate::serial();
     struct Consistent {
         dropout: ConsistentMcDropout,
         linear: Linear,
@@ -317,6 +324,7 @@ fn consistent_dropout_gives_an_item_the_same_samples_alone_or_in_any_batch() -> 
 
 #[test]
 fn consistent_samples_make_iteration_t_one_network_for_every_item() -> Result<()> {
+    let _serial = crate::serial();
     // The per-item `McDropout` of `Counted`, sampled consistently: a copy of an item gets the
     // very same samples, wherever it sits, in any batch, replication or trunk caching.
     let device = device();
@@ -383,6 +391,7 @@ fn consistent_samples_make_iteration_t_one_network_for_every_item() -> Result<()
 
 #[test]
 fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let model = Counted::new(0.5, &device)?;
     let items = pool(10, &device);
@@ -406,6 +415,7 @@ fn dataset_predictions_match_batch_predictions_and_stream_in_chunks() -> Result<
 
 #[test]
 fn a_view_keyed_by_dataset_indices_gets_each_items_samples_from_the_whole_dataset() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let model = Counted::new(0.5, &device)?;
     let items = pool(12, &device);
@@ -449,6 +459,7 @@ fn a_view_keyed_by_dataset_indices_gets_each_items_samples_from_the_whole_datase
 
 #[test]
 fn a_deterministic_sampler_turns_every_mc_layer_off() -> Result<()> {
+    let _serial = crate::serial();
     // MC dropout at p = 0.5, off, equals the same weights with p = 0.
     let device = device();
     let input = pool(9, &device);
@@ -509,6 +520,7 @@ fn a_deterministic_sampler_turns_every_mc_layer_off() -> Result<()> {
 
 #[test]
 fn drop_connect_replicas_of_one_input_differ_in_one_replicated_pass() -> Result<()> {
+    let _serial = crate::serial();
     struct Connected(DropConnectLinear);
     impl StochasticModel for Connected {
         type Input = Tensor<2>;
@@ -539,6 +551,7 @@ fn drop_connect_replicas_of_one_input_differ_in_one_replicated_pass() -> Result<
 
 #[test]
 fn the_generic_drop_connect_wrapper_plugs_into_the_sampler() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     let mlp = Mlp {
         hidden: LinearConfig::new(6, 16).init(&device),
@@ -566,6 +579,7 @@ fn the_generic_drop_connect_wrapper_plugs_into_the_sampler() -> Result<()> {
 
 #[test]
 fn segmentation_outputs_give_n_c_p_t() -> Result<()> {
+    let _serial = crate::serial();
     /// `[B, C, P]` logits: a per-position linear map after channel dropout.
     struct Segmenter(McDropout);
     impl StochasticModel for Segmenter {
@@ -590,6 +604,7 @@ fn segmentation_outputs_give_n_c_p_t() -> Result<()> {
 
 #[test]
 fn bad_configs_and_inputs_are_errors_not_panics() -> Result<()> {
+    let _serial = crate::serial();
     let device = device();
     assert!(matches!(
         sampler(0).init(),
@@ -672,6 +687,7 @@ fn bad_configs_and_inputs_are_errors_not_panics() -> Result<()> {
 
 #[test]
 fn a_model_without_stochastic_layers_is_refused() {
+    let _serial = crate::serial();
     /// A deterministic head: every MC sample would be the same.
     struct Deterministic;
     impl StochasticModel for Deterministic {
@@ -699,6 +715,7 @@ fn a_model_without_stochastic_layers_is_refused() {
 /// silently on the CPU default.
 #[test]
 fn tests_run_on_the_requested_backend() {
+    let _serial = crate::serial();
     let wanted = match std::env::var("BAAL_TEST_DEVICE") {
         Ok(name) => name,
         Err(_) => std::env::var("BURN_DEVICE").unwrap_or_else(|_| "flex".into()),

@@ -50,7 +50,12 @@ fn checkpoints_survive_sigkill_at_random_points() {
     for round in 0..8 {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                &baal_test_support::test_name(module_path!(), "crash_child"),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DIR_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,17 +1,16 @@
 //! The real Fashion-MNIST files (Debian's `dataset-fashion-mnist`, installed by CI).
 
-use std::path::Path;
-
 use baal_data::{ActiveLearningDataset, FashionMnist, ImageItem, PoolIndex};
 use burn::data::dataset::Dataset;
 
 #[test]
 fn real_fashion_mnist_loads_with_known_sizes_and_labels() {
-    if !Path::new(FashionMnist::DEFAULT_DIR).is_dir() {
-        eprintln!(
-            "skipped: {} is missing (apt install dataset-fashion-mnist)",
-            FashionMnist::DEFAULT_DIR
-        );
+    if baal_test_support::require_dir(
+        FashionMnist::DEFAULT_DIR,
+        baal_test_support::FASHION_MNIST_INSTALL,
+    )
+    .is_none()
+    {
         return;
     }
     let data = FashionMnist::from_default_dir().expect("loads");

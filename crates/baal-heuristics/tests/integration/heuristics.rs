@@ -1,15 +1,15 @@
 //! Values, invariants and errors of the heuristics, through the public API.
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
-mod common;
+use crate::common;
 
+use crate::common::*;
 use baal_heuristics::{
     Bald, BatchBald, Certainty, CombineHeuristics, Entropy, Epig, Heuristic, HeuristicError,
     Margin, Orientation, Precomputed, Predictions, Random, Reduction, SamplingRule,
     StochasticSampling, Variance, VariationRatio,
 };
 use burn::tensor::{Tensor, TensorData};
-use common::*;
 
 fn scores(h: &dyn Heuristic, preds: &Predictions) -> Vec<f32> {
     h.scores(preds, None).expect("scores")

@@ -1,12 +1,9 @@
 //! `ndarray` views in, arrays out: the same scores as the tensor path.
-#![cfg(feature = "ndarray")]
 
-mod common;
-
+use crate::common::*;
 use baal_heuristics::{
     Bald, Entropy, Heuristic, HeuristicError, Predictions, Reduction, ScoresArray, Variance,
 };
-use common::*;
 use ndarray::{Array3, Array4, ArrayView3};
 
 fn array(values: &[Vec<Vec<f64>>]) -> Array3<f64> {

@@ -1,13 +1,11 @@
 //! Scoring a pool chunk by chunk gives what scoring it whole gives.
 
-mod common;
-
+use crate::common::*;
 use baal_heuristics::{
     Bald, BatchBald, Certainty, Entropy, Epig, Heuristic, HeuristicError, HeuristicKind,
     HeuristicParams, Margin, PoolScorer, PoolScores, Predictions, Variance, VariationRatio,
 };
 use burn::tensor::Tensor;
-use common::*;
 
 /// The pool's predictions pushed in chunks of `chunk` items.
 fn stream(

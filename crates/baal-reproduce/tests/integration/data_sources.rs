@@ -2,8 +2,6 @@
 //! download cache, else one message naming the remedies. The download is tested against a
 //! local HTTP server on 127.0.0.1 that serves the Debian files (no internet needed).
 
-#![cfg(feature = "download")]
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -102,16 +100,10 @@ fn answer(mut stream: TcpStream, serve: &dyn Fn(&str) -> Option<Vec<u8>>) {
 }
 
 fn debian_files() -> Option<PathBuf> {
-    let dir = PathBuf::from(FashionMnist::DEFAULT_DIR);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
-            dir.display()
-        );
-        None
-    }
+    baal_test_support::require_dir(
+        FashionMnist::DEFAULT_DIR,
+        baal_test_support::FASHION_MNIST_INSTALL,
+    )
 }
 
 fn sources(cache: &Path, url: Option<String>) -> DataSources {

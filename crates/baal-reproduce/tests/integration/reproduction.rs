@@ -48,17 +48,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Whether the Debian package's Fashion-MNIST is there; the tests that train say they are
-/// skipped when it is not.
+/// Whether the Debian package's Fashion-MNIST is there; the tests that train say they did
+/// not run when it is not (and fail where requirements are mandatory).
 fn fashion_mnist_installed() -> bool {
-    let installed = Path::new(FashionMnist::DEFAULT_DIR).is_dir();
-    if !installed {
-        eprintln!(
-            "skipped: {} is missing (apt-get install dataset-fashion-mnist)",
-            FashionMnist::DEFAULT_DIR
-        );
-    }
-    installed
+    baal_test_support::require_dir(
+        FashionMnist::DEFAULT_DIR,
+        baal_test_support::FASHION_MNIST_INSTALL,
+    )
+    .is_some()
 }
 
 fn temp_dir(name: &str) -> PathBuf {

@@ -1,11 +1,11 @@
 //! The HTTP API end to end on 127.0.0.1: leases, labels, skip, undo, status, images, errors,
 //! background retrains, restarts, and Label Studio's protocol.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{TOKEN, agent, answer, get, post, start};
+use crate::common::{TOKEN, agent, answer, get, post, start};
 use serde_json::{Value, json};
 
 fn journal_len(dir: &std::path::Path) -> usize {

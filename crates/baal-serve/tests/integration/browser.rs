@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baal_data::{DatasetIndex, FashionMnist, ImageDataset};
+use baal_test_support::{not_run, on_path, require_program};
 
 /// The page's classes: Fashion-MNIST's.
 const CLASSES: [&str; 10] = FashionMnist::CLASSES;
@@ -133,15 +134,6 @@ fn start_service(dir: &Path) -> (Arc<Service>, Server) {
     )
     .expect("starts the server");
     (service, server)
-}
-
-/// `name` as a file on the `PATH`.
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    })
 }
 
 /// chromedriver, started on a free port in a process group of its own; dropping it kills the
@@ -655,22 +647,21 @@ async fn drive(client: Client, service: Arc<Service>, addr: SocketAddr) -> Vec<S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_labels_with_keys_and_undoes_with_backspace() {
-    let driver_binary = std::env::var_os("CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| on_path("chromedriver"));
-    let Some(driver_binary) = driver_binary else {
-        if std::env::var("BAAL_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("BAAL_SKIP_BROWSER=1: skipping the browser test (no chromedriver)");
-            return;
-        }
-        panic!(
-            "chromedriver not found on the PATH: the browser test needs Chromium and chromedriver \
-             (Debian: apt-get install chromium chromium-driver; or CHROMEDRIVER=/path/to/it). \
-             Set BAAL_SKIP_BROWSER=1 to skip this test on purpose."
-        );
+    const INSTALL: &str = "Debian: apt-get install chromium chromium-driver";
+    let Some(driver_binary) = require_program("chromedriver", "CHROMEDRIVER", INSTALL) else {
+        return;
     };
-    if std::env::var("BAAL_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("BAAL_SKIP_BROWSER=1: skipping the browser test");
+    // chromedriver finds the browser itself; without one it fails only once asked for a page.
+    let browser = match std::env::var_os("CHROME_BIN") {
+        Some(binary) => Some(PathBuf::from(binary)).filter(|path| path.is_file()),
+        None => ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find_map(on_path),
+    };
+    if browser.is_none() {
+        not_run(&format!(
+            "no Chromium ($CHROME_BIN, or chromium, chromium-browser or google-chrome on the PATH; {INSTALL})"
+        ));
         return;
     }
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -688,8 +679,8 @@ async fn the_page_labels_with_keys_and_undoes_with_backspace() {
             format!("--user-data-dir={}", dir.path().join("profile").display()),
         ],
     });
-    if let Some(binary) = std::env::var_os("CHROME_BIN") {
-        chrome["binary"] = json!(PathBuf::from(binary));
+    if let Some(binary) = browser.filter(|_| std::env::var_os("CHROME_BIN").is_some()) {
+        chrome["binary"] = json!(binary);
     }
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("browserName".into(), json!("chrome"));

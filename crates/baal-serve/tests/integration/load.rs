@@ -1,13 +1,11 @@
 //! Eight annotators label 1000 items over HTTP at once while the model retrains behind them:
 //! no item is leased to two at once, none is lost, none is labelled twice.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{agent, post, start};
+use crate::common::{agent, post, start};
 use serde_json::json;
 
 #[test]

@@ -1,7 +1,7 @@
 //! The server is killed with SIGKILL while annotators label; after a restart every label that
 //! was answered with success is there, and the queue goes on.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{agent, get, post};
+use crate::common::{agent, get, post};
 use serde_json::json;
 
 const CHILD_ENV: &str = "BAAL_SERVE_CHILD_STATE";
@@ -44,7 +44,12 @@ struct Server {
 impl Server {
     fn start(dir: &std::path::Path) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["child_server", "--exact", "--ignored", "--nocapture"])
+            .args([
+                &baal_test_support::test_name(module_path!(), "child_server"),
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

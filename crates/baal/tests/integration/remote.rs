@@ -2,8 +2,6 @@
 //! process streams the pool to it, and BALD scores its predictions. They must equal the
 //! scores of the same model sampled locally on flex.
 
-#![cfg(feature = "remote")]
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,5 @@
 //! `baal serve` through the real binary: it starts, prints the page's address with its token,
 //! answers the API, and refuses bad data with a message.
-#![cfg(feature = "serve")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

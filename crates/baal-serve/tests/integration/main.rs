@@ -1,0 +1,8 @@
+//! The integration tests of the labelling service, one binary (one link of Burn instead of one
+//! per file).
+
+mod api;
+mod browser;
+mod common;
+mod load;
+mod sigkill;

@@ -1,0 +1,9 @@
+//! The integration tests of the facade and the `baal` tool, one binary (one link of Burn
+//! instead of one per file).
+
+mod cli;
+#[cfg(feature = "remote")]
+mod remote;
+#[cfg(feature = "serve")]
+mod serve_cli;
+mod shards;
