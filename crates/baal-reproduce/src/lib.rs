@@ -25,7 +25,7 @@ pub use data::{DataSources, LoadedData, balanced_initial, load_data, locate_fash
 pub use overrides::{MetricChoice, ProfileOverrides};
 pub use profile::{DatasetName, ModelKind, Profile};
 pub use report::{Results, mean_labels_to_reach, write_results};
-pub use run::{RunSettings, run_one};
+pub use run::{CostEstimate, RunSettings, run_one};
 pub use seeds::SeedPlan;
 pub use stats::labels_to_reach;
 
@@ -66,6 +66,8 @@ pub fn reproduce(
         }
         _ => std::fs::write(&profile_path, &profile_json)?,
     }
+    let estimate = CostEstimate::new(profile);
+    eprintln!("{}", estimate.plan());
     let mut results = Results { runs: Vec::new() };
     for seeds in plans {
         let seed = seeds.seed();
@@ -77,6 +79,7 @@ pub fn reproduce(
                 dir: runs_dir.join(format!("{heuristic}-seed{seed}")),
                 device: device.clone(),
                 show_progress,
+                estimate: Some(&estimate),
             };
             let records = run_one(&data, &settings)?;
             results.runs.push((heuristic, seed, records));

@@ -136,6 +136,16 @@ impl Profile {
         }
     }
 
+    /// Steps of one run: the first on the initial labels, then one per query until the
+    /// labelling budget is reached.
+    #[must_use]
+    pub fn steps_per_run(&self) -> usize {
+        1 + self
+            .max_labelled
+            .saturating_sub(self.initial_labels)
+            .div_ceil(self.query_size.max(1))
+    }
+
     /// Checks what the type system cannot.
     ///
     /// # Errors
@@ -402,6 +412,16 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{dataset:?} quick={quick}: {e}"));
             }
         }
+    }
+
+    #[test]
+    fn steps_per_run_count_the_initial_step_and_a_last_partial_query() {
+        let quick = Profile::for_dataset(DatasetName::FashionMnist, true);
+        // 100 labels, +20 to 400: 100, 120, ..., 400.
+        assert_eq!(quick.steps_per_run(), 16);
+        let mut partial = quick;
+        partial.max_labelled = 410;
+        assert_eq!(partial.steps_per_run(), 17);
     }
 
     #[test]

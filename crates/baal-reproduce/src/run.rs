@@ -34,6 +34,67 @@ pub struct RunSettings<'a> {
     pub device: Device,
     /// Show progress bars.
     pub show_progress: bool,
+    /// Told of the first step trained, to say what the whole reproduction will cost.
+    pub estimate: Option<&'a CostEstimate>,
+}
+
+/// What a reproduction costs: its steps before it starts, and minutes on this machine once
+/// the first step has run.
+pub struct CostEstimate {
+    heuristics: usize,
+    seeds: usize,
+    steps_per_run: usize,
+    first_step_told: std::sync::atomic::AtomicBool,
+}
+
+impl CostEstimate {
+    /// The runs of `profile`: every heuristic, every seed, from the initial labels to the
+    /// budget.
+    #[must_use]
+    pub fn new(profile: &Profile) -> Self {
+        Self {
+            heuristics: profile.heuristics.len(),
+            seeds: profile.seeds,
+            steps_per_run: profile.steps_per_run(),
+            first_step_told: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Steps in all the runs.
+    #[must_use]
+    pub fn total_steps(&self) -> usize {
+        self.heuristics * self.seeds * self.steps_per_run
+    }
+
+    /// One line: heuristics × seeds × steps.
+    #[must_use]
+    pub fn plan(&self) -> String {
+        format!(
+            "{} heuristics × {} seeds × {} steps = {} steps (each: train, evaluate, MC-predict \
+             the pool, rank); minutes estimated after the first step",
+            self.heuristics,
+            self.seeds,
+            self.steps_per_run,
+            self.total_steps()
+        )
+    }
+
+    /// The estimate from a step that took `seconds`, the first time it is asked for; `None`
+    /// after (resumed or finished runs tell nothing: only a step trained here does).
+    pub fn after_first_step(&self, seconds: f64) -> Option<String> {
+        if self
+            .first_step_told
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let minutes = seconds * self.total_steps() as f64 / 60.0;
+        Some(format!(
+            "the first step took {seconds:.1} s: about {minutes:.0} minutes for all {} steps on \
+             this machine (runs already finished here are read back, not rerun)",
+            self.total_steps()
+        ))
+    }
 }
 
 /// Runs (or resumes, or reads back when finished) one experiment and returns its records.
@@ -187,9 +248,16 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
         eprintln!("{tag} resuming after step {}", experiment.records().len());
     }
     loop {
+        let (done_before, started) = (experiment.records().len(), std::time::Instant::now());
         let summary = experiment.run_steps(1)?;
         if let Some(record) = summary.records.last() {
             log_step(&tag, record);
+        }
+        if summary.records.len() > done_before {
+            let seconds = started.elapsed().as_secs_f64();
+            if let Some(line) = settings.estimate.and_then(|e| e.after_first_step(seconds)) {
+                eprintln!("{line}");
+            }
         }
         if summary.stop_reason.is_some() {
             return Ok(summary.records);
@@ -216,4 +284,29 @@ fn log_step(tag: &str, r: &StepRecord) {
         r.predict_seconds,
         r.rank_seconds
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::DatasetName;
+
+    #[test]
+    fn the_cost_is_planned_then_estimated_once_from_the_first_step() {
+        let estimate = CostEstimate::new(&Profile::for_dataset(DatasetName::FashionMnist, true));
+        assert!(
+            estimate
+                .plan()
+                .starts_with("4 heuristics × 3 seeds × 16 steps = 192 steps"),
+            "{}",
+            estimate.plan()
+        );
+        let first = estimate.after_first_step(2.5).expect("the first step");
+        // 2.5 s × 192 steps = 8 minutes.
+        assert!(
+            first.contains("about 8 minutes for all 192 steps"),
+            "{first}"
+        );
+        assert_eq!(estimate.after_first_step(2.5), None);
+    }
 }
