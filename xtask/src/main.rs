@@ -12,7 +12,8 @@
 //! - `bench-torch`: PyTorch's side of the `train/*` and `conv/*` benches;
 //! - `gpu-check`: on a machine with an NVIDIA GPU, tests and benches on CUDA and wgpu (and
 //!   libtorch CUDA when the torch venv exists);
-//! - `reproduce <fashion-mnist|repeated-fashion-mnist|mnist|cifar10> [--quick] [args]`,
+//! - `reproduce <fashion-mnist|fashion-mnist-imbalanced|repeated-fashion-mnist|mnist|cifar10>
+//!   [--quick] [args]`,
 //!   `reproduce-cifar10 [args]`:
 //!   the active-learning reproductions (see `reproduce.rs`);
 //! - `e2e-label-studio [--data-dir DIR] [--keep]`: `baal serve` as the ML backend of a real

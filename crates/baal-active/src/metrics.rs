@@ -145,6 +145,34 @@ pub struct ClassificationReport {
     pub top_k_accuracy: Vec<(usize, f64)>,
 }
 
+impl ClassificationReport {
+    /// Balanced accuracy: the unweighted mean of the classes' recall, over the classes with
+    /// at least one item (each class counts the same, however many items it has; scikit-learn's
+    /// `balanced_accuracy_score`). 0 when no class has an item.
+    #[must_use]
+    pub fn balanced_accuracy(&self) -> f64 {
+        self.mean_recall(|_| true)
+    }
+
+    /// The unweighted mean recall of the classes `keep` accepts, over those with at least one
+    /// item (e.g. the recall of a few rare classes); 0 when none has an item.
+    #[must_use]
+    pub fn mean_recall(&self, keep: impl Fn(usize) -> bool) -> f64 {
+        let recalls: Vec<f64> = self
+            .classes
+            .iter()
+            .enumerate()
+            .filter(|(class, metrics)| metrics.support > 0 && keep(*class))
+            .map(|(_, metrics)| metrics.recall)
+            .collect();
+        if recalls.is_empty() {
+            0.0
+        } else {
+            recalls.iter().sum::<f64>() / recalls.len() as f64
+        }
+    }
+}
+
 /// The [`ClassificationReport`] of predictions `[n, classes, iterations]` (row-major, as
 /// [`classification_metrics`] takes them) against `labels`, with top-k accuracy for each of
 /// `top_k`.
@@ -325,6 +353,10 @@ mod tests {
         // Class 1's rank items 1 (0.8) then 2 (0.5, a negative): AP = 1.
         assert!((class(1).pr_auc - 1.0).abs() < 1e-12);
         assert_eq!(report.top_k_accuracy, vec![(1, 0.75), (2, 1.0), (3, 1.0)]);
+        // Recalls 1, 1 and 0.5: balanced accuracy 5/6 where plain accuracy is 3/4.
+        assert!((report.balanced_accuracy() - 2.5 / 3.0).abs() < 1e-12);
+        assert!((report.mean_recall(|c| c == 2) - 0.5).abs() < 1e-12);
+        assert!((report.mean_recall(|c| c != 2) - 1.0).abs() < 1e-12);
         let macro_f1 = (1.0 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0;
         assert!((report.macro_f1 - macro_f1).abs() < 1e-12);
         // Per-class ECE of class 0: bins of p(0) = 0.7 (label 0: 1), 0.1, 0.1 (no), 0.2 (no):

@@ -65,12 +65,12 @@ pub struct StepRecord {
 
 impl StepRecord {
     /// The header of `log.csv` (and of any table of [`StepRecord::csv_row`]s).
-    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy,test_macro_f1,test_macro_pr_auc,validation_ece_uncalibrated,validation_ece_calibrated";
+    pub const CSV_HEADER: &str = "step,n_labelled,heuristic,train_loss,test_loss,test_accuracy,test_nll,test_ece,n_queried,mean_uncertainty,train_seconds,eval_seconds,predict_seconds,rank_seconds,label_seconds,acquired_accuracy,acquired_class_counts,train_steps,validation_accuracy,test_macro_f1,test_macro_pr_auc,validation_ece_uncalibrated,validation_ece_calibrated,test_balanced_accuracy";
 
     /// The record as one CSV row, in the columns of [`StepRecord::CSV_HEADER`].
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{}",
+            "{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{},{}",
             self.step,
             self.n_labelled,
             self.heuristic,
@@ -114,6 +114,10 @@ impl StepRecord {
                 .unwrap_or_default(),
             self.calibration
                 .map(|c| format!("{:.4}", c.after.ece))
+                .unwrap_or_default(),
+            self.test_report
+                .as_ref()
+                .map(|r| format!("{:.4}", r.balanced_accuracy()))
                 .unwrap_or_default(),
         )
     }

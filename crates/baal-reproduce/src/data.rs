@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::Error;
-use crate::profile::{DatasetName, Profile};
+use crate::profile::{DatasetName, Imbalance, Profile};
 use crate::seeds::SeedPlan;
 use baal_zoo::images::{Normalization, NormalizedImages};
 
@@ -175,12 +175,12 @@ fn load_cifar10(dir: &Path) -> Result<Cifar10, Error> {
 /// A fixed random choice of `count` of `0..len` (all of them, in order, when `count` is 0
 /// or at least `len`), sorted.
 fn fixed_subset(len: usize, count: usize, seed: u64) -> Vec<usize> {
-    let mut positions: Vec<usize> = (0..len).collect();
-    if count > 0 && count < len {
-        positions.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        positions.truncate(count);
-        positions.sort_unstable();
+    if count == 0 || count >= len {
+        return (0..len).collect();
     }
+    let mut positions = shuffled(len, seed);
+    positions.truncate(count);
+    positions.sort_unstable();
     positions
 }
 
@@ -198,7 +198,9 @@ pub fn load_data(
     data_dir: Option<&Path>,
 ) -> Result<LoadedData, Error> {
     let (train, test, normalization): (ImageDataset, ImageDataset, Normalization) = match dataset {
-        DatasetName::FashionMnist | DatasetName::RepeatedFashionMnist => {
+        DatasetName::FashionMnist
+        | DatasetName::FashionMnistImbalanced
+        | DatasetName::RepeatedFashionMnist => {
             let data = locate_fashion_mnist(data_dir, &DataSources::fashion_mnist())?;
             (data.train, data.test, Normalization::fashion_mnist())
         }
@@ -241,12 +243,20 @@ pub fn load_data(
         Some(size) => rest[..size].to_vec(),
         None => rest.to_vec(),
     };
+    if let Some(imbalance) = &profile.imbalance {
+        pool = with_rare_classes(&pool, train.labels(), imbalance)?;
+    }
     pool.sort_unstable();
     let mut pool = NormalizedImages::select(&train, &pool, &normalization)?;
     if dataset == DatasetName::RepeatedFashionMnist {
         pool = pool.repeated(REPEATED_COPIES, REPEATED_NOISE, SeedPlan::repeated_noise());
     }
-    let test_positions = fixed_subset(test.len(), profile.test_subset, SeedPlan::test_subset());
+    // An imbalanced pool is measured on a test set where every class counts the same.
+    let test_positions = if profile.imbalance.is_some() {
+        stratified_subset(test.labels(), profile.test_subset, SeedPlan::test_subset())?
+    } else {
+        fixed_subset(test.len(), profile.test_subset, SeedPlan::test_subset())
+    };
     Ok(LoadedData {
         pool,
         validation: NormalizedImages::select(&train, &validation, &normalization)?,
@@ -254,21 +264,164 @@ pub fn load_data(
     })
 }
 
-/// `n` dataset indices balanced over the classes (`n / classes` each, the remainder to the
-/// first classes), drawn with `seed`: the same initial set for every heuristic of a seed.
-pub fn balanced_initial(labels: &[u8], n: usize, seed: u64) -> Vec<DatasetIndex> {
-    let classes = labels
+/// The number of classes of `labels` (the largest label plus one).
+fn class_count(labels: &[u8]) -> usize {
+    labels
         .iter()
         .map(|&l| usize::from(l) + 1)
         .max()
-        .unwrap_or(0);
-    let mut order: Vec<usize> = (0..labels.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let mut quota: Vec<usize> = (0..classes)
-        .map(|c| n / classes.max(1) + usize::from(c < n % classes.max(1)))
+        .unwrap_or(0)
+}
+
+/// The pool `positions` (into a training set labelled `labels`) with each rare class cut to
+/// 1 / ratio of a common class's mean count (rounded, at least 1): of a rare class, the items
+/// that come first in one fixed shuffle (the same pool for every run).
+///
+/// # Errors
+/// A rare class that is not a class of the data, or no common class left.
+pub fn with_rare_classes(
+    positions: &[usize],
+    labels: &[u8],
+    imbalance: &Imbalance,
+) -> Result<Vec<usize>, Error> {
+    let classes = class_count(labels);
+    if let Some(&bad) = imbalance.rare_classes.iter().find(|&&c| c >= classes) {
+        return Err(format!(
+            "--rare-classes names class {bad}, but the data has classes 0 to {}",
+            classes.saturating_sub(1)
+        )
+        .into());
+    }
+    let mut counts = vec![0usize; classes];
+    for &position in positions {
+        counts[usize::from(labels[position])] += 1;
+    }
+    let common: Vec<usize> = (0..classes)
+        .filter(|&c| !imbalance.is_rare(c) && counts[c] > 0)
+        .map(|c| counts[c])
         .collect();
-    let mut picked = Vec::with_capacity(n);
+    if common.is_empty() {
+        return Err("--rare-classes leaves no common class in the pool".into());
+    }
+    let mean_common = common.iter().sum::<usize>() as f64 / common.len() as f64;
+    let keep = ((mean_common / imbalance.ratio).round() as usize).max(1);
+    let mut order = positions.to_vec();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(SeedPlan::rare_items()));
+    let mut kept = vec![0usize; classes];
+    Ok(order
+        .into_iter()
+        .filter(|&position| {
+            let class = usize::from(labels[position]);
+            if !imbalance.is_rare(class) {
+                return true;
+            }
+            kept[class] += 1;
+            kept[class] <= keep
+        })
+        .collect())
+}
+
+/// `count` positions of `labels` with every class the same number of times (the remainder to
+/// the first classes), drawn with `seed`, sorted; every position when `count` is 0.
+///
+/// # Errors
+/// A class has fewer items than its share.
+pub fn stratified_subset(labels: &[u8], count: usize, seed: u64) -> Result<Vec<usize>, Error> {
+    if count == 0 {
+        return Ok((0..labels.len()).collect());
+    }
+    let quota = quotas(class_count(labels), count);
+    let (picked, _) = pick_per_class(labels, &quota, shuffled(labels.len(), seed))
+        .map_err(|e| format!("a stratified test subset of {count}: {e}"))?;
+    let mut positions: Vec<usize> = picked.iter().map(|i| i.get()).collect();
+    positions.sort_unstable();
+    Ok(positions)
+}
+
+/// `n` split over `classes`: `n / classes` each, the remainder to the first classes.
+fn quotas(classes: usize, n: usize) -> Vec<usize> {
+    (0..classes)
+        .map(|c| n / classes.max(1) + usize::from(c < n % classes.max(1)))
+        .collect()
+}
+
+/// `quota[c]` items of each class `c`, the first ones of `order` (a shuffle of the
+/// positions), in that order; and the positions of `order` left over, in order.
+///
+/// # Errors
+/// A class has fewer items than its quota.
+fn pick_per_class(
+    labels: &[u8],
+    quota: &[usize],
+    order: Vec<usize>,
+) -> Result<(Vec<DatasetIndex>, Vec<usize>), Error> {
+    let mut left = quota.to_vec();
+    let mut picked = Vec::with_capacity(quota.iter().sum());
+    let mut rest = Vec::with_capacity(order.len());
     for i in order {
+        let class = usize::from(labels[i]);
+        if left.get(class).is_some_and(|&n| n > 0) {
+            left[class] -= 1;
+            picked.push(DatasetIndex::new(i));
+        } else {
+            rest.push(i);
+        }
+    }
+    if let Some(class) = left.iter().position(|&n| n > 0) {
+        return Err(format!(
+            "class {class} has {} items, {} wanted",
+            quota[class] - left[class],
+            quota[class]
+        )
+        .into());
+    }
+    Ok((picked, rest))
+}
+
+/// The positions `0..n` shuffled with `seed`.
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order
+}
+
+/// The initial labels of a run: with `seed_per_class`, that many of every class plus
+/// `random` more from the rest of the pool (as a user who brings a couple of examples of each
+/// class); else `random` balanced over the classes ([`balanced_initial`]). The same for every
+/// heuristic of a seed.
+///
+/// # Errors
+/// The pool has fewer items of a class than `seed_per_class`, or fewer items than asked for.
+pub fn initial_labels(
+    labels: &[u8],
+    seed_per_class: Option<usize>,
+    random: usize,
+    seed: u64,
+) -> Result<Vec<DatasetIndex>, Error> {
+    let Some(per_class) = seed_per_class else {
+        return Ok(balanced_initial(labels, random, seed));
+    };
+    let quota = vec![per_class; class_count(labels)];
+    let (mut picked, rest) = pick_per_class(labels, &quota, shuffled(labels.len(), seed))
+        .map_err(|e| format!("--seed-per-class {per_class}: in the pool, {e}"))?;
+    if rest.len() < random {
+        return Err(format!(
+            "{random} random initial labels asked for, but the pool has {} items beside the \
+             per-class examples",
+            rest.len()
+        )
+        .into());
+    }
+    picked.extend(rest[..random].iter().map(|&i| DatasetIndex::new(i)));
+    Ok(picked)
+}
+
+/// `n` dataset indices balanced over the classes (`n / classes` each, the remainder to the
+/// first classes), drawn with `seed`: the same initial set for every heuristic of a seed.
+pub fn balanced_initial(labels: &[u8], n: usize, seed: u64) -> Vec<DatasetIndex> {
+    let mut quota = quotas(class_count(labels), n);
+    let mut picked = Vec::with_capacity(n);
+    for i in shuffled(labels.len(), seed) {
         let class = usize::from(labels[i]);
         if quota[class] > 0 {
             quota[class] -= 1;
@@ -297,6 +450,94 @@ mod tests {
         assert_eq!(counts, [3, 3, 3, 3, 3, 2, 2, 2, 2, 2]);
         assert_eq!(balanced_initial(&labels, 25, 3), picked);
         assert_ne!(balanced_initial(&labels, 25, 4), picked);
+    }
+
+    fn class_counts(positions: &[usize], labels: &[u8]) -> Vec<usize> {
+        let mut counts = vec![0; class_count(labels)];
+        for &p in positions {
+            counts[usize::from(labels[p])] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn rare_classes_keep_one_over_the_ratio_of_a_common_class() {
+        // 10 classes of 100 items each.
+        let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        let all: Vec<usize> = (0..1000).collect();
+        let imbalance = Imbalance {
+            rare_classes: vec![2, 5, 8],
+            ratio: 50.0,
+        };
+        let pool = with_rare_classes(&all, &labels, &imbalance).expect("valid");
+        assert_eq!(
+            class_counts(&pool, &labels),
+            [100, 100, 2, 100, 100, 2, 100, 100, 2, 100]
+        );
+        // The same items every time; a very large ratio keeps one of each rare class.
+        assert_eq!(
+            with_rare_classes(&all, &labels, &imbalance).expect("valid"),
+            pool
+        );
+        let extreme = Imbalance {
+            rare_classes: vec![0],
+            ratio: 1e6,
+        };
+        let pool = with_rare_classes(&all, &labels, &extreme).expect("valid");
+        assert_eq!(class_counts(&pool, &labels)[0], 1);
+        let outside = Imbalance {
+            rare_classes: vec![10],
+            ratio: 2.0,
+        };
+        let err = with_rare_classes(&all, &labels, &outside).expect_err("no class 10");
+        assert!(err.to_string().contains("class 10"), "{err}");
+        let every = Imbalance {
+            rare_classes: (0..10).collect(),
+            ratio: 2.0,
+        };
+        assert!(with_rare_classes(&all, &labels, &every).is_err());
+    }
+
+    #[test]
+    fn stratified_subsets_count_every_class_the_same() {
+        // Class 0 four times as frequent as the others.
+        let labels: Vec<u8> = (0..700)
+            .map(|i| if i < 400 { 0 } else { (1 + i % 3) as u8 })
+            .collect();
+        let subset = stratified_subset(&labels, 40, 9).expect("enough");
+        assert_eq!(class_counts(&subset, &labels), [10, 10, 10, 10]);
+        assert!(subset.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(stratified_subset(&labels, 0, 9).expect("all").len(), 700);
+        assert!(
+            stratified_subset(&labels, 600, 9).is_err(),
+            "classes 1-3 hold 100 each"
+        );
+    }
+
+    #[test]
+    fn initial_labels_bring_examples_of_every_class_then_random_ones() {
+        let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        let picked = initial_labels(&labels, Some(2), 30, 4).expect("enough");
+        assert_eq!(picked.len(), 50);
+        let positions: Vec<usize> = picked.iter().map(|i| i.get()).collect();
+        let counts = class_counts(&positions[..20], &labels);
+        assert_eq!(counts, [2; 10]);
+        let mut unique = positions.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 50, "no item twice");
+        assert_eq!(
+            initial_labels(&labels, Some(2), 30, 4).expect("same"),
+            picked
+        );
+        // Without examples per class: the balanced initial set.
+        assert_eq!(
+            initial_labels(&labels, None, 25, 3).expect("balanced"),
+            balanced_initial(&labels, 25, 3)
+        );
+        let err = initial_labels(&labels, Some(200), 0, 4).expect_err("100 per class");
+        assert!(err.to_string().contains("--seed-per-class 200"), "{err}");
+        assert!(initial_labels(&labels, Some(2), 981, 4).is_err());
     }
 
     #[test]

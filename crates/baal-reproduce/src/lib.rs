@@ -21,13 +21,15 @@ pub mod stats;
 use std::path::Path;
 use std::time::Instant;
 
-pub use data::{DataSources, LoadedData, balanced_initial, load_data, locate_fashion_mnist};
+pub use data::{
+    DataSources, LoadedData, balanced_initial, initial_labels, load_data, locate_fashion_mnist,
+};
 pub use overrides::{MetricChoice, ProfileOverrides};
-pub use profile::{DatasetName, ModelKind, Profile};
+pub use profile::{DatasetName, Imbalance, ModelKind, Profile, SummaryMetric};
 pub use report::{Results, mean_labels_to_reach, write_results};
 pub use run::{CostEstimate, RunSettings, run_one};
 pub use seeds::SeedPlan;
-pub use stats::labels_to_reach;
+pub use stats::{labels_to_reach, mean_over_run};
 
 /// Errors of a reproduction.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

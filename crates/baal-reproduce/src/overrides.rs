@@ -8,7 +8,7 @@ use baal::active::{
 use clap::{Args, ValueEnum};
 
 use crate::Error;
-use crate::profile::{DatasetName, ModelKind, Profile};
+use crate::profile::{DatasetName, Imbalance, ModelKind, Profile, SummaryMetric};
 
 /// The validation metric of early stopping, as a command-line choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -48,9 +48,29 @@ pub struct ProfileOverrides {
     /// Labelling budget (default: the profile's).
     #[arg(long)]
     pub max_labelled: Option<usize>,
-    /// Initial labels, balanced over the classes (default: the profile's).
+    /// Initial labels: balanced over the classes, or with --seed-per-class the random ones
+    /// beside the per-class examples (default: the profile's).
     #[arg(long)]
     pub initial_labels: Option<usize>,
+    /// Start from this many labelled examples of every class plus --initial-labels random
+    /// ones from the pool, as a user who brings a couple of examples of each class; 0 goes
+    /// back to balanced initial labels (default: the profile's).
+    #[arg(long)]
+    pub seed_per_class: Option<usize>,
+    /// Make these classes rare in the pool (class indices, comma-separated; Fashion-MNIST:
+    /// 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt, 7 sneaker,
+    /// 8 bag, 9 ankle boot). With a profile that has no rare classes, --imbalance sets how rare
+    /// (default 50).
+    #[arg(long, value_delimiter = ',')]
+    pub rare_classes: Option<Vec<usize>>,
+    /// How rare: each rare class keeps 1/R of a common class's items in the pool; 1 gives
+    /// the dataset's own balance back (default: the profile's, else 50).
+    #[arg(long)]
+    pub imbalance: Option<f64>,
+    /// The summary's metric: accuracy or balanced-accuracy (the mean of the classes'
+    /// recalls) (default: the profile's).
+    #[arg(long, value_enum)]
+    pub metric: Option<SummaryMetric>,
     /// MC iterations T of the pool predictions (default: the profile's).
     #[arg(long)]
     pub iterations: Option<usize>,
@@ -121,6 +141,10 @@ pub struct ProfileOverrides {
     pub validation_metric: Option<MetricChoice>,
 }
 
+/// A rare class's share of a common class's items when --rare-classes is given without
+/// --imbalance to a profile that has none.
+pub const DEFAULT_IMBALANCE: f64 = 50.0;
+
 impl Profile {
     /// The default profile of `dataset` (quick or full) with `overrides` applied, checked.
     /// An override that changes what a run does (anything but the number of seeds) sends the
@@ -174,6 +198,11 @@ impl ProfileOverrides {
         }
         set(&mut profile.max_labelled, self.max_labelled.as_ref());
         set(&mut profile.initial_labels, self.initial_labels.as_ref());
+        if let Some(per_class) = self.seed_per_class {
+            profile.seed_per_class = (per_class > 0).then_some(per_class);
+        }
+        self.apply_imbalance(profile);
+        set(&mut profile.metric, self.metric.as_ref());
         set(&mut profile.iterations, self.iterations.as_ref());
         set(&mut profile.query_size, self.query_size.as_ref());
         set(&mut profile.test_subset, self.test_subset.as_ref());
@@ -197,6 +226,28 @@ impl ProfileOverrides {
             &mut trainer.weight_decay_per_label,
             self.weight_decay_per_label.as_ref(),
         );
+    }
+
+    /// The rare classes and their ratio; a ratio of 1 turns the imbalance off.
+    fn apply_imbalance(&self, profile: &mut Profile) {
+        if self.rare_classes.is_none() && self.imbalance.is_none() {
+            return;
+        }
+        if self.imbalance == Some(1.0) {
+            profile.imbalance = None;
+            return;
+        }
+        let mut imbalance = profile.imbalance.clone().unwrap_or(Imbalance {
+            rare_classes: Vec::new(),
+            ratio: DEFAULT_IMBALANCE,
+        });
+        if let Some(classes) = &self.rare_classes {
+            imbalance.rare_classes = classes.clone();
+        }
+        if let Some(ratio) = self.imbalance {
+            imbalance.ratio = ratio;
+        }
+        profile.imbalance = Some(imbalance);
     }
 
     /// The learning rate, weight decay and Adam's epsilon.
@@ -364,6 +415,66 @@ mod tests {
         )
         .expect_err("SGD has no epsilon");
         assert!(err.to_string().contains("SGD"), "{err}");
+    }
+
+    #[test]
+    fn any_profile_can_be_made_imbalanced_and_back() {
+        let imbalanced = parse(&[
+            "--rare-classes",
+            "0,9",
+            "--seed-per-class",
+            "3",
+            "--metric",
+            "balanced-accuracy",
+        ])
+        .expect("parses");
+        let profile = Profile::build(DatasetName::FashionMnist, true, &imbalanced).expect("valid");
+        let imbalance = profile.imbalance.clone().expect("imbalanced");
+        assert_eq!(imbalance.rare_classes, [0, 9]);
+        assert_eq!(imbalance.ratio, DEFAULT_IMBALANCE);
+        assert_eq!(profile.seed_per_class, Some(3));
+        assert_eq!(profile.metric, SummaryMetric::BalancedAccuracy);
+        assert_eq!(profile.name, "quick-custom");
+
+        let default = Profile::for_dataset(DatasetName::FashionMnistImbalanced, true);
+        let ratio = parse(&["--imbalance", "20"]).expect("parses");
+        let profile =
+            Profile::build(DatasetName::FashionMnistImbalanced, true, &ratio).expect("valid");
+        let imbalance = profile.imbalance.expect("imbalanced");
+        assert_eq!(imbalance.ratio, 20.0);
+        assert_eq!(
+            imbalance.rare_classes,
+            default.imbalance.expect("rare").rare_classes
+        );
+
+        let balanced = parse(&["--imbalance", "1", "--seed-per-class", "0"]).expect("parses");
+        let profile =
+            Profile::build(DatasetName::FashionMnistImbalanced, true, &balanced).expect("valid");
+        assert_eq!((profile.imbalance, profile.seed_per_class), (None, None));
+        // The metric changes the summary, not the runs: the same folder.
+        let metric = parse(&["--metric", "accuracy"]).expect("parses");
+        let profile =
+            Profile::build(DatasetName::FashionMnistImbalanced, true, &metric).expect("valid");
+        assert_eq!(profile.name, "quick");
+    }
+
+    #[test]
+    fn bad_imbalances_are_refused_with_the_flag_to_fix() {
+        let refused = |args: &[&str]| {
+            Profile::build(
+                DatasetName::FashionMnist,
+                true,
+                &parse(args).expect("parses"),
+            )
+            .expect_err("invalid")
+            .to_string()
+        };
+        assert!(refused(&["--rare-classes", "2,2"]).contains("twice"));
+        assert!(refused(&["--rare-classes", "2", "--imbalance", "0.5"]).contains("--imbalance"));
+        assert!(refused(&["--imbalance", "NaN"]).contains("--rare-classes"));
+        assert!(
+            refused(&["--initial-labels", "0", "--seed-per-class", "0"]).contains("initial labels")
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use baal::active::{
-    DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior,
-    TrainerConfig,
+    ClassificationReport, DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind,
+    OptimizerConfig, Posterior, StepRecord, TrainerConfig,
 };
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,11 @@ pub enum DatasetName {
     /// three times, each copy with its own Gaussian noise (σ = 0.1 on normalised pixels); the
     /// test set clean.
     RepeatedFashionMnist,
+    /// Fashion-MNIST with an imbalanced pool, as real pools are: a few rare classes (by
+    /// default pullovers, sandals and bags at 1/50 of a common class), a couple of labelled
+    /// examples of each class to start from, a stratified test set and balanced accuracy as
+    /// the summary's metric.
+    FashionMnistImbalanced,
     /// MNIST.
     Mnist,
     /// CIFAR-10.
@@ -34,6 +39,7 @@ impl DatasetName {
         match self {
             Self::FashionMnist => "fashion-mnist",
             Self::RepeatedFashionMnist => "repeated-fashion-mnist",
+            Self::FashionMnistImbalanced => "fashion-mnist-imbalanced",
             Self::Mnist => "mnist",
             Self::Cifar10 => "cifar10",
         }
@@ -93,6 +99,107 @@ pub struct Profile {
     /// torchvision VGG16 weights (`.pth`) loaded into [`ModelKind::Vgg16`] before training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<PathBuf>,
+    /// An imbalanced pool, as real pools are: the listed classes keep 1 / ratio of a common
+    /// class's items (and the test subset is stratified, every class the same count); `None`
+    /// keeps the dataset's own balance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imbalance: Option<Imbalance>,
+    /// The initial labels as a user starts: this many labelled examples of every class, plus
+    /// [`initial_labels`](Self::initial_labels) drawn at random from the pool; `None`:
+    /// `initial_labels` balanced over the classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_per_class: Option<usize>,
+    /// What the summary measures: its targets, curves, areas and paired differences.
+    #[serde(default, skip_serializing_if = "SummaryMetric::is_accuracy")]
+    pub metric: SummaryMetric,
+}
+
+/// The classes an imbalanced pool makes rare, and how rare.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Imbalance {
+    /// The rare classes (class indices, ascending).
+    pub rare_classes: Vec<usize>,
+    /// A rare class has 1 / ratio of a common class's items in the pool (a common class's
+    /// mean count in the pool, divided by the ratio and rounded, at least 1).
+    pub ratio: f64,
+}
+
+impl Imbalance {
+    /// Checks the classes and the ratio (the classes' range is checked against the data).
+    ///
+    /// # Errors
+    /// No rare class, a class named twice, or a ratio below 1 or not finite.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.rare_classes.is_empty() {
+            return Err("--rare-classes names no class".into());
+        }
+        let mut sorted = self.rare_classes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != self.rare_classes.len() {
+            return Err(format!(
+                "--rare-classes names a class twice: {:?}",
+                self.rare_classes
+            )
+            .into());
+        }
+        if !(self.ratio.is_finite() && self.ratio >= 1.0) {
+            return Err(format!(
+                "--imbalance must be a number of at least 1 (a rare class has 1/R of a common \
+                 class's items), got {}",
+                self.ratio
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Whether `class` is rare.
+    #[must_use]
+    pub fn is_rare(&self, class: usize) -> bool {
+        self.rare_classes.contains(&class)
+    }
+}
+
+/// The test metric of a reproduction's summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SummaryMetric {
+    /// Accuracy of the MC-averaged prediction.
+    #[default]
+    Accuracy,
+    /// Balanced accuracy: the mean of the classes' recalls (every class counts the same).
+    BalancedAccuracy,
+}
+
+impl SummaryMetric {
+    /// Whether this is the default, [`SummaryMetric::Accuracy`].
+    #[must_use]
+    pub fn is_accuracy(&self) -> bool {
+        *self == Self::Accuracy
+    }
+
+    /// The metric of one step's test evaluation (balanced accuracy needs the step's
+    /// classification report: NaN without one).
+    #[must_use]
+    pub fn of(self, record: &StepRecord) -> f64 {
+        match self {
+            Self::Accuracy => record.test_accuracy,
+            Self::BalancedAccuracy => record
+                .test_report
+                .as_ref()
+                .map_or(f64::NAN, ClassificationReport::balanced_accuracy),
+        }
+    }
+
+    /// Its name in the summary's prose.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Accuracy => "test accuracy",
+            Self::BalancedAccuracy => "balanced accuracy",
+        }
+    }
 }
 
 /// Whether `posterior` is the default, which profiles from before ensembles did not write.
@@ -132,6 +239,7 @@ impl Profile {
             seeds: 0,
             targets: Vec::new(),
             main_target: 0.0,
+            metric: SummaryMetric::Accuracy,
             ..self.clone()
         }
     }
@@ -154,8 +262,15 @@ impl Profile {
     /// target that is not one of the targets, VGG16 weights for another model, or an invalid
     /// trainer configuration.
     pub fn check(&self) -> Result<(), Error> {
+        if self.initial_labels == 0 && self.seed_per_class.unwrap_or(0) == 0 {
+            return Err(
+                "no initial labels: set --initial-labels or --seed-per-class above 0".into(),
+            );
+        }
+        if let Some(imbalance) = &self.imbalance {
+            imbalance.check()?;
+        }
         for (flag, value) in [
-            ("initial-labels", self.initial_labels),
             ("query-size", self.query_size),
             ("iterations", self.iterations),
             ("seeds", self.seeds),
@@ -203,6 +318,7 @@ impl Profile {
         match dataset {
             DatasetName::FashionMnist | DatasetName::Mnist => Self::mnist_like(quick),
             DatasetName::RepeatedFashionMnist => Self::repeated_fashion_mnist(quick),
+            DatasetName::FashionMnistImbalanced => Self::fashion_mnist_imbalanced(quick),
             DatasetName::Cifar10 => Self::cifar10(quick),
         }
     }
@@ -231,6 +347,9 @@ impl Profile {
                 calibration: None,
                 trainer: mnist_quick_trainer(),
                 weights: None,
+                imbalance: None,
+                seed_per_class: None,
+                metric: SummaryMetric::Accuracy,
             }
         } else {
             Self {
@@ -253,6 +372,9 @@ impl Profile {
                 calibration: None,
                 trainer: mnist_full_trainer(),
                 weights: None,
+                imbalance: None,
+                seed_per_class: None,
+                metric: SummaryMetric::Accuracy,
             }
         }
     }
@@ -287,6 +409,9 @@ impl Profile {
                 calibration: None,
                 trainer: mnist_quick_trainer(),
                 weights: None,
+                imbalance: None,
+                seed_per_class: None,
+                metric: SummaryMetric::Accuracy,
             }
         } else {
             Self {
@@ -315,8 +440,46 @@ impl Profile {
                 calibration: None,
                 trainer: mnist_full_trainer(),
                 weights: None,
+                imbalance: None,
+                seed_per_class: None,
+                metric: SummaryMetric::Accuracy,
             }
         }
+    }
+
+    /// The imbalanced Fashion-MNIST profiles: three rare classes at 1/50 of a common class,
+    /// two labelled examples of every class plus random ones to start, the whole pool scored
+    /// every step, balanced accuracy; BALD, entropy, margin, BatchBALD, power-BALD and random.
+    fn fashion_mnist_imbalanced(quick: bool) -> Self {
+        let mut profile = Self::mnist_like(quick);
+        profile.name = if quick { "quick" } else { "full" }.into();
+        profile.imbalance = Some(Imbalance {
+            rare_classes: DEFAULT_RARE_CLASSES.to_vec(),
+            ratio: 50.0,
+        });
+        profile.seed_per_class = Some(2);
+        profile.initial_labels = 20;
+        profile.pool_subset = None;
+        profile.metric = SummaryMetric::BalancedAccuracy;
+        profile.heuristics = vec![
+            HeuristicKind::Bald,
+            HeuristicKind::Entropy,
+            HeuristicKind::Margin,
+            HeuristicKind::BatchBald,
+            HeuristicKind::PowerBald,
+            HeuristicKind::Random,
+        ];
+        profile.targets = vec![0.60, 0.65, 0.70];
+        profile.main_target = 0.65;
+        if quick {
+            profile.pool_size = Some(10_000);
+            profile.max_labelled = 340;
+        } else {
+            profile.pool_size = None;
+            profile.query_size = 10;
+            profile.max_labelled = 400;
+        }
+        profile
     }
 
     /// CIFAR-10's profiles: BALD and random, a small VGG (quick) or VGG16 (full).
@@ -353,6 +516,9 @@ impl Profile {
                     .with_min_gradient_steps(100)
                     .with_eval_iterations(5),
                 weights: None,
+                imbalance: None,
+                seed_per_class: None,
+                metric: SummaryMetric::Accuracy,
             }
         } else {
             Self {
@@ -383,10 +549,17 @@ impl Profile {
                     .with_epochs(20)
                     .with_eval_iterations(20),
                 weights: None,
+                imbalance: None,
+                seed_per_class: None,
+                metric: SummaryMetric::Accuracy,
             }
         }
     }
 }
+
+/// The imbalanced profiles' rare classes: one of each of Fashion-MNIST's three groups of
+/// look-alikes (tops: pullover 2; footwear: sandal 5; the rest: bag 8), picked before any run.
+pub const DEFAULT_RARE_CLASSES: [usize; 3] = [2, 5, 8];
 
 /// BALD, entropy, BatchBALD and random: the MNIST-like profiles' heuristics.
 fn bald_entropy_batchbald_random() -> Vec<HeuristicKind> {

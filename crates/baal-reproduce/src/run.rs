@@ -14,7 +14,7 @@ use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 
 use crate::Error;
-use crate::data::{LoadedData, balanced_initial};
+use crate::data::{LoadedData, initial_labels};
 use crate::profile::{ModelKind, Profile};
 use crate::seeds::SeedPlan;
 use baal_zoo::images::{NormalizedImage, normalized_batcher};
@@ -215,11 +215,12 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     let mut dataset = ActiveLearningDataset::new(data.pool.clone())
         .with_known_labels(|item: &NormalizedImage| item.label)
         .with_seed(seeds.pool_subsets());
-    dataset.label_dataset_indices(&balanced_initial(
+    dataset.label_dataset_indices(&initial_labels(
         data.pool.labels(),
+        profile.seed_per_class,
         profile.initial_labels,
         seeds.initial_labels(),
-    ))?;
+    )?)?;
     let mut active =
         ActiveLearningLoop::from_kind(settings.heuristic, profile.query_size, seeds.acquisition())?
             .with_iterations(profile.iterations)

@@ -98,6 +98,11 @@ impl SeedPlan {
         derive(0, "data-split")
     }
 
+    /// Which items of a rare class an imbalanced pool keeps (one for every run).
+    pub fn rare_items() -> u64 {
+        derive(0, "rare-items")
+    }
+
     /// The noise of Repeated-Fashion-MNIST's copies (one for every run).
     pub fn repeated_noise() -> u64 {
         derive(0, "repeated-noise")
@@ -121,6 +126,7 @@ mod tests {
             SeedPlan::test_subset(),
             SeedPlan::data_split(),
             SeedPlan::repeated_noise(),
+            SeedPlan::rare_items(),
         ];
         for (i, a) in streams.iter().enumerate() {
             for b in &streams[i + 1..] {

@@ -3,18 +3,24 @@
 
 use baal::active::StepRecord;
 
-/// First number of labels at which `records` reach `target` accuracy.
-pub fn labels_to_reach(records: &[StepRecord], target: f64) -> Option<usize> {
+use crate::profile::SummaryMetric;
+
+/// First number of labels at which `records` reach `target` in `metric`.
+pub fn labels_to_reach(
+    records: &[StepRecord],
+    metric: SummaryMetric,
+    target: f64,
+) -> Option<usize> {
     records
         .iter()
-        .find(|r| r.test_accuracy >= target)
+        .find(|r| metric.of(r) >= target)
         .map(|r| r.n_labelled)
 }
 
-/// The area under the learning curve divided by its steps: the mean test accuracy over the
-/// run (the steps are equally spaced in labels). Less noisy than a first crossing.
-pub fn mean_accuracy(records: &[StepRecord]) -> f64 {
-    records.iter().map(|r| r.test_accuracy).sum::<f64>() / records.len().max(1) as f64
+/// The area under the learning curve divided by its steps: the mean of `metric` over the run
+/// (the steps are equally spaced in labels). Less noisy than a first crossing.
+pub fn mean_over_run(records: &[StepRecord], metric: SummaryMetric) -> f64 {
+    records.iter().map(|r| metric.of(r)).sum::<f64>() / records.len().max(1) as f64
 }
 
 /// Mean and sample standard deviation (0 for one value).
@@ -86,10 +92,15 @@ pub enum Labels {
 }
 
 impl Labels {
-    /// The labels `records` needed to reach `target`, with `unreached` labels as the lower
-    /// bound of a run that never got there.
-    pub fn of(records: &[StepRecord], target: f64, unreached: usize) -> Self {
-        labels_to_reach(records, target).map_or(Self::AtLeast(unreached), Self::Reached)
+    /// The labels `records` needed to reach `target` in `metric`, with `unreached` labels as
+    /// the lower bound of a run that never got there.
+    pub fn of(
+        records: &[StepRecord],
+        metric: SummaryMetric,
+        target: f64,
+        unreached: usize,
+    ) -> Self {
+        labels_to_reach(records, metric, target).map_or(Self::AtLeast(unreached), Self::Reached)
     }
 
     /// The number (exact or bound).
@@ -185,10 +196,17 @@ mod tests {
     #[test]
     fn labels_are_first_crossings_or_lower_bounds() {
         let records = curve(&[(20, 0.50), (30, 0.76), (40, 0.74), (50, 0.80)]);
-        assert_eq!(labels_to_reach(&records, 0.75), Some(30));
-        assert_eq!(Labels::of(&records, 0.80, 60), Labels::Reached(50));
-        assert_eq!(Labels::of(&records, 0.90, 60), Labels::AtLeast(60));
-        assert!((mean_accuracy(&records) - 0.7).abs() < 1e-12);
+        let accuracy = SummaryMetric::Accuracy;
+        assert_eq!(labels_to_reach(&records, accuracy, 0.75), Some(30));
+        assert_eq!(
+            Labels::of(&records, accuracy, 0.80, 60),
+            Labels::Reached(50)
+        );
+        assert_eq!(
+            Labels::of(&records, accuracy, 0.90, 60),
+            Labels::AtLeast(60)
+        );
+        assert!((mean_over_run(&records, accuracy) - 0.7).abs() < 1e-12);
     }
 
     #[test]

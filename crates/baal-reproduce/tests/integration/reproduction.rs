@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use baal::active::{HeuristicKind, StepRecord};
 use baal::data::FashionMnist;
 use baal_reproduce::{
-    DatasetName, ModelKind, Profile, Results, labels_to_reach, reproduce, write_results,
+    DatasetName, ModelKind, Profile, Results, SummaryMetric, labels_to_reach, reproduce,
+    write_results,
 };
 
 fn record(step: usize, n_labelled: usize, test_accuracy: f64) -> StepRecord {
@@ -28,15 +29,17 @@ fn curve(points: &[(usize, f64)]) -> Vec<StepRecord> {
 
 /// [`reproduce`] on Fashion-MNIST from its default folder, on the CPU, without progress bars.
 fn run(profile: &Profile, out: &Path, seed: u64) -> Result<String, baal_reproduce::Error> {
-    reproduce(
-        DatasetName::FashionMnist,
-        profile,
-        None,
-        out,
-        seed,
-        "cpu",
-        false,
-    )
+    run_dataset(DatasetName::FashionMnist, profile, out, seed)
+}
+
+/// [`run`] for another dataset.
+fn run_dataset(
+    dataset: DatasetName,
+    profile: &Profile,
+    out: &Path,
+    seed: u64,
+) -> Result<String, baal_reproduce::Error> {
+    reproduce(dataset, profile, None, out, seed, "cpu", false)
 }
 
 /// Holds the device's global random generator for one training test: tests of one binary
@@ -67,9 +70,18 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn labels_to_reach_is_the_first_crossing() {
     let records = curve(&[(20, 0.50), (30, 0.76), (40, 0.74), (50, 0.80)]);
-    assert_eq!(labels_to_reach(&records, 0.75), Some(30));
-    assert_eq!(labels_to_reach(&records, 0.80), Some(50));
-    assert_eq!(labels_to_reach(&records, 0.90), None);
+    assert_eq!(
+        labels_to_reach(&records, SummaryMetric::Accuracy, 0.75),
+        Some(30)
+    );
+    assert_eq!(
+        labels_to_reach(&records, SummaryMetric::Accuracy, 0.80),
+        Some(50)
+    );
+    assert_eq!(
+        labels_to_reach(&records, SummaryMetric::Accuracy, 0.90),
+        None
+    );
 }
 
 #[test]
@@ -376,5 +388,79 @@ fn a_tiny_calibrated_ensemble_reproduction_reports_its_posterior_and_metrics() {
         .parse()
         .expect("number");
     assert_eq!(first % 2, 0, "{csv}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Class counts of `labels`.
+fn counts(labels: &[u8]) -> Vec<usize> {
+    let mut counts = vec![0; 10];
+    for &label in labels {
+        counts[usize::from(label)] += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_tiny_imbalanced_reproduction_makes_classes_rare_and_reports_them() {
+    let _serial = serial();
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let imbalanced = DatasetName::FashionMnistImbalanced;
+    let mut profile = tiny_profile();
+    let default = Profile::for_dataset(imbalanced, true);
+    profile.name = "tiny-imbalanced".into();
+    profile.imbalance = default.imbalance.clone();
+    profile.seed_per_class = Some(2);
+    profile.metric = default.metric;
+    profile.initial_labels = 10;
+    profile.max_labelled = 50;
+    profile.pool_subset = None;
+    profile.pool_size = Some(2000);
+    profile.heuristics = vec![HeuristicKind::Margin, HeuristicKind::Random];
+    profile.check().expect("valid");
+
+    // The pool: 2000 images, about 200 a class, the rare ones (2, 5, 8) cut to 1/50 of the
+    // common classes' mean; the test subset stratified.
+    let data = baal_reproduce::load_data(imbalanced, &profile, None).expect("loads");
+    let pool = counts(data.pool.labels());
+    let common: Vec<usize> = [0, 1, 3, 4, 6, 7, 9].iter().map(|&c| pool[c]).collect();
+    let keep = (common.iter().sum::<usize>() as f64 / 7.0 / 50.0).round() as usize;
+    assert_eq!((pool[2], pool[5], pool[8]), (keep, keep, keep), "{pool:?}");
+    assert!(common.iter().all(|&n| n > 150), "{pool:?}");
+    assert_eq!(counts(data.test.labels()), [20; 10]);
+
+    let dir = temp_dir("tiny-imbalanced");
+    let summary = run_dataset(imbalanced, &profile, &dir, 5).expect("runs");
+    for part in [
+        "with classes [2, 5, 8] cut to 1/50 of a common class",
+        "2 initial labels of every class plus 10 random ones",
+        "## Labels needed to reach a balanced accuracy",
+        "## The rare classes ([2, 5, 8], 1/50 of a common class's items in the pool)",
+        "## Labels to random's final balanced accuracy (per seed)",
+        "| margin |",
+    ] {
+        assert!(summary.contains(part), "{part}: {summary}");
+    }
+    assert!(dir.join("rare-picks.svg").is_file());
+    let csv = std::fs::read_to_string(dir.join("curves.csv")).expect("curves.csv");
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|r| r.split(',').collect())
+        .collect();
+    // 30 initial labels (2 × 10 + 10), +10 a step to 50: 3 steps each.
+    let labels: Vec<&str> = rows.iter().map(|r| r[column("n_labelled")]).collect();
+    assert_eq!(labels, ["30", "40", "50", "30", "40", "50"]);
+    for row in &rows {
+        // On a test set with every class the same count, balanced accuracy is accuracy.
+        let accuracy: f64 = row[column("test_accuracy")].parse().expect("accuracy");
+        let balanced: f64 = row[column("test_balanced_accuracy")]
+            .parse()
+            .expect("balanced accuracy");
+        assert!((accuracy - balanced).abs() < 1e-3, "{row:?}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

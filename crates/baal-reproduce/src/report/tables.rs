@@ -1,208 +1,14 @@
-//! The report of a reproduction: `curves.csv` (every step of every run), `curves.svg` (mean ±
-//! std learning curves), `curves-vs-random.svg` (accuracy minus random's, paired by seed) and
-//! `summary.md` (labels to each target, paired differences to random with 95% intervals, what
-//! each heuristic acquired, time per step).
+//! The summary's tables: the settings, labels to each target, the final models' metrics,
+//! paired differences to random, what each heuristic acquired and the time per step.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use baal::active::{ActiveError, Curve, HeuristicKind, StepRecord, plot_learning_curves};
+use baal::active::{HeuristicKind, StepRecord};
 
+use super::{Results, mean_labels_to_reach, render_interval, unreached};
 use crate::Error;
 use crate::profile::{DatasetName, Profile};
-use crate::stats::{Difference, Interval, Labels, mean_accuracy, mean_std, summarise_differences};
-
-/// The records of every run, by heuristic and seed.
-pub struct Results {
-    /// `(heuristic, seed, records)`.
-    pub runs: Vec<(HeuristicKind, u64, Vec<StepRecord>)>,
-}
-
-impl Results {
-    /// The runs of `heuristic`, with their seeds.
-    fn of(&self, heuristic: HeuristicKind) -> impl Iterator<Item = (u64, &[StepRecord])> {
-        self.runs
-            .iter()
-            .filter(move |(h, _, r)| *h == heuristic && !r.is_empty())
-            .map(|(_, seed, records)| (*seed, records.as_slice()))
-    }
-
-    /// The run of `heuristic` with `seed`.
-    fn run(&self, heuristic: HeuristicKind, seed: u64) -> Option<&[StepRecord]> {
-        self.of(heuristic).find(|(s, _)| *s == seed).map(|(_, r)| r)
-    }
-}
-
-/// Labels a run that never reaches a target counts as: the budget plus one query.
-fn unreached(profile: &Profile) -> usize {
-    profile.max_labelled + profile.query_size
-}
-
-/// Mean labels needed to reach `target` over the seeds, counting a seed that never reached
-/// it as the budget plus one query (a lower bound on what it would need); with its standard
-/// deviation, how many seeds reached it, and how many ran.
-pub fn mean_labels_to_reach(
-    results: &Results,
-    heuristic: HeuristicKind,
-    target: f64,
-    profile: &Profile,
-) -> Option<(f64, f64, usize, usize)> {
-    let needed: Vec<Labels> = results
-        .of(heuristic)
-        .map(|(_, records)| Labels::of(records, target, unreached(profile)))
-        .collect();
-    if needed.is_empty() {
-        return None;
-    }
-    let reached = needed
-        .iter()
-        .filter(|l| matches!(l, Labels::Reached(_)))
-        .count();
-    let values: Vec<f64> = needed.iter().map(|l| l.value() as f64).collect();
-    let (mean, std) = mean_std(&values);
-    Some((mean, std, reached, needed.len()))
-}
-
-/// `mean [low, high]` of an interval, with `digits` decimals.
-fn render_interval(interval: &Interval, digits: usize) -> String {
-    let (low, high) = interval.bounds();
-    if interval.half_width.is_finite() {
-        format!(
-            "{:+.digits$} [{low:+.digits$}, {high:+.digits$}]",
-            interval.mean
-        )
-    } else {
-        format!("{:+.digits$} (one seed)", interval.mean)
-    }
-}
-
-/// Writes `curves.csv`, `curves.svg`, `curves-vs-random.svg` (when random ran with another
-/// heuristic) and `summary.md` into `out`; returns the summary text.
-///
-/// # Errors
-/// A file cannot be written or a plot drawn.
-pub fn write_results(
-    out: &Path,
-    dataset: DatasetName,
-    profile: &Profile,
-    results: &Results,
-    seconds: f64,
-    device_name: &str,
-) -> Result<String, Error> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    write_curves_csv(out, results)?;
-    plot_curves(out, dataset, profile, results)?;
-    let mut md = String::new();
-    write_settings(&mut md, dataset, profile, seconds, device_name)?;
-    write_labels_table(&mut md, profile, results)?;
-    write_final_metrics(&mut md, profile, results)?;
-    write_paired_differences(&mut md, profile, results)?;
-    write_acquisitions(&mut md, profile, results)?;
-    write_times(&mut md, profile, results)?;
-    writeln!(
-        md,
-        "\nCurves: `curves.csv`, `curves.svg`, `curves-vs-random.svg`; per-run logs (`log.jsonl`) and resumable state: `runs/{}/`.",
-        profile.name
-    )?;
-    std::fs::write(out.join("summary.md"), &md)?;
-    Ok(md)
-}
-
-/// Every step of every run: the seed, then [`StepRecord::csv_row`]'s columns.
-fn write_curves_csv(out: &Path, results: &Results) -> Result<(), Error> {
-    let mut csv = format!("seed,{}\n", StepRecord::CSV_HEADER);
-    for (_, seed, records) in &results.runs {
-        for record in records {
-            writeln!(csv, "{seed},{}", record.csv_row())?;
-        }
-    }
-    std::fs::write(out.join("curves.csv"), csv)?;
-    Ok(())
-}
-
-/// A curve of `heuristic` whose step `s` is at `point(s).0` labels, with the mean and standard
-/// deviation of the values `point(s).1`.
-fn mean_curve(
-    heuristic: HeuristicKind,
-    steps: usize,
-    point: impl Fn(usize) -> (usize, Vec<f64>),
-) -> Curve {
-    Curve {
-        name: heuristic.name().to_string(),
-        points: (0..steps)
-            .map(|s| {
-                let (labels, values) = point(s);
-                let (mean, std) = mean_std(&values);
-                (labels as f64, mean, std)
-            })
-            .collect(),
-    }
-}
-
-fn plot_curves(
-    out: &Path,
-    dataset: DatasetName,
-    profile: &Profile,
-    results: &Results,
-) -> Result<(), Error> {
-    let mut curves = Vec::new();
-    let mut differences = Vec::new();
-    for &heuristic in &profile.heuristics {
-        let runs: Vec<(u64, &[StepRecord])> = results.of(heuristic).collect();
-        let steps = runs.iter().map(|(_, r)| r.len()).min().unwrap_or(0);
-        curves.push(mean_curve(heuristic, steps, |s| {
-            let accuracies = runs.iter().map(|(_, r)| r[s].test_accuracy).collect();
-            (runs[0].1[s].n_labelled, accuracies)
-        }));
-        if heuristic == HeuristicKind::Random {
-            continue;
-        }
-        // Paired: the same seed's random run, step by step.
-        let pairs: Vec<(&[StepRecord], &[StepRecord])> = runs
-            .iter()
-            .filter_map(|(seed, r)| Some((*r, results.run(HeuristicKind::Random, *seed)?)))
-            .collect();
-        let steps = pairs
-            .iter()
-            .map(|(a, b)| a.len().min(b.len()))
-            .min()
-            .unwrap_or(0);
-        if steps > 0 {
-            differences.push(mean_curve(heuristic, steps, |s| {
-                let gaps = pairs
-                    .iter()
-                    .map(|(a, b)| a[s].test_accuracy - b[s].test_accuracy)
-                    .collect();
-                (pairs[0].0[s].n_labelled, gaps)
-            }));
-        }
-    }
-    let plot_error = |e: ActiveError| e.to_string();
-    plot_learning_curves(
-        &out.join("curves.svg"),
-        &format!(
-            "{}: test accuracy, mean ± std over {} seed(s)",
-            dataset.name(),
-            profile.seeds
-        ),
-        "test accuracy",
-        &curves,
-    )
-    .map_err(plot_error)?;
-    if !differences.is_empty() {
-        plot_learning_curves(
-            &out.join("curves-vs-random.svg"),
-            &format!(
-                "{}: accuracy minus random's (same seed), mean ± std",
-                dataset.name()
-            ),
-            "test accuracy − random's",
-            &differences,
-        )
-        .map_err(plot_error)?;
-    }
-    Ok(())
-}
+use crate::stats::{Difference, Interval, Labels, mean_over_run, mean_std, summarise_differences};
 
 /// The training budget per fit and the early stopping, in words.
 fn describe_training(profile: &Profile) -> (String, String) {
@@ -233,7 +39,40 @@ fn describe_training(profile: &Profile) -> (String, String) {
     (budget, early)
 }
 
-fn write_settings(
+/// The initial labels, in words.
+fn describe_initial_labels(profile: &Profile) -> String {
+    match profile.seed_per_class {
+        Some(per_class) => format!(
+            "{per_class} initial labels of every class plus {} random ones from the pool",
+            profile.initial_labels
+        ),
+        None => format!("{} initial labels (balanced)", profile.initial_labels),
+    }
+}
+
+/// The pool, in words.
+fn describe_pool(dataset: DatasetName, profile: &Profile) -> String {
+    let images = match (dataset, profile.pool_size) {
+        (DatasetName::RepeatedFashionMnist, Some(n)) => format!(
+            "{n} training images × {} noisy copies",
+            crate::data::REPEATED_COPIES
+        ),
+        (_, Some(n)) => format!("{n} training images"),
+        (_, None) => "every training image not held out".to_string(),
+    };
+    match &profile.imbalance {
+        Some(imbalance) => format!(
+            "{images} with classes {:?} cut to 1/{} of a common class (test subset stratified; \
+             the summary's metric: {})",
+            imbalance.rare_classes,
+            imbalance.ratio,
+            profile.metric.name()
+        ),
+        None => images,
+    }
+}
+
+pub(super) fn write_settings(
     md: &mut String,
     dataset: DatasetName,
     profile: &Profile,
@@ -250,11 +89,11 @@ fn write_settings(
     let (budget, early) = describe_training(profile);
     writeln!(
         md,
-        "Model {:?}, {} initial labels (balanced), +{} per step, T = {}{}, scoring {}, pool {}, test set {}, \
+        "Model {:?}, {}, +{} per step, T = {}{}, scoring {}, pool {}, test set {}, \
          budget {} labels, seeds {}; trainer: {:?}{}, batch {}, {budget}, {early}, weights reset each step. \
          Device `{device_name}`, {:.1} minutes in all.{}\n",
         profile.model,
-        profile.initial_labels,
+        describe_initial_labels(profile),
         profile.query_size,
         profile.iterations,
         if profile.consistent_samples {
@@ -266,14 +105,7 @@ fn write_settings(
             || "the whole pool".to_string(),
             |n| format!("a random subset of {n}")
         ),
-        match (dataset, profile.pool_size) {
-            (DatasetName::RepeatedFashionMnist, Some(n)) => format!(
-                "{n} training images × {} noisy copies",
-                crate::data::REPEATED_COPIES
-            ),
-            (_, Some(n)) => format!("{n} training images"),
-            (_, None) => "every training image not held out".to_string(),
-        },
+        describe_pool(dataset, profile),
         if profile.test_subset == 0 {
             "whole".to_string()
         } else {
@@ -307,16 +139,21 @@ fn write_settings(
     Ok(())
 }
 
-fn write_labels_table(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
+pub(super) fn write_labels_table(
+    md: &mut String,
+    profile: &Profile,
+    results: &Results,
+) -> Result<(), Error> {
+    let metric = profile.metric.name();
     writeln!(
         md,
-        "## Labels needed to reach a test accuracy (mean ± std over seeds)\n"
+        "## Labels needed to reach a {metric} (mean ± std over seeds)\n"
     )?;
     write!(md, "| heuristic |")?;
     for t in &profile.targets {
         write!(md, " {:.0}% |", t * 100.0)?;
     }
-    writeln!(md, " mean accuracy over the run | final accuracy |")?;
+    writeln!(md, " mean {metric} over the run | final {metric} |")?;
     write!(md, "|---|")?;
     for _ in &profile.targets {
         write!(md, "---|")?;
@@ -337,11 +174,11 @@ fn write_labels_table(md: &mut String, profile: &Profile, results: &Results) -> 
         }
         let areas: Vec<f64> = results
             .of(heuristic)
-            .map(|(_, r)| mean_accuracy(r))
+            .map(|(_, r)| mean_over_run(r, profile.metric))
             .collect();
         let finals: Vec<f64> = results
             .of(heuristic)
-            .filter_map(|(_, r)| r.last().map(|r| r.test_accuracy))
+            .filter_map(|(_, r)| r.last().map(|r| profile.metric.of(r)))
             .collect();
         let (area, area_std) = mean_std(&areas);
         let (last, last_std) = mean_std(&finals);
@@ -353,13 +190,13 @@ fn write_labels_table(md: &mut String, profile: &Profile, results: &Results) -> 
     writeln!(
         md,
         "\nA seed that never reaches a target counts as budget + one query ({} labels), so `≥` marks a lower bound. \
-         \"Mean accuracy over the run\" is the area under the learning curve divided by its steps.\n",
+         \"Mean {metric} over the run\" is the area under the learning curve divided by its steps.\n",
         unreached(profile)
     )?;
     Ok(())
 }
 
-fn write_paired_differences(
+pub(super) fn write_paired_differences(
     md: &mut String,
     profile: &Profile,
     results: &Results,
@@ -374,10 +211,14 @@ fn write_paired_differences(
     writeln!(
         md,
         "Mean [95% interval, Student's t over seeds]; per seed in brackets. Negative label \
-         differences and positive accuracy differences favour the heuristic. `≤` / `≥`: some \
+         differences and positive metric differences favour the heuristic. `≤` / `≥`: some \
          seeds' differences are bounds (a run that never reached the target).\n"
     )?;
-    write!(md, "| heuristic | mean accuracy over the run |")?;
+    write!(
+        md,
+        "| heuristic | mean {} over the run |",
+        profile.metric.name()
+    )?;
     for t in &profile.targets {
         write!(md, " labels to {:.0}% |", t * 100.0)?;
     }
@@ -395,11 +236,12 @@ fn write_paired_differences(
         if heuristic == HeuristicKind::Random {
             continue;
         }
-        let pairs: Vec<(u64, &[StepRecord], &[StepRecord])> = results
-            .of(heuristic)
-            .filter_map(|(seed, r)| Some((seed, r, results.run(HeuristicKind::Random, seed)?)))
-            .collect();
-        write_paired_row(md, profile, heuristic, &pairs)?;
+        write_paired_row(
+            md,
+            profile,
+            heuristic,
+            &results.paired_with_random(heuristic),
+        )?;
     }
     writeln!(
         md,
@@ -421,7 +263,7 @@ fn write_paired_row(
 ) -> Result<(), Error> {
     let gains: Vec<f64> = pairs
         .iter()
-        .map(|(_, a, b)| mean_accuracy(a) - mean_accuracy(b))
+        .map(|(_, a, b)| mean_over_run(a, profile.metric) - mean_over_run(b, profile.metric))
         .collect();
     let Some(interval) = Interval::of(&gains) else {
         return Ok(());
@@ -444,8 +286,8 @@ fn write_paired_row(
             .iter()
             .map(|(_, a, b)| {
                 Difference::of_labels(
-                    Labels::of(a, target, unreached),
-                    Labels::of(b, target, unreached),
+                    Labels::of(a, profile.metric, target, unreached),
+                    Labels::of(b, profile.metric, target, unreached),
                 )
             })
             .collect();
@@ -472,7 +314,9 @@ fn write_paired_row(
 /// when some seed never reached it.
 fn ratio_to_random(profile: &Profile, pairs: &[(u64, &[StepRecord], &[StepRecord])]) -> String {
     let unreached = unreached(profile);
-    let main = |records: &[StepRecord]| Labels::of(records, profile.main_target, unreached);
+    let main = |records: &[StepRecord]| {
+        Labels::of(records, profile.metric, profile.main_target, unreached)
+    };
     let ours: Vec<Labels> = pairs.iter().map(|(_, a, _)| main(a)).collect();
     let theirs: Vec<Labels> = pairs.iter().map(|(_, _, b)| main(b)).collect();
     let sum = |labels: &[Labels]| labels.iter().map(|l| l.value()).sum::<usize>() as f64;
@@ -487,7 +331,11 @@ fn ratio_to_random(profile: &Profile, pairs: &[(u64, &[StepRecord], &[StepRecord
     }
 }
 
-fn write_acquisitions(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
+pub(super) fn write_acquisitions(
+    md: &mut String,
+    profile: &Profile,
+    results: &Results,
+) -> Result<(), Error> {
     writeln!(md, "## What each heuristic acquired\n")?;
     writeln!(
         md,
@@ -544,7 +392,11 @@ fn write_acquisitions(md: &mut String, profile: &Profile, results: &Results) -> 
 }
 
 /// The last step's classification report and calibration, mean ± std over seeds.
-fn write_final_metrics(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
+pub(super) fn write_final_metrics(
+    md: &mut String,
+    profile: &Profile,
+    results: &Results,
+) -> Result<(), Error> {
     writeln!(
         md,
         "## The final models' test metrics (mean ± std over seeds)\n"
@@ -627,7 +479,11 @@ fn write_final_metrics(md: &mut String, profile: &Profile, results: &Results) ->
     Ok(())
 }
 
-fn write_times(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
+pub(super) fn write_times(
+    md: &mut String,
+    profile: &Profile,
+    results: &Results,
+) -> Result<(), Error> {
     writeln!(md, "## Time per step (mean seconds)\n")?;
     writeln!(
         md,
