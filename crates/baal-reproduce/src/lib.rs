@@ -68,7 +68,7 @@ pub fn reproduce(
         }
         _ => std::fs::write(&profile_path, &profile_json)?,
     }
-    let estimate = CostEstimate::new(profile);
+    let estimate = CostEstimate::new(profile, dataset.classes());
     eprintln!("{}", estimate.plan());
     let mut results = Results { runs: Vec::new() };
     for seeds in plans {

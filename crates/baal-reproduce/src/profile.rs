@@ -34,6 +34,12 @@ pub enum DatasetName {
 }
 
 impl DatasetName {
+    /// The number of classes (10 for every dataset here).
+    #[must_use]
+    pub fn classes(self) -> usize {
+        10
+    }
+
     /// The command-line name (and results folder).
     pub fn name(self) -> &'static str {
         match self {
@@ -244,13 +250,20 @@ impl Profile {
         }
     }
 
-    /// Steps of one run: the first on the initial labels, then one per query until the
-    /// labelling budget is reached.
+    /// The initial labels of a run on data of `classes` classes: the per-class examples and
+    /// the random ones, or the balanced ones.
     #[must_use]
-    pub fn steps_per_run(&self) -> usize {
+    pub fn initial_total(&self, classes: usize) -> usize {
+        self.seed_per_class.unwrap_or(0) * classes + self.initial_labels
+    }
+
+    /// Steps of one run on data of `classes` classes: the first on the initial labels, then
+    /// one per query until the labelling budget is reached.
+    #[must_use]
+    pub fn steps_per_run(&self, classes: usize) -> usize {
         1 + self
             .max_labelled
-            .saturating_sub(self.initial_labels)
+            .saturating_sub(self.initial_total(classes))
             .div_ceil(self.query_size.max(1))
     }
 
@@ -591,10 +604,14 @@ mod tests {
     fn steps_per_run_count_the_initial_step_and_a_last_partial_query() {
         let quick = Profile::for_dataset(DatasetName::FashionMnist, true);
         // 100 labels, +20 to 400: 100, 120, ..., 400.
-        assert_eq!(quick.steps_per_run(), 16);
+        assert_eq!(quick.steps_per_run(10), 16);
         let mut partial = quick;
         partial.max_labelled = 410;
-        assert_eq!(partial.steps_per_run(), 17);
+        assert_eq!(partial.steps_per_run(10), 17);
+        // 2 of each of 10 classes and 20 random: 40, then +20 to 340.
+        let imbalanced = Profile::for_dataset(DatasetName::FashionMnistImbalanced, true);
+        assert_eq!(imbalanced.initial_total(10), 40);
+        assert_eq!(imbalanced.steps_per_run(10), 16);
     }
 
     #[test]

@@ -48,14 +48,14 @@ pub struct CostEstimate {
 }
 
 impl CostEstimate {
-    /// The runs of `profile`: every heuristic, every seed, from the initial labels to the
-    /// budget.
+    /// The runs of `profile` on data of `classes` classes: every heuristic, every seed, from
+    /// the initial labels to the budget.
     #[must_use]
-    pub fn new(profile: &Profile) -> Self {
+    pub fn new(profile: &Profile, classes: usize) -> Self {
         Self {
             heuristics: profile.heuristics.len(),
             seeds: profile.seeds,
-            steps_per_run: profile.steps_per_run(),
+            steps_per_run: profile.steps_per_run(classes),
             first_step_told: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -294,7 +294,8 @@ mod tests {
 
     #[test]
     fn the_cost_is_planned_then_estimated_once_from_the_first_step() {
-        let estimate = CostEstimate::new(&Profile::for_dataset(DatasetName::FashionMnist, true));
+        let estimate =
+            CostEstimate::new(&Profile::for_dataset(DatasetName::FashionMnist, true), 10);
         assert!(
             estimate
                 .plan()

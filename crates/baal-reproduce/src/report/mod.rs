@@ -5,8 +5,8 @@
 //! intervals, what each heuristic acquired, time per step; with rare classes their recall and
 //! the labels each heuristic needed to reach random's final score).
 //!
-//! One part a module: [`tables`] (the summary's tables), [`plots`] (the SVG files) and
-//! [`rare`] (what an imbalanced pool adds).
+//! One part a module: `tables` (the summary's tables), `plots` (the SVG files) and
+//! `rare` (what an imbalanced pool adds).
 
 mod plots;
 mod rare;
