@@ -253,11 +253,34 @@ fn subset(
     )?)
 }
 
-/// The access token kept in the state folder (made on first start), so that a restart keeps
-/// the links and Label Studio's backend URL working.
+/// Makes `path` readable and writable by its owner alone (`mode`: 0o600 for a file, 0o700 for
+/// a folder); nothing to do off Unix.
+fn owner_only(path: &Path, mode: u32) -> Result<(), ServeError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| ServeError::io(path, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// The state folder, created if missing, private to its owner (0700): it holds the token and
+/// every label.
+fn prepare_state_dir(state: &Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(state).map_err(|e| ServeError::io(state, e))?;
+    owner_only(state, 0o700)
+}
+
+/// The access token kept in the state folder (made on first start, readable by its owner
+/// alone: 0600), so that a restart keeps the links and Label Studio's backend URL working.
 fn token(state: &Path) -> Result<String, ServeError> {
     let path = state.join("token");
     if path.exists() {
+        // A token file of an older version may be readable by anyone.
+        owner_only(&path, 0o600)?;
         let token = std::fs::read_to_string(&path).map_err(|e| ServeError::io(&path, e))?;
         let token = token.trim().to_string();
         if token.len() >= 16 && token.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -272,9 +295,9 @@ fn token(state: &Path) -> Result<String, ServeError> {
     let token: String = (0..32)
         .map(|_| char::from_digit(rng.random_range(0..36), 36).unwrap_or('0'))
         .collect();
-    let tmp = state.join("token.tmp");
-    std::fs::write(&tmp, &token).map_err(|e| ServeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| ServeError::io(&path, e))?;
+    // The folder is private already; the file is made so as well.
+    baal_data::write_file_atomically(&path, token.as_bytes())?;
+    owner_only(&path, 0o600)?;
     Ok(token)
 }
 
@@ -291,7 +314,7 @@ pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), Serv
             "--retrain-every, --iterations and --query-size must be at least 1".into(),
         ));
     }
-    std::fs::create_dir_all(&args.state).map_err(|e| ServeError::io(&args.state, e))?;
+    prepare_state_dir(&args.state)?;
     let settings = StateSettings {
         data: args.data.clone(),
         classes: items.classes.clone(),
@@ -377,4 +400,36 @@ pub fn run(args: &ServeArgs, device: &Device) -> Result<(), ServeError> {
     println!("  Label Studio backend URL:  http://{addr}/ls/{token}");
     println!("  state:                     {}", args.state.display());
     server.wait()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_state_folder_and_the_token_are_the_owners_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        prepare_state_dir(&state).expect("made");
+        assert_eq!(mode(&state), 0o700);
+        let made = token(&state).expect("a token");
+        assert_eq!(mode(&state.join("token")), 0o600);
+        // A token file left world-readable by an older version is tightened, and kept.
+        std::fs::set_permissions(state.join("token"), std::fs::Permissions::from_mode(0o644))
+            .expect("loosened");
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).expect("loosened");
+        prepare_state_dir(&state).expect("again");
+        assert_eq!(token(&state).expect("the same token"), made);
+        assert_eq!(mode(&state.join("token")), 0o600);
+        assert_eq!(mode(&state), 0o700);
+    }
 }

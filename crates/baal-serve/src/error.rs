@@ -69,6 +69,28 @@ pub enum ServeError {
     /// A request body over the limit.
     #[error("the request body is over the limit of {0} bytes")]
     TooLarge(usize),
+    /// A request body that did not arrive whole in time.
+    #[error("the request body did not arrive within {0:?}")]
+    RequestTimeout(std::time::Duration),
+    /// No route has this path.
+    #[error("no such route: see docs/labelling.md for the API")]
+    NoRoute,
+    /// The route does not take this method.
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
+    /// A Label Studio annotation that labelled another item already: one annotation labels
+    /// one item (so that deleting it takes back exactly that label).
+    #[error(
+        "annotation {annotation} labelled item {labelled} already; it cannot label item {item} too"
+    )]
+    AnnotationElsewhere {
+        /// The annotation.
+        annotation: u64,
+        /// The item it labelled.
+        labelled: usize,
+        /// The item it was sent for now.
+        item: usize,
+    },
     /// No or a wrong access token.
     #[error(
         "this needs the service's access token (header `Authorization: Bearer <token>` or `?token=`)"
@@ -101,7 +123,11 @@ impl ServeError {
             Self::Lease(QueueError::Foreign { .. }) => 403,
             Self::Lease(QueueError::NotLabelled(_))
             | Self::AlreadyAnswered { .. }
+            | Self::AnnotationElsewhere { .. }
             | Self::NothingToUndo(_) => 409,
+            Self::RequestTimeout(_) => 408,
+            Self::NoRoute => 404,
+            Self::MethodNotAllowed => 405,
             Self::UnknownClass { .. }
             | Self::BadRequest(_)
             | Self::Lease(QueueError::InvalidRanking(_)) => 400,
@@ -129,6 +155,10 @@ impl ServeError {
             Self::BadRequest(_) => "bad-request",
             Self::Unauthorized => "unauthorized",
             Self::TooLarge(_) => "too-large",
+            Self::RequestTimeout(_) => "timeout",
+            Self::NoRoute => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::AnnotationElsewhere { .. } => "annotation-elsewhere",
             Self::Config(_) => "config",
             Self::Data(_) => "data",
             Self::Model(_) => "model",

@@ -3,8 +3,9 @@
 //! One line per event: the CRC-32 of the JSON (8 hex digits), a space, the JSON, a newline.
 //! Appending is `O(1)` whatever the number of labels (a snapshot rewritten per label would be
 //! `O(labels)`), and a line is durable once [`LabelJournal::append`] returns. After a crash the
-//! last line may be torn (written in part): [`LabelJournal::open`] drops it, since its request
-//! was never answered. A bad line anywhere else is corruption and an error naming the line.
+//! last line may be torn (written in part, without its newline): [`LabelJournal::open`] drops
+//! it, since its request was never answered. A complete line that does not check out,
+//! anywhere (the last one too), is corruption: an error naming the line, the file left alone.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -50,12 +51,32 @@ pub enum Event {
         /// The Label Studio annotation it came from, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         annotation: Option<u64>,
+        /// When that annotation was last updated (Label Studio's `updated_at`): an older
+        /// delivery of it is ignored, after a restart too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotation_updated_at: Option<String>,
     },
     /// The label of `item` was taken back.
     Unlabel {
         /// The item.
         item: DatasetIndex,
         /// Who took it back.
+        annotator: String,
+        /// Milliseconds since the Unix epoch.
+        at_ms: u64,
+        /// The Label Studio annotation that took it back (changed into a skip), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotation: Option<u64>,
+        /// When that annotation was last updated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        annotation_updated_at: Option<String>,
+    },
+    /// A Label Studio annotation was deleted: the label it gave, if it still stands, is taken
+    /// back, and later deliveries of the annotation are ignored.
+    AnnotationDeleted {
+        /// The annotation.
+        annotation: u64,
+        /// Who deleted it.
         annotator: String,
         /// Milliseconds since the Unix epoch.
         at_ms: u64,
@@ -115,7 +136,19 @@ impl LabelJournal {
     /// # Errors
     /// The write or the sync fails.
     pub fn append(&mut self, event: &Event) -> Result<(), ServeError> {
-        let line = encode(event);
+        self.append_all(std::slice::from_ref(event))
+    }
+
+    /// Appends `events` in one write and one sync (a batch of one request); on failure the file
+    /// is cut back to its previous length, so that none of them stays.
+    ///
+    /// # Errors
+    /// The write or the sync fails.
+    pub fn append_all(&mut self, events: &[Event]) -> Result<(), ServeError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let line: String = events.iter().map(encode).collect();
         let written = self
             .file
             .write_all(line.as_bytes())
@@ -154,12 +187,10 @@ fn parse(bytes: &[u8]) -> Result<(Vec<Event>, usize), String> {
             // No newline: the last write stopped part-way.
             return Ok((events, start));
         };
+        // A line with its newline was written whole: damage in it is corruption, never a
+        // torn write, even on the last line.
         let line = &bytes[start..start + end];
-        match parse_line(line) {
-            Ok(event) => events.push(event),
-            Err(_) if start + end + 1 == bytes.len() => return Ok((events, start)),
-            Err(reason) => return Err(format!("line {line_no}: {reason}")),
-        }
+        events.push(parse_line(line).map_err(|reason| format!("line {line_no}: {reason}"))?);
         start += end + 1;
     }
     Ok((events, start))
@@ -207,6 +238,7 @@ mod tests {
             lease: Some(3),
             source: Source::Web,
             annotation: None,
+            annotation_updated_at: None,
         }
     }
 
@@ -221,6 +253,8 @@ mod tests {
             item: DatasetIndex::new(4),
             annotator: "ann".into(),
             at_ms: 2,
+            annotation: None,
+            annotation_updated_at: None,
         };
         journal.append(&undo).expect("appends");
         drop(journal);
@@ -249,6 +283,36 @@ mod tests {
             assert_eq!(events, vec![label(1, 0), label(3, 1)]);
             std::fs::write(&path, &whole).expect("restores");
         }
+    }
+
+    #[test]
+    fn a_complete_damaged_last_line_is_corruption_and_the_file_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.journal");
+        let mut text = encode(&label(1, 0));
+        text.push_str(&encode(&label(2, 1)).replace("\"class\":1", "\"class\":7"));
+        std::fs::write(&path, &text).expect("writes");
+        let err = LabelJournal::open(&path).expect_err("corrupt");
+        assert!(
+            err.to_string().contains("line 2: checksum mismatch"),
+            "{err}"
+        );
+        assert_eq!(err.code(), "corrupt-state");
+        assert_eq!(std::fs::read_to_string(&path).expect("reads"), text);
+    }
+
+    #[test]
+    fn a_batch_is_one_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.journal");
+        let (mut journal, _) = LabelJournal::open(&path).expect("opens");
+        journal
+            .append_all(&[label(1, 0), label(2, 1)])
+            .expect("appends");
+        journal.append_all(&[]).expect("nothing to append");
+        drop(journal);
+        let (_, events) = LabelJournal::open(&path).expect("reopens");
+        assert_eq!(events, vec![label(1, 0), label(2, 1)]);
     }
 
     #[test]

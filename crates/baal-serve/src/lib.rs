@@ -31,4 +31,7 @@ pub use journal::{Event, LabelJournal, Source};
 pub use queue::{Lease, LeaseId, LeaseQueue, QueueError};
 pub use scorer::{Scorer, ZooScorer};
 pub use service::Service;
-pub use store::{LabelInfo, LabelStore, Labelled, Round, RoundRecord, Status, StoreConfig};
+pub use store::{
+    Annotation, AnnotationOutcome, LabelInfo, LabelStore, Labelled, Round, RoundRecord, Status,
+    StoreConfig,
+};

@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use crate::error::ServeError;
 use crate::items::Items;
-use crate::journal::Source;
 use crate::queue::LeaseId;
 use crate::scorer::Scorer;
-use crate::store::{LabelStore, Labelled, Status};
+use crate::store::{Annotation, AnnotationOutcome, LabelStore, Labelled, Status};
 
 /// A labelling service: what the HTTP routes call. Every call takes the state's lock only for
 /// in-memory work and, for labels, one synced journal append; training and scoring run on a
@@ -118,38 +117,37 @@ impl Service {
         self.store().undo(annotator)
     }
 
-    /// Labels `item` from outside the queue; starts a retrain when due.
+    /// Applies Label Studio annotations, all or none (see
+    /// [`LabelStore::apply_annotations`]); starts a retrain when due.
     ///
     /// # Errors
-    /// As [`LabelStore::label_external`].
-    pub fn label_external(
+    /// As [`LabelStore::apply_annotations`].
+    pub fn apply_annotations(
         &self,
-        item: usize,
-        class: usize,
-        annotator: &str,
-        source: Source,
-        annotation: Option<u64>,
-    ) -> Result<Labelled, ServeError> {
+        batch: &[Annotation],
+    ) -> Result<Vec<AnnotationOutcome>, ServeError> {
         let mut store = self.store();
-        let labelled = store.label_external(item, class, annotator, source, annotation)?;
+        let (outcomes, _) = store.apply_annotations(batch)?;
         self.retrain_if_due(&store);
-        Ok(labelled)
+        Ok(outcomes)
     }
 
-    /// Takes back the label Label Studio annotation `id` gave, if it still stands; returns
-    /// its item.
+    /// Deletes Label Studio annotations (see [`LabelStore::delete_annotations`]); returns the
+    /// items unlabelled.
     ///
     /// # Errors
-    /// As [`LabelStore::unlabel_annotation`].
-    pub fn unlabel_annotation(
+    /// As [`LabelStore::delete_annotations`].
+    pub fn delete_annotations(
         &self,
-        id: u64,
+        ids: &[u64],
         annotator: &str,
-    ) -> Result<Option<usize>, ServeError> {
+    ) -> Result<Vec<usize>, ServeError> {
         Ok(self
             .store()
-            .unlabel_annotation(id, annotator)?
-            .map(|item| item.get()))
+            .delete_annotations(ids, annotator)?
+            .into_iter()
+            .map(|item| item.get())
+            .collect())
     }
 
     /// The state in brief.

@@ -6,12 +6,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::{API_BODY_LIMIT, authorize, call, parse_json};
+use super::{call, parse_json, plain_index};
 use crate::error::ServeError;
 use crate::queue::LeaseId;
 use crate::service::Service;
@@ -126,14 +126,12 @@ fn class_index(service: &Service, class: &ClassRef) -> Result<usize, ServeError>
     }
 }
 
-async fn status(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
+async fn status(State(service): Svc) -> Result<Response, ServeError> {
     let status = call(&service, |s| Ok(s.status())).await?;
     Ok(axum::Json(status).into_response())
 }
 
-async fn labels(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
+async fn labels(State(service): Svc) -> Result<Response, ServeError> {
     let labels = call(&service, |s| {
         let store = s.store();
         Ok(store
@@ -154,14 +152,8 @@ async fn labels(State(service): Svc, headers: HeaderMap, uri: Uri) -> Result<Res
     Ok(axum::Json(labels).into_response())
 }
 
-async fn next(
-    State(service): Svc,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
-    let request: NextRequest = parse_json(body, API_BODY_LIMIT)?;
+async fn next(State(service): Svc, body: Body) -> Result<Response, ServeError> {
+    let request: NextRequest = parse_json(body)?;
     check_annotator(&request.annotator)?;
     let response = call(&service, move |s| {
         let now = std::time::Instant::now();
@@ -199,14 +191,8 @@ async fn next(
     Ok(axum::Json(response).into_response())
 }
 
-async fn label(
-    State(service): Svc,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
-    let request: LabelRequest = parse_json(body, API_BODY_LIMIT)?;
+async fn label(State(service): Svc, body: Body) -> Result<Response, ServeError> {
+    let request: LabelRequest = parse_json(body)?;
     check_annotator(&request.annotator)?;
     let labelled = call(&service, move |s| {
         let class = class_index(s, &request.class)?;
@@ -216,14 +202,8 @@ async fn label(
     Ok(axum::Json(labelled).into_response())
 }
 
-async fn skip(
-    State(service): Svc,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
-    let request: SkipRequest = parse_json(body, API_BODY_LIMIT)?;
+async fn skip(State(service): Svc, body: Body) -> Result<Response, ServeError> {
+    let request: SkipRequest = parse_json(body)?;
     check_annotator(&request.annotator)?;
     call(&service, move |s| {
         s.skip(&request.annotator, LeaseId(request.lease))
@@ -232,39 +212,21 @@ async fn skip(
     Ok(axum::Json(serde_json::json!({ "skipped": request.lease })).into_response())
 }
 
-async fn undo(
-    State(service): Svc,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
-    let request: UndoRequest = parse_json(body, API_BODY_LIMIT)?;
+async fn undo(State(service): Svc, body: Body) -> Result<Response, ServeError> {
+    let request: UndoRequest = parse_json(body)?;
     check_annotator(&request.annotator)?;
     let undone = call(&service, move |s| s.undo(&request.annotator)).await?;
     Ok(axum::Json(undone).into_response())
 }
 
-async fn retrain(
-    State(service): Svc,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
+async fn retrain(State(service): Svc) -> Result<Response, ServeError> {
     service.request_retrain();
     Ok(axum::Json(serde_json::json!({ "retrain": "requested" })).into_response())
 }
 
-async fn image(
-    State(service): Svc,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(item): Path<String>,
-) -> Result<Response, ServeError> {
-    authorize(&service, &headers, uri.query())?;
-    let item: usize = item
-        .parse()
-        .map_err(|_| ServeError::BadRequest(format!("item {item:?} is not an index")))?;
+async fn image(State(service): Svc, Path(item): Path<String>) -> Result<Response, ServeError> {
+    let item = plain_index(&item)
+        .ok_or_else(|| ServeError::BadRequest(format!("item {item:?} is not an index")))?;
     let (bytes, kind) = call(&service, move |s| s.items().picture(item)).await?;
     Ok((
         [

@@ -13,17 +13,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{LABEL_STUDIO_BODY_LIMIT, authorize, call, parse_json};
+use super::{call, parse_json, plain_index};
 use crate::error::ServeError;
-use crate::journal::Source;
 use crate::service::Service;
+use crate::store::Annotation;
 
 type Svc = State<Arc<Service>>;
 type Body = Result<Bytes, BytesRejection>;
@@ -38,6 +37,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         ("webhook", webhook),
         ("train", train),
     ];
+    // The gate checked the token (in the path, a header or the query) before the body.
     calls.into_iter().fold(
         Router::new()
             .route("/health", get(health))
@@ -46,38 +46,19 @@ pub(super) fn routes() -> Router<Arc<Service>> {
             router
                 .route(
                     &format!("/{name}"),
-                    post(move |s: Svc, h: HeaderMap, u: Uri, b: Body| async move {
-                        guarded(s, &h, u.query(), None, b, f).await
-                    }),
+                    post(move |s: Svc, b: Body| async move { answer(s, b, f).await }),
                 )
                 .route(
                     &format!("/ls/{{token}}/{name}"),
-                    post(
-                        move |s: Svc, h: HeaderMap, Path(t): Path<String>, b: Body| async move {
-                            guarded(s, &h, None, Some(t), b, f).await
-                        },
-                    ),
+                    post(move |s: Svc, b: Body| async move { answer(s, b, f).await }),
                 )
         },
     )
 }
 
-/// Checks the token (path, header or query), parses the JSON body and runs `f` on the
-/// service.
-async fn guarded(
-    State(service): Svc,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    path_token: Option<String>,
-    body: Body,
-    f: Call,
-) -> Result<Response, ServeError> {
-    match path_token {
-        Some(token) if service.authorized(&token) => {}
-        Some(_) => return Err(ServeError::Unauthorized),
-        None => authorize(&service, headers, query)?,
-    }
-    let request: Value = parse_json(body, LABEL_STUDIO_BODY_LIMIT)?;
+/// Parses the JSON body and runs `f` on the service.
+async fn answer(State(service): Svc, body: Body, f: Call) -> Result<Response, ServeError> {
+    let request: Value = parse_json(body)?;
     let answer = call(&service, move |s| f(s, request)).await?;
     Ok(axum::Json(answer).into_response())
 }
@@ -185,14 +166,14 @@ fn task_item(task: &Value) -> Result<usize, ServeError> {
     let id = task.get("id").cloned().unwrap_or(Value::Null);
     let from_field = match data.get("item") {
         Some(Value::Number(n)) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
-        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::String(s)) => plain_index(s),
         _ => None,
     };
     let from_url = || {
         data.as_object()?.values().find_map(|v| {
             let url = v.as_str()?;
             let (_, rest) = url.rsplit_once("/items/")?;
-            rest.split('/').next()?.parse().ok()
+            plain_index(rest.split('/').next()?)
         })
     };
     from_field.or_else(from_url).ok_or_else(|| {
@@ -202,48 +183,78 @@ fn task_item(task: &Value) -> Result<usize, ServeError> {
     })
 }
 
+/// The most tasks one `/predict` call takes (Label Studio sends a page of tasks at a time).
+pub const MAX_PREDICT_TASKS: usize = 10_000;
+
 fn predict(service: &Service, request: Value) -> Result<Value, ServeError> {
     let tasks = request
         .get("tasks")
         .and_then(Value::as_array)
         .ok_or_else(|| ServeError::BadRequest("predict needs `tasks`, a list".into()))?;
+    if tasks.len() > MAX_PREDICT_TASKS {
+        return Err(ServeError::BadRequest(format!(
+            "{} tasks in one predict call: at most {MAX_PREDICT_TASKS}, send fewer at a time",
+            tasks.len()
+        )));
+    }
     let config = request
         .get("label_config")
         .and_then(Value::as_str)
         .unwrap_or("<Choices name=\"choice\" toName=\"image\"></Choices>");
     let tag = checked_choices(service, config)?;
     let items = tasks.iter().map(task_item).collect::<Result<Vec<_>, _>>()?;
-    let store = service.store();
-    let predictions = store.predictions();
-    let version = model_version(store.model_version());
-    let mut results = Vec::with_capacity(items.len());
-    for item in items {
-        let index = baal_data::DatasetIndex::new(item);
-        if item >= store.n_items() {
+    // The lock only for what the answers need, not while they are written.
+    let (predictions, version, classes, labels) = {
+        let store = service.store();
+        if let Some(&item) = items.iter().find(|&&item| item >= store.n_items()) {
             return Err(ServeError::UnknownItem {
                 item,
                 len: store.n_items(),
             });
         }
-        let guess = predictions
-            .get(&index)
-            .map(|&(class, score)| (class, Some(score)))
-            .or_else(|| store.label_of(index).map(|l| (l.class, None)));
-        results.push(match guess {
-            Some((class, score)) => json!({
-                "result": [{
-                    "from_name": tag.from_name,
-                    "to_name": tag.to_name,
-                    "type": "choices",
-                    "value": { "choices": [store.classes()[class]] },
-                }],
-                "score": score,
-                "model_version": version,
-            }),
-            // No model yet: nothing to suggest.
-            None => json!({ "result": [], "model_version": version }),
-        });
-    }
+        let predictions = store.predictions();
+        let labels: Vec<Option<usize>> = items
+            .iter()
+            .map(|&item| {
+                let index = baal_data::DatasetIndex::new(item);
+                if predictions.contains_key(&index) {
+                    None
+                } else {
+                    store.label_of(index).map(|l| l.class)
+                }
+            })
+            .collect();
+        (
+            predictions,
+            model_version(store.model_version()),
+            store.classes().to_vec(),
+            labels,
+        )
+    };
+    let results: Vec<Value> = items
+        .iter()
+        .zip(labels)
+        .map(|(&item, label)| {
+            let guess = predictions
+                .get(&baal_data::DatasetIndex::new(item))
+                .map(|&(class, score)| (class, Some(score)))
+                .or_else(|| label.map(|class| (class, None)));
+            match guess {
+                Some((class, score)) => json!({
+                    "result": [{
+                        "from_name": tag.from_name,
+                        "to_name": tag.to_name,
+                        "type": "choices",
+                        "value": { "choices": [classes[class]] },
+                    }],
+                    "score": score,
+                    "model_version": version,
+                }),
+                // No model yet: nothing to suggest.
+                None => json!({ "result": [], "model_version": version }),
+            }
+        })
+        .collect();
     Ok(json!({ "results": results }))
 }
 
@@ -262,69 +273,96 @@ fn annotation_class(service: &Service, annotation: &Value) -> Result<Option<usiz
     Ok(Some(service.store().class_named(choice)?))
 }
 
+/// The longest annotator name kept from Label Studio (after `label-studio:`).
+const ANNOTATOR_CHARS: usize = 64;
+
+/// Who made `annotation`: `label-studio:` and the user's email or id, cleaned as the page's
+/// names are (letters, digits, spaces and `_.@-+`; any other run of characters, controls and
+/// direction marks included, becomes one `_`) and cut at 64 characters.
 fn annotator(annotation: &Value) -> String {
-    match annotation.get("completed_by") {
-        Some(Value::Number(n)) => format!("label-studio:{n}"),
-        Some(Value::Object(user)) => format!(
-            "label-studio:{}",
-            user.get("email")
-                .or_else(|| user.get("id"))
-                .unwrap_or(&Value::Null)
-        ),
-        _ => "label-studio".into(),
+    let raw = match annotation.get("completed_by") {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Object(user)) => match user.get("email").or_else(|| user.get("id")) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let mut name = String::new();
+    for c in raw.chars() {
+        if name.chars().count() >= ANNOTATOR_CHARS {
+            break;
+        }
+        if c.is_alphanumeric() || matches!(c, ' ' | '_' | '.' | '@' | '-' | '+') {
+            name.push(c);
+        } else if !name.ends_with('_') {
+            name.push('_');
+        }
+    }
+    if name.is_empty() {
+        "label-studio".into()
+    } else {
+        format!("label-studio:{name}")
     }
 }
 
-/// Labels the item of `task` with `annotation`. A cancelled annotation (a skip) takes back
-/// only the label this same annotation gave (an annotation changed into a skip): another
-/// annotator's skip of a labelled task leaves its label.
-fn apply_annotation(
+/// What `annotation` of `task` says, checked (its item named, its choice a class).
+fn annotation_of(
     service: &Service,
     task: &Value,
     annotation: &Value,
-) -> Result<Value, ServeError> {
-    let item = task_item(task)?;
-    let id = annotation.get("id").and_then(Value::as_u64);
-    let who = annotator(annotation);
-    match annotation_class(service, annotation)? {
-        Some(class) => {
-            let labelled = service.label_external(item, class, &who, Source::LabelStudio, id)?;
-            Ok(json!({ "item": item, "class": class, "n_labelled": labelled.n_labelled }))
-        }
-        None => {
-            let unlabelled = match id {
-                Some(id) => service.unlabel_annotation(id, &who)?.is_some(),
-                None => false,
-            };
-            Ok(json!({ "item": item, "skipped": true, "unlabelled": unlabelled }))
-        }
-    }
+) -> Result<Annotation, ServeError> {
+    Ok(Annotation {
+        item: task_item(task)?,
+        class: annotation_class(service, annotation)?,
+        annotator: annotator(annotation),
+        id: annotation.get("id").and_then(Value::as_u64),
+        updated_at: annotation
+            .get("updated_at")
+            .and_then(Value::as_str)
+            .map(String::from),
+    })
+}
+
+/// Applies a checked batch and answers what became of each annotation.
+fn apply(service: &Service, batch: &[Annotation]) -> Result<Value, ServeError> {
+    let outcomes = service.apply_annotations(batch)?;
+    Ok(json!({ "applied": outcomes }))
 }
 
 fn webhook(service: &Service, request: Value) -> Result<Value, ServeError> {
-    let action = request
+    let Some(event) = request.as_object() else {
+        return Err(ServeError::BadRequest(
+            "a webhook is a JSON object with an `action`".into(),
+        ));
+    };
+    let action = event
         .get("action")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .ok_or_else(|| ServeError::BadRequest("the webhook has no `action`".into()))?;
     match action {
         "ANNOTATION_CREATED" | "ANNOTATION_UPDATED" => {
-            let task = request
+            let task = event
                 .get("task")
                 .ok_or_else(|| ServeError::BadRequest(format!("{action} without `task`")))?;
-            let annotation = request
+            let annotation = event
                 .get("annotation")
                 .ok_or_else(|| ServeError::BadRequest(format!("{action} without `annotation`")))?;
-            apply_annotation(service, task, annotation)
+            // One annotation: its outcome itself.
+            let mut outcomes =
+                service.apply_annotations(&[annotation_of(service, task, annotation)?])?;
+            Ok(outcomes.pop().map_or(Value::Null, |outcome| json!(outcome)))
         }
         "ANNOTATIONS_CREATED" => {
-            let tasks = request.get("task").and_then(Value::as_array);
-            let annotations = request.get("annotation").and_then(Value::as_array);
+            let tasks = event.get("task").and_then(Value::as_array);
+            let annotations = event.get("annotation").and_then(Value::as_array);
             let (Some(tasks), Some(annotations)) = (tasks, annotations) else {
                 return Err(ServeError::BadRequest(
                     "ANNOTATIONS_CREATED needs lists `task` and `annotation`".into(),
                 ));
             };
-            let done = annotations
+            let batch = annotations
                 .iter()
                 .map(|annotation| {
                     let task_id = annotation.get("task");
@@ -334,29 +372,25 @@ fn webhook(service: &Service, request: Value) -> Result<Value, ServeError> {
                         .ok_or_else(|| {
                             ServeError::BadRequest(format!("no task {task_id:?} for an annotation"))
                         })?;
-                    apply_annotation(service, task, annotation)
+                    annotation_of(service, task, annotation)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(json!({ "applied": done }))
+            apply(service, &batch)
         }
         "ANNOTATIONS_DELETED" | "ANNOTATION_DELETED" => {
-            let annotations = request
+            let annotations = event
                 .get("annotations")
                 .and_then(Value::as_array)
                 .cloned()
-                .or_else(|| request.get("annotation").map(|a| vec![a.clone()]))
+                .or_else(|| event.get("annotation").map(|a| vec![a.clone()]))
                 .unwrap_or_default();
             // Only the annotation that gave an item's label takes it back: deleting an older
             // annotation of a task another annotation labelled since leaves the label.
-            let mut unlabelled = Vec::new();
-            for annotation in annotations {
-                let Some(id) = annotation.get("id").and_then(Value::as_u64) else {
-                    continue;
-                };
-                if let Some(item) = service.unlabel_annotation(id, "label-studio")? {
-                    unlabelled.push(item);
-                }
-            }
+            let ids: Vec<u64> = annotations
+                .iter()
+                .filter_map(|a| a.get("id").and_then(Value::as_u64))
+                .collect();
+            let unlabelled = service.delete_annotations(&ids, "label-studio")?;
             Ok(json!({ "unlabelled": unlabelled }))
         }
         "START_TRAINING" => {
@@ -369,7 +403,7 @@ fn webhook(service: &Service, request: Value) -> Result<Value, ServeError> {
 }
 
 /// The legacy training call: every task with its annotations; the latest annotation of each
-/// task is applied, then a retrain is requested.
+/// task is applied (all checked first), then a retrain is requested.
 fn train(service: &Service, request: Value) -> Result<Value, ServeError> {
     let tasks = request
         .get("annotations")
@@ -377,19 +411,16 @@ fn train(service: &Service, request: Value) -> Result<Value, ServeError> {
         .ok_or_else(|| {
             ServeError::BadRequest("train needs `annotations`, a list of tasks".into())
         })?;
-    let mut applied = 0;
-    for task in tasks {
-        if let Some(annotation) = task
-            .get("annotations")
-            .and_then(Value::as_array)
-            .and_then(|a| a.last())
-        {
-            apply_annotation(service, task, annotation)?;
-            applied += 1;
-        }
-    }
+    let batch = tasks
+        .iter()
+        .filter_map(|task| {
+            let annotation = task.get("annotations")?.as_array()?.last()?;
+            Some(annotation_of(service, task, annotation))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    apply(service, &batch)?;
     service.request_retrain();
-    Ok(json!({ "applied": applied, "job": null }))
+    Ok(json!({ "applied": batch.len(), "job": null }))
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! The service's labelling state: the lease queue, the labels, the journal behind them, each
 //! annotator's undo stack and the model rounds so far. Every method is quick (no training, no
-//! scoring); the HTTP handlers call them under one lock.
+//! scoring); the HTTP handlers call them under one lock. Label Studio's annotations, checked
+//! as a batch before any is applied, are in [`annotations`].
+
+mod annotations;
+
+pub use annotations::{Annotation, AnnotationOutcome};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -84,7 +89,7 @@ pub struct LabelStore {
     queue: LeaseQueue,
     labels: HashMap<DatasetIndex, LabelInfo>,
     undo: HashMap<String, Vec<DatasetIndex>>,
-    annotations: HashMap<u64, DatasetIndex>,
+    annotations: HashMap<u64, annotations::AnnotationState>,
     journal: LabelJournal,
     history_path: PathBuf,
     history: Vec<RoundRecord>,
@@ -184,6 +189,24 @@ impl LabelStore {
     }
 
     fn replay(&mut self, event: Event) -> Result<(), ServeError> {
+        let item = match &event {
+            Event::Label { item, class, .. } => {
+                self.check_class(*class)?;
+                Some(*item)
+            }
+            Event::Unlabel { item, .. } => Some(*item),
+            Event::AnnotationDeleted { .. } => None,
+        };
+        if let Some(item) = item {
+            self.check_item(item.get())?;
+        }
+        self.apply_event(&event);
+        Ok(())
+    }
+
+    /// Applies a journalled event in memory: at open (the journal replayed) and after a batch
+    /// of annotations was journalled, by the same code.
+    fn apply_event(&mut self, event: &Event) {
         match event {
             Event::Label {
                 item,
@@ -191,38 +214,68 @@ impl LabelStore {
                 annotator,
                 source,
                 annotation,
+                annotation_updated_at,
                 ..
             } => {
-                self.check_item(item.get())?;
-                self.check_class(class)?;
                 if let Some(id) = annotation {
-                    self.annotations.insert(id, item);
-                }
-                if source == Source::Web {
-                    self.undo.entry(annotator.clone()).or_default().push(item);
+                    self.annotations.insert(
+                        *id,
+                        annotations::AnnotationState::new(*item, annotation_updated_at.clone()),
+                    );
                 }
                 self.apply_label(
-                    item,
+                    *item,
                     LabelInfo {
-                        class,
-                        annotator,
-                        source: Some(source),
-                        annotation,
+                        class: *class,
+                        annotator: annotator.clone(),
+                        source: Some(*source),
+                        annotation: *annotation,
                     },
                 );
             }
-            Event::Unlabel { item, .. } => {
-                self.check_item(item.get())?;
-                self.apply_unlabel(item);
+            Event::Unlabel {
+                item,
+                annotation,
+                annotation_updated_at,
+                ..
+            } => {
+                if let Some(state) = annotation.and_then(|id| self.annotations.get_mut(&id)) {
+                    state.updated_at.clone_from(annotation_updated_at);
+                }
+                self.apply_unlabel(*item);
+            }
+            Event::AnnotationDeleted { annotation, .. } => {
+                if let Some(state) = self.annotations.get_mut(annotation) {
+                    state.deleted = true;
+                    let item = state.item;
+                    if self.labels.get(&item).and_then(|l| l.annotation) == Some(*annotation) {
+                        self.apply_unlabel(item);
+                    }
+                }
             }
         }
-        Ok(())
+    }
+
+    /// Sets the label of `item` (served or not): the queue forgets the item, no undo stack
+    /// holds it any more (a label given since replaced the one that could be undone), and a
+    /// label from the page goes on its annotator's stack.
+    fn set_label(&mut self, item: DatasetIndex, info: LabelInfo) {
+        for stack in self.undo.values_mut() {
+            stack.retain(|&i| i != item);
+        }
+        if info.source == Some(Source::Web) {
+            self.undo
+                .entry(info.annotator.clone())
+                .or_default()
+                .push(item);
+        }
+        self.labels.insert(item, info);
     }
 
     fn apply_label(&mut self, item: DatasetIndex, info: LabelInfo) {
         self.queue.revoke(item);
         self.queue.mark_labelled([item]);
-        self.labels.insert(item, info);
+        self.set_label(item, info);
     }
 
     /// Journals the unlabelling of `item` by `annotator`, then applies it; on a journal error
@@ -232,6 +285,8 @@ impl LabelStore {
             item,
             annotator: annotator.to_string(),
             at_ms: now_ms(),
+            annotation: None,
+            annotation_updated_at: None,
         })?;
         self.apply_unlabel(item);
         Ok(())
@@ -276,7 +331,7 @@ impl LabelStore {
         self.classes
             .iter()
             .position(|c| c == name)
-            .or_else(|| name.parse().ok().filter(|&i| i < self.classes.len()))
+            .or_else(|| crate::http::plain_index(name).filter(|&i| i < self.classes.len()))
             .ok_or_else(|| ServeError::UnknownClass {
                 class: name.to_string(),
                 names: self.classes.clone(),
@@ -332,9 +387,10 @@ impl LabelStore {
             lease: Some(lease.0),
             source: Source::Web,
             annotation: None,
+            annotation_updated_at: None,
         })?;
         self.queue.complete(lease, annotator, now)?;
-        self.labels.insert(
+        self.set_label(
             held.item,
             LabelInfo {
                 class,
@@ -343,10 +399,6 @@ impl LabelStore {
                 annotation: None,
             },
         );
-        self.undo
-            .entry(annotator.to_string())
-            .or_default()
-            .push(held.item);
         let retrain = self.count_new_label();
         Ok(self.labelled(held.item, class, retrain))
     }
@@ -390,95 +442,17 @@ impl LabelStore {
             .get(annotator)
             .and_then(|stack| stack.last().copied())
             .ok_or_else(|| ServeError::NothingToUndo(annotator.to_string()))?;
-        let class = self.labels.get(&item).map_or(0, |info| info.class);
+        // The stacks hold only labels that still stand as their annotator gave them on the
+        // page (set_label takes an item off every stack when it is labelled again).
+        let class = match self.labels.get(&item) {
+            Some(info) if info.source == Some(Source::Web) && info.annotator == annotator => {
+                info.class
+            }
+            _ => return Err(ServeError::NothingToUndo(annotator.to_string())),
+        };
         self.unlabel_durably(item, annotator)?;
         self.since_train = self.since_train.saturating_sub(1);
         Ok(self.labelled(item, class, false))
-    }
-
-    /// Labels `item` as `class` from outside the queue (a Label Studio annotation, created or
-    /// updated, with its id), durably. An active lease on the item ends.
-    ///
-    /// # Errors
-    /// An unknown item or class, or the journal cannot be written.
-    pub fn label_external(
-        &mut self,
-        item: usize,
-        class: usize,
-        annotator: &str,
-        source: Source,
-        annotation: Option<u64>,
-    ) -> Result<Labelled, ServeError> {
-        let item = self.check_item(item)?;
-        self.check_class(class)?;
-        let known = annotation.is_none_or(|id| self.annotations.get(&id) == Some(&item));
-        if known
-            && self
-                .labels
-                .get(&item)
-                .is_some_and(|info| info.class == class)
-        {
-            return Ok(self.labelled(item, class, false));
-        }
-        let (model_version, score) = self
-            .predictions
-            .get(&item)
-            .map_or((self.queue.model_version(), None), |&(_, score)| {
-                (self.queue.model_version(), Some(score))
-            });
-        self.journal.append(&Event::Label {
-            item,
-            class,
-            annotator: annotator.to_string(),
-            at_ms: now_ms(),
-            model_version,
-            score,
-            lease: None,
-            source,
-            annotation,
-        })?;
-        if let Some(id) = annotation {
-            self.annotations.insert(id, item);
-        }
-        let new = !self.labels.contains_key(&item);
-        self.apply_label(
-            item,
-            LabelInfo {
-                class,
-                annotator: annotator.to_string(),
-                source: Some(source),
-                annotation,
-            },
-        );
-        let retrain = new && self.count_new_label();
-        Ok(self.labelled(item, class, retrain))
-    }
-
-    /// Takes back the label that Label Studio annotation `id` gave (the annotation was deleted,
-    /// or changed into a skip), durably; returns its item. A label given since by another
-    /// annotation, the page or the seed stays: then, or for an annotation this store never
-    /// saw, nothing is written and the answer is `None`.
-    ///
-    /// # Errors
-    /// The journal cannot be written (then nothing changed).
-    pub fn unlabel_annotation(
-        &mut self,
-        id: u64,
-        annotator: &str,
-    ) -> Result<Option<DatasetIndex>, ServeError> {
-        let Some(&item) = self.annotations.get(&id) else {
-            return Ok(None);
-        };
-        if self.labels.get(&item).and_then(|info| info.annotation) != Some(id) {
-            return Ok(None);
-        }
-        self.unlabel_durably(item, annotator)?;
-        Ok(Some(item))
-    }
-
-    /// The item Label Studio annotation `id` labelled, if this store saw it.
-    pub fn annotation_item(&self, id: u64) -> Option<DatasetIndex> {
-        self.annotations.get(&id).copied()
     }
 
     /// Every label, in item order: what a retrain trains on.
@@ -675,7 +649,7 @@ mod tests {
         let now = Instant::now();
         let lease = store.next("ann", None, now).expect("an item");
         let first = store
-            .label_external(lease.item.get(), 2, "ls", Source::LabelStudio, Some(7))
+            .label_external(lease.item.get(), 2, "ls", Some(7))
             .expect("labels");
         assert!(!first.retrain);
         assert!(matches!(
@@ -685,23 +659,23 @@ mod tests {
         // The same annotation again: nothing new, nothing written.
         let journal = std::fs::read_to_string(dir.path().join("labels.journal")).expect("reads");
         store
-            .label_external(lease.item.get(), 2, "ls", Source::LabelStudio, Some(7))
+            .label_external(lease.item.get(), 2, "ls", Some(7))
             .expect("again");
         let after = std::fs::read_to_string(dir.path().join("labels.journal")).expect("reads");
         assert_eq!(journal, after);
         // An update changes the class without counting a new label.
         let updated = store
-            .label_external(lease.item.get(), 1, "ls", Source::LabelStudio, Some(7))
+            .label_external(lease.item.get(), 1, "ls", Some(7))
             .expect("updates");
         assert_eq!((updated.n_labelled, updated.retrain), (1, false));
         assert_eq!(store.annotation_item(7), Some(lease.item));
         assert!(!store.retrain_due());
         store
-            .label_external(5, 0, "ls", Source::LabelStudio, Some(8))
+            .label_external(5, 0, "ls", Some(8))
             .expect("a second label");
         assert!(store.retrain_due(), "two new labels");
         assert!(matches!(
-            store.label_external(6, 0, "ls", Source::LabelStudio, None),
+            store.label_external(6, 0, "ls", None),
             Err(ServeError::UnknownItem { item: 6, len: 6 })
         ));
         drop(store);
@@ -734,9 +708,7 @@ mod tests {
     fn a_journal_of_other_data_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = open(dir.path(), Vec::new());
-        store
-            .label_external(5, 2, "ls", Source::LabelStudio, None)
-            .expect("labels");
+        store.label_external(5, 2, "ls", None).expect("labels");
         drop(store);
         let err = LabelStore::open(
             dir.path(),

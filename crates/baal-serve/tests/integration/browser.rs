@@ -724,6 +724,7 @@ async fn the_page_labels_with_keys_and_undoes_with_backspace() {
                 label_line(item.get(), *class, annotator)
             }
             Event::Unlabel { item, .. } => format!("unlabel {item}"),
+            Event::AnnotationDeleted { annotation, .. } => format!("deleted {annotation}"),
         })
         .collect();
     assert_eq!(journal, expected);

@@ -4,5 +4,6 @@
 mod api;
 mod browser;
 mod common;
+mod hardening;
 mod load;
 mod sigkill;

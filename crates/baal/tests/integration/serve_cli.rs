@@ -98,3 +98,160 @@ fn serve_refuses_bad_data_with_a_message() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("neither fashion-mnist"), "{stderr}");
 }
+
+/// `baal serve` running on a 20-image `.npy` pool in `state`, its stderr lines collected as
+/// they come.
+struct Serving {
+    child: std::process::Child,
+    addr: String,
+    token: String,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Serving {
+    fn start(dir: &std::path::Path, state: &std::path::Path, rust_log: Option<&str>) -> Self {
+        let pool = dir.join("pool.npy");
+        let values: Vec<f32> = (0..20 * 28 * 28).map(|i| (i % 97) as f32 / 97.0).collect();
+        std::fs::write(&pool, encode_f32(&[20, 28, 28], &values)).expect("writes");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_baal"));
+        command
+            .args(["serve", pool.to_str().expect("utf-8")])
+            .args(["--classes", "cat,dog", "--addr", "127.0.0.1:0"])
+            .args(["--retrain-every", "1", "--epochs", "1", "--min-steps", "1"])
+            .args(["--iterations", "2", "--model", "mlp"])
+            .arg("--state")
+            .arg(state)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(level) = rust_log {
+            command.env("RUST_LOG", level);
+        }
+        let mut child = command.spawn().expect("starts baal serve");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stderr.take().expect("stderr"));
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        let first = BufReader::new(child.stdout.take().expect("stdout"))
+            .lines()
+            .next()
+            .expect("a line")
+            .expect("utf-8");
+        let url = first.split(" at ").nth(1).expect("the address").to_string();
+        let (addr, token) = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once("/#token="))
+            .expect("http://ADDR/#token=TOKEN");
+        Self {
+            child,
+            addr: addr.to_string(),
+            token: token.to_string(),
+            stderr,
+        }
+    }
+
+    /// Waits up to 60 s for a stderr line containing every one of `parts`.
+    fn wait_for(&self, parts: &[&str]) -> String {
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(60) {
+            if let Some(line) = self
+                .stderr
+                .lock()
+                .expect("lines")
+                .iter()
+                .find(|line| parts.iter().all(|p| line.contains(p)))
+            {
+                return line.clone();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "no stderr line with {parts:?}: {:?}",
+            self.stderr.lock().expect("lines")
+        );
+    }
+
+    /// POSTs JSON; the status code and the body.
+    fn post(&self, path: &str, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connects");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            self.token,
+            body.len()
+        )
+        .expect("writes");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let code = response[9..12].parse().expect("status code");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_logs_warnings_and_errors_and_requests_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    // A first run makes the state; a torn line (a crash mid-write) is left behind.
+    drop(Serving::start(dir.path(), &state, None));
+    let journal = state.join("labels.journal");
+    let mut torn = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .expect("journal");
+    torn.write_all(b"0badc0de {\"event\":\"lab")
+        .expect("writes");
+    drop(torn);
+    let serving = Serving::start(dir.path(), &state, Some("debug"));
+    serving.wait_for(&["WARN", "torn"]);
+    // A retrain that cannot record its round: a folder where history.json goes.
+    std::fs::create_dir_all(state.join("history.json").join("in-the-way")).expect("a folder");
+    let (code, next) = serving.post("/api/next", r#"{"annotator":"ann"}"#);
+    assert_eq!(code, 200, "{next}");
+    let next: serde_json::Value = serde_json::from_str(&next).expect("JSON");
+    let (code, _) = serving.post(
+        "/api/label",
+        &format!(
+            r#"{{"annotator":"ann","lease":{},"class":0}}"#,
+            next["lease"]
+        ),
+    );
+    assert_eq!(code, 200);
+    serving.wait_for(&["ERROR", "retrain failed"]);
+    // At debug, a line per request, its token kept out.
+    let line = serving.wait_for(&["request", "/api/label", "200"]);
+    assert!(!line.contains(&serving.token), "{line}");
+    drop(serving);
+    std::fs::remove_dir_all(state.join("history.json")).expect("out of the way");
+
+    // By default only warnings and errors: no request lines.
+    let quiet = Serving::start(dir.path(), &state, None);
+    let (code, _) = quiet.post("/api/next", r#"{"annotator":"ann"}"#);
+    assert_eq!(code, 200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !quiet
+            .stderr
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|l| l.contains("/api/next")),
+        "no request lines at the default level"
+    );
+}

@@ -55,8 +55,21 @@ fn serve(command: &ServeCommand) -> Result<(), String> {
     baal_serve::cli::run(&command.args, &device).map_err(|e| e.to_string())
 }
 
+/// The tool's log on standard error: warnings and errors, or what `RUST_LOG` asks for
+/// (`RUST_LOG=info` adds retrains, `debug` a line per `baal serve` request).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() {
     let cli = Cli::parse();
+    init_logging();
     let result = match &cli.command {
         Command::Score(args) => {
             run(args).and_then(|report| write_report(&report, args.output.as_deref()))
