@@ -53,10 +53,13 @@ pub struct ProfileOverrides {
     #[arg(long)]
     pub initial_labels: Option<usize>,
     /// Start from this many labelled examples of every class plus --initial-labels random
-    /// ones from the pool, as a user who brings a couple of examples of each class; 0 goes
-    /// back to balanced initial labels (default: the profile's).
-    #[arg(long)]
+    /// ones from the pool, as a user who brings a couple of examples of each class (0: the
+    /// random ones only) (default: the profile's).
+    #[arg(long, conflicts_with = "balanced_initial")]
     pub seed_per_class: Option<usize>,
+    /// Start from --initial-labels balanced over the classes (the balanced profiles' start).
+    #[arg(long)]
+    pub balanced_initial: bool,
     /// Make these classes rare in the pool (class indices, comma-separated; Fashion-MNIST:
     /// 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt, 7 sneaker,
     /// 8 bag, 9 ankle boot). With a profile that has no rare classes, --imbalance sets how rare
@@ -199,7 +202,10 @@ impl ProfileOverrides {
         set(&mut profile.max_labelled, self.max_labelled.as_ref());
         set(&mut profile.initial_labels, self.initial_labels.as_ref());
         if let Some(per_class) = self.seed_per_class {
-            profile.seed_per_class = (per_class > 0).then_some(per_class);
+            profile.seed_per_class = Some(per_class);
+        }
+        if self.balanced_initial {
+            profile.seed_per_class = None;
         }
         self.apply_imbalance(profile);
         set(&mut profile.metric, self.metric.as_ref());
@@ -447,10 +453,19 @@ mod tests {
             default.imbalance.expect("rare").rare_classes
         );
 
-        let balanced = parse(&["--imbalance", "1", "--seed-per-class", "0"]).expect("parses");
+        let balanced = parse(&["--imbalance", "1", "--balanced-initial"]).expect("parses");
         let profile =
             Profile::build(DatasetName::FashionMnistImbalanced, true, &balanced).expect("valid");
         assert_eq!((profile.imbalance, profile.seed_per_class), (None, None));
+        // No examples per class: random initial labels only.
+        let random = parse(&["--seed-per-class", "0", "--initial-labels", "40"]).expect("parses");
+        let profile =
+            Profile::build(DatasetName::FashionMnistImbalanced, true, &random).expect("valid");
+        assert_eq!(
+            (profile.seed_per_class, profile.initial_labels),
+            (Some(0), 40)
+        );
+        assert!(parse(&["--seed-per-class", "2", "--balanced-initial"]).is_err());
         // The metric changes the summary, not the runs: the same folder.
         let metric = parse(&["--metric", "accuracy"]).expect("parses");
         let profile =

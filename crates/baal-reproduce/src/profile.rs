@@ -110,9 +110,9 @@ pub struct Profile {
     /// keeps the dataset's own balance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imbalance: Option<Imbalance>,
-    /// The initial labels as a user starts: this many labelled examples of every class, plus
-    /// [`initial_labels`](Self::initial_labels) drawn at random from the pool; `None`:
-    /// `initial_labels` balanced over the classes.
+    /// The initial labels as a user starts: this many labelled examples of every class (0:
+    /// none), plus [`initial_labels`](Self::initial_labels) drawn at random from the pool;
+    /// `None`: `initial_labels` balanced over the classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_per_class: Option<usize>,
     /// What the summary measures: its targets, curves, areas and paired differences.

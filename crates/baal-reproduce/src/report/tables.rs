@@ -42,6 +42,10 @@ fn describe_training(profile: &Profile) -> (String, String) {
 /// The initial labels, in words.
 fn describe_initial_labels(profile: &Profile) -> String {
     match profile.seed_per_class {
+        Some(0) => format!(
+            "{} random initial labels from the pool",
+            profile.initial_labels
+        ),
         Some(per_class) => format!(
             "{per_class} initial labels of every class plus {} random ones from the pool",
             profile.initial_labels
