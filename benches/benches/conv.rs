@@ -11,8 +11,9 @@
 //!   batch-swapped input with the output gradient as kernel);
 //! - `train`: forward and backward through autodiff, input gradient only where a real network
 //!   needs it (not for the first layer);
-//! - first layers only, `train_input_conv`: the same through the zoo's
-//!   [`input_conv`](baal_zoo::models::input_conv) (unfold + matmul).
+//! - `ours_forward` and `ours_train`: `forward` and `train` through our convolution
+//!   ([`baal_zoo::conv::conv2d`]: im2col + one matmul over the batch, with its own backward
+//!   pass), in the same run.
 
 use std::hint::black_box;
 
@@ -21,7 +22,6 @@ use baal::burn::tensor::module::{conv_transpose2d, conv2d};
 use baal::burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use baal::burn::tensor::{Device, Distribution, Tensor};
 use baal_benches::bench_device;
-use baal_zoo::models::input_conv;
 use criterion::{Criterion, criterion_main};
 
 /// One convolution layer: batch, input channels, image side, filters, kernel side.
@@ -121,14 +121,14 @@ fn bench_layer(criterion: &mut Criterion, layer: &Layer, device: &Device) {
     let x = x.autodiff();
     let g = g.autodiff();
     let first = layer.channels == 1;
-    let train = |input_conv_path: bool| {
+    let train = |ours: bool| {
         let x = if first {
             x.clone()
         } else {
             x.clone().require_grad()
         };
-        let y = if input_conv_path {
-            input_conv(&conv, x.clone())
+        let y = if ours {
+            baal_zoo::conv::conv2d(&conv, x.clone())
         } else {
             conv.forward(x.clone())
         };
@@ -139,9 +139,14 @@ fn bench_layer(criterion: &mut Criterion, layer: &Layer, device: &Device) {
         }
     };
     group.bench_function("train", |b| b.iter(|| train(false)));
-    if first {
-        group.bench_function("train_input_conv", |b| b.iter(|| train(true)));
-    }
+    group.bench_function("ours_train", |b| b.iter(|| train(true)));
+    let plain = Conv2dConfig::new([layer.channels, layer.filters], [layer.kernel; 2])
+        .with_bias(false)
+        .init(device);
+    let x = x.inner();
+    group.bench_function("ours_forward", |b| {
+        b.iter(|| read(baal_zoo::conv::conv2d(&plain, x.clone())))
+    });
     group.finish();
 }
 

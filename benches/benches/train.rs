@@ -6,6 +6,8 @@
 //!   – pool – dropout .25 – dense 128 – dropout .5 – dense 10), batches of 32 of 28×28×1.
 //! - `train/gal_cnn/b64`: the zoo's [`GalCnn`] (conv 4×4 ×32 – conv 4×4 ×32 – pool – dropout
 //!   .25 – dense 128 – dropout .5 – dense 10), batches of 64 of 28×28×1.
+//! - `train/vgg_small/b64`: the zoo's [`VggSmall`] (the CIFAR-10 quick profile's model: six
+//!   padded 3×3 convolutions in three pooled blocks), batches of 64 of 32×32×3.
 //!
 //! Each iteration is one `Trainer::fit` of 50 gradient steps over 400 labelled images, as an
 //! active-learning step runs it: weights reset, batches shuffled and turned from host images
@@ -20,7 +22,7 @@ use baal::burn::tensor::{Device, Tensor};
 use baal::data::LabelledItem;
 use baal_benches::bench_device;
 use baal_zoo::images::{NormalizedImage, normalized_batcher};
-use baal_zoo::models::{GalCnnConfig, SmallCnnConfig};
+use baal_zoo::models::{GalCnnConfig, SmallCnnConfig, VggSmallConfig};
 use criterion::{Criterion, Throughput, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,16 +32,19 @@ const LABELLED: usize = 400;
 /// Gradient steps per fit (one criterion element each).
 const STEPS: usize = 50;
 
-/// `LABELLED` seeded random 28×28×1 images (standard-normal-ish pixels) with balanced classes.
-fn labelled_set() -> InMemDataset<LabelledItem<NormalizedImage, u8>> {
+/// `LABELLED` seeded random images of `shape` (uniform pixels in ±1) with balanced classes.
+fn labelled_set(shape: [usize; 3]) -> InMemDataset<LabelledItem<NormalizedImage, u8>> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let pixels = shape.iter().product::<usize>();
     let items = (0..LABELLED)
         .map(|i| {
             let label = (i % 10) as u8;
             LabelledItem {
                 item: NormalizedImage {
-                    pixels: (0..784).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
-                    shape: [1, 28, 28],
+                    pixels: (0..pixels)
+                        .map(|_| rng.random_range(-1.0f32..1.0))
+                        .collect(),
+                    shape,
                     label,
                 },
                 label,
@@ -52,11 +57,11 @@ fn labelled_set() -> InMemDataset<LabelledItem<NormalizedImage, u8>> {
 fn bench_model<M: Classifier<Input = Tensor<4>>>(
     criterion: &mut Criterion,
     id: &str,
-    model: M,
+    (model, shape): (M, [usize; 3]),
     batch_size: usize,
     device: &Device,
 ) {
-    let labelled = labelled_set();
+    let labelled = labelled_set(shape);
     let config = TrainerConfig::default()
         .with_optimizer(OptimizerConfig::adam(1e-3))
         .with_batch_size(batch_size)
@@ -80,10 +85,13 @@ fn bench_model<M: Classifier<Input = Tensor<4>>>(
 fn train(criterion: &mut Criterion) {
     let device = bench_device();
     device.seed(0);
+    let grey = [1, 28, 28];
     let small = SmallCnnConfig::new().init(&device).expect("valid model");
-    bench_model(criterion, "small_cnn/b32", small, 32, &device);
+    bench_model(criterion, "small_cnn/b32", (small, grey), 32, &device);
     let gal = GalCnnConfig::new().init(&device).expect("valid model");
-    bench_model(criterion, "gal_cnn/b64", gal, 64, &device);
+    bench_model(criterion, "gal_cnn/b64", (gal, grey), 64, &device);
+    let vgg = VggSmallConfig::new().init(&device).expect("valid model");
+    bench_model(criterion, "vgg_small/b64", (vgg, [3, 32, 32]), 64, &device);
 }
 
 fn benches() {

@@ -1,6 +1,7 @@
-"""PyTorch's side of the `train/small_cnn/b32` and `train/gal_cnn/b64` benches.
+"""PyTorch's side of the `train/small_cnn/b32`, `train/gal_cnn/b64` and `train/vgg_small/b64`
+benches.
 
-The same models (PyTorch's default initialisation), 400 random 28x28x1 images, Adam lr 1e-3,
+The same models (PyTorch's default initialisation), 400 random 28x28x1 (32x32x3) images, Adam lr 1e-3,
 cross-entropy, dropout on, and one "fit" = reset the weights, then 50 gradient steps over
 shuffled batches (a DataLoader-free loop over one tensor, the fastest way PyTorch offers).
 Prints one JSON object per bench: gradient steps per second (median over 10 fits).
@@ -24,9 +25,19 @@ def gal_cnn():
         nn.Dropout(0.5), nn.Linear(128, 10))
 
 
-def bench(name, model, batch):
+def vgg_small():
+    def block(c_in, c_out):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+    return nn.Sequential(
+        *block(3, 32), *block(32, 64), *block(64, 128), nn.Flatten(),
+        nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 256), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(256, 10))
+
+
+def bench(name, model, batch, shape=(1, 28, 28)):
     torch.manual_seed(0)
-    x = torch.rand(LABELLED, 1, 28, 28) * 2 - 1
+    x = torch.rand(LABELLED, *shape) * 2 - 1
     y = torch.arange(LABELLED) % 10
     initial = copy.deepcopy(model.state_dict())
     loss_fn = nn.CrossEntropyLoss()
@@ -66,3 +77,4 @@ def bench(name, model, batch):
 if __name__ == "__main__":
     bench("small_cnn/b32", SmallCnn(), 32)
     bench("gal_cnn/b64", gal_cnn(), 64)
+    bench("vgg_small/b64", vgg_small(), 64, (3, 32, 32))

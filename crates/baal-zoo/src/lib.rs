@@ -6,7 +6,10 @@
 //!   [`Vgg16`](models::Vgg16) with MC dropout in its classifier (and torchvision's ImageNet
 //!   weights), and [`Mlp`](models::Mlp); each implements
 //!   [`Classifier`](baal_active::Classifier).
+//! - [`conv`]: [`conv2d`](conv::conv2d), a 2-D convolution with its own backward pass on the
+//!   CPU (flex), which the models use, and any Burn `Conv2d` can (Burn's elsewhere).
 //! - [`images`]: batchers from [`ImageItem`](baal_data::ImageItem)s to normalised tensors.
 
+pub mod conv;
 pub mod images;
 pub mod models;

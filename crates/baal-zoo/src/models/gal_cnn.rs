@@ -86,8 +86,8 @@ impl StochasticModel for GalCnn {
     /// # Shapes
     /// `[N, channels, size, size]` to `[N, filters · ((size - 6) / 2)²]`.
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(super::input_conv(&self.conv1, images));
-        let x = relu(self.conv2.forward(x));
+        let x = relu(crate::conv::conv2d(&self.conv1, images));
+        let x = relu(crate::conv::conv2d(&self.conv2, x));
         self.pool.forward(x).flatten(1, 3)
     }
 

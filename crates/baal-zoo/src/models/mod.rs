@@ -5,9 +5,7 @@
 
 mod gal_cnn;
 mod head;
-mod input_conv;
 mod kind;
-pub use input_conv::input_conv;
 pub use kind::{ModelKind, ModelVisitor};
 mod mlp;
 mod small_cnn;

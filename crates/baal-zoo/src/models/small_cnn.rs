@@ -89,8 +89,8 @@ impl StochasticModel for SmallCnn {
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self
             .pool
-            .forward(relu(super::input_conv(&self.conv1, images)));
-        let x = self.pool.forward(relu(self.conv2.forward(x)));
+            .forward(relu(crate::conv::conv2d(&self.conv1, images)));
+        let x = self.pool.forward(relu(crate::conv::conv2d(&self.conv2, x)));
         x.flatten(1, 3)
     }
 

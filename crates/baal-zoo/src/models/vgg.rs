@@ -111,7 +111,7 @@ impl StochasticModel for Vgg16 {
             if width == 0 {
                 x = self.pool.forward(x);
             } else if let Some(conv) = convs.next() {
-                x = relu(conv.forward(x));
+                x = relu(crate::conv::conv2d(conv, x));
             }
         }
         let x = self.avgpool.forward(x).flatten(1, 3);
@@ -313,7 +313,7 @@ impl StochasticModel for VggSmall {
         let mut x = images;
         for block in self.convs.chunks(2) {
             for conv in block {
-                x = relu(conv.forward(x));
+                x = relu(crate::conv::conv2d(conv, x));
             }
             x = self.pool.forward(x);
         }

@@ -1,0 +1,245 @@
+//! The convolution's arithmetic on flex tensors (f32): im2col and col2im over plain slices,
+//! the products on the `gemm` crate (flex's own matmul kernels).
+//!
+//! An image's columns are `[K, P]`, with `K = C·kh·kw` (a window's values in the weights'
+//! order: channel, row, column) and `P = OH·OW` output positions; [`per_image`] builds one
+//! image's at a time in a thread's scratch buffer that stays in cache, images spread over the
+//! threads, and makes them again in the backward pass.
+//!
+//! Measured and dropped: the batch's columns side by side (`[K, N·P]`, one product per pass,
+//! the columns kept for the backward pass). It was no faster on the small CNN's layers and
+//! 2–10× slower on the Gal CNN's (`K·N·P` values, 63 MB for its second layer at batch 64,
+//! and the transposes around the products, cost more in memory traffic and page faults than
+//! making the columns again).
+
+pub(super) mod per_image;
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Shape, TensorData};
+
+use super::Geometry;
+
+/// The sizes of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Dims {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Dims {
+    /// The sizes of `x` `[N, C, H, W]` convolved with `weight` `[O, C, kh, kw]` under `g`;
+    /// `None` when the output would be empty.
+    pub fn of(x: &Shape, weight: &Shape, g: &Geometry) -> Option<Self> {
+        let [n, c, h, w] = [x[0], x[1], x[2], x[3]];
+        let [o, _, kh, kw] = [weight[0], weight[1], weight[2], weight[3]];
+        let span = |size: usize, pad: usize, k: usize, dil: usize, stride: usize| {
+            let padded = size + 2 * pad;
+            let reach = dil * (k.max(1) - 1) + 1;
+            (padded >= reach && stride > 0).then(|| (padded - reach) / stride + 1)
+        };
+        let oh = span(h, g.padding[0], kh, g.dilation[0], g.stride[0])?;
+        let ow = span(w, g.padding[1], kw, g.dilation[1], g.stride[1])?;
+        (n * c * o * kh * kw > 0).then_some(Self {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            oh,
+            ow,
+        })
+    }
+
+    /// A window's length, `C·kh·kw`.
+    pub fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Output positions per image, `OH·OW`.
+    pub fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Values of one input image, `C·H·W`.
+    pub fn image(&self) -> usize {
+        self.c * self.h * self.w
+    }
+}
+
+/// The gradients a backward pass asked for: the input's, the weight's and the bias's.
+pub(super) struct Grads {
+    pub x: Option<FlexTensor>,
+    pub weight: Option<FlexTensor>,
+    pub bias: Option<FlexTensor>,
+}
+
+/// `tensor`'s f32 values, contiguous (copied only when it is a strided view).
+pub(super) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(values) => std::borrow::Cow::Borrowed(values),
+        None => std::borrow::Cow::Owned(
+            tensor
+                .to_contiguous()
+                .as_slice::<f32>()
+                .expect("an f32 tensor (checked by conv2d)")
+                .to_vec(),
+        ),
+    }
+}
+
+pub(super) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// A row-major matrix view: its values, rows, columns; transposed views swap the strides.
+#[derive(Clone, Copy)]
+pub(super) struct Matrix<'a> {
+    values: &'a [f32],
+    rows: usize,
+    columns: usize,
+    transposed: bool,
+}
+
+impl<'a> Matrix<'a> {
+    pub fn new(values: &'a [f32], rows: usize, columns: usize) -> Self {
+        assert_eq!(values.len(), rows * columns, "a matrix's values");
+        Self {
+            values,
+            rows,
+            columns,
+            transposed: false,
+        }
+    }
+
+    /// This matrix transposed (no copy).
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.columns,
+            columns: self.rows,
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// (column stride, row stride) of the logical matrix in `values`.
+    fn strides(&self) -> (isize, isize) {
+        if self.transposed {
+            (self.rows as isize, 1)
+        } else {
+            (1, self.columns as isize)
+        }
+    }
+}
+
+/// `dst [m, n] = lhs [m, k] × rhs [k, n]`, or `dst += …` with `accumulate`; `dst` row-major;
+/// on the calling thread (the images are what is spread over the threads).
+///
+/// # Panics
+/// The shapes do not agree (an internal error: callers pass matching sizes).
+#[allow(unsafe_code)]
+pub(super) fn gemm(dst: &mut [f32], lhs: Matrix<'_>, rhs: Matrix<'_>, accumulate: bool) {
+    let (m, k, n) = (lhs.rows, lhs.columns, rhs.columns);
+    assert_eq!(rhs.rows, k, "inner dimensions");
+    assert_eq!(dst.len(), m * n, "the destination's size");
+    let (lhs_cs, lhs_rs) = lhs.strides();
+    let (rhs_cs, rhs_rs) = rhs.strides();
+    // SAFETY: `lhs` holds `m·k` values and `rhs` `k·n` (asserted in `Matrix::new`), read at
+    // the strides of a row-major matrix or its transpose, so every index gemm forms, `i·rs +
+    // j·cs` with `i < rows` and `j < columns`, is inside its slice; `dst` holds `m·n` values
+    // (asserted above) written row-major; `dst` is a distinct `&mut`, so it overlaps neither.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.values.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.values.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The output indices `[lo, hi)` whose input index `o·stride + offset − pad` (`offset` the
+/// kernel tap's, `k·dilation`) lies in `[0, size)`: the rest read padding.
+#[inline]
+fn valid(out: usize, size: usize, offset: usize, pad: usize, stride: usize) -> (usize, usize) {
+    // o·stride ≥ pad − offset, and o·stride < size + pad − offset.
+    let lo = pad.saturating_sub(offset).div_ceil(stride);
+    let hi = (size + pad)
+        .saturating_sub(offset)
+        .div_ceil(stride)
+        .min(out);
+    (lo.min(hi), hi)
+}
+
+/// Row `row` of one image's columns (`P` values): the image `x` `[C, H, W]` read at one
+/// kernel tap, zeros where the window is in the padding.
+pub(super) fn fill_row(x: &[f32], row: usize, out: &mut [f32], d: &Dims, g: &Geometry) {
+    let (c, tap) = (row / (d.kh * d.kw), row % (d.kh * d.kw));
+    let (dy, dx) = (tap / d.kw * g.dilation[0], tap % d.kw * g.dilation[1]);
+    let ([sy, sx], [py, px]) = (g.stride, g.padding);
+    let (y_lo, y_hi) = valid(d.oh, d.h, dy, py, sy);
+    let (x_lo, x_hi) = valid(d.ow, d.w, dx, px, sx);
+    if py + px > 0 {
+        out.fill(0.0);
+    }
+    let plane = &x[c * d.h * d.w..][..d.h * d.w];
+    for oy in y_lo..y_hi {
+        let source = &plane[(oy * sy + dy - py) * d.w..][..d.w];
+        let target = &mut out[oy * d.ow..][x_lo..x_hi];
+        let first = x_lo * sx + dx - px;
+        if sx == 1 {
+            target.copy_from_slice(&source[first..first + target.len()]);
+        } else {
+            for (t, s) in target.iter_mut().zip(source[first..].iter().step_by(sx)) {
+                *t = *s;
+            }
+        }
+    }
+}
+
+/// Adds row `row` of one image's columns' gradient (`P` values) back into the gradient of
+/// its channel's plane `[H, W]`.
+pub(super) fn add_row(grads: &[f32], row: usize, plane: &mut [f32], d: &Dims, g: &Geometry) {
+    let tap = row % (d.kh * d.kw);
+    let (dy, dx) = (tap / d.kw * g.dilation[0], tap % d.kw * g.dilation[1]);
+    let ([sy, sx], [py, px]) = (g.stride, g.padding);
+    let (y_lo, y_hi) = valid(d.oh, d.h, dy, py, sy);
+    let (x_lo, x_hi) = valid(d.ow, d.w, dx, px, sx);
+    for oy in y_lo..y_hi {
+        let target = &mut plane[(oy * sy + dy - py) * d.w..][..d.w];
+        let grads = &grads[oy * d.ow..][x_lo..x_hi];
+        let first = x_lo * sx + dx - px;
+        if sx == 1 {
+            for (t, grad) in target[first..first + grads.len()].iter_mut().zip(grads) {
+                *t += grad;
+            }
+        } else {
+            for (t, grad) in target[first..].iter_mut().step_by(sx).zip(grads) {
+                *t += grad;
+            }
+        }
+    }
+}
