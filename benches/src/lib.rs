@@ -4,6 +4,13 @@ use baal::burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// The benches allocate as the `baal` and `reproduce` binaries do (feature `mimalloc`, on by
+/// default): training allocates and frees megabytes per op, which glibc's malloc serves with
+/// fresh pages from the kernel each time (docs/benchmarks.md, "Allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The device benchmarks run on: `BAAL_BENCH_DEVICE` (a [`baal::device::parse_device`] name),
 /// else `cpu`.
 ///

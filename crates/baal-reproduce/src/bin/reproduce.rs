@@ -9,6 +9,12 @@ use std::process::ExitCode;
 use baal_reproduce::{DatasetName, Error, Profile, ProfileOverrides, reproduce};
 use clap::Parser;
 
+/// mimalloc serves training's megabyte-sized, short-lived buffers from memory it keeps, where
+/// glibc's malloc returns them to the kernel and faults them in again (docs/benchmarks.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Reproduce baal's active-learning experiments.
 #[derive(Parser, Debug)]
 #[command(name = "reproduce")]

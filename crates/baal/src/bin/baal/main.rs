@@ -8,6 +8,12 @@ mod shards;
 use clap::{Parser, Subcommand};
 use score::{ScoreArgs, run, write_report};
 
+/// mimalloc serves training's megabyte-sized, short-lived buffers from memory it keeps, where
+/// glibc's malloc returns them to the kernel and faults them in again (docs/benchmarks.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bayesian active learning on Burn.
 #[derive(Debug, Parser)]
 #[command(name = "baal", version, about)]
