@@ -392,13 +392,19 @@ pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), Serv
 pub fn run(args: &ServeArgs, device: &Device) -> Result<(), ServeError> {
     let (server, token) = start(args, device)?;
     let addr = server.addr();
-    println!(
-        "baal serve: labelling {} at http://{addr}/#token={token}",
-        args.data
+    let banner = format!(
+        "baal serve: labelling {} at http://{addr}/#token={token}\n  \
+         API token:                 {token}\n  \
+         Label Studio backend URL:  http://{addr}/ls/{token}\n  \
+         state:                     {}\n",
+        args.data,
+        args.state.display()
     );
-    println!("  API token:                 {token}");
-    println!("  Label Studio backend URL:  http://{addr}/ls/{token}");
-    println!("  state:                     {}", args.state.display());
+    // A closed standard output (`baal serve | head -1`) must not stop the service: println!
+    // would panic on the broken pipe.
+    if let Err(e) = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes()) {
+        tracing::warn!("could not print the address to standard output: {e}");
+    }
     server.wait()
 }
 

@@ -7,14 +7,10 @@ use std::process::{Command, Stdio};
 
 use baal_data::formats::npy::encode_f32;
 
-/// A plain HTTP/1.1 GET; the status line's code and the body.
-fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
+/// Sends one whole HTTP/1.1 request (`Connection: close`); the status line's code and the body.
+fn exchange(addr: &str, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connects");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("writes");
+    stream.write_all(request.as_bytes()).expect("writes");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("reads");
     let code = response[9..12].parse().expect("status code");
@@ -25,49 +21,71 @@ fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
     (code, body)
 }
 
+/// A plain HTTP/1.1 GET; the status line's code and the body.
+fn http_get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    exchange(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
 #[test]
 fn serve_prints_its_address_and_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let pool = dir.path().join("pool.npy");
-    let values: Vec<f32> = (0..20 * 28 * 28).map(|i| (i % 97) as f32 / 97.0).collect();
-    std::fs::write(&pool, encode_f32(&[20, 28, 28], &values)).expect("writes");
     let state = dir.path().join("state");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baal"))
-        .args([
-            "serve",
-            pool.to_str().expect("utf-8"),
-            "--classes",
-            "cat,dog",
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--state")
-        .arg(&state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts baal serve");
-    let first = BufReader::new(child.stdout.take().expect("stdout"))
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let url = first.split(" at ").nth(1).expect("the address").to_string();
-    let (addr, token) = url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split_once("/#token="))
-        .expect("http://ADDR/#token=TOKEN");
-    let (code, status) = http_get(addr, "/api/status", token);
-    let _ = child.kill();
-    let _ = child.wait();
+    let serving = Serving::start(dir.path(), &state, None);
+    let (code, status) = http_get(&serving.addr, "/api/status", &serving.token);
     assert_eq!(code, 200, "{status}");
     let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
     assert_eq!(status["n_items"], 20);
     assert_eq!(status["classes"], serde_json::json!(["cat", "dog"]));
     assert_eq!(
         std::fs::read_to_string(state.join("token")).expect("token"),
-        token
+        serving.token
     );
+}
+
+#[test]
+fn serve_keeps_serving_when_its_standard_output_is_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(["serve", write_pool(dir.path()).to_str().expect("utf-8")])
+        .args(["--classes", "cat,dog", "--addr", &addr, "--model", "mlp"])
+        .arg("--state")
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts baal serve");
+    // Nobody reads the address: the banner meets a closed pipe, as after `| head -1`.
+    drop(child.stdout.take());
+    let started = std::time::Instant::now();
+    let answer = loop {
+        let token = std::fs::read_to_string(state.join("token")).unwrap_or_default();
+        let exited = child.try_wait().expect("polls").is_some();
+        if exited || started.elapsed() > std::time::Duration::from_secs(60) {
+            break None;
+        }
+        if !token.is_empty() && TcpStream::connect(&addr).is_ok() {
+            // The banner is printed once the server listens; give it the time to.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            break Some(http_get(&addr, "/api/status", &token));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let running = child.try_wait().expect("polls").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "baal serve stopped on a closed standard output");
+    assert_eq!(answer.map(|(code, _)| code), Some(200));
 }
 
 #[test]
@@ -99,6 +117,14 @@ fn serve_refuses_bad_data_with_a_message() {
     assert!(stderr.contains("neither fashion-mnist"), "{stderr}");
 }
 
+/// A pool of 20 images 28×28, `dir/pool.npy`.
+fn write_pool(dir: &std::path::Path) -> std::path::PathBuf {
+    let pool = dir.join("pool.npy");
+    let values: Vec<f32> = (0..20 * 28 * 28).map(|i| (i % 97) as f32 / 97.0).collect();
+    std::fs::write(&pool, encode_f32(&[20, 28, 28], &values)).expect("writes");
+    pool
+}
+
 /// `baal serve` running on a 20-image `.npy` pool in `state`, its stderr lines collected as
 /// they come.
 struct Serving {
@@ -110,9 +136,7 @@ struct Serving {
 
 impl Serving {
     fn start(dir: &std::path::Path, state: &std::path::Path, rust_log: Option<&str>) -> Self {
-        let pool = dir.join("pool.npy");
-        let values: Vec<f32> = (0..20 * 28 * 28).map(|i| (i % 97) as f32 / 97.0).collect();
-        std::fs::write(&pool, encode_f32(&[20, 28, 28], &values)).expect("writes");
+        let pool = write_pool(dir);
         let mut command = Command::new(env!("CARGO_BIN_EXE_baal"));
         command
             .args(["serve", pool.to_str().expect("utf-8")])
@@ -136,11 +160,10 @@ impl Serving {
                 sink.lock().expect("lines").push(line);
             }
         });
-        let first = BufReader::new(child.stdout.take().expect("stdout"))
-            .lines()
-            .next()
-            .expect("a line")
-            .expect("utf-8");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = stdout.next().expect("a line").expect("utf-8");
+        // The rest of the banner is read too: the pipe stays open as a terminal would.
+        std::thread::spawn(move || stdout.map_while(Result::ok).for_each(drop));
         let url = first.split(" at ").nth(1).expect("the address").to_string();
         let (addr, token) = url
             .strip_prefix("http://")
@@ -177,23 +200,13 @@ impl Serving {
 
     /// POSTs JSON; the status code and the body.
     fn post(&self, path: &str, body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connects");
-        write!(
-            stream,
+        let request = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.addr,
             self.token,
             body.len()
-        )
-        .expect("writes");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("reads");
-        let code = response[9..12].parse().expect("status code");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (code, body)
+        );
+        exchange(&self.addr, &request)
     }
 }
 
