@@ -12,8 +12,8 @@
 //! - `train`: forward and backward through autodiff, input gradient only where a real network
 //!   needs it (not for the first layer);
 //! - `ours_forward` and `ours_train`: `forward` and `train` through our convolution
-//!   ([`baal_zoo::conv::conv2d`]: im2col + one matmul over the batch, with its own backward
-//!   pass), in the same run.
+//!   ([`baal_zoo::conv::conv2d`]: im2col + one matmul per image, with its own backward pass),
+//!   in the same run.
 
 use std::hint::black_box;
 

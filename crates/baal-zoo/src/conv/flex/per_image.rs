@@ -97,6 +97,24 @@ impl Scratch {
     }
 }
 
+/// `step` over `images` (each with its input gradient's slice when one is wanted), each thread
+/// into its own [`Scratch`]; the threads' shares summed.
+fn sum_shares<'a>(
+    images: impl ParallelIterator<Item = (usize, Option<&'a mut [f32]>)>,
+    d: &Dims,
+    step: &(impl Fn(usize, &mut Scratch, Option<&'a mut [f32]>) + Sync),
+) -> Scratch {
+    images
+        .fold(
+            || Scratch::new(d),
+            |mut s, (image, dx)| {
+                step(image, &mut s, dx);
+                s
+            },
+        )
+        .reduce(|| Scratch::new(d), Scratch::merge)
+}
+
 /// The gradients of `x`, `weight` and the bias that `need` asks for, from the output's
 /// gradient `grad` `[N, O, OH, OW]`, in one pass over the images.
 pub(crate) fn backward(
@@ -132,29 +150,11 @@ pub(crate) fn backward(
         Vec::new()
     };
     let shares = if need_x {
-        dx.par_chunks_mut(d.image())
-            .with_min_len(per_thread(d.n))
-            .enumerate()
-            .fold(
-                || Scratch::new(d),
-                |mut s, (image, dx)| {
-                    step(image, &mut s, Some(dx));
-                    s
-                },
-            )
-            .reduce(|| Scratch::new(d), Scratch::merge)
+        let images = dx.par_chunks_mut(d.image()).with_min_len(per_thread(d.n));
+        sum_shares(images.enumerate().map(|(i, dx)| (i, Some(dx))), d, &step)
     } else {
-        (0..d.n)
-            .into_par_iter()
-            .with_min_len(per_thread(d.n))
-            .fold(
-                || Scratch::new(d),
-                |mut s, image| {
-                    step(image, &mut s, None);
-                    s
-                },
-            )
-            .reduce(|| Scratch::new(d), Scratch::merge)
+        let images = (0..d.n).into_par_iter().with_min_len(per_thread(d.n));
+        sum_shares(images.map(|i| (i, None)), d, &step)
     };
     Grads {
         x: need_x.then(|| tensor(dx, [d.n, d.c, d.h, d.w])),
