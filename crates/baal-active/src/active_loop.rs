@@ -233,6 +233,7 @@ where
     pub fn state(&self) -> LoopState {
         LoopState {
             heuristic: self.heuristic.name().to_string(),
+            heuristic_identity: Some(self.heuristic.identity()),
             query_size: self.query_size,
             steps: self.steps,
             heuristic_draws: self.heuristic.draws(),
@@ -241,15 +242,23 @@ where
     }
 
     /// Continues from a saved loop state, or says why it does not fit this loop (another
-    /// heuristic or query size).
+    /// heuristic, the same with other parameters, or another query size). A state saved
+    /// before heuristics had an identity is compared by the heuristic's name, as it was then.
     pub(crate) fn restore(&mut self, state: LoopState) -> std::result::Result<(), String> {
-        if state.heuristic != self.heuristic.name() || state.query_size != self.query_size {
+        let identity = self.heuristic.identity();
+        let (same_heuristic, saved, current) = match &state.heuristic_identity {
+            Some(saved) => (*saved == identity, saved.to_string(), identity.to_string()),
+            None => (
+                state.heuristic == self.heuristic.name(),
+                state.heuristic.clone(),
+                self.heuristic.name().to_string(),
+            ),
+        };
+        if !same_heuristic || state.query_size != self.query_size {
             return Err(format!(
-                "it was run with heuristic {} and query size {}, not {} and {}; use another folder",
-                state.heuristic,
-                state.query_size,
-                self.heuristic.name(),
-                self.query_size
+                "it was run with heuristic {saved} and query size {}, not {current} and {}; use \
+                 another folder",
+                state.query_size, self.query_size
             ));
         }
         self.steps = state.steps;

@@ -21,8 +21,14 @@ pub const RUN_STATE_FORMAT_VERSION: u32 = 2;
 /// The loop's part of a run: what makes a resumed loop continue as the original would have.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoopState {
-    /// The heuristic's name (a resume with another heuristic is refused).
+    /// The heuristic's name, as a person reads it.
     pub heuristic: String,
+    /// The heuristic's identity ([`Heuristic::identity`](baal_heuristics::Heuristic::identity):
+    /// its name and every parameter that changes its ranking): a resume with a heuristic of
+    /// another identity is refused. `None` in a state saved before identities were; such a
+    /// state is resumed by a heuristic of the same name, as it was then.
+    #[serde(default)]
+    pub heuristic_identity: Option<serde_json::Value>,
     /// Items queried per step (a resume with another query size is refused).
     pub query_size: usize,
     /// Steps done: step `s` draws its MC masks with the sampler seed plus `s`.
@@ -106,8 +112,11 @@ impl<L: Serialize + DeserializeOwned> RunState<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ActiveLearningLoop;
     use baal_data::ActiveLearningDataset;
+    use baal_heuristics::{Bald, Entropy, Heuristic, StochasticSampling};
     use burn::data::dataset::InMemDataset;
+    use serde_json::Value;
 
     fn state() -> RunState<u8> {
         let mut dataset = ActiveLearningDataset::new(InMemDataset::new((0..8u8).collect()))
@@ -115,6 +124,7 @@ mod tests {
         dataset.label_randomly(3).expect("labels");
         let active = LoopState {
             heuristic: "random".into(),
+            heuristic_identity: Some(serde_json::json!({ "name": "random", "seed": 3 })),
             query_size: 2,
             steps: 4,
             heuristic_draws: 4,
@@ -135,5 +145,70 @@ mod tests {
         old.save(&path).expect("saves");
         let err = RunState::<u8>::load(&path).expect_err("format 1");
         assert!(err.to_string().contains("format 1"), "{err}");
+    }
+
+    fn power(base: impl Heuristic + 'static, temperature: f64, seed: u64) -> Box<dyn Heuristic> {
+        Box::new(StochasticSampling::power(base, temperature, seed).expect("valid"))
+    }
+
+    /// Saves the state of a fresh loop of `heuristic` (query size 2) at `path`, with
+    /// `identity` as the saved identity when given (`Some(None)`: a state of before).
+    fn save_loop(path: &Path, heuristic: Box<dyn Heuristic>, identity: Option<Option<Value>>) {
+        let mut active = ActiveLearningLoop::<u8, u8>::new(heuristic, 2)
+            .expect("valid")
+            .state();
+        if let Some(identity) = identity {
+            active.heuristic_identity = identity;
+        }
+        let dataset = state().dataset;
+        RunState::new(active, dataset, None)
+            .save(path)
+            .expect("saves");
+    }
+
+    /// Resumes a loop of `heuristic` (query size 2) from `path`.
+    fn resume(path: &Path, heuristic: Box<dyn Heuristic>) -> Result<bool> {
+        let mut dataset = ActiveLearningDataset::new(InMemDataset::new((0..8u8).collect()))
+            .with_known_labels(|&x: &u8| x % 3);
+        ActiveLearningLoop::<u8, u8>::new(heuristic, 2)?
+            .with_checkpoint(path)
+            .resume(&mut dataset)
+    }
+
+    #[test]
+    fn a_resume_with_other_parameters_of_the_same_heuristic_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json");
+        save_loop(&path, power(Bald, 0.7, 5), None);
+        assert!(resume(&path, power(Bald, 0.7, 5)).expect("the same heuristic"));
+        // Each of these has the name of the saved one, power-sampling, which is all that
+        // was compared before.
+        let err = resume(&path, power(Bald, 1.0, 5)).expect_err("another temperature");
+        let message = err.to_string();
+        assert!(message.contains(r#""temperature":0.7"#), "{message}");
+        assert!(message.contains(r#""temperature":1.0"#), "{message}");
+        resume(&path, power(Entropy, 0.7, 5)).expect_err("another base heuristic");
+        resume(&path, power(Bald, 0.7, 6)).expect_err("another seed");
+        resume(&path, Box::new(Bald)).expect_err("another heuristic");
+    }
+
+    #[test]
+    fn a_state_saved_before_identities_is_compared_by_name() {
+        // Such a state has no heuristic_identity at all.
+        let json = r#"{"heuristic":"power-sampling","query_size":2,"steps":1,
+            "heuristic_draws":1,"pending":[]}"#;
+        let old: LoopState = serde_json::from_str(json).expect("an old loop state");
+        assert_eq!(old.heuristic_identity, None);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json");
+        save_loop(&path, power(Bald, 0.7, 5), Some(None));
+        // The name is all it holds, so the temperature cannot be checked.
+        assert!(resume(&path, power(Bald, 1.0, 5)).expect("the same name"));
+        let err = resume(&path, Box::new(Bald)).expect_err("another name");
+        assert!(
+            err.to_string()
+                .contains("run with heuristic power-sampling and query size 2, not bald"),
+            "{err}"
+        );
     }
 }

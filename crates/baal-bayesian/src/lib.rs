@@ -82,5 +82,7 @@ pub use dropout::{
 pub use error::{BayesianError, Result};
 pub use model::{McBatch, McOutput, OutputActivation, StochasticModel};
 pub use progress::{Progress, ProgressGuard, ProgressSink};
-pub use sampler::{DEFAULT_MEMORY_BUDGET, McPredictions, McSampler, McSamplerConfig};
+pub use sampler::{
+    DEFAULT_REPLICATED_PASS_MEMORY_BUDGET, McPredictions, McSampler, McSamplerConfig,
+};
 pub use weight_drop::{DropConnectModel, McDropConnect, McDropConnectConfig};

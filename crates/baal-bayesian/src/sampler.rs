@@ -11,8 +11,9 @@ use crate::error::BayesianError;
 use crate::model::{McBatch, McOutput, OutputActivation, StochasticModel};
 use crate::progress::{Progress, ProgressSink};
 
-/// The memory budget of [`McSamplerConfig`] by default: 1 GiB for one replicated pass.
-pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+/// The bound on the bytes of one replicated pass of the model's head
+/// ([`McSamplerConfig::memory_budget`]) by default: 1 GiB; not a heuristic's scoring budget.
+pub const DEFAULT_REPLICATED_PASS_MEMORY_BUDGET: usize = 1 << 30;
 
 /// The predictions the sampler returns for a model: `[N, C, T]` (`Tensor<3>`) for models
 /// with `[rows, C]` outputs, `[N, C, P, T]` (`Tensor<4>`) for `[rows, C, P]` outputs.
@@ -29,7 +30,7 @@ pub struct McSamplerConfig {
     pub replicate_in_memory: bool,
     /// Bytes one replicated pass of the head may use, estimated with
     /// [`StochasticModel::head_bytes_per_item`]. A pass always holds at least one iteration.
-    #[config(default = "DEFAULT_MEMORY_BUDGET")]
+    #[config(default = "DEFAULT_REPLICATED_PASS_MEMORY_BUDGET")]
     pub memory_budget: usize,
     /// Run the model's deterministic trunk once per input and only the head per iteration.
     /// Off: the trunk runs on the replicated batch too (same predictions, more work; useful

@@ -18,7 +18,8 @@ use crate::index::{DatasetIndex, PoolIndex};
 use crate::state::{Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION};
 use crate::views::{LabelledView, PoolTransform, PoolView};
 
-type KnownLabels<I, L> = Arc<dyn Fn(&I) -> L + Send + Sync>;
+/// The function that gives an item's true label, for simulated labelling.
+type KnownLabelFn<I, L> = Arc<dyn Fn(&I) -> L + Send + Sync>;
 type LabelCheck<L> = Arc<dyn Fn(&L) -> std::result::Result<(), String> + Send + Sync>;
 
 /// The label of one labelled item and when it was given.
@@ -63,7 +64,7 @@ struct Entry<L> {
 /// ```
 pub struct ActiveLearningDataset<I, L> {
     dataset: Arc<dyn Dataset<I>>,
-    known_labels: Option<KnownLabels<I, L>>,
+    known_labels: Option<KnownLabelFn<I, L>>,
     label_check: Option<LabelCheck<L>>,
     pool_transform: Option<PoolTransform<I>>,
     entries: Vec<Option<Entry<L>>>,

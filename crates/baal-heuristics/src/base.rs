@@ -15,6 +15,18 @@ pub trait Heuristic: Send + Sync {
     /// Short name, as used on the command line (`bald`, `batch-bald`, ...).
     fn name(&self) -> &'static str;
 
+    /// What makes it rank as it does, serialised: its name and every parameter that changes
+    /// its ranking (temperature, seed, BatchBALD's batch and samples, the combined heuristics
+    /// and their weights, ...), as a JSON object `{"name": ..., parameters...}`.
+    ///
+    /// A run saves it, and a resume with a heuristic of another identity is refused: the
+    /// name alone does not tell power sampling of BALD from that of entropy, nor one
+    /// temperature from another. The default, `{"name": name}`, fits heuristics without
+    /// parameters; a heuristic with parameters overrides it.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({ "name": self.name() })
+    }
+
     /// Which end of the scores is informative.
     fn orientation(&self) -> Orientation;
 
@@ -147,6 +159,9 @@ pub trait Heuristic: Send + Sync {
 impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn identity(&self) -> serde_json::Value {
+        (**self).identity()
     }
     fn orientation(&self) -> Orientation {
         (**self).orientation()

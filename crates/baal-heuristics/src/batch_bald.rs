@@ -10,8 +10,9 @@ use crate::draws::DrawCounter;
 use crate::error::{HeuristicError, Result};
 use crate::kernels;
 use crate::ops::xlogx;
-use crate::predictions::{Predictions, Reduction};
+use crate::predictions::Predictions;
 use crate::ranking::{Orientation, Ranking, Selection, check_query_size};
+use crate::reduction::Reduction;
 
 /// BatchBALD (Kirsch, van Amersfoort & Gal 2019, "BatchBALD: Efficient and Diverse Batch
 /// Acquisition for Deep Bayesian Active Learning"): selects a batch `A` greedily, each pick
@@ -99,6 +100,17 @@ impl BatchBald {
 impl Heuristic for BatchBald {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// Its name, batch, sampled configurations, exact-enumeration bound and seed.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": Self::NAME,
+            "query_size": self.query_size,
+            "num_samples": self.num_samples,
+            "max_exact_configurations": self.max_exact_configurations,
+            "seed": self.draws.seed(),
+        })
     }
 
     fn orientation(&self) -> Orientation {

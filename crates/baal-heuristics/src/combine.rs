@@ -4,8 +4,9 @@ use burn::tensor::Tensor;
 
 use crate::base::Heuristic;
 use crate::error::{HeuristicError, Result};
-use crate::predictions::{Predictions, Reduction};
+use crate::predictions::Predictions;
 use crate::ranking::{Orientation, Ranking};
+use crate::reduction::Reduction;
 
 /// Combines heuristics of the same orientation: each heuristic's scores are multiplied by its
 /// weight (weights are normalised to sum to one) and the weighted scores are folded by a
@@ -161,6 +162,17 @@ impl CombineHeuristics {
 impl Heuristic for CombineHeuristics {
     fn name(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// Its name, the identities of its heuristics in order, their normalised weights and the
+    /// reduction that folds them.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": Self::NAME,
+            "heuristics": self.heuristics.iter().map(|h| h.identity()).collect::<Vec<_>>(),
+            "weights": self.weights,
+            "reduction": format!("{:?}", self.reduction).to_lowercase(),
+        })
     }
 
     fn orientation(&self) -> Orientation {

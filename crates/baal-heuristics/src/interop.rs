@@ -31,8 +31,9 @@ use ndarray::{Array1, ArrayView3, ArrayView4, Dimension};
 
 use crate::base::Heuristic;
 use crate::error::Result;
-use crate::predictions::{Predictions, Reduction};
+use crate::predictions::Predictions;
 use crate::ranking::{Ranking, Selection};
+use crate::reduction::Reduction;
 
 /// An element type `ndarray` predictions may hold: `f32` or `f64`.
 pub trait NdElement: Copy + sealed::Sealed {

@@ -13,7 +13,7 @@
 use burn::tensor::Device;
 use rayon::prelude::*;
 
-use crate::predictions::{Reduction, SUM_TOLERANCE};
+use crate::reduction::{Reduction, SUM_TOLERANCE};
 
 /// Natural logarithm for normal positive `x` (callers clamp to `f32::MIN_POSITIVE`), within
 /// 1e-7 relative: split `x = m · 2^e` with `m` in `[2/3, 4/3)`, then a degree-9 polynomial in

@@ -139,6 +139,11 @@ impl HeuristicKind {
 
     /// Whether it picks a whole batch of the query size at once (BatchBALD, the sampled
     /// heuristics) rather than ranking the pool: it then needs a query size.
+    ///
+    /// The one table of this capability: [`build`](Self::build) asks it which kinds need a
+    /// query size. Of these kinds, the one whose picks depend on each other (BatchBALD) says
+    /// so once built, with its batch, through [`Heuristic::joint_batch`]; the sampled ones draw
+    /// their batch from per-item scores, so they have no joint batch.
     pub fn selects_batches(self) -> bool {
         matches!(
             self,
@@ -163,8 +168,10 @@ impl HeuristicKind {
                 reason: format!("{} needs a query size", self.name()),
             }),
         };
-        let sampled = |rule| -> Result<Box<dyn Heuristic>> {
+        if self.selects_batches() {
             query_size()?;
+        }
+        let sampled = |rule| -> Result<Box<dyn Heuristic>> {
             Ok(Box::new(StochasticSampling::new(
                 Bald,
                 rule,
@@ -258,6 +265,69 @@ mod tests {
             assert_eq!(heuristic.needs_predictions(), kind != HeuristicKind::Random);
             assert_eq!(heuristic.needs_target(), kind == HeuristicKind::Epig);
         }
+    }
+
+    #[test]
+    fn only_batch_kinds_need_a_query_size_and_only_batch_bald_selects_jointly() {
+        let params = HeuristicParams::new().with_query_size(3);
+        for &kind in HeuristicKind::ALL {
+            let heuristic = kind.build(&params).expect("builds");
+            // A joint batch is a batch of the query size, of a kind that selects batches.
+            match heuristic.joint_batch() {
+                Some(batch) => assert!(kind.selects_batches() && batch == 3, "{kind}"),
+                None => assert_ne!(kind, HeuristicKind::BatchBald),
+            }
+            assert_eq!(
+                kind.build(&HeuristicParams::new()).is_ok(),
+                !kind.selects_batches(),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn identities_tell_every_parameter_that_ranks_apart() {
+        let params = HeuristicParams::new().with_query_size(3).with_seed(7);
+        let identity = |kind: HeuristicKind, params: HeuristicParams| {
+            kind.build(&params).expect("builds").identity()
+        };
+        let all: Vec<_> = HeuristicKind::ALL
+            .iter()
+            .map(|&kind| identity(kind, params))
+            .collect();
+        for (i, (a, &kind)) in all.iter().zip(HeuristicKind::ALL).enumerate() {
+            let built = kind.build(&params).expect("builds");
+            assert_eq!(a["name"], built.name(), "{kind}");
+            assert!(all[i + 1..].iter().all(|b| a != b), "{kind}: {a}");
+            // Saved and read back, an identity is equal to itself (floats included).
+            let json = serde_json::to_string(a).expect("serialises");
+            let read: serde_json::Value = serde_json::from_str(&json).expect("parses");
+            assert_eq!(&read, a);
+        }
+        let power = |p: HeuristicParams| identity(HeuristicKind::PowerBald, p);
+        assert_eq!(power(params), power(params));
+        assert_ne!(power(params), power(params.with_temperature(0.1)));
+        assert_ne!(power(params), power(params.with_seed(8)));
+        assert_eq!(power(params)["temperature"], 1.0);
+        let batch_bald = |p: HeuristicParams| identity(HeuristicKind::BatchBald, p);
+        assert_ne!(
+            batch_bald(params),
+            batch_bald(params.with_batch_bald_samples(9))
+        );
+        assert_ne!(batch_bald(params), batch_bald(params.with_query_size(4)));
+        let random = |p: HeuristicParams| identity(HeuristicKind::Random, p);
+        assert_ne!(random(params), random(params.with_seed(8)));
+        // The name does not tell the base heuristic of power sampling; the identity does.
+        let power_entropy = StochasticSampling::power(Entropy, 1.0, 7).expect("valid");
+        assert_eq!(power_entropy.name(), "power-sampling");
+        assert_ne!(power_entropy.identity(), power(params));
+        let combine = |weights: Vec<f32>| {
+            crate::CombineHeuristics::new(vec![Box::new(Bald), Box::new(Entropy)], weights)
+                .expect("valid")
+                .identity()
+        };
+        assert_ne!(combine(vec![1.0, 1.0]), combine(vec![1.0, 3.0]));
+        assert_eq!(combine(vec![1.0, 1.0]), combine(vec![2.0, 2.0]));
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod precomputed;
 mod predictions;
 mod random;
 mod ranking;
+mod reduction;
 mod stochastic;
 mod streaming;
 mod variance;
@@ -64,11 +65,10 @@ pub use interop::{NdElement, ScoresArray};
 pub use kind::{HeuristicKind, HeuristicParams};
 pub use margin::Margin;
 pub use precomputed::Precomputed;
-pub use predictions::{
-    DEFAULT_MEMORY_BUDGET, PredictionKind, Predictions, Reduction, SUM_TOLERANCE,
-};
+pub use predictions::{DEFAULT_SCORING_MEMORY_BUDGET, PredictionKind, Predictions};
 pub use random::Random;
 pub use ranking::{Orientation, Ranking, Selection};
+pub use reduction::{Reduction, SUM_TOLERANCE};
 pub use stochastic::{SamplingRule, StochasticSampling};
 pub use streaming::{Candidates, DEFAULT_CANDIDATES_PER_PICK, PoolScorer, PoolScores};
 pub use variance::Variance;

@@ -64,6 +64,16 @@ impl Heuristic for Precomputed {
         Self::NAME
     }
 
+    /// Its name and orientation; the scores themselves are the run's data, as predictions
+    /// are, not a parameter.
+    fn identity(&self) -> serde_json::Value {
+        let orientation = match self.orientation {
+            Orientation::HigherIsMoreInformative => "higher-is-more-informative",
+            Orientation::LowerIsMoreInformative => "lower-is-more-informative",
+        };
+        serde_json::json!({ "name": Self::NAME, "orientation": orientation })
+    }
+
     fn orientation(&self) -> Orientation {
         self.orientation
     }

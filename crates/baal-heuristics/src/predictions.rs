@@ -6,37 +6,7 @@ use burn::tensor::{Bool, Device, Int, Tensor, activation::softmax};
 
 use crate::error::{HeuristicError, Result};
 use crate::kernels::{self, Layout};
-
-/// How scores computed per position (pixel, token) fold into one score per pool item,
-/// for predictions of shape `[N, C, P, T]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Reduction {
-    /// No folding: only valid when there is a single position (`P = 1`), as for `[N, C, T]`.
-    #[default]
-    None,
-    /// Mean over positions.
-    Mean,
-    /// Sum over positions.
-    Sum,
-    /// Maximum over positions.
-    Max,
-    /// Minimum over positions (baal's `min`).
-    Min,
-}
-
-impl Reduction {
-    /// Folds scores `[n, P]` into `[n]`.
-    pub(crate) fn apply(self, scores: Tensor<2>) -> Tensor<1> {
-        let [n, _] = scores.dims();
-        match self {
-            Reduction::None | Reduction::Mean => scores.mean_dim(1),
-            Reduction::Sum => scores.sum_dim(1),
-            Reduction::Max => scores.max_dim(1),
-            Reduction::Min => scores.min_dim(1),
-        }
-        .reshape([n])
-    }
-}
+use crate::reduction::{Reduction, SUM_TOLERANCE};
 
 /// What the values of a [`Predictions`] are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,11 +17,9 @@ pub enum PredictionKind {
     Regression,
 }
 
-/// Tolerance on the sum of probabilities over classes accepted by [`Predictions::from_probs`].
-pub const SUM_TOLERANCE: f32 = 1e-3;
-
-/// Default bound, in bytes, on the temporaries a heuristic allocates at once.
-pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
+/// Default bound, in bytes, on the temporaries a heuristic allocates at once while it scores
+/// a [`Predictions`] ([`Predictions::memory_budget`]); not the MC sampler's budget.
+pub const DEFAULT_SCORING_MEMORY_BUDGET: usize = 64 << 20;
 
 /// MC predictions of a model on a pool, validated once and then scored by any heuristic.
 ///
@@ -184,7 +152,7 @@ impl Predictions {
             host,
             kind,
             reduction,
-            memory_budget: DEFAULT_MEMORY_BUDGET,
+            memory_budget: DEFAULT_SCORING_MEMORY_BUDGET,
         })
     }
 

@@ -45,6 +45,11 @@ impl Heuristic for Random {
         Self::NAME
     }
 
+    /// Its name and seed: another seed draws another order.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({ "name": Self::NAME, "seed": self.seed() })
+    }
+
     fn orientation(&self) -> Orientation {
         Orientation::LowerIsMoreInformative
     }

@@ -149,6 +149,16 @@ impl<H: Heuristic> Heuristic for StochasticSampling<H> {
         }
     }
 
+    /// Its name (the rule), the base heuristic's identity, the temperature and the seed.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name(),
+            "base": self.base.identity(),
+            "temperature": self.temperature,
+            "seed": self.draws.seed(),
+        })
+    }
+
     fn orientation(&self) -> Orientation {
         self.base.orientation()
     }

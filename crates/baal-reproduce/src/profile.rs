@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use baal::active::{
     ClassificationReport, DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind,
-    OptimizerConfig, Posterior, StepRecord, TrainerConfig,
+    HeuristicParams, OptimizerConfig, Posterior, StepRecord, TrainerConfig,
 };
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
@@ -271,9 +271,9 @@ impl Profile {
     ///
     /// # Errors
     /// A zero query size, iteration count, pool subset, pool size or seed count, no
-    /// heuristic, a heuristic the reproductions cannot run (EPIG needs a target set), a main
-    /// target that is not one of the targets, VGG16 weights for another model, or an invalid
-    /// trainer configuration.
+    /// heuristic, a heuristic the reproductions cannot run (one that needs a target set:
+    /// EPIG), a main target that is not one of the targets, VGG16 weights for another model,
+    /// or an invalid trainer configuration.
     pub fn check(&self) -> Result<(), Error> {
         if self.initial_labels == 0 && self.seed_per_class.unwrap_or(0) == 0 {
             return Err(
@@ -297,8 +297,17 @@ impl Profile {
         if self.heuristics.is_empty() {
             return Err("no heuristic to run".into());
         }
-        if self.heuristics.contains(&HeuristicKind::Epig) {
-            return Err("epig needs a target set: the reproductions do not run it".into());
+        // What a heuristic needs is the built heuristic's to say, as baal serve asks it.
+        let params = HeuristicParams::new().with_query_size(self.query_size);
+        for &kind in &self.heuristics {
+            let heuristic = kind
+                .build(&params)
+                .map_err(|e| format!("--heuristic {kind}: {e}"))?;
+            if heuristic.needs_target() {
+                return Err(
+                    format!("{kind} needs a target set: the reproductions do not run it").into(),
+                );
+            }
         }
         if !self.targets.contains(&self.main_target) {
             return Err(format!(
