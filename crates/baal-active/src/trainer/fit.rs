@@ -1,0 +1,344 @@
+//! Fitting: the shuffled passes of [`Trainer::fit`] (each ensemble member in turn, with early
+//! stopping), the planned batches of [`Trainer::fit_batches`], and what a fit reports.
+
+use std::time::Instant;
+
+use baal_data::LabelledItem;
+use burn::data::dataset::Dataset;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Trainer;
+use super::best_weights::BestWeights;
+use crate::calibration::CalibrationReport;
+use crate::error::{ActiveError, Result};
+use crate::metrics::EvalMetrics;
+use crate::traits::{Label, Trainable};
+
+/// What one [`Trainer::fit`] did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Mean training loss (cross-entropy) over the last epoch.
+    pub train_loss: f64,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Gradient steps run.
+    pub gradient_steps: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// With early stopping: the validation metrics of the weights kept, and the gradient step
+    /// after which they were taken.
+    #[serde(default)]
+    pub validation: Option<(EvalMetrics, usize)>,
+    /// With calibration ([`Trainer::with_calibration`]): the validation metrics before and
+    /// after the map fitted after this fit.
+    #[serde(default)]
+    pub calibration: Option<CalibrationReport>,
+}
+
+impl FitReport {
+    /// The report of an ensemble's fit from its members': the mean of their losses, the most
+    /// epochs any ran, the gradient steps of all, the first member's validation (one member:
+    /// its report).
+    fn of_members(mut reports: Vec<FitReport>, seconds: f64) -> Self {
+        if reports.len() == 1 {
+            let mut report = reports.pop().expect("one report");
+            report.seconds = seconds;
+            return report;
+        }
+        let members = reports.len() as f64;
+        Self {
+            train_loss: reports.iter().map(|r| r.train_loss).sum::<f64>() / members,
+            epochs: reports.iter().map(|r| r.epochs).max().unwrap_or(0),
+            gradient_steps: reports.iter().map(|r| r.gradient_steps).sum(),
+            seconds,
+            validation: reports.swap_remove(0).validation,
+            calibration: None,
+        }
+    }
+}
+
+/// The seed of member `member` in a fit seeded `fit_seed`: the fit's seed for the first
+/// member, far-apart seeds for the others.
+fn member_seed(fit_seed: u64, member: usize) -> u64 {
+    fit_seed.wrapping_add((member as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+impl<M, I> Trainer<M, I>
+where
+    M: Trainable,
+    I: Clone + Send + Sync + 'static,
+{
+    /// Every labelled item with its class index, checked against the model's classes.
+    fn read_labelled<L: Label<M::Target>>(
+        &self,
+        labelled: &dyn Dataset<LabelledItem<I, L>>,
+    ) -> Result<Vec<(I, M::Target)>> {
+        let n = labelled.len();
+        if n == 0 {
+            return Err(ActiveError::Empty {
+                what: "labelled set",
+            });
+        }
+        let mut items = Vec::with_capacity(n);
+        for index in 0..n {
+            let entry = labelled.get(index).map_err(|e| ActiveError::Item {
+                what: "labelled set",
+                index,
+                message: e.to_string(),
+            })?;
+            let target = entry.label.target();
+            self.model()
+                .check_target(&target)
+                .map_err(|reason| ActiveError::BadTarget {
+                    what: "labelled",
+                    index,
+                    reason,
+                })?;
+            items.push((entry.item, target));
+        }
+        Ok(items)
+    }
+
+    /// One gradient step of `model` on the items at `batch`; returns the updated model and
+    /// the batch's mean loss (still on the device).
+    fn train_step(
+        &self,
+        model: M,
+        optimizer: &mut ModuleOptimizer,
+        items: &[(I, M::Target)],
+        batch: &[usize],
+    ) -> (M, Tensor<1>) {
+        let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
+        let targets: Vec<M::Target> = batch.iter().map(|&i| items[i].1.clone()).collect();
+        let input = (self.batcher)(inputs, &self.device);
+        let loss = model.training_loss(input, &targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = optimizer.step(self.config.optimizer.learning_rate(), model, grads);
+        (model, loss)
+    }
+
+    /// Trains on the given batches of `labelled`, in order (indices into the labelled view;
+    /// any size, repeats allowed) instead of the configured shuffled passes, and returns
+    /// every step's loss. Weights are reset first when the config says so; weight decay per
+    /// label, the device seed and the fit count behave as in [`Trainer::fit`]; epochs, the
+    /// sample budget and early stopping do not apply. For checks against another framework
+    /// fed the same batches (`cargo xtask parity-torch`) and for users who plan their own
+    /// batches.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`], plus an empty batch list, an empty batch or an index outside the
+    /// labelled set.
+    pub fn fit_batches<L: Label<M::Target>>(
+        &mut self,
+        labelled: &dyn Dataset<LabelledItem<I, L>>,
+        batches: &[Vec<usize>],
+    ) -> Result<(FitReport, Vec<f32>)> {
+        let started = Instant::now();
+        let items = self.read_labelled(labelled)?;
+        let n = items.len();
+        if batches.is_empty() {
+            return Err(ActiveError::InvalidConfig {
+                what: "batches",
+                reason: "no batch to train on".into(),
+            });
+        }
+        if let Some(step) = batches.iter().position(Vec::is_empty) {
+            return Err(ActiveError::InvalidConfig {
+                what: "batches",
+                reason: format!("batch {step} is empty"),
+            });
+        }
+        if let Some((step, &index)) = batches
+            .iter()
+            .enumerate()
+            .find_map(|(step, b)| b.iter().find(|&&i| i >= n).map(|i| (step, i)))
+        {
+            return Err(ActiveError::InvalidConfig {
+                what: "batches",
+                reason: format!(
+                    "batch {step} holds item {index}, but the labelled set has {n} items"
+                ),
+            });
+        }
+        let seed = self.start_fit();
+        let mut models = Vec::with_capacity(self.models.len());
+        let mut values = Vec::with_capacity(batches.len() * self.models.len());
+        let mut train_loss = 0.0;
+        for (member, model) in self.models.iter().enumerate() {
+            let mut optimizer = self.start_member(seed, member, n);
+            let mut model = model.clone();
+            let mut losses = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let (next, loss) = self.train_step(model, &mut optimizer, &items, batch);
+                model = next;
+                losses.push(loss);
+            }
+            let (member_values, member_loss) = read_losses(losses, 1)?;
+            values.extend(member_values);
+            train_loss += member_loss / self.models.len() as f64;
+            models.push(model);
+        }
+        self.models = models;
+        let report = FitReport {
+            train_loss,
+            epochs: 1,
+            gradient_steps: batches.len() * self.models.len(),
+            seconds: started.elapsed().as_secs_f64(),
+            validation: None,
+            calibration: None,
+        };
+        Ok((report, values))
+    }
+
+    /// What every fit starts with: the weights reset (when the config says so) and the fit
+    /// counted; returns this fit's seed.
+    fn start_fit(&mut self) -> u64 {
+        if self.config.reset_weights {
+            self.reset_weights();
+        }
+        // A fit changes the weights the calibration map was fitted for.
+        self.calibrator = None;
+        let seed = self.config.seed.wrapping_add(self.fits);
+        self.fits += 1;
+        seed
+    }
+
+    /// What training member `member` on `n` labelled items starts with: the device seeded
+    /// with the member's seed (the fit's seed for the first member, so that a single model
+    /// trains as it always did) and a fresh optimizer whose L2 penalty is divided by `n` with
+    /// weight decay per label.
+    fn start_member(&self, fit_seed: u64, member: usize, n: usize) -> ModuleOptimizer {
+        self.device.seed(member_seed(fit_seed, member));
+        let decay_divisor = if self.config.weight_decay_per_label {
+            n as f32
+        } else {
+            1.0
+        };
+        self.config.optimizer.init(decay_divisor)
+    }
+
+    /// Trains on `labelled` (after resetting the weights when the config says so).
+    ///
+    /// # Errors
+    /// The labelled set is empty, an item cannot be read, a label is not below the model's
+    /// number of classes, the loss is not finite.
+    pub fn fit<L: Label<M::Target>>(
+        &mut self,
+        labelled: &dyn Dataset<LabelledItem<I, L>>,
+    ) -> Result<FitReport> {
+        let started = Instant::now();
+        let items = self.read_labelled(labelled)?;
+        let n = items.len();
+        for (on, what) in [
+            (self.config.early_stopping.is_some(), "early stopping"),
+            (self.calibration.is_some(), "calibration"),
+        ] {
+            if on && self.validation.is_none() {
+                return Err(ActiveError::InvalidConfig {
+                    what,
+                    reason: "it needs a validation set: give one with Trainer::with_validation"
+                        .into(),
+                });
+            }
+        }
+        let seed = self.start_fit();
+        let mut models = Vec::with_capacity(self.models.len());
+        let mut reports = Vec::with_capacity(self.models.len());
+        for (member, model) in self.models.iter().enumerate() {
+            let (model, report) = self.fit_member(model.clone(), &items, seed, member)?;
+            models.push(model);
+            reports.push(report);
+        }
+        self.models = models;
+        let mut report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
+        if let Some(after_fit) = self.after_fit {
+            report.calibration = after_fit(self)?;
+        }
+        tracing::debug!(?report, labelled = n, "fit");
+        Ok(report)
+    }
+
+    /// Trains member `member` (starting from `model`) on `items` in fit `fit_seed`: shuffled
+    /// passes, early stopping when configured.
+    fn fit_member(
+        &self,
+        mut model: M,
+        items: &[(I, M::Target)],
+        fit_seed: u64,
+        member: usize,
+    ) -> Result<(M, FitReport)> {
+        let started = Instant::now();
+        let n = items.len();
+        let mut optimizer = self.start_member(fit_seed, member, n);
+        let mut rng = ChaCha8Rng::seed_from_u64(member_seed(fit_seed, member));
+        let batch_size = self.config.batch_size.min(n);
+        let steps_per_pass = n.div_ceil(batch_size);
+        let total_steps = self.config.gradient_steps(n);
+        let mut best = BestWeights::new(self.config.early_stopping.as_ref(), steps_per_pass);
+        let progress = self.progress.start("training", total_steps, "steps");
+        let mut order: Vec<usize> = (0..n).collect();
+        let (mut train_loss, mut step, mut passes) = (f64::NAN, 0, 0);
+        while step < total_steps && !best.stopped {
+            order.shuffle(&mut rng);
+            passes += 1;
+            let mut losses = Vec::with_capacity(steps_per_pass);
+            for batch in order.chunks(batch_size) {
+                if step == total_steps || best.stopped {
+                    break;
+                }
+                let (next, loss) = self.train_step(model, &mut optimizer, items, batch);
+                model = next;
+                losses.push(loss);
+                step += 1;
+                if best.due(step) {
+                    best.check(self, &model, step)?;
+                }
+            }
+            progress.advance(losses.len());
+            // One read back per pass.
+            train_loss = read_losses(losses, passes)?.1;
+        }
+        drop(progress);
+        // The weights after the last step compete too when no check saw them.
+        if best.watching() && !best.stopped && best.checked_at != step {
+            best.check(self, &model, step)?;
+        }
+        let validation = best.take_into(&mut model);
+        let report = FitReport {
+            train_loss,
+            epochs: passes,
+            gradient_steps: step,
+            seconds: started.elapsed().as_secs_f64(),
+            validation,
+            calibration: None,
+        };
+        Ok((model, report))
+    }
+}
+
+/// Reads the batch losses of pass `pass` back from the device (one read for all of them):
+/// each loss and their mean.
+///
+/// # Errors
+/// The losses cannot be read, or their mean is not finite (training diverged).
+fn read_losses(losses: Vec<Tensor<1>>, pass: usize) -> Result<(Vec<f32>, f64)> {
+    let values = Tensor::cat(losses, 0)
+        .try_into_vec_as::<f32>()
+        .map_err(|e| ActiveError::InvalidConfig {
+            what: "training loss",
+            reason: format!("cannot read it back from the device: {e:?}"),
+        })?;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64;
+    if !mean.is_finite() {
+        return Err(ActiveError::Diverged {
+            loss: mean,
+            epoch: pass,
+        });
+    }
+    Ok((values, mean))
+}
