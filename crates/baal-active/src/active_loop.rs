@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_bayesian::{McSamplerConfig, Progress};
+use baal_bayesian::{McSampler, McSamplerConfig, Progress};
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
 use baal_heuristics::{
-    Heuristic, HeuristicKind, HeuristicParams, Orientation, PoolScorer, Predictions,
+    Heuristic, HeuristicKind, HeuristicParams, Orientation, PoolScorer, PoolScores, Predictions,
+    Selection,
 };
 use burn::data::dataset::Dataset;
 use burn::tensor::Tensor;
@@ -354,6 +355,59 @@ where
             Some(max) => dataset.pool_subset(max)?,
             None => dataset.pool(),
         };
+        let scored = self.predict_pool(predictor, &pool, target_set)?;
+        let ranked = self.rank(&pool, scored.scores.as_ref())?;
+        self.log_uncertainty(&pool, &ranked)?;
+        let query_predicted_classes = if predictor.classifies() {
+            query_predictions(
+                predictor,
+                &scored.sampler,
+                &pool,
+                &ranked.selection.pool_indices,
+            )?
+        } else {
+            Vec::new() // segmentation and regression have no class per item
+        };
+        let RankedQuery {
+            query,
+            mean_uncertainty,
+            seconds: rank_seconds,
+            ..
+        } = ranked;
+        let started = Instant::now();
+        let labelled = self.label_query(dataset, &query)?;
+        let label_seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            heuristic = self.heuristic.name(),
+            queried = query.len(),
+            labelled,
+            n_labelled = dataset.n_labelled(),
+            predict_seconds = scored.seconds,
+            rank_seconds,
+            "active-learning step"
+        );
+        Ok(StepOutcome {
+            can_continue: labelled && dataset.n_unlabelled() > 0,
+            query,
+            labelled,
+            n_scored: pool.len(),
+            mean_uncertainty,
+            predict_seconds: scored.seconds,
+            rank_seconds,
+            label_seconds,
+            query_predicted_classes,
+            consistent_samples: scored.consistent_samples,
+        })
+    }
+
+    /// The step's predict phase: MC-predicts the target set (when the heuristic needs one)
+    /// and streams the pool through the heuristic's scorer (when it reads predictions).
+    fn predict_pool(
+        &self,
+        predictor: &dyn Predictor<I>,
+        pool: &PoolView<I>,
+        target_set: Option<&dyn Dataset<I>>,
+    ) -> Result<ScoredPool> {
         let started = Instant::now();
         let consistent_samples =
             self.always_consistent || self.heuristic.needs_consistent_samples();
@@ -390,7 +444,7 @@ where
             Some(score_pool(
                 predictor,
                 &pool_sampler,
-                &pool,
+                pool,
                 self.heuristic.as_ref(),
                 target.as_ref(),
                 self.candidates,
@@ -398,10 +452,20 @@ where
         } else {
             None // random and precomputed scores read only the pool size: skip the model
         };
-        let predict_seconds = started.elapsed().as_secs_f64();
+        Ok(ScoredPool {
+            sampler,
+            consistent_samples,
+            scores,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The step's select phase: the top `query_size` of the pool by `scores` (or the
+    /// heuristic's own draw when it reads no predictions), as dataset indices.
+    fn rank(&self, pool: &PoolView<I>, scores: Option<&PoolScores>) -> Result<RankedQuery> {
         let started = Instant::now();
         let k = self.query_size.min(pool.len());
-        let selection = match &scores {
+        let selection = match scores {
             Some(scores) => scores.select(self.heuristic.as_ref(), k)?,
             None => self.heuristic.select_without_predictions(pool.len(), k)?,
         };
@@ -413,47 +477,28 @@ where
             .iter()
             .map(|&position| pool.dataset_index(position))
             .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
-        let rank_seconds = started.elapsed().as_secs_f64();
+        Ok(RankedQuery {
+            selection,
+            query,
+            mean_uncertainty,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Writes what the heuristic saw at this step into the uncertainty folder, if one is set.
+    fn log_uncertainty(&self, pool: &PoolView<I>, ranked: &RankedQuery) -> Result<()> {
         if let Some(folder) = &self.uncertainty_folder {
             UncertaintyStep::new(
                 self.steps,
                 self.heuristic.name(),
                 self.heuristic.orientation(),
                 pool.dataset_indices(),
-                selection.pool_scores.clone(),
-                query.clone(),
+                ranked.selection.pool_scores.clone(),
+                ranked.query.clone(),
             )?
             .write(folder)?;
         }
-        let query_predicted_classes = if predictor.classifies() {
-            query_predictions(predictor, &sampler, &pool, &selection.pool_indices)?
-        } else {
-            Vec::new() // segmentation and regression have no class per item
-        };
-        let started = Instant::now();
-        let labelled = self.label_query(dataset, &query)?;
-        let label_seconds = started.elapsed().as_secs_f64();
-        tracing::info!(
-            heuristic = self.heuristic.name(),
-            queried = query.len(),
-            labelled,
-            n_labelled = dataset.n_labelled(),
-            predict_seconds,
-            rank_seconds,
-            "active-learning step"
-        );
-        Ok(StepOutcome {
-            can_continue: labelled && dataset.n_unlabelled() > 0,
-            query,
-            labelled,
-            n_scored: pool.len(),
-            mean_uncertainty,
-            predict_seconds,
-            rank_seconds,
-            label_seconds,
-            query_predicted_classes,
-            consistent_samples,
-        })
+        Ok(())
     }
 
     /// The target set, when the heuristic needs one.
@@ -497,6 +542,30 @@ where
         self.save(dataset)?;
         Ok(labelled)
     }
+}
+
+/// What a step's predict phase gives its select phase.
+struct ScoredPool {
+    /// The step's sampler (the pool's is this one keyed by dataset index).
+    sampler: McSampler,
+    /// Whether the samples are consistent (one network per iteration).
+    consistent_samples: bool,
+    /// The pool's scores; `None` when the heuristic reads no predictions.
+    scores: Option<PoolScores>,
+    /// Seconds spent MC-predicting the pool (and the target set).
+    seconds: f64,
+}
+
+/// What a step's select phase chose.
+struct RankedQuery {
+    /// The heuristic's pick: positions in the scored pool view and their scores.
+    selection: Selection,
+    /// The picked items as dataset indices, most informative first.
+    query: Vec<DatasetIndex>,
+    /// The oriented mean score of the scored items; `None` without predictions.
+    mean_uncertainty: Option<f64>,
+    /// Seconds spent ranking.
+    seconds: f64,
 }
 
 impl StepOutcome {

@@ -192,86 +192,10 @@ pub fn classification_report(
             reason: format!("k must be at least 1, got {k}"),
         });
     }
-    let mean: Vec<Vec<f64>> = (0..n)
-        .map(|item| {
-            let block = &probs[item * classes * iterations..(item + 1) * classes * iterations];
-            (0..classes)
-                .map(|c| {
-                    block[c * iterations..(c + 1) * iterations]
-                        .iter()
-                        .map(|&p| f64::from(p))
-                        .sum::<f64>()
-                        / iterations as f64
-                })
-                .collect()
-        })
-        .collect();
-    // Classes by decreasing mean probability, ties in class order.
-    let order: Vec<Vec<usize>> = mean
-        .iter()
-        .map(|row| {
-            let mut order: Vec<usize> = (0..classes).collect();
-            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            order
-        })
-        .collect();
+    let mean = mean_probabilities(probs, [n, classes, iterations]);
+    let order = class_orders(&mean, classes);
     let per_class: Vec<ClassMetrics> = (0..classes)
-        .map(|c| {
-            let support = labels.iter().filter(|&&l| l == c).count();
-            let predicted = order.iter().filter(|o| o[0] == c).count();
-            let hits = order
-                .iter()
-                .zip(labels)
-                .filter(|(o, l)| o[0] == c && **l == c)
-                .count();
-            let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-            let (precision, recall) = (ratio(hits, predicted), ratio(hits, support));
-            let f1 = if precision + recall == 0.0 {
-                0.0
-            } else {
-                2.0 * precision * recall / (precision + recall)
-            };
-            // Average precision: items by decreasing probability of c.
-            let mut ranked: Vec<usize> = (0..n).collect();
-            ranked.sort_by(|&a, &b| mean[b][c].total_cmp(&mean[a][c]).then(a.cmp(&b)));
-            let mut found = 0usize;
-            let mut sum = 0.0;
-            for (rank, &item) in ranked.iter().enumerate() {
-                if labels[item] == c {
-                    found += 1;
-                    sum += found as f64 / (rank + 1) as f64;
-                }
-            }
-            let pr_auc = if support == 0 {
-                0.0
-            } else {
-                sum / support as f64
-            };
-            let mut bins = [(0usize, 0.0f64, 0usize); ECE_BINS];
-            for (row, &label) in mean.iter().zip(labels) {
-                let p = row[c];
-                let bin = ((p * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
-                bins[bin].0 += 1;
-                bins[bin].1 += p;
-                bins[bin].2 += usize::from(label == c);
-            }
-            let ece = bins
-                .iter()
-                .filter(|(count, ..)| *count > 0)
-                .map(|&(count, confidence, positives)| {
-                    let count_f = count as f64;
-                    (count_f / n as f64) * (positives as f64 / count_f - confidence / count_f).abs()
-                })
-                .sum();
-            ClassMetrics {
-                precision,
-                recall,
-                f1,
-                support,
-                pr_auc,
-                ece,
-            }
-        })
+        .map(|c| class_metrics(c, &mean, &order, labels))
         .collect();
     let macro_f1 = per_class.iter().map(|m| m.f1).sum::<f64>() / classes as f64;
     let present: Vec<&ClassMetrics> = per_class.iter().filter(|m| m.support > 0).collect();
@@ -293,6 +217,108 @@ pub fn classification_report(
         macro_pr_auc,
         top_k_accuracy,
     })
+}
+
+/// Each item's probabilities averaged over the MC iterations: `[n][classes]` from
+/// `[n, classes, iterations]`.
+fn mean_probabilities(probs: &[f32], [n, classes, iterations]: [usize; 3]) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|item| {
+            let block = &probs[item * classes * iterations..(item + 1) * classes * iterations];
+            (0..classes)
+                .map(|c| {
+                    block[c * iterations..(c + 1) * iterations]
+                        .iter()
+                        .map(|&p| f64::from(p))
+                        .sum::<f64>()
+                        / iterations as f64
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Each item's classes by decreasing mean probability, ties in class order.
+fn class_orders(mean: &[Vec<f64>], classes: usize) -> Vec<Vec<usize>> {
+    mean.iter()
+        .map(|row| {
+            let mut order: Vec<usize> = (0..classes).collect();
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            order
+        })
+        .collect()
+}
+
+/// Class `c`'s figures, from the items' mean probabilities, their class orders and labels.
+fn class_metrics(
+    c: usize,
+    mean: &[Vec<f64>],
+    order: &[Vec<usize>],
+    labels: &[usize],
+) -> ClassMetrics {
+    let support = labels.iter().filter(|&&l| l == c).count();
+    let predicted = order.iter().filter(|o| o[0] == c).count();
+    let hits = order
+        .iter()
+        .zip(labels)
+        .filter(|(o, l)| o[0] == c && **l == c)
+        .count();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let (precision, recall) = (ratio(hits, predicted), ratio(hits, support));
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    ClassMetrics {
+        precision,
+        recall,
+        f1,
+        support,
+        pr_auc: average_precision(c, mean, labels, support),
+        ece: class_ece(c, mean, labels),
+    }
+}
+
+/// Class `c`'s one-vs-rest average precision: items by decreasing probability of `c`, ties
+/// in item order; 0 when the class has no item (`support`).
+fn average_precision(c: usize, mean: &[Vec<f64>], labels: &[usize], support: usize) -> f64 {
+    let mut ranked: Vec<usize> = (0..mean.len()).collect();
+    ranked.sort_by(|&a, &b| mean[b][c].total_cmp(&mean[a][c]).then(a.cmp(&b)));
+    let mut found = 0usize;
+    let mut sum = 0.0;
+    for (rank, &item) in ranked.iter().enumerate() {
+        if labels[item] == c {
+            found += 1;
+            sum += found as f64 / (rank + 1) as f64;
+        }
+    }
+    if support == 0 {
+        0.0
+    } else {
+        sum / support as f64
+    }
+}
+
+/// Class `c`'s expected calibration error: its mean probability against whether the item is
+/// of the class, over [`ECE_BINS`] equal-width bins.
+fn class_ece(c: usize, mean: &[Vec<f64>], labels: &[usize]) -> f64 {
+    let n = mean.len();
+    let mut bins = [(0usize, 0.0f64, 0usize); ECE_BINS];
+    for (row, &label) in mean.iter().zip(labels) {
+        let p = row[c];
+        let bin = ((p * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
+        bins[bin].0 += 1;
+        bins[bin].1 += p;
+        bins[bin].2 += usize::from(label == c);
+    }
+    bins.iter()
+        .filter(|(count, ..)| *count > 0)
+        .map(|&(count, confidence, positives)| {
+            let count_f = count as f64;
+            (count_f / n as f64) * (positives as f64 / count_f - confidence / count_f).abs()
+        })
+        .sum()
 }
 
 #[cfg(test)]
