@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::{cache_dir, cargo, fashion_mnist_dir, run};
@@ -228,11 +228,44 @@ pub fn e2e_label_studio(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Starts baal serve and Label Studio in `dir`, waits for both and runs the Python checks
+/// against them; the servers stop when this returns.
 fn run_servers_and_checks(baal: &Path, bin: &Path, data: &str, dir: &Path) -> Result<(), String> {
     let state = dir.join("state");
     let serve_port = free_port()?;
-    let mut serve_cmd = Command::new(baal);
-    serve_cmd.args([
+    let serve_cmd = baal_serve_command(baal, data, &state, serve_port);
+    let mut serve = Server::start("baal serve", serve_cmd, dir.join("baal-serve.log"))?;
+
+    let ls_port = free_port()?;
+    let ls_url = format!("http://127.0.0.1:{ls_port}");
+    let ls_cmd = label_studio_command(bin, ls_port, &ls_url, &dir.join("label-studio-data"));
+    let mut ls = Server::start("Label Studio", ls_cmd, dir.join("label-studio.log"))?;
+
+    serve.wait_ready(serve_port, "/health", SERVE_START_TIMEOUT)?;
+    let token = std::fs::read_to_string(state.join("token"))
+        .map_err(|e| format!("baal serve's token: {e}"))?
+        .trim()
+        .to_string();
+    ls.wait_ready(ls_port, "/health", LS_START_TIMEOUT)?;
+
+    let status = run_checks_script(bin, &ls_url, serve_port, &token, &state)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the Label Studio checks failed ({status}); baal serve's log ends with:\n{}\n\
+             Label Studio's log ends with:\n{}",
+            serve.log_tail(15),
+            ls.log_tail(25)
+        ))
+    }
+}
+
+/// `baal serve` on Fashion-MNIST in `data`: a small pool, quick fits, its state in `state`,
+/// listening on `port`.
+fn baal_serve_command(baal: &Path, data: &str, state: &Path, port: u16) -> Command {
+    let mut command = Command::new(baal);
+    command.args([
         "serve",
         "fashion-mnist",
         "--data-dir",
@@ -254,24 +287,25 @@ fn run_servers_and_checks(baal: &Path, bin: &Path, data: &str, dir: &Path) -> Re
         "--state",
         &state.display().to_string(),
         "--addr",
-        &format!("127.0.0.1:{serve_port}"),
+        &format!("127.0.0.1:{port}"),
     ]);
-    let mut serve = Server::start("baal serve", serve_cmd, dir.join("baal-serve.log"))?;
+    command
+}
 
-    let ls_port = free_port()?;
-    let ls_url = format!("http://127.0.0.1:{ls_port}");
-    let ls_data = dir.join("label-studio-data");
-    let mut ls_cmd = Command::new(bin.join("label-studio"));
-    ls_cmd
+/// Label Studio from `bin` on `port` (reached at `url`), its data in `ls_data`, with the
+/// test user and token, allowed to call baal serve on loopback.
+fn label_studio_command(bin: &Path, port: u16, url: &str, ls_data: &Path) -> Command {
+    let mut command = Command::new(bin.join("label-studio"));
+    command
         .args([
             "start",
             "--no-browser",
             "--internal-host",
             "127.0.0.1",
             "--port",
-            &ls_port.to_string(),
+            &port.to_string(),
             "--host",
-            &ls_url,
+            url,
             "--data-dir",
             &ls_data.display().to_string(),
             "--username",
@@ -282,8 +316,8 @@ fn run_servers_and_checks(baal: &Path, bin: &Path, data: &str, dir: &Path) -> Re
             LS_TOKEN,
             "--enable-legacy-api-token",
         ])
-        .env("LABEL_STUDIO_BASE_DATA_DIR", &ls_data)
-        .env("LABEL_STUDIO_HOST", &ls_url)
+        .env("LABEL_STUDIO_BASE_DATA_DIR", ls_data)
+        .env("LABEL_STUDIO_HOST", url)
         .env("LABEL_STUDIO_USERNAME", LS_USER)
         .env("LABEL_STUDIO_PASSWORD", LS_PASSWORD)
         .env("LABEL_STUDIO_USER_TOKEN", LS_TOKEN)
@@ -296,28 +330,31 @@ fn run_servers_and_checks(baal: &Path, bin: &Path, data: &str, dir: &Path) -> Re
         .env("COLLECT_ANALYTICS", "false")
         // Webhooks wait for baal serve's journal sync; give a busy machine some slack.
         .env("WEBHOOK_TIMEOUT", "10");
-    let mut ls = Server::start("Label Studio", ls_cmd, dir.join("label-studio.log"))?;
+    command
+}
 
-    serve.wait_ready(serve_port, "/health", SERVE_START_TIMEOUT)?;
-    let token = std::fs::read_to_string(state.join("token"))
-        .map_err(|e| format!("baal serve's token: {e}"))?
-        .trim()
-        .to_string();
-    ls.wait_ready(ls_port, "/health", LS_START_TIMEOUT)?;
-
+/// Runs `label_studio_e2e.py` with Label Studio's Python against both servers: 50 tasks, 8
+/// of them annotated.
+fn run_checks_script(
+    bin: &Path,
+    ls_url: &str,
+    serve_port: u16,
+    token: &str,
+    state: &Path,
+) -> Result<ExitStatus, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("label_studio_e2e.py");
     let python = bin.join("python").display().to_string();
-    let status = Command::new(&python)
+    Command::new(&python)
         .arg(&script)
         .args([
             "--ls-url",
-            &ls_url,
+            ls_url,
             "--ls-token",
             LS_TOKEN,
             "--baal-url",
             &format!("http://127.0.0.1:{serve_port}"),
             "--baal-token",
-            &token,
+            token,
             "--state",
             &state.display().to_string(),
             "--tasks",
@@ -326,15 +363,5 @@ fn run_servers_and_checks(baal: &Path, bin: &Path, data: &str, dir: &Path) -> Re
             "8",
         ])
         .status()
-        .map_err(|e| format!("{python}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the Label Studio checks failed ({status}); baal serve's log ends with:\n{}\n\
-             Label Studio's log ends with:\n{}",
-            serve.log_tail(15),
-            ls.log_tail(25)
-        ))
-    }
+        .map_err(|e| format!("{python}: {e}"))
 }

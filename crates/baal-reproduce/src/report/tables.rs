@@ -424,52 +424,7 @@ pub(super) fn write_final_metrics(
             .of(heuristic)
             .filter_map(|(_, r)| r.last())
             .collect();
-        let cell = |values: Vec<f64>| -> String {
-            if values.is_empty() {
-                return "-".into();
-            }
-            let (mean, std) = mean_std(&values);
-            format!("{mean:.3} ± {std:.3}")
-        };
-        let report = |f: fn(&baal::active::ClassificationReport) -> f64| {
-            cell(
-                last.iter()
-                    .filter_map(|r| r.test_report.as_ref().map(f))
-                    .collect(),
-            )
-        };
-        write!(
-            md,
-            "| {heuristic} | {} | {} | {} | {} | {} | {} |",
-            cell(last.iter().map(|r| r.test_accuracy).collect()),
-            report(|r| {
-                r.top_k_accuracy
-                    .iter()
-                    .find(|(k, _)| *k == 2)
-                    .map_or(f64::NAN, |(_, accuracy)| *accuracy)
-            }),
-            report(|r| r.macro_f1),
-            report(|r| r.macro_pr_auc),
-            cell(last.iter().map(|r| r.test_nll).collect()),
-            cell(last.iter().map(|r| r.test_ece).collect()),
-        )?;
-        if calibrated {
-            write!(
-                md,
-                " {} → {} |",
-                cell(
-                    last.iter()
-                        .filter_map(|r| r.calibration.map(|c| c.before.ece))
-                        .collect()
-                ),
-                cell(
-                    last.iter()
-                        .filter_map(|r| r.calibration.map(|c| c.after.ece))
-                        .collect()
-                ),
-            )?;
-        }
-        writeln!(md)?;
+        write_final_metrics_row(md, heuristic, &last, calibrated)?;
     }
     writeln!(
         md,
@@ -481,6 +436,64 @@ pub(super) fn write_final_metrics(
         }
     )?;
     Ok(())
+}
+
+/// One heuristic's row of the final metrics' table, from the last step of each seed.
+fn write_final_metrics_row(
+    md: &mut String,
+    heuristic: HeuristicKind,
+    last: &[&StepRecord],
+    calibrated: bool,
+) -> Result<(), Error> {
+    let report = |f: fn(&baal::active::ClassificationReport) -> f64| {
+        mean_std_cell(
+            last.iter()
+                .filter_map(|r| r.test_report.as_ref().map(f))
+                .collect(),
+        )
+    };
+    write!(
+        md,
+        "| {heuristic} | {} | {} | {} | {} | {} | {} |",
+        mean_std_cell(last.iter().map(|r| r.test_accuracy).collect()),
+        report(|r| {
+            r.top_k_accuracy
+                .iter()
+                .find(|(k, _)| *k == 2)
+                .map_or(f64::NAN, |(_, accuracy)| *accuracy)
+        }),
+        report(|r| r.macro_f1),
+        report(|r| r.macro_pr_auc),
+        mean_std_cell(last.iter().map(|r| r.test_nll).collect()),
+        mean_std_cell(last.iter().map(|r| r.test_ece).collect()),
+    )?;
+    if calibrated {
+        write!(
+            md,
+            " {} → {} |",
+            mean_std_cell(
+                last.iter()
+                    .filter_map(|r| r.calibration.map(|c| c.before.ece))
+                    .collect()
+            ),
+            mean_std_cell(
+                last.iter()
+                    .filter_map(|r| r.calibration.map(|c| c.after.ece))
+                    .collect()
+            ),
+        )?;
+    }
+    writeln!(md)?;
+    Ok(())
+}
+
+/// A table cell of `values`' mean ± std, or `-` without values.
+fn mean_std_cell(values: Vec<f64>) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    let (mean, std) = mean_std(&values);
+    format!("{mean:.3} ± {std:.3}")
 }
 
 pub(super) fn write_times(
