@@ -26,7 +26,7 @@ where
     /// the validation set ([`Trainer::with_validation`], which fits then need) and passes
     /// every prediction through it: the pool's MC samples before the heuristic, the test
     /// set's before its metrics. The fit's report holds the validation metrics before and
-    /// after ([`FitReport::calibration`]).
+    /// after ([`FitReport::calibration`](super::FitReport::calibration)).
     ///
     /// # Errors
     /// Invalid settings.
