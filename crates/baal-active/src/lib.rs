@@ -11,6 +11,9 @@
 //!   works, so a model trained with burn-train's `Learner` plugs in through
 //!   [`ModelPredictor`].
 //! - [`StoppingCriterion`]s: [`LabellingBudget`], [`LowAverageUncertainty`], [`EarlyStopping`].
+//! - [`score_pool_range`] scores one contiguous range of a pool, its MC masks keyed by dataset
+//!   indices: one shard of a pool split across processes (the shard files, their manifest and
+//!   the merge belong to the tool, in the facade's `baal::shard`).
 //! - [`Experiment`] runs steps until one stops it, logs each step to `log.jsonl` and
 //!   `log.csv`, plots `curve.svg`, and resumes from `state.json` after a crash.
 //! - [`RunState`]: what either saves to resume — the dataset state, the loop's state (steps,
@@ -47,9 +50,9 @@ mod experiment;
 mod metrics;
 mod oracle;
 mod plot;
+mod range_scoring;
 mod record;
 mod run_state;
-pub mod shard;
 mod stopping;
 mod tasks;
 mod trainer;
@@ -71,6 +74,7 @@ pub use metrics::{
 };
 pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};
+pub use range_scoring::score_pool_range;
 pub use record::StepRecord;
 pub use run_state::{ExperimentProgress, LoopState, RUN_STATE_FORMAT_VERSION, RunState};
 pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};

@@ -10,7 +10,9 @@
 //!   download helpers behind the `download` feature.
 //! - [`formats`]: the file formats those loaders read (`.npy`, IDX, CIFAR-10 binary); test
 //!   fixture encoders behind the `test-util` feature.
+//! - [`checksum`]: SHA-256 of bytes and files in hex, for verified downloads and manifests.
 
+pub mod checksum;
 mod dataset;
 mod error;
 pub mod formats;

@@ -12,7 +12,8 @@
 //! - [`bayesian`]: MC dropout / DropConnect layers and the MC sampler;
 //! - [`active`]: the trainer, the active-learning loop and resumable experiments;
 //!
-//! and offers [`device::parse_device`] to pick a backend by name.
+//! and offers [`device::parse_device`] to pick a backend by name, and [`shard`] to score a pool
+//! in shards across processes and merge them (what `baal predict` and `baal merge` do).
 //!
 //! The rest of this page is the project README.
 #![doc = include_str!("../../../README.md")]
@@ -20,6 +21,7 @@
 pub mod device;
 #[cfg(feature = "progress")]
 pub mod progress;
+pub mod shard;
 
 pub use baal_active as active;
 pub use baal_bayesian as bayesian;

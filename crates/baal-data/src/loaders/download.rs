@@ -6,10 +6,10 @@ use std::path::Path;
 
 use flate2::read::GzDecoder;
 use md5::{Digest, Md5};
-use sha2::Sha256;
 
 use super::cifar::Cifar10;
 use super::idx::{FashionMnist, Mnist};
+use crate::checksum::{hex, sha256_hex};
 use crate::error::{DataError, Result};
 use crate::state::write_file_atomically;
 
@@ -115,7 +115,7 @@ impl FashionMnist {
                     .map_err(|e| format!("corrupt gzip data: {e}"))?;
                 check_hex(
                     "SHA-256 of the decompressed data",
-                    &hex(&Sha256::digest(&plain)),
+                    &sha256_hex(&plain),
                     sha256,
                 )
             })?;
@@ -176,10 +176,6 @@ fn fetch_verified(
     }
     write_file_atomically(path, &bytes)?;
     Ok(bytes)
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn check_hex(what: &str, found: &str, expected: &str) -> std::result::Result<(), String> {

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use baal::active::shard::{
-    MergedSelection, Shard, ShardPlan, ShardScores, file_sha256, merge_shards, score_shard,
-};
 use baal::active::{Classifier, ModelPredictor};
 use baal::bayesian::McSamplerConfig;
 use baal::data::{Cifar10, FashionMnist, FolderShape, ImageDataset, ImageFolder, Mnist};
 use baal::heuristics::{HeuristicKind, HeuristicParams};
+use baal::shard::{
+    MergedSelection, Shard, ShardPlan, ShardScores, file_sha256, merge_shards, score_shard,
+};
 use baal_zoo::images::{Normalization, NormalizedImages, normalized_batcher};
 use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::data::dataset::Dataset;
