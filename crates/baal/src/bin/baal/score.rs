@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use baal_data::{NpyArray, NpyRows};
 use baal_heuristics::{
-    HeuristicError, HeuristicKind, HeuristicParams, PoolScorer, Predictions, Reduction,
+    Heuristic, HeuristicError, HeuristicKind, HeuristicParams, PoolScorer, Predictions, Reduction,
 };
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
@@ -207,6 +207,52 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
         .map(|path| load_predictions(path, args.logits, &device))
         .transpose()?;
     let name = args.heuristic.name();
+    let heuristic = checked_heuristic(args)?;
+    let n = pool.rows();
+    if let Some(k) = args.query_size
+        && k > n
+    {
+        return Err(ScoreError::Input(format!(
+            "--query-size {k} exceeds the pool of {n} items"
+        )));
+    }
+    // The pool streams through the scorer a chunk at a time: memory holds one score per item
+    // (and BatchBALD's candidates), not the array. Random reads no prediction, but the file
+    // is still checked.
+    let mut scorer = if heuristic.needs_predictions() {
+        Some(
+            PoolScorer::new(heuristic.as_ref(), target.as_ref(), args.candidates)
+                .map_err(scoring_error)?,
+        )
+    } else {
+        None
+    };
+    score_chunks(args, layout, &mut pool, &device, scorer.as_mut())?;
+    // Batch heuristics rank their batch of the query size first (BatchBALD: with each pick's
+    // batch mutual information, 0 for the rest; sampling: a sampled order with the sampling
+    // probabilities); the others rank the pool by score.
+    let ranking = match scorer {
+        Some(scorer) => scorer.finish().rank(heuristic.as_ref()),
+        None => heuristic
+            .scores_without_predictions(n)
+            .and_then(|scores| heuristic.rank_scores(scores)),
+    }
+    .map_err(scoring_error)?;
+    let (mut ranks, scores) = ranking.into_parts();
+    if let Some(k) = args.query_size {
+        ranks.truncate(k);
+    }
+    Ok(ScoreReport {
+        heuristic: name.to_string(),
+        ranks,
+        scores,
+    })
+}
+
+/// The heuristic the options ask for, built, with the options checked against what it
+/// reads (a query size, a target set, candidates).
+fn checked_heuristic(args: &ScoreArgs) -> Result<Box<dyn Heuristic>, ScoreError> {
+    let name = args.heuristic.name();
     if args.heuristic.selects_batches() && args.query_size.is_none() {
         return Err(ScoreError::Input(format!("{name} needs --query-size K")));
     }
@@ -234,29 +280,26 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
             "--candidates is only used by heuristics that select jointly (batch-bald), not {name}"
         )));
     }
-    let n = pool.rows();
-    if let Some(k) = args.query_size
-        && k > n
-    {
-        return Err(ScoreError::Input(format!(
-            "--query-size {k} exceeds the pool of {n} items"
-        )));
-    }
-    let scoring = |e: HeuristicError| match e {
+    Ok(heuristic)
+}
+
+/// A scoring error by exit code: a failed read (1) or predictions that are not valid (2).
+fn scoring_error(e: HeuristicError) -> ScoreError {
+    match e {
         HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
         other => ScoreError::Input(other.to_string()),
-    };
-    // The pool streams through the scorer a chunk at a time: memory holds one score per item
-    // (and BatchBALD's candidates), not the array. Random reads no prediction, but the file
-    // is still checked.
-    let mut scorer = if heuristic.needs_predictions() {
-        Some(
-            PoolScorer::new(heuristic.as_ref(), target.as_ref(), args.candidates)
-                .map_err(scoring)?,
-        )
-    } else {
-        None
-    };
+    }
+}
+
+/// Reads the pool a chunk of items at a time, checks each chunk's values and pushes it into
+/// `scorer` (with none, the values are only checked).
+fn score_chunks(
+    args: &ScoreArgs,
+    layout: Layout,
+    pool: &mut NpyRows,
+    device: &Device,
+    mut scorer: Option<&mut PoolScorer<'_>>,
+) -> Result<(), ScoreError> {
     let dims = pool.shape().to_vec();
     let per_item: usize = dims[1..].iter().product();
     let rows = match args.chunk_items {
@@ -270,11 +313,11 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
             .read_f32(rows)
             .map_err(|e| ScoreError::Failed(e.to_string()))?
         else {
-            break;
+            return Ok(());
         };
         let len = values.len() / per_item;
         let chunk = layout
-            .predictions(values, &dims, len, &device)
+            .predictions(values, &dims, len, device)
             .map_err(|e| {
                 ScoreError::Input(format!(
                     "{}: {}",
@@ -283,28 +326,9 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
                 ))
             })?;
         if let Some(scorer) = &mut scorer {
-            scorer.push(&chunk).map_err(scoring)?;
+            scorer.push(&chunk).map_err(scoring_error)?;
         }
     }
-    // Batch heuristics rank their batch of the query size first (BatchBALD: with each pick's
-    // batch mutual information, 0 for the rest; sampling: a sampled order with the sampling
-    // probabilities); the others rank the pool by score.
-    let ranking = match scorer {
-        Some(scorer) => scorer.finish().rank(heuristic.as_ref()),
-        None => heuristic
-            .scores_without_predictions(n)
-            .and_then(|scores| heuristic.rank_scores(scores)),
-    }
-    .map_err(scoring)?;
-    let (mut ranks, scores) = ranking.into_parts();
-    if let Some(k) = args.query_size {
-        ranks.truncate(k);
-    }
-    Ok(ScoreReport {
-        heuristic: name.to_string(),
-        ranks,
-        scores,
-    })
 }
 
 /// Bytes of predictions read and scored at a time.
