@@ -113,7 +113,7 @@ fn loop_step(criterion: &mut Criterion) {
     });
     let selection = Bald.select(&predictions, None, QUERY).expect("select");
     let query: Vec<_> = selection
-        .pool_indices
+        .positions
         .iter()
         .map(|&p| pool.dataset_index(p).expect("in view"))
         .collect();

@@ -36,6 +36,6 @@ fn main() {
         before as f64 / 1e6,
         peak as f64 / 1e6,
         peak.saturating_sub(before) as f64 / 1e6,
-        ranking.pool_indices()[0]
+        ranking.positions()[0]
     );
 }

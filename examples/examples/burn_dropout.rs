@@ -94,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // --- end of the baal-specific code ---
 
     println!("the 10 pool items BALD ranks first (x, y → distance to the nearest blob centre):");
-    for &item in &top.pool_indices {
+    for &item in &top.positions {
         let score = top.pool_scores[item];
         let (x, y) = (coordinates[2 * item], coordinates[2 * item + 1]);
         let nearest = CENTRES

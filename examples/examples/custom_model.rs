@@ -151,7 +151,7 @@ fn main() -> Result<(), Error> {
     // Rank with BALD and label the 12 most informative points.
     let selection = Bald.select(&Predictions::from_probs(probs)?, None, 12)?;
     println!("the 12 points BALD picks (high where the MC samples disagree):");
-    for (&position, score) in selection.pool_indices.iter().zip(&selection.scores) {
+    for (&position, score) in selection.positions.iter().zip(&selection.scores) {
         let point = &points[position];
         println!(
             "  ({:+.2}, {:+.2}) class {}: BALD {score:.3}",
@@ -159,7 +159,7 @@ fn main() -> Result<(), Error> {
         );
     }
     let query = selection
-        .pool_indices
+        .positions
         .iter()
         .map(|&p| pool.dataset_index(p))
         .collect::<Result<Vec<_>, _>>()?;

@@ -20,7 +20,7 @@ fn main() -> Result<(), baal::heuristics::HeuristicError> {
     let predictions = Predictions::from_ndarray_logits(logits.view(), &device)?;
 
     let bald = Bald.scores_array(&predictions, None)?;
-    let top = Bald.select(&predictions, None, 5)?.pool_indices_array();
+    let top = Bald.select(&predictions, None, 5)?.positions_array();
     println!(
         "BALD of the first and last items: {:.4} {:.4}",
         bald[0],
@@ -30,7 +30,7 @@ fn main() -> Result<(), baal::heuristics::HeuristicError> {
 
     let query = BatchBald::new(5)
         .select(&predictions, None, 5)?
-        .pool_indices_array();
+        .positions_array();
     println!("BatchBALD's 5 picks: {query}");
     Ok(())
 }

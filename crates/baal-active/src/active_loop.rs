@@ -363,7 +363,7 @@ where
                 predictor,
                 &scored.sampler,
                 &pool,
-                &ranked.selection.pool_indices,
+                &ranked.selection.positions,
             )?
         } else {
             Vec::new() // segmentation and regression have no class per item
@@ -473,7 +473,7 @@ where
             .is_some()
             .then(|| self.oriented_mean(&selection.pool_scores));
         let query = selection
-            .pool_indices
+            .positions
             .iter()
             .map(|&position| pool.dataset_index(position))
             .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
@@ -763,7 +763,7 @@ mod tests {
         let expected = baal_heuristics::Random::new(5)
             .select_without_predictions(60, 3)
             .expect("select");
-        let positions = expected.pool_indices;
+        let positions = expected.positions;
         let got: Vec<usize> = outcome.query.iter().map(|i| i.get()).collect();
         assert_eq!(
             got, positions,

@@ -142,7 +142,7 @@ impl Heuristic for BatchBald {
         let k = self.query_size.min(predictions.len());
         let selection = self.select(predictions, None, k)?;
         Ranking::picks_first(
-            selection.pool_indices,
+            selection.positions,
             selection.scores,
             selection.pool_scores,
             self.orientation(),
@@ -241,7 +241,7 @@ impl<'a> Greedy<'a> {
             scores.push(score as f32);
         }
         Ok(Selection {
-            pool_indices: self.picked,
+            positions: self.picked,
             scores,
             pool_scores: bald,
         })

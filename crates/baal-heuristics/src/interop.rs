@@ -20,7 +20,7 @@
 //! let predictions = Predictions::from_ndarray_probs(probs.view(), &Device::default())?;
 //! let scores = Bald.scores_array(&predictions, None)?;
 //! assert_eq!(scores.len(), 3);
-//! let picks = Bald.select(&predictions, None, 1)?.pool_indices_array();
+//! let picks = Bald.select(&predictions, None, 1)?.positions_array();
 //! assert_eq!(picks[0], 1);
 //! # Ok(())
 //! # }
@@ -149,21 +149,23 @@ impl<H: Heuristic + ?Sized> ScoresArray for H {
 }
 
 impl Ranking {
-    /// Pool indices, most informative first, as an `ndarray` array.
-    pub fn pool_indices_array(&self) -> Array1<usize> {
-        Array1::from(self.pool_indices().to_vec())
+    /// [`Ranking::positions`] (positions in the scored predictions, not `PoolIndex`es),
+    /// most informative first, as an `ndarray` array.
+    pub fn positions_array(&self) -> Array1<usize> {
+        Array1::from(self.positions().to_vec())
     }
 
-    /// Every pool item's score, indexed by pool index, as an `ndarray` array.
+    /// Every pool item's score, indexed by position, as an `ndarray` array.
     pub fn scores_array(&self) -> Array1<f32> {
         Array1::from(self.scores().to_vec())
     }
 }
 
 impl Selection {
-    /// The selected pool indices, in selection order, as an `ndarray` array.
-    pub fn pool_indices_array(&self) -> Array1<usize> {
-        Array1::from(self.pool_indices.clone())
+    /// [`Selection::positions`] (positions in the scored predictions, not `PoolIndex`es),
+    /// in selection order, as an `ndarray` array.
+    pub fn positions_array(&self) -> Array1<usize> {
+        Array1::from(self.positions.clone())
     }
 
     /// Each selected item's score, as an `ndarray` array.

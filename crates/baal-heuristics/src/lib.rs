@@ -22,7 +22,7 @@
 //! );
 //! let predictions = Predictions::from_probs(probs)?;
 //! let ranking = Bald.rank(&predictions, None)?;
-//! assert_eq!(ranking.pool_indices()[0], 1);
+//! assert_eq!(ranking.positions()[0], 1);
 //! # Ok(())
 //! # }
 //! ```

@@ -22,15 +22,21 @@ impl Orientation {
 }
 
 /// The pool ordered from the most to the least informative item, with every item's score.
+///
+/// Items are named by their position in the scored predictions (the pool view or chunk that
+/// was scored), not by a `PoolIndex` or `DatasetIndex`: a caller maps a position back through
+/// the view it scored (e.g. `PoolView::dataset_index`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ranking {
-    pool_indices: Vec<usize>,
+    /// Positions in the scored predictions, most informative first.
+    positions: Vec<usize>,
     scores: Vec<f32>,
 }
 
 impl Ranking {
-    /// Orders pool items by `scores` (indexed by pool index) in the direction `orientation`;
-    /// equal scores keep pool order, so the ranking is the same on every backend.
+    /// Orders pool items by `scores` (indexed by position in the scored predictions) in the
+    /// direction `orientation`; equal scores keep their order, so the ranking is the same on
+    /// every backend.
     ///
     /// # Errors
     /// A non-finite score.
@@ -56,28 +62,26 @@ impl Ranking {
             .enumerate()
             .map(|(i, &s)| (key(s), i as u32))
             .collect();
-        // A stable radix sort from pool order: equal scores keep pool order.
-        let pool_indices = radix_sort_by_key(keyed)
+        // A stable radix sort from position order: equal scores keep position order.
+        let positions = radix_sort_by_key(keyed)
             .into_iter()
             .map(|(_, i)| i as usize)
             .collect();
-        Ok(Self {
-            pool_indices,
-            scores,
-        })
+        Ok(Self { positions, scores })
     }
 
     /// Builds a ranking from an order decided elsewhere (e.g. by sampling), checking that
-    /// `pool_indices` is a permutation of `0..scores.len()`.
+    /// `positions` (positions in the scored predictions, most informative first) is a
+    /// permutation of `0..scores.len()`.
     ///
     /// # Errors
     /// Indices that are not such a permutation.
-    pub fn from_order(pool_indices: Vec<usize>, scores: Vec<f32>) -> Result<Self> {
+    pub fn from_order(positions: Vec<usize>, scores: Vec<f32>) -> Result<Self> {
         let mut seen = vec![false; scores.len()];
-        for &i in &pool_indices {
+        for &i in &positions {
             if i >= seen.len() || std::mem::replace(&mut seen[i], true) {
                 return Err(HeuristicError::InvalidParameter {
-                    name: "pool_indices",
+                    name: "positions",
                     reason: format!(
                         "not a permutation of 0..{}: index {i} out of range or repeated",
                         scores.len()
@@ -85,20 +89,17 @@ impl Ranking {
                 });
             }
         }
-        if pool_indices.len() != scores.len() {
+        if positions.len() != scores.len() {
             return Err(HeuristicError::InvalidParameter {
-                name: "pool_indices",
-                reason: format!("{} indices for {} scores", pool_indices.len(), scores.len()),
+                name: "positions",
+                reason: format!("{} indices for {} scores", positions.len(), scores.len()),
             });
         }
-        Ok(Self {
-            pool_indices,
-            scores,
-        })
+        Ok(Self { positions, scores })
     }
 
-    /// A joint selection's ranking: `picks` (pool indices, in selection order) first, then
-    /// the other items by `pool_scores` (per-item scores, indexed by pool index) in the
+    /// A joint selection's ranking: `picks` (positions, in selection order) first, then
+    /// the other items by `pool_scores` (per-item scores, indexed by position) in the
     /// direction `orientation`. The ranking's scores are each pick's `pick_scores` and 0 for
     /// items not picked (as baal's BatchBALD).
     ///
@@ -132,38 +133,40 @@ impl Ranking {
             picked[i] = true;
         }
         let mut order = picks;
-        order.extend(rest.pool_indices.iter().filter(|&&i| !picked[i]));
+        order.extend(rest.positions.iter().filter(|&&i| !picked[i]));
         Self::from_order(order, scores)
     }
 
-    /// Pool indices, most informative first.
-    pub fn pool_indices(&self) -> &[usize] {
-        &self.pool_indices
+    /// Every item's position in the scored predictions (the pool view or chunk that was
+    /// scored), not a `PoolIndex`/`DatasetIndex`, most informative first.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
     }
 
-    /// The score of every pool item, indexed by pool index (not by rank).
+    /// The score of every pool item, indexed by position in the scored predictions (not by
+    /// rank).
     pub fn scores(&self) -> &[f32] {
         &self.scores
     }
 
-    /// The `k` most informative pool indices (all of them if the pool is smaller).
+    /// The positions of the `k` most informative items (all of them if the pool is smaller).
     pub fn top(&self, k: usize) -> &[usize] {
-        &self.pool_indices[..k.min(self.pool_indices.len())]
+        &self.positions[..k.min(self.positions.len())]
     }
 
     /// Number of ranked items.
     pub fn len(&self) -> usize {
-        self.pool_indices.len()
+        self.positions.len()
     }
 
     /// Whether no item was ranked.
     pub fn is_empty(&self) -> bool {
-        self.pool_indices.is_empty()
+        self.positions.is_empty()
     }
 
-    /// Splits into `(pool_indices, scores)`.
+    /// Splits into `(positions, scores)`.
     pub fn into_parts(self) -> (Vec<usize>, Vec<f32>) {
-        (self.pool_indices, self.scores)
+        (self.positions, self.scores)
     }
 }
 
@@ -196,13 +199,14 @@ fn radix_sort_by_key(mut items: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
 /// A batch of pool items chosen together, in the order they were chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Selection {
-    /// Chosen pool indices, in selection order.
-    pub pool_indices: Vec<usize>,
-    /// The score of each pick, aligned with `pool_indices`.
+    /// The chosen items' positions in the scored predictions (the pool view or chunk that
+    /// was scored), not `PoolIndex`es/`DatasetIndex`es, in selection order.
+    pub positions: Vec<usize>,
+    /// The score of each pick, aligned with `positions`.
     pub scores: Vec<f32>,
     /// Every pool item's score under the heuristic's per-item scoring
     /// ([`Heuristic::scores`](crate::Heuristic::scores): BALD for BatchBALD, the base
-    /// heuristic's for sampling), indexed by pool index: what a caller averages or logs
+    /// heuristic's for sampling), indexed by position: what a caller averages or logs
     /// without scoring the pool a second time.
     pub pool_scores: Vec<f32>,
 }
@@ -211,10 +215,10 @@ impl Selection {
     /// The first `k` items of a ranking.
     pub fn from_ranking(ranking: &Ranking, k: usize) -> Result<Self> {
         check_query_size(k, ranking.len())?;
-        let pool_indices = ranking.top(k).to_vec();
-        let scores = pool_indices.iter().map(|&i| ranking.scores[i]).collect();
+        let positions = ranking.top(k).to_vec();
+        let scores = positions.iter().map(|&i| ranking.scores[i]).collect();
         Ok(Self {
-            pool_indices,
+            positions,
             scores,
             pool_scores: ranking.scores.clone(),
         })
@@ -247,10 +251,10 @@ mod tests {
         let scores = vec![0.5, 2.0, -1.0, 2.0, 0.0, -0.0];
         let high = Ranking::from_scores(scores.clone(), Orientation::HigherIsMoreInformative)
             .expect("finite scores");
-        assert_eq!(high.pool_indices(), &[1, 3, 0, 4, 5, 2]);
+        assert_eq!(high.positions(), &[1, 3, 0, 4, 5, 2]);
         let low = Ranking::from_scores(scores, Orientation::LowerIsMoreInformative)
             .expect("finite scores");
-        assert_eq!(low.pool_indices(), &[2, 4, 5, 0, 1, 3]);
+        assert_eq!(low.positions(), &[2, 4, 5, 0, 1, 3]);
         assert_eq!(low.top(2), &[2, 4]);
     }
 
@@ -281,7 +285,7 @@ mod tests {
                     Orientation::LowerIsMoreInformative => a.total_cmp(&b),
                 }
             });
-            assert_eq!(ranking.pool_indices(), expected.as_slice());
+            assert_eq!(ranking.positions(), expected.as_slice());
         }
     }
 

@@ -131,7 +131,7 @@ impl<H: Heuristic> StochasticSampling<H> {
             SamplingRule::Rank => {
                 let ranking = Ranking::from_scores(scores.to_vec(), orientation)?;
                 let mut log_w = vec![0.0; scores.len()];
-                for (rank, &i) in ranking.pool_indices().iter().enumerate() {
+                for (rank, &i) in ranking.positions().iter().enumerate() {
                     log_w[i] = -((rank + 1) as f64).ln() * inv_t;
                 }
                 Ok(log_w)

@@ -23,10 +23,11 @@ use crate::ranking::{Orientation, Ranking, Selection, check_query_size};
 pub const DEFAULT_CANDIDATES_PER_PICK: usize = 50;
 
 /// The candidate set of a joint selection: the best items by per-item score, with their
-/// predictions `[M, C, T]`, in pool order.
+/// predictions `[M, C, T]`, in position order.
 #[derive(Clone, Debug)]
 pub struct Candidates {
-    pool_indices: Vec<usize>,
+    /// Positions in the scored predictions, ascending.
+    positions: Vec<usize>,
     scores: Vec<f32>,
     /// `[m, C, T]` on the predictions' device; `None` while empty.
     probs: Option<Tensor<3>>,
@@ -35,40 +36,37 @@ pub struct Candidates {
 impl Candidates {
     fn empty() -> Self {
         Self {
-            pool_indices: Vec::new(),
+            positions: Vec::new(),
             scores: Vec::new(),
             probs: None,
         }
     }
 
-    /// Builds a candidate set from its parts (read from a file, for instance).
+    /// Builds a candidate set from its parts (read from a file, for instance): `positions`
+    /// in the scored predictions (not `PoolIndex`es), their scores and predictions rows.
     ///
     /// # Errors
-    /// Lengths that disagree with the predictions' rows, an index that repeats, or a
+    /// Lengths that disagree with the predictions' rows, a position that repeats, or a
     /// non-finite score.
-    pub fn new(
-        pool_indices: Vec<usize>,
-        scores: Vec<f32>,
-        probs: Option<Tensor<3>>,
-    ) -> Result<Self> {
+    pub fn new(positions: Vec<usize>, scores: Vec<f32>, probs: Option<Tensor<3>>) -> Result<Self> {
         let rows = probs.as_ref().map_or(0, |p| p.dims()[0]);
-        if pool_indices.len() != scores.len() || pool_indices.len() != rows {
+        if positions.len() != scores.len() || positions.len() != rows {
             return Err(HeuristicError::ShapeMismatch {
                 what: "candidates",
                 expected: format!(
                     "as many predictions rows as indices and scores ({})",
-                    pool_indices.len()
+                    positions.len()
                 ),
-                got: vec![pool_indices.len(), scores.len(), rows],
+                got: vec![positions.len(), scores.len(), rows],
             });
         }
         if let Some((item, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
             return Err(HeuristicError::NonFiniteScore {
-                item: pool_indices[item],
+                item: positions[item],
                 value,
             });
         }
-        let mut sorted = pool_indices.clone();
+        let mut sorted = positions.clone();
         sorted.sort_unstable();
         if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(HeuristicError::InvalidParameter {
@@ -77,15 +75,16 @@ impl Candidates {
             });
         }
         Ok(Self {
-            pool_indices,
+            positions,
             scores,
             probs,
         })
     }
 
-    /// Pool indices of the candidates.
-    pub fn pool_indices(&self) -> &[usize] {
-        &self.pool_indices
+    /// The candidates' positions in the scored predictions (the pool view or chunks that
+    /// were scored, in order), not `PoolIndex`es/`DatasetIndex`es; ascending.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
     }
 
     /// Their per-item scores.
@@ -100,16 +99,16 @@ impl Candidates {
 
     /// Number of candidates.
     pub fn len(&self) -> usize {
-        self.pool_indices.len()
+        self.positions.len()
     }
 
     /// Whether there is no candidate.
     pub fn is_empty(&self) -> bool {
-        self.pool_indices.is_empty()
+        self.positions.is_empty()
     }
 
-    /// Adds rows, then keeps the best `limit` of all (best score first, then lowest pool
-    /// index) in pool order.
+    /// Adds rows, then keeps the best `limit` of all (best score first, then lowest
+    /// position) in position order.
     fn extend_and_keep(
         &mut self,
         mut parts: Vec<Candidates>,
@@ -117,20 +116,20 @@ impl Candidates {
         orientation: Orientation,
     ) {
         parts.insert(0, std::mem::replace(self, Self::empty()));
-        let mut pool_indices = Vec::new();
+        let mut positions = Vec::new();
         let mut scores = Vec::new();
         let mut tensors = Vec::new();
         for part in parts {
-            pool_indices.extend(part.pool_indices);
+            positions.extend(part.positions);
             scores.extend(part.scores);
             tensors.extend(part.probs);
         }
-        let mut order: Vec<usize> = (0..pool_indices.len()).collect();
+        let mut order: Vec<usize> = (0..positions.len()).collect();
         order.sort_unstable_by(|&a, &b| {
-            better(orientation, scores[a], scores[b]).then(pool_indices[a].cmp(&pool_indices[b]))
+            better(orientation, scores[a], scores[b]).then(positions[a].cmp(&positions[b]))
         });
         order.truncate(limit);
-        order.sort_unstable_by_key(|&row| pool_indices[row]);
+        order.sort_unstable_by_key(|&row| positions[row]);
         let probs = match tensors.len() {
             0 => None,
             _ => {
@@ -151,7 +150,7 @@ impl Candidates {
             }
         };
         *self = Self {
-            pool_indices: order.iter().map(|&row| pool_indices[row]).collect(),
+            positions: order.iter().map(|&row| positions[row]).collect(),
             scores: order.iter().map(|&row| scores[row]).collect(),
             probs,
         };
@@ -178,8 +177,8 @@ pub struct PoolScores {
 }
 
 impl PoolScores {
-    /// Builds pool scores from their parts: `scores` indexed by pool index, `candidates`
-    /// (for joint selection) with pool indices below `scores.len()`.
+    /// Builds pool scores from their parts: `scores` indexed by position in the scored
+    /// predictions, `candidates` (for joint selection) with positions below `scores.len()`.
     ///
     /// # Errors
     /// A non-finite score, a candidate outside the pool, more candidates than `candidate_limit`.
@@ -193,7 +192,7 @@ impl PoolScores {
             return Err(HeuristicError::NonFiniteScore { item, value });
         }
         if let Some(candidates) = &candidates {
-            if let Some(&item) = candidates.pool_indices.iter().find(|&&i| i >= scores.len()) {
+            if let Some(&item) = candidates.positions.iter().find(|&&i| i >= scores.len()) {
                 return Err(HeuristicError::InvalidParameter {
                     name: "candidates",
                     reason: format!(
@@ -220,7 +219,7 @@ impl PoolScores {
         })
     }
 
-    /// Joins the scores of consecutive parts of a pool (part 0 first): pool indices of part
+    /// Joins the scores of consecutive parts of a pool (part 0 first): positions of part
     /// `i` follow those of parts `0 .. i`. Joint candidates are the best
     /// `candidate_limit` of the parts' candidates.
     ///
@@ -257,7 +256,7 @@ impl PoolScores {
             let offset = scores.len();
             scores.extend(part.scores);
             if let Some(mut candidates) = part.candidates {
-                for index in &mut candidates.pool_indices {
+                for index in &mut candidates.positions {
                     *index += offset;
                 }
                 shifted.push(candidates);
@@ -278,7 +277,7 @@ impl PoolScores {
         })
     }
 
-    /// Every pool item's per-item score, indexed by pool index.
+    /// Every pool item's per-item score, indexed by position in the scored predictions.
     pub fn scores(&self) -> &[f32] {
         &self.scores
     }
@@ -328,10 +327,10 @@ impl PoolScores {
                     })?;
                 let selection = heuristic.select(&Predictions::from_probs(probs)?, None, k)?;
                 Ok(Selection {
-                    pool_indices: selection
-                        .pool_indices
+                    positions: selection
+                        .positions
                         .iter()
-                        .map(|&row| candidates.pool_indices[row])
+                        .map(|&row| candidates.positions[row])
                         .collect(),
                     scores: selection.scores,
                     pool_scores: self.scores.clone(),
@@ -352,7 +351,7 @@ impl PoolScores {
                 let k = batch.min(candidates.len()).min(self.scores.len());
                 let selection = self.select(heuristic, k)?;
                 Ranking::picks_first(
-                    selection.pool_indices,
+                    selection.positions,
                     selection.scores,
                     self.scores.clone(),
                     self.orientation,
@@ -383,7 +382,7 @@ impl PoolScores {
 /// }
 /// let scores = scorer.finish();
 /// assert_eq!(scores.candidates().map(|c| c.len()), Some(10));
-/// assert_eq!(scores.select(&batch_bald, 4)?.pool_indices.len(), 4);
+/// assert_eq!(scores.select(&batch_bald, 4)?.positions.len(), 4);
 /// # Ok(())
 /// # }
 /// ```
@@ -402,7 +401,7 @@ struct JointState {
     pending: Vec<Candidates>,
     pending_rows: usize,
     /// The worst score among `limit` kept candidates, once there are that many: a later item
-    /// (higher pool index) needs a strictly better score to enter.
+    /// (higher position) needs a strictly better score to enter.
     threshold: Option<f32>,
 }
 
@@ -471,7 +470,7 @@ impl<'a> PoolScorer<'a> {
     /// Scores the next chunk of the pool: its items follow the items pushed so far.
     ///
     /// # Errors
-    /// The heuristic's error, a non-finite score (naming the item's pool index), or
+    /// The heuristic's error, a non-finite score (naming the item's position), or
     /// predictions a joint heuristic cannot keep (not `[n, C, T]` probabilities).
     pub fn push(&mut self, chunk: &Predictions) -> Result<()> {
         let offset = self.scores.len();
@@ -518,7 +517,7 @@ impl<'a> PoolScorer<'a> {
                     probs.select(0, index)
                 };
                 joint.pending.push(Candidates {
-                    pool_indices: entering.iter().map(|&i| offset + i).collect(),
+                    positions: entering.iter().map(|&i| offset + i).collect(),
                     scores: entering.iter().map(|&i| scores[i]).collect(),
                     probs: Some(probs),
                 });

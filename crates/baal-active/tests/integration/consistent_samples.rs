@@ -110,7 +110,7 @@ fn a_copy_adds_no_information_and_batch_bald_never_picks_both() {
             None,
         )
         .expect("rank");
-    for &position in &bald.pool_indices()[..5] {
+    for &position in &bald.positions()[..5] {
         let (single, pair) = pair_information(&predictor, &base[position], true);
         assert!(single > 0.1, "item {position} is not uncertain: {single}");
         // One network per iteration for both copies: I(y, y'; ω) = I(y; ω), but for the odd
@@ -189,7 +189,7 @@ fn epig_in_the_loop_uses_one_set_of_networks_for_pool_and_target() {
         .select(&pool_probs, Some(&target_probs), 8)
         .expect("select");
     let expected: Vec<DatasetIndex> = expected
-        .pool_indices
+        .positions
         .iter()
         .map(|&i| DatasetIndex::new(i))
         .collect();

@@ -215,7 +215,7 @@ fn a_regression_model_is_scored_by_variance_and_queried_by_the_loop() {
     }
     // Dropout's variance grows with the input's scale: the last items come first.
     assert!(
-        selection.pool_indices.iter().all(|&i| i >= 20),
+        selection.positions.iter().all(|&i| i >= 20),
         "{selection:?}"
     );
     // BALD needs class probabilities: an error, not a score.

@@ -64,14 +64,11 @@ fn hand_computed_values_on_a_tiny_pool() {
     // Orientation: margin and certainty rank their lowest scores first.
     assert_eq!(Margin.rank(&preds, None).expect("rank").top(2), &[0, 1]);
     assert_eq!(
-        Certainty.rank(&preds, None).expect("rank").pool_indices()[0],
+        Certainty.rank(&preds, None).expect("rank").positions()[0],
         0
     );
-    assert_eq!(Bald.rank(&preds, None).expect("rank").pool_indices()[0], 1);
-    assert_eq!(
-        Entropy.rank(&preds, None).expect("rank").pool_indices()[0],
-        0
-    );
+    assert_eq!(Bald.rank(&preds, None).expect("rank").positions()[0], 1);
+    assert_eq!(Entropy.rank(&preds, None).expect("rank").positions()[0], 0);
 }
 
 #[test]
@@ -293,10 +290,10 @@ fn batch_bald_of_one_is_balds_argmax() {
         let preds = predictions(&random_probs(200, 10, 20, 3.0, seed));
         let bald = Bald.rank(&preds, None).expect("rank");
         let selection = BatchBald::new(1).select(&preds, None, 1).expect("select");
-        assert_eq!(selection.pool_indices, vec![bald.pool_indices()[0]]);
+        assert_eq!(selection.positions, vec![bald.positions()[0]]);
         assert_close(
             f64::from(selection.scores[0]),
-            f64::from(bald.scores()[bald.pool_indices()[0]]),
+            f64::from(bald.scores()[bald.positions()[0]]),
             1e-6,
             "first pick's score",
         );
@@ -323,7 +320,7 @@ fn batch_bald_exact_matches_brute_force_greedy() {
                 (i, reference_batch_mi(&batch))
             })
             .fold((usize::MAX, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
-        assert_eq!(selection.pool_indices[step], best, "pick {step}");
+        assert_eq!(selection.positions[step], best, "pick {step}");
         assert_close(f64::from(selection.scores[step]), best_mi, 1e-4, "batch MI");
         picked.push(best);
     }
@@ -345,7 +342,7 @@ fn batch_bald_sampled_joint_entropy_agrees_with_exact() {
         .expect("sampled");
     // The sampled estimate of each pick's batch information is close to the exact one.
     for step in 0..k {
-        let batch: Vec<&Vec<Vec<f64>>> = sampled.pool_indices[..=step]
+        let batch: Vec<&Vec<Vec<f64>>> = sampled.positions[..=step]
             .iter()
             .map(|&i| &pool[i])
             .collect();
@@ -356,7 +353,7 @@ fn batch_bald_sampled_joint_entropy_agrees_with_exact() {
             &format!("sampled batch MI at pick {step}"),
         );
     }
-    assert_eq!(exact.pool_indices[..2], sampled.pool_indices[..2]);
+    assert_eq!(exact.positions[..2], sampled.positions[..2]);
 }
 
 #[test]
@@ -367,7 +364,7 @@ fn batch_bald_is_deterministic_for_a_seed_and_avoids_duplicates() {
     let best = Bald
         .rank(&predictions(&pool), None)
         .expect("rank")
-        .pool_indices()[0];
+        .positions()[0];
     pool.swap(0, best);
     pool[1] = pool[0].clone();
     let preds = predictions(&pool);
@@ -392,11 +389,11 @@ fn batch_bald_is_deterministic_for_a_seed_and_avoids_duplicates() {
     assert_eq!(config.draws(), 1);
     assert_eq!(a, replay.select(&preds, None, 6).expect("select"));
     assert!(
-        !(a.pool_indices.contains(&0) && a.pool_indices.contains(&1)),
+        !(a.positions.contains(&0) && a.positions.contains(&1)),
         "{a:?}"
     );
     let ranking = for_rank.rank(&preds, None).expect("rank");
-    assert_eq!(ranking.top(6), a.pool_indices.as_slice());
+    assert_eq!(ranking.top(6), a.positions.as_slice());
     assert_eq!(ranking.len(), 30);
 }
 
@@ -465,7 +462,7 @@ fn random_is_seeded_and_advances() {
     let first = a.rank(&preds, None).expect("rank");
     assert_eq!(first, b.rank(&preds, None).expect("rank"));
     let second = a.rank(&preds, None).expect("rank");
-    assert_ne!(first.pool_indices(), second.pool_indices());
+    assert_ne!(first.positions(), second.positions());
     assert_ne!(first, Random::new(8).rank(&preds, None).expect("rank"));
 }
 
@@ -475,12 +472,12 @@ fn precomputed_scores_rank_in_their_orientation() {
     let high =
         Precomputed::new(vec![0.1, 0.9, 0.5], Orientation::HigherIsMoreInformative).expect("ok");
     assert_eq!(
-        high.rank(&preds, None).expect("rank").pool_indices(),
+        high.rank(&preds, None).expect("rank").positions(),
         &[1, 2, 0]
     );
     let low =
         Precomputed::new(vec![0.1, 0.9, 0.5], Orientation::LowerIsMoreInformative).expect("ok");
-    assert_eq!(low.ranking().expect("rank").pool_indices(), &[0, 2, 1]);
+    assert_eq!(low.ranking().expect("rank").positions(), &[0, 2, 1]);
     assert!(Precomputed::new(vec![f32::NAN], Orientation::LowerIsMoreInformative).is_err());
     let short = Precomputed::new(vec![0.1], Orientation::LowerIsMoreInformative).expect("ok");
     assert!(short.rank(&preds, None).is_err());
@@ -528,7 +525,7 @@ fn stochastic_sampling_is_seeded_and_follows_the_weights() {
         let mut head: Vec<usize> = ranking.top(3).to_vec();
         head.sort_unstable();
         assert_eq!(head, vec![0, 1, 2]);
-        first_is_zero += usize::from(ranking.pool_indices()[0] == 0);
+        first_is_zero += usize::from(ranking.positions()[0] == 0);
         let total: f32 = ranking.scores().iter().sum();
         assert_close(f64::from(total), 1.0, 1e-5, "probabilities sum to one");
     }
@@ -548,7 +545,7 @@ fn stochastic_sampling_is_seeded_and_follows_the_weights() {
     for rule in [SamplingRule::Softmax, SamplingRule::Rank] {
         let s = StochasticSampling::new(Margin, rule, 0.5, 1).expect("valid");
         let selection = s.select(&preds, None, 4).expect("select");
-        assert_eq!(selection.pool_indices.len(), 4);
+        assert_eq!(selection.positions.len(), 4);
     }
     assert!(StochasticSampling::power(Margin, 1.0, 0).is_err());
     assert!(StochasticSampling::power(Bald, 0.0, 0).is_err());
@@ -578,7 +575,7 @@ fn fused_cpu_kernels_match_the_tensor_path() {
         // Each selection draws from the next stream: compare two at the same counter.
         let a = config.clone().select(&fused, None, 5).expect("select");
         let b = config.select(&tensor, None, 5).expect("select");
-        assert_eq!(a.pool_indices, b.pool_indices);
+        assert_eq!(a.positions, b.positions);
         for (x, y) in a.scores.iter().zip(&b.scores) {
             assert_close(f64::from(*x), f64::from(*y), 1e-4, "batch MI");
         }
@@ -623,7 +620,7 @@ fn heuristics_that_read_no_predictions_select_without_them() {
     let selection = precomputed
         .select_without_predictions(3, 2)
         .expect("select");
-    assert_eq!(selection.pool_indices, [1, 0]);
+    assert_eq!(selection.positions, [1, 0]);
     assert!(matches!(
         precomputed.select_without_predictions(4, 2),
         Err(HeuristicError::ShapeMismatch { .. })
@@ -670,12 +667,7 @@ fn a_restored_draw_counter_continues_the_random_stream() {
         let original = build();
         let mut picks = Vec::new();
         for _ in 0..3 {
-            picks.push(
-                original
-                    .select(&preds, None, 4)
-                    .expect("select")
-                    .pool_indices,
-            );
+            picks.push(original.select(&preds, None, 4).expect("select").positions);
         }
         assert_eq!(original.draws(), 3, "{name}");
         if name != "batch-bald" {
@@ -683,10 +675,7 @@ fn a_restored_draw_counter_continues_the_random_stream() {
         }
         let resumed = build();
         resumed.set_draws(2);
-        let third = resumed
-            .select(&preds, None, 4)
-            .expect("select")
-            .pool_indices;
+        let third = resumed.select(&preds, None, 4).expect("select").positions;
         assert_eq!(third, picks[2], "{name}");
     }
     assert_eq!(Bald.draws(), 0, "deterministic heuristics draw nothing");

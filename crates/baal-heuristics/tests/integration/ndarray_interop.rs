@@ -37,16 +37,10 @@ fn views_of_f32_and_f64_score_as_tensors_do() {
     assert_eq!(Bald.scores(&from_strided, None).expect("scores"), expected);
     // Selections and rankings come back as arrays.
     let ranking = Entropy.rank(&from_f32, None).expect("rank");
-    assert_eq!(
-        ranking.pool_indices_array().to_vec(),
-        ranking.pool_indices()
-    );
+    assert_eq!(ranking.positions_array().to_vec(), ranking.positions());
     assert_eq!(ranking.scores_array().to_vec(), ranking.scores());
     let selection = Entropy.select(&from_f32, None, 4).expect("select");
-    assert_eq!(
-        selection.pool_indices_array().to_vec(),
-        selection.pool_indices
-    );
+    assert_eq!(selection.positions_array().to_vec(), selection.positions);
     assert_eq!(selection.scores_array().to_vec(), selection.scores);
 }
 

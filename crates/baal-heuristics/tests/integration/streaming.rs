@@ -135,11 +135,7 @@ fn batch_bald_candidates_are_the_best_by_bald_whatever_the_chunks() {
     for chunk in [1, 3, 17, 64] {
         let scores = stream(&batch_bald, &probs, None, chunk, Some(25));
         let candidates = scores.candidates().expect("candidates");
-        assert_eq!(
-            candidates.pool_indices(),
-            best.as_slice(),
-            "chunks of {chunk}"
-        );
+        assert_eq!(candidates.positions(), best.as_slice(), "chunks of {chunk}");
         let kept: Vec<f32> = candidates
             .probs()
             .expect("probs")
@@ -157,19 +153,16 @@ fn batch_bald_candidates_are_the_best_by_bald_whatever_the_chunks() {
         // The picks come from the candidates and the selection is the same as from the
         // candidates alone.
         let selection = scores.select(&batch_bald, 5).expect("select");
-        assert!(selection.pool_indices.iter().all(|i| best.contains(i)));
+        assert!(selection.positions.iter().all(|i| best.contains(i)));
         let ranking = scores.rank(&batch_bald).expect("rank");
-        assert_eq!(
-            &ranking.pool_indices()[..5],
-            selection.pool_indices.as_slice()
-        );
+        assert_eq!(&ranking.positions()[..5], selection.positions.as_slice());
         assert_eq!(ranking.len(), 200);
     }
     // Equal scores: the lower pool index stays a candidate.
     let same = Tensor::<3>::cat(vec![probs.clone().narrow(0, 0, 1); 6], 0);
     let scores = stream(&batch_bald, &same, None, 1, Some(5));
     assert_eq!(
-        scores.candidates().expect("candidates").pool_indices(),
+        scores.candidates().expect("candidates").positions(),
         &[0, 1, 2, 3, 4]
     );
 }
@@ -194,8 +187,8 @@ fn parts_of_a_pool_join_into_the_whole_pool_scores() {
     let joined = PoolScores::concat(parts).expect("concat");
     assert_eq!(joined.scores(), whole.scores());
     assert_eq!(
-        joined.candidates().expect("candidates").pool_indices(),
-        whole.candidates().expect("candidates").pool_indices()
+        joined.candidates().expect("candidates").positions(),
+        whole.candidates().expect("candidates").positions()
     );
     let a = BatchBald::new(4).with_seed(1);
     let b = BatchBald::new(4).with_seed(1);

@@ -36,11 +36,7 @@ impl ShardScores {
         )?;
         put("indices.npy", npy::encode_i64(&[indices.len()], &indices))?;
         if let Some(candidates) = self.scores.candidates() {
-            let positions: Vec<i64> = candidates
-                .pool_indices()
-                .iter()
-                .map(|&i| i as i64)
-                .collect();
+            let positions: Vec<i64> = candidates.positions().iter().map(|&i| i as i64).collect();
             put(
                 "candidates.npy",
                 npy::encode_i64(&[positions.len()], &positions),

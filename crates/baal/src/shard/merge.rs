@@ -92,7 +92,7 @@ pub fn merge_shards(mut shards: Vec<ShardScores>) -> Result<MergedSelection> {
         pool_len: reference.pool_len,
         shards: count,
         query: selection
-            .pool_indices
+            .positions
             .iter()
             .map(|&p| dataset_indices[p])
             .collect(),
