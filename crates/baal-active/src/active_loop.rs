@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baal_bayesian::{McSampler, McSamplerConfig, Progress};
+use baal_bayesian::{McSampler, McSamplerConfig, Progress, seeds};
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
 use baal_heuristics::{
     Heuristic, HeuristicKind, HeuristicParams, Orientation, PoolScorer, PoolScores, Predictions,
@@ -145,7 +145,7 @@ where
         self
     }
 
-    /// Seed of the MC masks (step `s` uses `seed + s`).
+    /// Seed of the MC masks (step `s` uses [`seeds::nth`]`(seed, s)`).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.sampler_seed = seed;
         self
@@ -412,7 +412,7 @@ where
         let consistent_samples =
             self.always_consistent || self.heuristic.needs_consistent_samples();
         let mut sampler = McSamplerConfig::new(self.iterations)
-            .with_seed(self.sampler_seed.wrapping_add(self.steps))
+            .with_seed(seeds::nth(self.sampler_seed, self.steps))
             .with_consistent(consistent_samples)
             .init()?;
         if let Some(receiver) = &self.progress {

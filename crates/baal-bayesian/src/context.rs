@@ -9,6 +9,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{BayesianError, Result};
+use crate::seeds::mix;
 
 /// Tells the stochastic layers of one forward pass how to draw their masks.
 ///
@@ -267,13 +268,6 @@ pub(crate) const PER_ITEM: u64 = 0x6974_656d; // "item"
 pub(crate) const PER_ITERATION: u64 = 0x6974_6572; // "iter"
 pub(crate) const WEIGHT: u64 = 0x7765_6967; // "weig"
 pub(crate) const WRAPPED_WEIGHT: u64 = 0x7772_6170; // "wrap"
-
-/// SplitMix64 finaliser: a bijective mix of 64 bits.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// A ChaCha8 stream keyed by all of `parts`.
 pub(crate) fn stream(parts: &[u64]) -> ChaCha8Rng {

@@ -68,6 +68,7 @@ mod error;
 mod model;
 mod progress;
 mod sampler;
+pub mod seeds;
 mod weight_drop;
 
 pub use burn_dropout::{BurnDropout, BurnDropoutModel};
@@ -85,4 +86,5 @@ pub use progress::{Progress, ProgressGuard, ProgressSink};
 pub use sampler::{
     DEFAULT_REPLICATED_PASS_MEMORY_BUDGET, McPredictions, McSampler, McSamplerConfig,
 };
+pub use seeds::SeedPlan;
 pub use weight_drop::{DropConnectModel, McDropConnect, McDropConnectConfig};

@@ -87,6 +87,23 @@ pub enum DataError {
     /// A labelling state does not fit this dataset.
     #[error("labelling state cannot be restored: {0}")]
     State(String),
+    /// A data argument names no dataset, `.npy` file or folder.
+    #[error("{0:?} is neither fashion-mnist, mnist, cifar10, a .npy file nor a folder")]
+    UnknownSource(String),
+    /// A named dataset is in none of the places looked in; the message names each and the
+    /// remedies.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A class has fewer items than a balanced pick asks of it.
+    #[error("class {class} has {have} items, {wanted} wanted")]
+    ClassShortfall {
+        /// The class.
+        class: usize,
+        /// Its items.
+        have: usize,
+        /// The items asked of it.
+        wanted: usize,
+    },
     /// A download failed or its checksum did not match.
     #[error("download of {url} failed: {reason}")]
     Download {

@@ -10,6 +10,10 @@
 //!   download helpers behind the `download` feature.
 //! - [`formats`]: the file formats those loaders read (`.npy`, IDX, CIFAR-10 binary); test
 //!   fixture encoders behind the `test-util` feature.
+//! - [`source`]: [`DataSource`], a data argument parsed once (a [`NamedDataset`] with its
+//!   splits, classes, published [`Normalization`] and the places its files are looked for, a
+//!   `.npy` array or an image folder), and the balanced picks and fixed subsets of
+//!   [`source::subsets`].
 //! - [`checksum`]: SHA-256 of bytes and files in hex, for verified downloads and manifests.
 
 pub mod checksum;
@@ -18,6 +22,7 @@ mod error;
 pub mod formats;
 mod index;
 pub mod loaders;
+pub mod source;
 mod state;
 mod views;
 
@@ -31,6 +36,8 @@ pub use index::{DatasetIndex, PoolIndex};
 pub use loaders::{Cifar10, FashionMnist, ImageDataset, ImageItem, Mnist, NpyDataset, NpyItem};
 #[cfg(feature = "image-folders")]
 pub use loaders::{FolderShape, ImageFolder};
+pub use source::subsets::{label_balanced, random_subset, stratified_subset};
+pub use source::{DataSource, Locations, NamedDataset, Normalization, Splits};
 pub use state::{
     Checkpoint, DatasetState, LabelRecord, STATE_FORMAT_VERSION, write_file_atomically,
 };

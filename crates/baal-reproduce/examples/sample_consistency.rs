@@ -19,12 +19,13 @@ use std::time::Instant;
 
 use baal::active::{Predictor, Trainer, TrainerConfig};
 use baal::bayesian::McSamplerConfig;
-use baal::data::{ActiveLearningDataset, FashionMnist};
+use baal::data::{ActiveLearningDataset, FashionMnist, label_balanced};
 use baal::heuristics::{Bald, Heuristic, Predictions};
 use baal::prelude::parse_device;
-use baal_reproduce::balanced_initial;
 use baal_zoo::images::{Normalization, NormalizedImage, NormalizedImages, normalized_batcher};
 use baal_zoo::models::SmallCnnConfig;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -85,7 +86,11 @@ fn main() -> Result<(), Error> {
     let pool = NormalizedImages::select(&data.train, &pool_positions, &normalization)?;
     let mut labelled = ActiveLearningDataset::new(train.clone())
         .with_known_labels(|item: &NormalizedImage| item.label);
-    labelled.label_dataset_indices(&balanced_initial(train.labels(), 200, 1))?;
+    labelled.label_dataset_indices(&label_balanced(
+        train.labels(),
+        200,
+        &mut ChaCha8Rng::seed_from_u64(1),
+    ))?;
     let mut trainer = Trainer::new(
         SmallCnnConfig::new().init(&device)?,
         &device,

@@ -21,9 +21,7 @@ pub mod stats;
 use std::path::Path;
 use std::time::Instant;
 
-pub use data::{
-    DataSources, LoadedData, balanced_initial, initial_labels, load_data, locate_fashion_mnist,
-};
+pub use data::{LoadedData, initial_labels, load_data};
 pub use overrides::{MetricChoice, ProfileOverrides};
 pub use profile::{DatasetName, Imbalance, ModelKind, Profile, SummaryMetric};
 pub use report::{Results, mean_labels_to_reach, write_results};
@@ -49,7 +47,7 @@ pub fn reproduce(
     show_progress: bool,
 ) -> Result<String, Error> {
     profile.check()?;
-    let plans = SeedPlan::runs(base_seed, profile.seeds)?;
+    let plans = seeds::run_plans(base_seed, profile.seeds)?;
     let started = Instant::now();
     let device = baal::device::parse_device(device_name)?;
     let data = load_data(dataset, profile, data_dir)?;

@@ -6,6 +6,7 @@ use baal::active::{
     ClassificationReport, DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind,
     HeuristicParams, OptimizerConfig, Posterior, StepRecord, TrainerConfig,
 };
+use baal::data::NamedDataset;
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,17 @@ impl DatasetName {
     #[must_use]
     pub fn classes(self) -> usize {
         10
+    }
+
+    /// The dataset its images come from.
+    pub fn source(self) -> NamedDataset {
+        match self {
+            Self::FashionMnist | Self::RepeatedFashionMnist | Self::FashionMnistImbalanced => {
+                NamedDataset::FashionMnist
+            }
+            Self::Mnist => NamedDataset::Mnist,
+            Self::Cifar10 => NamedDataset::Cifar10,
+        }
     }
 
     /// The command-line name (and results folder).

@@ -17,6 +17,7 @@ use crate::Error;
 use crate::data::{LoadedData, initial_labels};
 use crate::profile::{ModelKind, Profile};
 use crate::seeds::SeedPlan;
+use baal::bayesian::seeds;
 use baal_zoo::images::{NormalizedImage, normalized_batcher};
 use baal_zoo::models::{GalCnnConfig, MlpConfig, SmallCnnConfig, Vgg16Config, VggSmallConfig};
 
@@ -175,7 +176,7 @@ fn build_members<M: Classifier>(
     }
     (0..settings.profile.posterior.members())
         .map(|member| {
-            device.seed(weights.wrapping_add(member as u64));
+            device.seed(seeds::nth(weights, member as u64));
             Ok(initialised(build(device)?))
         })
         .collect()

@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baal_active::TrainerConfig;
-use baal_data::{Checkpoint, Cifar10, DatasetIndex, FashionMnist, ImageDataset, Mnist};
+use baal_bayesian::SeedPlan;
+use baal_data::{
+    Checkpoint, DataSource, DatasetIndex, ImageDataset, Normalization, label_balanced,
+    random_subset,
+};
 use baal_heuristics::{HeuristicKind, HeuristicParams};
-use baal_zoo::images::{Normalization, NormalizedImages};
+use baal_zoo::images::NormalizedImages;
 use baal_zoo::models::ModelKind;
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
@@ -106,81 +110,46 @@ struct StateSettings {
 /// # Errors
 /// The data cannot be found or read, or the classes do not fit it.
 pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError> {
-    let path = Path::new(&args.data);
-    let named = |classes: &[&str]| -> Vec<String> {
-        if args.classes.is_empty() {
-            classes.iter().map(|c| (*c).to_string()).collect()
-        } else {
-            args.classes.clone()
-        }
-    };
-    let (items, normalization) = match args.data.as_str() {
-        "fashion-mnist" => {
-            let dir = args
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| FashionMnist::DEFAULT_DIR.into());
-            let data = FashionMnist::from_dir(&dir)?;
+    let source: DataSource = args.data.parse()?;
+    let (items, normalization) = match source {
+        DataSource::Named(named) => {
+            let splits = named.load(args.data_dir.as_deref())?;
+            let classes = if args.classes.is_empty() {
+                named.classes().iter().map(|c| (*c).to_string()).collect()
+            } else {
+                args.classes.clone()
+            };
             (
-                split_items(args, data.train, data.test, named(&FashionMnist::CLASSES))?,
-                Normalization::fashion_mnist(),
+                split_items(args, splits.train, splits.test, classes)?,
+                named.normalization(),
             )
         }
-        "mnist" => {
-            let dir = args
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| Mnist::DEFAULT_DIR.into());
-            let data = Mnist::from_dir(&dir)?;
-            (
-                split_items(args, data.train, data.test, named(&Mnist::CLASSES))?,
-                Normalization::mnist(),
-            )
-        }
-        "cifar10" => {
-            let dir = args.data_dir.clone().ok_or_else(|| {
-                ServeError::Config("cifar10 needs --data-dir, the folder of its batches".into())
-            })?;
-            let data = Cifar10::from_dir(&dir)?;
-            (
-                split_items(args, data.train, data.test, named(&Cifar10::CLASSES))?,
-                Normalization::cifar10(),
-            )
-        }
-        _ if path.is_dir() => {
-            let items = load_folder(
-                path,
-                &args.classes,
-                FolderShape {
-                    channels: args.channels,
-                    size: args.image_size,
-                },
-            )?;
-            let normalization = Normalization::of_images(&items.images);
+        DataSource::Folder(path) => {
+            let shape = FolderShape {
+                channels: args.channels,
+                size: args.image_size,
+            };
+            let items = load_folder(&path, &args.classes, shape)?;
+            let normalization = Normalization::of_images(&items.images)?;
             (items, normalization)
         }
-        _ if path.extension().is_some_and(|e| e == "npy") => {
+        DataSource::Npy(path) => {
             if args.classes.len() < 2 {
                 return Err(ServeError::Config(format!(
                     "{}: give the class names with --classes (at least 2)",
                     path.display()
                 )));
             }
-            let items = load_npy(path, args.classes.clone())?;
-            let normalization = Normalization::of_images(&items.images);
+            let items = load_npy(&path, args.classes.clone())?;
+            let normalization = Normalization::of_images(&items.images)?;
             (items, normalization)
-        }
-        _ => {
-            return Err(ServeError::Config(format!(
-                "{:?} is neither fashion-mnist, mnist, cifar10, a .npy file nor a folder",
-                args.data
-            )));
         }
     };
     Ok((items, normalization))
 }
 
-/// A named dataset's pool (a subset when asked) and test subset, with balanced seed labels.
+/// A named dataset's pool (a subset when asked) and test subset, with balanced seed labels,
+/// all drawn from one generator seeded with `--seed`, in that order.
 fn split_items(
     args: &ServeArgs,
     train: ImageDataset,
@@ -194,24 +163,16 @@ fn split_items(
             train.num_classes()
         )));
     }
+    // The run's seed itself, not a named stream: state folders made before the seed plan
+    // keep the same pool (their labels name items by their position in it).
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let pool = subset(&train, args.pool_size, &mut rng)?;
     let test = subset(&test, Some(args.test_size), &mut rng)?;
-    let mut seed_labels = Vec::new();
-    let mut order: Vec<usize> = (0..pool.len()).collect();
-    order.shuffle(&mut rng);
-    let per_class = args.seed_labels.div_ceil(classes.len());
-    let mut taken = vec![0; classes.len()];
-    for i in order {
-        if seed_labels.len() == args.seed_labels {
-            break;
-        }
-        let class = usize::from(pool.labels()[i]);
-        if taken[class] < per_class {
-            taken[class] += 1;
-            seed_labels.push((DatasetIndex::new(i), class));
-        }
-    }
+    let mut seed_labels: Vec<(DatasetIndex, usize)> =
+        label_balanced(pool.labels(), args.seed_labels, &mut rng)
+            .into_iter()
+            .map(|index| (index, usize::from(pool.labels()[index.get()])))
+            .collect();
     seed_labels.sort_unstable();
     Ok(Items {
         images: pool,
@@ -229,15 +190,9 @@ fn subset(
     rng: &mut ChaCha8Rng,
 ) -> Result<ImageDataset, ServeError> {
     let n = images.len();
-    let count = count.unwrap_or(n).min(n);
-    let mut indices: Vec<usize> = (0..n).collect();
-    if count < n {
-        indices.shuffle(rng);
-        indices.truncate(count);
-        indices.sort_unstable();
-    }
+    let indices = random_subset(n, count.unwrap_or(n), rng);
     let mut pixels = Vec::new();
-    let mut labels = Vec::with_capacity(count);
+    let mut labels = Vec::with_capacity(indices.len());
     for i in indices {
         let item = images
             .get(i)
@@ -336,7 +291,8 @@ pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), Serv
     }
     let token = token(&args.state)?;
     let mut initial_order: Vec<DatasetIndex> = (0..items.len()).map(DatasetIndex::new).collect();
-    initial_order.shuffle(&mut ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed));
+    let order_seed = SeedPlan::new(args.seed).stream("initial-order");
+    initial_order.shuffle(&mut ChaCha8Rng::seed_from_u64(order_seed));
     let store = LabelStore::open(
         &args.state,
         StoreConfig {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use baal_active::{Classifier, Trainer, TrainerConfig};
-use baal_bayesian::McSamplerConfig;
+use baal_bayesian::{McSamplerConfig, seeds};
 use baal_data::{DatasetIndex, LabelledItem};
 use baal_heuristics::{Heuristic, Predictions};
 use baal_zoo::images::{NormalizedImage, NormalizedImages, normalized_batcher};
@@ -48,7 +48,7 @@ pub struct ZooScorer {
     pub iterations: usize,
     /// The training recipe.
     pub trainer: TrainerConfig,
-    /// Seed of the weights and masks; round `r` uses `seed + r`.
+    /// Seed of the weights and masks; round `r` uses [`seeds::nth`]`(seed, r)`.
     pub seed: u64,
     /// Where it runs.
     pub device: Device,
@@ -63,7 +63,7 @@ impl Scorer for ZooScorer {
         pool: &[DatasetIndex],
     ) -> Result<Round, ServeError> {
         let started = Instant::now();
-        let seed = self.seed.wrapping_add(self.rounds);
+        let seed = seeds::nth(self.seed, self.rounds);
         self.rounds += 1;
         self.device.seed(seed);
         let shape = self.images.shape();

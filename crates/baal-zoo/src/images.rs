@@ -4,75 +4,15 @@
 use std::sync::Arc;
 
 use baal_active::InputBatcher;
-use baal_data::{ImageDataset, ImageItem};
+use baal_data::ImageItem;
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Per-channel mean and standard deviation of a dataset's pixels in `[0, 1]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Normalization {
-    /// Mean of each channel.
-    pub mean: Vec<f32>,
-    /// Standard deviation of each channel.
-    pub std: Vec<f32>,
-}
-
-impl Normalization {
-    /// Fashion-MNIST's statistics.
-    pub fn fashion_mnist() -> Self {
-        Self {
-            mean: vec![0.2860],
-            std: vec![0.3530],
-        }
-    }
-
-    /// MNIST's statistics.
-    pub fn mnist() -> Self {
-        Self {
-            mean: vec![0.1307],
-            std: vec![0.3081],
-        }
-    }
-
-    /// CIFAR-10's statistics.
-    pub fn cifar10() -> Self {
-        Self {
-            mean: vec![0.4914, 0.4822, 0.4465],
-            std: vec![0.2470, 0.2435, 0.2616],
-        }
-    }
-
-    /// The statistics of `images` themselves (for data without published ones: a `.npy`
-    /// array, a folder of files); a channel's deviation is at least 1e-3.
-    pub fn of_images(images: &ImageDataset) -> Self {
-        let [channels, height, width] = images.shape();
-        let plane = height * width;
-        let mut sum = vec![0f64; channels];
-        let mut squares = vec![0f64; channels];
-        for item in (0..images.len()).filter_map(|i| images.get(i).ok()) {
-            for (c, pixels) in item.image.chunks(plane).enumerate() {
-                for &p in pixels {
-                    let v = f64::from(p) / 255.0;
-                    sum[c] += v;
-                    squares[c] += v * v;
-                }
-            }
-        }
-        let count = (images.len() * plane).max(1) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
-        let std = squares
-            .iter()
-            .zip(&mean)
-            .map(|(sq, m)| ((sq / count - m * m).max(0.0).sqrt().max(1e-3)) as f32)
-            .collect();
-        Self {
-            mean: mean.into_iter().map(|m| m as f32).collect(),
-            std,
-        }
-    }
-}
+/// The per-channel statistics images are normalised with; it lives beside the loaders, with
+/// each named dataset's published constants.
+pub use baal_data::Normalization;
 
 /// Stacks images of one shape into a normalised `[N, C, H, W]` tensor on `device`.
 ///

@@ -7,6 +7,7 @@
 //! (how much the MC samples' logits vary): easy items are confident and agree, ambiguous items
 //! are flat, and items near the decision boundary of an uncertain model disagree.
 
+use baal::bayesian::seeds;
 use baal::data::formats::npy::encode_f32;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,14 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if n == 0 || c < 2 || t == 0 {
         return Err("need N >= 1, C >= 2, T >= 1".into());
     }
+    // Uniform draws from the seed plan's mixing function: enough randomness for a demo.
     let mut state = number(4, 0)?.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    // SplitMix64: enough randomness for a demo without extra dependencies.
     let mut uniform = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32
+        state = seeds::member(state, 1);
+        (seeds::mix(state) >> 11) as f32 / (1u64 << 53) as f32
     };
     let mut values = vec![0f32; n * c * t];
     let mut logits = vec![0f32; c];

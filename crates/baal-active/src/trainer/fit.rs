@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use baal_bayesian::seeds;
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -60,12 +61,6 @@ impl FitReport {
             calibration: None,
         }
     }
-}
-
-/// The seed of member `member` in a fit seeded `fit_seed`: the fit's seed for the first
-/// member, far-apart seeds for the others.
-fn member_seed(fit_seed: u64, member: usize) -> u64 {
-    fit_seed.wrapping_add((member as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 impl<M, I> Trainer<M, I>
@@ -203,7 +198,7 @@ where
         }
         // A fit changes the weights the calibration map was fitted for.
         self.calibrator = None;
-        let seed = self.config.seed.wrapping_add(self.fits);
+        let seed = seeds::nth(self.config.seed, self.fits);
         self.fits += 1;
         seed
     }
@@ -213,7 +208,7 @@ where
     /// trains as it always did) and a fresh optimizer whose L2 penalty is divided by `n` with
     /// weight decay per label.
     fn start_member(&self, fit_seed: u64, member: usize, n: usize) -> ModuleOptimizer {
-        self.device.seed(member_seed(fit_seed, member));
+        self.device.seed(seeds::member(fit_seed, member));
         let decay_divisor = if self.config.weight_decay_per_label {
             n as f32
         } else {
@@ -275,7 +270,7 @@ where
         let started = Instant::now();
         let n = items.len();
         let mut optimizer = self.start_member(fit_seed, member, n);
-        let mut rng = ChaCha8Rng::seed_from_u64(member_seed(fit_seed, member));
+        let mut rng = ChaCha8Rng::seed_from_u64(seeds::member(fit_seed, member));
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
         let total_steps = self.config.gradient_steps(n);

@@ -9,6 +9,7 @@ use md5::{Digest, Md5};
 
 use super::cifar::Cifar10;
 use super::idx::{FashionMnist, Mnist};
+use super::{CIFAR10_URL, FASHION_MNIST_URL, MNIST_URL};
 use crate::checksum::{hex, sha256_hex};
 use crate::error::{DataError, Result};
 use crate::state::write_file_atomically;
@@ -16,8 +17,6 @@ use crate::state::write_file_atomically;
 /// Largest download accepted (CIFAR-10's archive is 170 MB).
 const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
 
-/// Where torchvision downloads MNIST's four `.gz` files from.
-pub const MNIST_URL: &str = "https://ossci-datasets.s3.amazonaws.com/mnist/";
 /// MD5 of the official `.gz` files (as published and used by torchvision).
 const MNIST_FILES: [(&str, &str); 4] = [
     (
@@ -38,8 +37,6 @@ const MNIST_FILES: [(&str, &str); 4] = [
     ),
 ];
 
-/// Fashion-MNIST's official address (Zalando Research), holding its four `.gz` files.
-pub const FASHION_MNIST_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
 /// SHA-256 of the *decompressed* IDX files (identical in every redistribution, e.g. Debian's
 /// `dataset-fashion-mnist`, whose `.gz` files are recompressed).
 const FASHION_MNIST_FILES: [(&str, &str); 4] = [
@@ -61,7 +58,6 @@ const FASHION_MNIST_FILES: [(&str, &str); 4] = [
     ),
 ];
 
-const CIFAR10_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 const CIFAR10_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
 
 impl Mnist {
@@ -132,9 +128,18 @@ impl Cifar10 {
     /// The download fails or its MD5 differs from the official one, the archive cannot be
     /// unpacked, or `dir` is not writable.
     pub fn download(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::download_from(CIFAR10_URL, dir)
+    }
+
+    /// [`Cifar10::download`] from a mirror: `url` is the archive's address (the same checksum
+    /// applies).
+    ///
+    /// # Errors
+    /// As [`Cifar10::download`].
+    pub fn download_from(url: &str, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let archive = dir.join("cifar-10-binary.tar.gz");
-        let bytes = fetch_verified(CIFAR10_URL, &archive, |bytes| {
+        let bytes = fetch_verified(url, &archive, |bytes| {
             check_hex("MD5", &hex(&Md5::digest(bytes)), CIFAR10_MD5)
         })?;
         // `unpack` refuses entries that would land outside `dir`.

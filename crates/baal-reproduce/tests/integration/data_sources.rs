@@ -10,8 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use baal::burn::data::dataset::Dataset;
-use baal::data::FashionMnist;
-use baal_reproduce::{DataSources, locate_fashion_mnist};
+use baal::data::{DataError, FashionMnist, Locations, NamedDataset, Splits};
+
+/// Fashion-MNIST as the reproductions find it: `data_dir` alone when given, else `sources`.
+fn locate_fashion_mnist(data_dir: Option<&Path>, sources: &Locations) -> Result<Splits, DataError> {
+    NamedDataset::FashionMnist.load_from(data_dir, sources)
+}
 
 /// A tiny HTTP server on 127.0.0.1 answering `GET /<name>` with `serve(name)`.
 struct Server {
@@ -106,9 +110,9 @@ fn debian_files() -> Option<PathBuf> {
     )
 }
 
-fn sources(cache: &Path, url: Option<String>) -> DataSources {
-    DataSources {
-        system_dir: PathBuf::from("/nonexistent/fashion-mnist"),
+fn sources(cache: &Path, url: Option<String>) -> Locations {
+    Locations {
+        system_dir: Some(PathBuf::from("/nonexistent/fashion-mnist")),
         cache_dir: cache.to_path_buf(),
         url,
     }

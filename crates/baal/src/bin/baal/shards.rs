@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use baal::active::{Classifier, ModelPredictor};
 use baal::bayesian::McSamplerConfig;
-use baal::data::{Cifar10, FashionMnist, FolderShape, ImageDataset, ImageFolder, Mnist};
+use baal::data::{DataSource, FolderShape, ImageDataset, ImageFolder, Normalization};
 use baal::heuristics::{HeuristicKind, HeuristicParams};
 use baal::shard::{
     MergedSelection, Shard, ShardPlan, ShardScores, file_sha256, merge_shards, score_shard,
 };
-use baal_zoo::images::{Normalization, NormalizedImages, normalized_batcher};
+use baal_zoo::images::{NormalizedImages, normalized_batcher};
 use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
@@ -99,100 +99,75 @@ fn input(e: impl std::fmt::Display) -> ScoreError {
 
 /// The pool's images (normalised), the number of classes and what identifies the data.
 fn load_pool(args: &PredictArgs) -> Result<(NormalizedImages, usize, String), ScoreError> {
-    let dir = |default: &str| {
-        args.data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(default))
-    };
-    let named_classes = |classes: usize| match args.num_classes {
-        Some(n) if n != classes => Err(input(format!(
-            "--num-classes {n}: {} has {classes} classes",
-            args.data
-        ))),
-        _ => Ok(classes),
-    };
-    let normalized = |images: &ImageDataset, normalization: &Normalization| {
-        NormalizedImages::all(images, normalization).map_err(input)
-    };
-    let named = |images: ImageDataset, normalization| -> Result<_, ScoreError> {
-        let id = format!("{} train split, {} items", args.data, images.len());
-        Ok((normalized(&images, &normalization)?, named_classes(10)?, id))
-    };
-    let path = Path::new(&args.data);
-    match args.data.as_str() {
-        "fashion-mnist" => named(
-            FashionMnist::from_dir(dir(FashionMnist::DEFAULT_DIR))
-                .map_err(input)?
-                .train,
-            Normalization::fashion_mnist(),
-        ),
-        "mnist" => named(
-            Mnist::from_dir(dir(Mnist::DEFAULT_DIR))
-                .map_err(input)?
-                .train,
-            Normalization::mnist(),
-        ),
-        "cifar10" => {
-            let Some(dir) = &args.data_dir else {
-                return Err(input(
-                    "cifar10 needs --data-dir (its binary batches' folder)",
-                ));
-            };
-            named(
-                Cifar10::from_dir(dir).map_err(input)?.train,
-                Normalization::cifar10(),
-            )
-        }
-        _ if path.is_dir() => {
-            let names: Vec<String> = args
-                .num_classes
-                .map(|n| (0..n).map(|c| c.to_string()).collect())
-                .unwrap_or_default();
-            let shape = FolderShape {
-                channels: args.channels,
-                size: args.image_size,
-            };
-            let folder = ImageFolder::load(path, &names, shape).map_err(input)?;
-            if folder.pool == 0 {
+    match args.data.parse::<DataSource>().map_err(input)? {
+        DataSource::Named(named) => {
+            let classes = named.classes().len();
+            if let Some(n) = args.num_classes.filter(|&n| n != classes) {
                 return Err(input(format!(
-                    "{}: no image at its top level to score (class sub-folders are not scored)",
-                    path.display()
+                    "--num-classes {n}: {} has {classes} classes",
+                    args.data
                 )));
             }
-            let bytes: u64 = folder
-                .files
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            let id = format!(
-                "folder {} of {} files, {bytes} bytes, {}×{}×{}",
-                path.display(),
-                folder.files.len(),
-                args.channels,
-                args.image_size,
-                args.image_size
-            );
-            let normalization = Normalization::of_images(&folder.images);
-            let pool: Vec<usize> = (0..folder.pool).collect();
-            let images =
-                NormalizedImages::select(&folder.images, &pool, &normalization).map_err(input)?;
-            Ok((images, folder.classes.len(), id))
+            let train = named.load(args.data_dir.as_deref()).map_err(input)?.train;
+            let id = format!("{} train split, {} items", args.data, train.len());
+            let images = NormalizedImages::all(&train, &named.normalization()).map_err(input)?;
+            Ok((images, classes, id))
         }
-        name if name.ends_with(".npy") => {
-            let classes = args
-                .num_classes
-                .filter(|&n| n >= 2)
-                .ok_or_else(|| input(format!("{name}: give --num-classes (at least 2)")))?;
-            let images = ImageDataset::from_npy_images(path, classes).map_err(input)?;
-            let id = format!("npy sha256 {}", file_sha256(path).map_err(input)?);
-            let normalization = Normalization::of_images(&images);
-            Ok((normalized(&images, &normalization)?, classes, id))
+        DataSource::Folder(path) => load_folder_pool(args, &path),
+        DataSource::Npy(path) => {
+            let classes = args.num_classes.filter(|&n| n >= 2).ok_or_else(|| {
+                input(format!(
+                    "{}: give --num-classes (at least 2)",
+                    path.display()
+                ))
+            })?;
+            let images = ImageDataset::from_npy_images(&path, classes).map_err(input)?;
+            let id = format!("npy sha256 {}", file_sha256(&path).map_err(input)?);
+            let normalization = Normalization::of_images(&images).map_err(input)?;
+            let images = NormalizedImages::all(&images, &normalization).map_err(input)?;
+            Ok((images, classes, id))
         }
-        other => Err(input(format!(
-            "{other:?} is neither fashion-mnist, mnist, cifar10, a .npy file nor a folder"
-        ))),
     }
+}
+
+/// A folder's top-level files as the pool (its class sub-folders give the class names).
+fn load_folder_pool(
+    args: &PredictArgs,
+    path: &Path,
+) -> Result<(NormalizedImages, usize, String), ScoreError> {
+    let names: Vec<String> = args
+        .num_classes
+        .map(|n| (0..n).map(|c| c.to_string()).collect())
+        .unwrap_or_default();
+    let shape = FolderShape {
+        channels: args.channels,
+        size: args.image_size,
+    };
+    let folder = ImageFolder::load(path, &names, shape).map_err(input)?;
+    if folder.pool == 0 {
+        return Err(input(format!(
+            "{}: no image at its top level to score (class sub-folders are not scored)",
+            path.display()
+        )));
+    }
+    let bytes: u64 = folder
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let id = format!(
+        "folder {} of {} files, {bytes} bytes, {}×{}×{}",
+        path.display(),
+        folder.files.len(),
+        args.channels,
+        args.image_size,
+        args.image_size
+    );
+    let normalization = Normalization::of_images(&folder.images).map_err(input)?;
+    let pool: Vec<usize> = (0..folder.pool).collect();
+    let images = NormalizedImages::select(&folder.images, &pool, &normalization).map_err(input)?;
+    Ok((images, folder.classes.len(), id))
 }
 
 /// Runs `baal predict`: scores the shard and writes its folder.
