@@ -443,8 +443,9 @@ where
     }
 }
 
+/// Writes a log file whole or not at all: a crash while writing leaves the previous one.
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    fs::write(path, text).map_err(|e| ActiveError::io(path, e))
+    Ok(baal_data::write_file_atomically(path, text.as_bytes())?)
 }
 
 fn append_line(path: &Path, line: &str) -> Result<()> {

@@ -400,3 +400,36 @@ fn segmentation_and_regression_arrays_are_scored_with_their_options() {
     ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn a_closed_standard_output_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let preds = write_npy(dir.path(), "p.npy", &[3, 2, 2], &POOL);
+    // A pipe whose reading end is closed before baal starts: its JSON meets a broken pipe,
+    // as after `baal score ... | head -0`.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(["score", "--heuristic", "bald"])
+        .arg(&preds)
+        .stdout(writer)
+        .output()
+        .expect("run baal");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("standard output"), "{stderr}");
+    // With --output, nothing goes to standard output and the file is written.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let file = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(["score", "--heuristic", "bald", "--output"])
+        .arg(&file)
+        .arg(&preds)
+        .stdout(writer)
+        .output()
+        .expect("run baal");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(file.is_file());
+}

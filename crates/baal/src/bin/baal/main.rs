@@ -5,8 +5,10 @@ mod remote_serve;
 mod score;
 mod shards;
 
+use std::io::Write;
+
 use clap::{Parser, Subcommand};
-use score::{ScoreArgs, run, write_report};
+use score::{ScoreArgs, ScoreError, run};
 
 /// mimalloc serves training's megabyte-sized, short-lived buffers from memory it keeps, where
 /// glibc's malloc returns them to the kernel and faults them in again (docs/benchmarks.md).
@@ -73,16 +75,36 @@ fn init_logging() {
         .init();
 }
 
+/// Writes `value` as JSON to `output` (atomically: the whole file or none) or to standard
+/// output, where a closed pipe (`| head -0`) is an error that says so, not a panic.
+fn write_json(
+    value: &impl serde::Serialize,
+    output: Option<&std::path::Path>,
+) -> Result<(), ScoreError> {
+    let json = serde_json::to_string(value).map_err(|e| ScoreError::Failed(e.to_string()))?;
+    match output {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{json}")
+                .and_then(|()| stdout.flush())
+                .map_err(|e| ScoreError::Failed(format!("standard output: {e}")))
+        }
+        Some(path) => baal::data::write_file_atomically(path, json.as_bytes())
+            .map_err(|e| ScoreError::Failed(e.to_string())),
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     init_logging();
     let result = match &cli.command {
         Command::Score(args) => {
-            run(args).and_then(|report| write_report(&report, args.output.as_deref()))
+            run(args).and_then(|report| write_json(&report, args.output.as_deref()))
         }
         Command::Predict(args) => shards::predict(args),
-        Command::Merge(args) => shards::merge(args)
-            .and_then(|merged| shards::write_merged(&merged, args.output.as_deref())),
+        Command::Merge(args) => {
+            shards::merge(args).and_then(|merged| write_json(&merged, args.output.as_deref()))
+        }
         #[cfg(feature = "serve")]
         Command::Serve(command) => serve(command).map_err(score::ScoreError::Input),
         #[cfg(feature = "remote")]

@@ -388,20 +388,3 @@ pub fn load_predictions(
     let tensor = Tensor::<3>::from_data(TensorData::new(array.to_f32(), [n, c, t]), device);
     predictions(tensor, logits).map_err(|e| ScoreError::Input(format!("{}: {e}", path.display())))
 }
-
-/// Writes the report as JSON to `output` (atomically) or to standard output.
-pub fn write_report(report: &ScoreReport, output: Option<&Path>) -> Result<(), ScoreError> {
-    let json = serde_json::to_string(report).map_err(|e| ScoreError::Failed(e.to_string()))?;
-    match output {
-        None => {
-            println!("{json}");
-            Ok(())
-        }
-        Some(path) => {
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, json.as_bytes())
-                .and_then(|()| std::fs::rename(&tmp, path))
-                .map_err(|e| ScoreError::Failed(format!("{}: {e}", path.display())))
-        }
-    }
-}

@@ -303,16 +303,3 @@ pub fn merge(args: &MergeArgs) -> Result<MergedSelection, ScoreError> {
         .map_err(input)?;
     merge_shards(shards).map_err(input)
 }
-
-/// Writes the merge's JSON to `output` (atomically) or standard output.
-pub fn write_merged(merged: &MergedSelection, output: Option<&Path>) -> Result<(), ScoreError> {
-    let json = serde_json::to_string(merged).map_err(|e| ScoreError::Failed(e.to_string()))?;
-    match output {
-        None => {
-            println!("{json}");
-            Ok(())
-        }
-        Some(path) => baal::data::write_file_atomically(path, json.as_bytes())
-            .map_err(|e| ScoreError::Failed(e.to_string())),
-    }
-}
