@@ -433,3 +433,52 @@ fn a_closed_standard_output_is_an_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(0));
     assert!(file.is_file());
 }
+
+/// The values `baal <command> --help` lists for `--heuristic`.
+fn heuristics_in_help(command: &str) -> Vec<String> {
+    let help = baal(&[command, "--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    let block = help
+        .stdout
+        .split("\n      --heuristic <HEURISTIC>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("baal {command} --help lists no --heuristic"));
+    block
+        .lines()
+        .skip_while(|line| !line.contains("Possible values:"))
+        .skip(1)
+        .map_while(|line| line.trim().strip_prefix("- "))
+        .map(|entry| {
+            entry
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_and_every_commands_help_list_the_same_heuristics() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let listed: Vec<String> = readme
+        .split("score --heuristic <")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("the README shows `baal score --heuristic <a|b|...>`")
+        .split('|')
+        .map(str::to_string)
+        .collect();
+    let mut expected = listed.clone();
+    expected.sort();
+    for command in ["score", "predict", "serve"] {
+        let mut help = heuristics_in_help(command);
+        help.sort();
+        assert_eq!(
+            help, expected,
+            "baal {command} --help against the README's list"
+        );
+    }
+}
