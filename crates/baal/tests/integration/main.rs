@@ -7,3 +7,4 @@ mod remote;
 #[cfg(feature = "serve")]
 mod serve_cli;
 mod shards;
+mod train;

@@ -1,9 +1,11 @@
 //! The `baal` command-line tool.
 
+mod model_card;
 #[cfg(feature = "remote")]
 mod remote_serve;
 mod score;
 mod shards;
+mod train;
 
 use std::io::Write;
 
@@ -29,6 +31,10 @@ enum Command {
     /// Rank pool items from MC predictions in an .npy file [N, C, T] and print JSON
     /// {"heuristic", "ranks", "scores"}.
     Score(ScoreArgs),
+    /// Train a zoo model on labelled images (a folder's class sub-folders, a named dataset, a
+    /// `.npy` array with labels) into a model folder for `baal predict --model-dir`; print
+    /// its metrics as JSON.
+    Train(train::TrainArgs),
     /// Score one shard of a pool with a zoo model and its weights (`--shard I/N` or `auto`
     /// under SLURM or a Kubernetes Indexed Job), into a result folder for `baal merge`.
     Predict(shards::PredictArgs),
@@ -101,6 +107,7 @@ fn main() {
         Command::Score(args) => {
             run(args).and_then(|report| write_json(&report, args.output.as_deref()))
         }
+        Command::Train(args) => train::train(args).and_then(|metrics| write_json(&metrics, None)),
         Command::Predict(args) => shards::predict(args),
         Command::Merge(args) => {
             shards::merge(args).and_then(|merged| write_json(&merged, args.output.as_deref()))

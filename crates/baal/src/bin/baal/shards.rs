@@ -16,22 +16,25 @@ use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 
+use crate::model_card::ModelFolder;
 use crate::score::ScoreError;
 
 /// Options of `baal predict`.
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("which_model").required(true).args(["model", "model_dir"]))]
 pub struct PredictArgs {
     /// The pool: `fashion-mnist`, `mnist` or `cifar10` (their training split), a `.npy`
     /// array of images `[N, H, W]` or `[N, C, H, W]` (bytes, or floats in [0, 1]), or a
     /// folder of PNG/JPEG files (its top-level files, in name order, are the pool; class
     /// sub-folders give the class names and are not scored).
     pub data: String,
-    /// A folder's images are resized to this square side.
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
-    /// A folder's images as 1 (grey) or 3 (RGB) channels.
-    #[arg(long, default_value_t = 3)]
-    pub channels: usize,
+    /// A folder's images are resized to this square side [default: 32, or the model
+    /// folder's].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// A folder's images as 1 (grey) or 3 (RGB) channels [default: 3, or the model folder's].
+    #[arg(long)]
+    pub channels: Option<usize>,
     /// Folder of a named dataset's files (default: Debian's for Fashion-MNIST and MNIST).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -39,12 +42,16 @@ pub struct PredictArgs {
     /// have 10).
     #[arg(long)]
     pub num_classes: Option<usize>,
-    /// The model.
-    #[arg(long, value_enum)]
-    pub model: ModelKind,
+    /// The model (or `--model-dir`).
+    #[arg(long, value_enum, requires = "weights")]
+    pub model: Option<ModelKind>,
     /// Its trained weights (Burn's burnpack, as `Trainer::save_weights` writes them).
-    #[arg(long)]
-    pub weights: PathBuf,
+    #[arg(long, requires = "model")]
+    pub weights: Option<PathBuf>,
+    /// A model folder written by `baal train`: its model, weights, classes, image shape and
+    /// normalisation (instead of the pool's own statistics).
+    #[arg(long, conflicts_with_all = ["model", "weights"])]
+    pub model_dir: Option<PathBuf>,
     /// Acquisition heuristic (not epig: shards take no target set).
     #[arg(long, value_enum, default_value_t = HeuristicKind::Bald)]
     pub heuristic: HeuristicKind,
@@ -97,25 +104,130 @@ fn input(e: impl std::fmt::Display) -> ScoreError {
     ScoreError::Input(e.to_string())
 }
 
+/// The model that scores the pool: a zoo model and its weights, named on the command line or
+/// read from a model folder with its card.
+struct PredictModel {
+    kind: ModelKind,
+    weights: PathBuf,
+    folder: Option<ModelFolder>,
+}
+
+impl PredictModel {
+    fn from_args(args: &PredictArgs) -> Result<Self, ScoreError> {
+        match (&args.model_dir, args.model, &args.weights) {
+            (Some(dir), _, _) => {
+                let folder = ModelFolder::read(dir)?;
+                Ok(Self {
+                    kind: folder.card.model,
+                    weights: folder.weights.clone(),
+                    folder: Some(folder),
+                })
+            }
+            (None, Some(kind), Some(weights)) => Ok(Self {
+                kind,
+                weights: weights.clone(),
+                folder: None,
+            }),
+            _ => Err(input("give --model and --weights, or --model-dir")),
+        }
+    }
+
+    /// The number of classes: the model folder's, else `--num-classes`; a `--num-classes`
+    /// that differs from the model folder's is refused.
+    fn num_classes(&self, args: &PredictArgs) -> Result<Option<usize>, ScoreError> {
+        let Some(folder) = &self.folder else {
+            return Ok(args.num_classes);
+        };
+        let classes = folder.card.classes.len();
+        match args.num_classes {
+            Some(n) if n != classes => Err(self.mismatch(format!(
+                "the model has {classes} classes, --num-classes says {n}"
+            ))),
+            _ => Ok(Some(classes)),
+        }
+    }
+
+    /// The shape a folder's images are read at: the model folder's, else the options'.
+    fn folder_shape(&self, args: &PredictArgs) -> Result<FolderShape, ScoreError> {
+        let Some(folder) = &self.folder else {
+            return Ok(FolderShape {
+                channels: args.channels.unwrap_or(3),
+                size: args.image_size.unwrap_or(32),
+            });
+        };
+        let [channels, size, _] = folder.card.image_shape;
+        for (option, given, model) in [
+            ("--channels", args.channels, channels),
+            ("--image-size", args.image_size, size),
+        ] {
+            if let Some(given) = given.filter(|&g| g != model) {
+                return Err(self.mismatch(format!(
+                    "the model was trained at {option} {model}, the command line says {given}"
+                )));
+            }
+        }
+        Ok(FolderShape { channels, size })
+    }
+
+    /// The model folder's normalisation, else `own` (the pool's statistics or a named
+    /// dataset's).
+    fn normalization(
+        &self,
+        own: impl FnOnce() -> Result<Normalization, ScoreError>,
+    ) -> Result<Normalization, ScoreError> {
+        match &self.folder {
+            Some(folder) => Ok(Normalization::from(&folder.card.normalization)),
+            None => own(),
+        }
+    }
+
+    /// Refuses a pool of another image shape than the model folder's.
+    fn check_shape(&self, pool: &NormalizedImages, data: &str) -> Result<(), ScoreError> {
+        match &self.folder {
+            Some(folder) if folder.card.image_shape != pool.shape() => Err(self.mismatch(format!(
+                "the model takes images of {:?}, {data} has {:?}",
+                folder.card.image_shape,
+                pool.shape()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A one-line input error that names the model card.
+    fn mismatch(&self, what: String) -> ScoreError {
+        let card = self
+            .folder
+            .as_ref()
+            .map_or_else(String::new, |f| format!("{}: ", f.card_path.display()));
+        input(format!("{card}{what}"))
+    }
+}
+
 /// The pool's images (normalised), the number of classes and what identifies the data.
-fn load_pool(args: &PredictArgs) -> Result<(NormalizedImages, usize, String), ScoreError> {
-    match args.data.parse::<DataSource>().map_err(input)? {
+fn load_pool(
+    args: &PredictArgs,
+    model: &PredictModel,
+) -> Result<(NormalizedImages, usize, String), ScoreError> {
+    let num_classes = model.num_classes(args)?;
+    let (pool, classes, id) = match args.data.parse::<DataSource>().map_err(input)? {
         DataSource::Named(named) => {
             let classes = named.classes().len();
-            if let Some(n) = args.num_classes.filter(|&n| n != classes) {
-                return Err(input(format!(
-                    "--num-classes {n}: {} has {classes} classes",
-                    args.data
-                )));
+            if let Some(n) = num_classes.filter(|&n| n != classes) {
+                let what = format!("{n} classes: {} has {classes}", args.data);
+                return Err(match model.folder {
+                    Some(_) => model.mismatch(format!("the model has {what}")),
+                    None => input(format!("--num-classes {what}")),
+                });
             }
             let train = named.load(args.data_dir.as_deref()).map_err(input)?.train;
             let id = format!("{} train split, {} items", args.data, train.len());
-            let images = NormalizedImages::all(&train, &named.normalization()).map_err(input)?;
-            Ok((images, classes, id))
+            let normalization = model.normalization(|| Ok(named.normalization()))?;
+            let images = NormalizedImages::all(&train, &normalization).map_err(input)?;
+            (images, classes, id)
         }
-        DataSource::Folder(path) => load_folder_pool(args, &path),
+        DataSource::Folder(path) => load_folder_pool(args, model, num_classes, &path)?,
         DataSource::Npy(path) => {
-            let classes = args.num_classes.filter(|&n| n >= 2).ok_or_else(|| {
+            let classes = num_classes.filter(|&n| n >= 2).ok_or_else(|| {
                 input(format!(
                     "{}: give --num-classes (at least 2)",
                     path.display()
@@ -123,26 +235,33 @@ fn load_pool(args: &PredictArgs) -> Result<(NormalizedImages, usize, String), Sc
             })?;
             let images = ImageDataset::from_npy_images(&path, classes).map_err(input)?;
             let id = format!("npy sha256 {}", file_sha256(&path).map_err(input)?);
-            let normalization = Normalization::of_images(&images).map_err(input)?;
+            let normalization =
+                model.normalization(|| Normalization::of_images(&images).map_err(input))?;
             let images = NormalizedImages::all(&images, &normalization).map_err(input)?;
-            Ok((images, classes, id))
+            (images, classes, id)
         }
-    }
+    };
+    model.check_shape(&pool, &args.data)?;
+    Ok((pool, classes, id))
 }
 
 /// A folder's top-level files as the pool (its class sub-folders give the class names).
 fn load_folder_pool(
     args: &PredictArgs,
+    model: &PredictModel,
+    num_classes: Option<usize>,
     path: &Path,
 ) -> Result<(NormalizedImages, usize, String), ScoreError> {
-    let names: Vec<String> = args
-        .num_classes
-        .map(|n| (0..n).map(|c| c.to_string()).collect())
-        .unwrap_or_default();
-    let shape = FolderShape {
-        channels: args.channels,
-        size: args.image_size,
+    let names: Vec<String> = match &model.folder {
+        Some(folder) => {
+            check_class_folders(path, model, &folder.card.classes)?;
+            folder.card.classes.clone()
+        }
+        None => num_classes
+            .map(|n| (0..n).map(|c| c.to_string()).collect())
+            .unwrap_or_default(),
     };
+    let shape = model.folder_shape(args)?;
     let folder = ImageFolder::load(path, &names, shape).map_err(input)?;
     if folder.pool == 0 {
         return Err(input(format!(
@@ -160,14 +279,40 @@ fn load_folder_pool(
         "folder {} of {} files, {bytes} bytes, {}×{}×{}",
         path.display(),
         folder.files.len(),
-        args.channels,
-        args.image_size,
-        args.image_size
+        shape.channels,
+        shape.size,
+        shape.size
     );
-    let normalization = Normalization::of_images(&folder.images).map_err(input)?;
+    let normalization =
+        model.normalization(|| Normalization::of_images(&folder.images).map_err(input))?;
     let pool: Vec<usize> = (0..folder.pool).collect();
     let images = NormalizedImages::select(&folder.images, &pool, &normalization).map_err(input)?;
     Ok((images, folder.classes.len(), id))
+}
+
+/// Refuses a folder with a class sub-folder the model does not know.
+fn check_class_folders(
+    path: &Path,
+    model: &PredictModel,
+    classes: &[String],
+) -> Result<(), ScoreError> {
+    let entries = std::fs::read_dir(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    let mut unknown: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(String::from))
+        .filter(|name| !classes.contains(name))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    Err(model.mismatch(format!(
+        "classes {} but {} has class sub-folders {} that are not among them",
+        classes.join(", "),
+        path.display(),
+        unknown.join(", ")
+    )))
 }
 
 /// Runs `baal predict`: scores the shard and writes its folder.
@@ -179,16 +324,17 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
             "--query-size, --batch-size and --iterations must be at least 1",
         ));
     }
-    let (pool, classes, data_id) = load_pool(args)?;
-    let weights_sha256 = file_sha256(&args.weights).map_err(input)?;
+    let model = PredictModel::from_args(args)?;
+    let (pool, classes, data_id) = load_pool(args, &model)?;
+    let weights_sha256 = file_sha256(&model.weights).map_err(input)?;
     let params = HeuristicParams::new()
         .with_query_size(args.query_size)
         .with_seed(args.seed)
         .with_temperature(args.temperature);
     let heuristic = args.heuristic.build(&params).map_err(input)?;
     let consistent = heuristic.needs_consistent_samples();
-    let settings: BTreeMap<String, String> = [
-        ("model", format!("{:?}", args.model)),
+    let mut settings: BTreeMap<String, String> = [
+        ("model", format!("{:?}", model.kind)),
         ("weights sha256", weights_sha256),
         ("data", data_id),
         ("classes", classes.to_string()),
@@ -199,6 +345,11 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Some(folder) = &model.folder {
+        // The card holds the normalisation: shards scored with different cards differ.
+        let card_sha256 = file_sha256(&folder.card_path).map_err(input)?;
+        settings.insert("model card sha256".to_string(), card_sha256);
+    }
     let plan = ShardPlan {
         shard,
         heuristic: args.heuristic,
@@ -213,13 +364,15 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         .map_err(input)?;
     let visitor = ShardVisitor {
         args,
+        weights: &model.weights,
+        kind: model.kind,
         pool: &pool,
         plan: &plan,
         sampler: &sampler,
         device: &device,
     };
-    let mut scores = args
-        .model
+    let mut scores = model
+        .kind
         .build(pool.shape(), classes, &device, visitor)
         .map_err(input)??;
     scores
@@ -239,6 +392,8 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
 /// Loads the weights into the zoo model and scores the shard.
 struct ShardVisitor<'a> {
     args: &'a PredictArgs,
+    weights: &'a Path,
+    kind: ModelKind,
     pool: &'a NormalizedImages,
     plan: &'a ShardPlan,
     sampler: &'a baal::bayesian::McSampler,
@@ -249,11 +404,11 @@ impl ModelVisitor for ShardVisitor<'_> {
     type Output = Result<ShardScores, ScoreError>;
 
     fn visit<M: Classifier<Input = Tensor<4>>>(self, model: M) -> Self::Output {
-        let model = model.try_load_file(&self.args.weights).map_err(|e| {
+        let model = model.try_load_file(self.weights).map_err(|e| {
             input(format!(
                 "{}: not weights of {:?} for this data: {e:?}",
-                self.args.weights.display(),
-                self.args.model
+                self.weights.display(),
+                self.kind
             ))
         })?;
         let predictor = ModelPredictor {
