@@ -45,7 +45,7 @@ fn fixed_subset(len: usize, count: usize, seed: u64) -> Vec<usize> {
     random_subset(len, count, &mut rng(seed))
 }
 
-/// Loads `dataset` (from `data_dir`, or found as [`NamedDataset::load`] says), holds the
+/// Loads `dataset` (from `data_dir`, or found as [`NamedDataset::load`](baal::data::NamedDataset::load) says), holds the
 /// profile's validation images out of the training set, makes the pool (a fixed subset of
 /// `pool_size` when set; repeated for Repeated-Fashion-MNIST) and keeps a fixed subset of
 /// `test_subset` test images. Every run sees the same split.
