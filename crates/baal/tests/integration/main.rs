@@ -7,4 +7,5 @@ mod remote;
 #[cfg(feature = "serve")]
 mod serve_cli;
 mod shards;
+mod support;
 mod train;

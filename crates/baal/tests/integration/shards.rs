@@ -3,7 +3,7 @@
 //! an error that names it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use baal_active::Classifier;
 use baal_data::formats::npy::encode_raw;
@@ -11,31 +11,7 @@ use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
-fn baal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baal"))
-        .args(args)
-        .output()
-        .expect("run baal")
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn failure(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::support::{baal, failure, ok};
 
 /// Saves a freshly initialised model's weights (a trained model's would do the same).
 struct Save(PathBuf);

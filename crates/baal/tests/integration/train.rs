@@ -4,34 +4,15 @@
 //! (exit 2) that name the file.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rand::{Rng, SeedableRng};
 
-fn baal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baal"))
-        .args(args)
-        .output()
-        .expect("run baal")
-}
+use crate::support::{self, baal, ok};
 
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
+/// The one-line message of a run refused as bad input.
 fn failure(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stderr = support::failure(output);
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     stderr
 }
