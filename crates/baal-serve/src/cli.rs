@@ -190,22 +190,7 @@ fn subset(
     rng: &mut ChaCha8Rng,
 ) -> Result<ImageDataset, ServeError> {
     let n = images.len();
-    let indices = random_subset(n, count.unwrap_or(n), rng);
-    let mut pixels = Vec::new();
-    let mut labels = Vec::with_capacity(indices.len());
-    for i in indices {
-        let item = images
-            .get(i)
-            .map_err(|e| ServeError::Config(format!("image {i}: {e}")))?;
-        pixels.extend(item.image);
-        labels.push(item.label);
-    }
-    Ok(ImageDataset::new(
-        pixels,
-        labels,
-        images.shape(),
-        images.num_classes(),
-    )?)
+    Ok(images.select(&random_subset(n, count.unwrap_or(n), rng))?)
 }
 
 /// Makes `path` readable and writable by its owner alone (`mode`: 0o600 for a file, 0o700 for

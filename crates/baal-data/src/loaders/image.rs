@@ -147,6 +147,60 @@ impl ImageDataset {
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
+
+    /// The images at `indices`, in that order, with their labels (an index may repeat).
+    ///
+    /// # Errors
+    /// [`DataError::IndexOutOfRange`] for an index past the end.
+    pub fn select(&self, indices: &[usize]) -> Result<Self, DataError> {
+        let size: usize = self.shape.iter().product();
+        let mut pixels = Vec::with_capacity(indices.len() * size);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let label = *self.labels.get(index).ok_or(DataError::IndexOutOfRange {
+                kind: "dataset",
+                index,
+                len: self.labels.len(),
+            })?;
+            pixels.extend_from_slice(&self.pixels[index * size..(index + 1) * size]);
+            labels.push(label);
+        }
+        Ok(Self::from_checked(
+            pixels,
+            labels,
+            self.shape,
+            self.num_classes,
+        ))
+    }
+
+    /// The same images (shared, not copied) with `labels`, one per image, for a task of
+    /// `num_classes` classes.
+    ///
+    /// # Errors
+    /// [`DataError::InvalidImages`] when `labels` does not hold one label per image, or as
+    /// [`new`](Self::new) for `num_classes` and the labels.
+    pub fn with_labels(&self, labels: Vec<u8>, num_classes: usize) -> Result<Self, DataError> {
+        let invalid = |reason: String| DataError::InvalidImages(reason);
+        if labels.len() != self.labels.len() {
+            return Err(invalid(format!(
+                "{} labels for {} images",
+                labels.len(),
+                self.labels.len()
+            )));
+        }
+        if !(1..=256).contains(&num_classes) {
+            return Err(invalid(format!(
+                "{num_classes} classes: u8 labels allow 1 to 256"
+            )));
+        }
+        check_labels(&labels, num_classes).map_err(invalid)?;
+        Ok(Self {
+            pixels: Arc::clone(&self.pixels),
+            labels: Arc::new(labels),
+            shape: self.shape,
+            num_classes,
+        })
+    }
 }
 
 impl Dataset<ImageItem> for ImageDataset {
@@ -173,5 +227,38 @@ pub(crate) fn check_labels(labels: &[u8], num_classes: usize) -> Result<(), Stri
             labels[i]
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_copies_the_chosen_images_and_with_labels_relabels_them() {
+        // Three 1×1×2 images: pixels (0, 1), (2, 3), (4, 5), labels 0, 1, 2.
+        let images =
+            ImageDataset::new((0..6).collect(), vec![0, 1, 2], [1, 1, 2], 3).expect("valid images");
+        let picked = images.select(&[2, 0, 2]).expect("in range");
+        assert_eq!(picked.labels(), &[2, 0, 2]);
+        assert_eq!(picked.get(1).expect("item").image, vec![0, 1]);
+        assert_eq!(picked.get(2).expect("item").image, vec![4, 5]);
+        let err = images.select(&[3]).expect_err("past the end");
+        assert!(err.to_string().contains("index 3"), "{err}");
+
+        let relabelled = picked.with_labels(vec![1, 1, 0], 2).expect("valid labels");
+        assert_eq!(
+            (relabelled.labels(), relabelled.num_classes()),
+            (&[1, 1, 0][..], 2)
+        );
+        assert_eq!(relabelled.get(0).expect("item").image, vec![4, 5]);
+        assert!(
+            picked.with_labels(vec![0, 1], 2).is_err(),
+            "one label per image"
+        );
+        assert!(
+            picked.with_labels(vec![0, 1, 2], 2).is_err(),
+            "label 2 of 2 classes"
+        );
     }
 }

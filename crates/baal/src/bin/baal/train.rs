@@ -321,13 +321,17 @@ fn gather(
     items: &[(usize, usize)],
     classes: usize,
 ) -> Result<ImageDataset, ScoreError> {
-    let mut pixels = Vec::new();
-    let mut labels = Vec::with_capacity(items.len());
-    for &(index, class) in items {
-        pixels.extend(images.get(index).map_err(input)?.image);
-        labels.push(u8::try_from(class).map_err(|_| input(format!("class {class}: over 255")))?);
-    }
-    ImageDataset::new(pixels, labels, images.shape(), classes).map_err(input)
+    let indices: Vec<usize> = items.iter().map(|&(index, _)| index).collect();
+    let labels = items
+        .iter()
+        .map(|&(_, class)| {
+            u8::try_from(class).map_err(|_| input(format!("class {class}: over 255")))
+        })
+        .collect::<Result<Vec<u8>, _>>()?;
+    images
+        .select(&indices)
+        .and_then(|picked| picked.with_labels(labels, classes))
+        .map_err(input)
 }
 
 /// A `.npy` array of one class per image, each below `classes`.
