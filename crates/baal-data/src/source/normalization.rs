@@ -2,12 +2,14 @@
 //! images themselves.
 
 use burn::data::dataset::Dataset;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::loaders::ImageDataset;
 
-/// Per-channel mean and standard deviation of a dataset's pixels in `[0, 1]`.
-#[derive(Clone, Debug, PartialEq)]
+/// Per-channel mean and standard deviation of a dataset's pixels in `[0, 1]` (serialised as
+/// `{"mean": [...], "std": [...]}`, as a model folder's card holds it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
     /// Mean of each channel.
     pub mean: Vec<f32>,

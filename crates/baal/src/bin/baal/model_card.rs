@@ -32,7 +32,7 @@ pub struct ModelCard {
     /// Class names, in class order.
     pub classes: Vec<String>,
     /// The per-channel statistics its inputs were normalised with.
-    pub normalization: CardNormalization,
+    pub normalization: Normalization,
     /// How the fit went and how the model did on the held-out images.
     pub metrics: TrainMetrics,
     /// The data argument it was trained on, as given.
@@ -45,33 +45,6 @@ pub struct ModelCard {
     pub epochs: usize,
     /// Least gradient steps asked for.
     pub min_steps: usize,
-}
-
-/// [`Normalization`] as the card writes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CardNormalization {
-    /// Mean of each channel, of pixels in `[0, 1]`.
-    pub mean: Vec<f32>,
-    /// Standard deviation of each channel.
-    pub std: Vec<f32>,
-}
-
-impl From<&Normalization> for CardNormalization {
-    fn from(n: &Normalization) -> Self {
-        Self {
-            mean: n.mean.clone(),
-            std: n.std.clone(),
-        }
-    }
-}
-
-impl From<&CardNormalization> for Normalization {
-    fn from(n: &CardNormalization) -> Self {
-        Self {
-            mean: n.mean.clone(),
-            std: n.std.clone(),
-        }
-    }
 }
 
 /// The fit and the held-out measurement of `baal train`; what it prints on standard output.

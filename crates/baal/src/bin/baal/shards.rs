@@ -176,7 +176,7 @@ impl PredictModel {
         own: impl FnOnce() -> Result<Normalization, ScoreError>,
     ) -> Result<Normalization, ScoreError> {
         match &self.folder {
-            Some(folder) => Ok(Normalization::from(&folder.card.normalization)),
+            Some(folder) => Ok(folder.card.normalization.clone()),
             None => own(),
         }
     }

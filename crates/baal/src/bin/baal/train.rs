@@ -16,9 +16,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::model_card::{
-    CARD_FILE, CardNormalization, MODEL_CARD_FORMAT, ModelCard, TrainMetrics, WEIGHTS_FILE,
-};
+use crate::model_card::{CARD_FILE, MODEL_CARD_FORMAT, ModelCard, TrainMetrics, WEIGHTS_FILE};
 use crate::score::ScoreError;
 
 /// Options of `baal train`.
@@ -131,7 +129,7 @@ pub fn train(args: &TrainArgs) -> Result<TrainMetrics, ScoreError> {
         model: args.model,
         image_shape: data.train.shape(),
         classes: data.classes.clone(),
-        normalization: CardNormalization::from(&data.normalization),
+        normalization: data.normalization.clone(),
         metrics: metrics.clone(),
         data: args.data.clone(),
         labelled: data.train.len(),
