@@ -124,7 +124,8 @@ pub enum ActiveError {
 }
 
 impl ActiveError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An [`ActiveError::Io`] for `path` (also for the tool's side of sharding, in the facade).
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             source,

@@ -22,7 +22,7 @@ impl ShardScores {
     /// # Errors
     /// The folder cannot be written, or the candidates cannot be read back from the device.
     pub fn write(&mut self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| ActiveError::io(dir, e))?;
         let mut files = BTreeMap::new();
         let indices: Vec<i64> = self.dataset_indices.iter().map(|&i| i as i64).collect();
         let mut put = |name: &str, bytes: Vec<u8>| -> Result<()> {
@@ -75,7 +75,7 @@ impl ShardScores {
         let shards = |reason: String| ActiveError::Shards(format!("{}: {reason}", dir.display()));
         let manifest_path = dir.join(MANIFEST);
         let manifest: ShardManifest = serde_json::from_slice(
-            &std::fs::read(&manifest_path).map_err(|e| io(&manifest_path, e))?,
+            &std::fs::read(&manifest_path).map_err(|e| ActiveError::io(&manifest_path, e))?,
         )
         .map_err(|e| shards(format!("{MANIFEST} is not a shard manifest: {e}")))?;
         if manifest.format != SHARD_FORMAT_VERSION {
@@ -90,7 +90,7 @@ impl ShardScores {
                 .get(name)
                 .ok_or_else(|| shards(format!("the manifest lists no {name}")))?;
             let path = dir.join(name);
-            let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+            let bytes = std::fs::read(&path).map_err(|e| ActiveError::io(&path, e))?;
             if &sha256_hex(&bytes) != expected {
                 return Err(shards(format!(
                     "{name} does not match its checksum in the manifest (altered or partly \
@@ -158,13 +158,5 @@ impl ShardScores {
                 self.manifest.shard.index, self.manifest.shard.count
             ),
         }
-    }
-}
-
-/// A file that cannot be read or written, as baal-active reports it.
-fn io(path: &Path, source: std::io::Error) -> ActiveError {
-    ActiveError::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }

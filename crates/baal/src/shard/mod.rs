@@ -250,13 +250,6 @@ pub fn score_shard<I>(
             ),
         });
     }
-    if pool.len() != dataset_indices.len() {
-        return Err(ActiveError::ShapeMismatch {
-            what: "dataset indices of the pool",
-            expected: format!("one per pool item ({})", pool.len()),
-            got: vec![dataset_indices.len()],
-        });
-    }
     let range = plan.shard.range(pool.len());
     if range.is_empty() {
         return Err(ActiveError::InvalidConfig {
