@@ -24,6 +24,8 @@ pub enum Source {
     Web,
     /// A Label Studio annotation (webhook).
     LabelStudio,
+    /// A label file made elsewhere (`baal serve --labels`, see [`crate::read_label_file`]).
+    Import,
 }
 
 /// One event of the journal.
@@ -130,6 +132,27 @@ impl LabelJournal {
         Ok((Self { path, file, len }, events))
     }
 
+    /// The events of the journal at `path`, read without opening it for writing (a server may
+    /// be running on it): nothing is created, cut or locked. A missing file holds no event; a
+    /// torn last line (a write under way, or a crash) is left out, as [`open`](Self::open)
+    /// would drop it.
+    ///
+    /// # Errors
+    /// The file cannot be read, or a complete line is corrupt.
+    pub fn read(path: impl AsRef<Path>) -> Result<Vec<Event>, ServeError> {
+        let path = path.as_ref();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ServeError::io(path, e)),
+        };
+        let (events, _) = parse(&bytes).map_err(|reason| ServeError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(events)
+    }
+
     /// Appends `event` and syncs it to disk; when this returns `Ok`, the event survives a crash.
     /// On failure the file is cut back to its previous length.
     ///
@@ -208,8 +231,10 @@ fn parse_line(line: &[u8]) -> Result<Event, String> {
     serde_json::from_str(json).map_err(|e| format!("not an event: {e}"))
 }
 
+/// Syncs the folder `dir` (an empty path is the current folder), so that a file created or
+/// renamed in it survives a crash; nothing to do off Unix.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -219,7 +244,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -299,6 +324,47 @@ mod tests {
         );
         assert_eq!(err.code(), "corrupt-state");
         assert_eq!(std::fs::read_to_string(&path).expect("reads"), text);
+    }
+
+    #[test]
+    fn read_leaves_the_file_alone_and_skips_a_torn_tail() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.journal");
+        assert_eq!(LabelJournal::read(&path).expect("no file"), Vec::new());
+        assert!(!path.exists(), "read creates nothing");
+        let mut text = encode(&label(1, 0));
+        let torn = encode(&label(2, 1));
+        text.push_str(&torn[..torn.len() - 1]);
+        std::fs::write(&path, &text).expect("writes");
+        assert_eq!(LabelJournal::read(&path).expect("reads"), vec![label(1, 0)]);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("reads"),
+            text,
+            "not cut"
+        );
+    }
+
+    #[test]
+    fn journals_written_before_the_import_source_still_parse() {
+        let old = r#"{"event":"label","item":3,"class":1,"annotator":"ann","at_ms":5,"model_version":0,"score":null,"lease":null,"source":"label-studio"}"#;
+        let event = parse_line(format!("{:08x} {old}", crc32fast::hash(old.as_bytes())).as_bytes())
+            .expect("parses");
+        assert!(matches!(
+            event,
+            Event::Label {
+                source: Source::LabelStudio,
+                ..
+            }
+        ));
+        let mut imported = label(4, 0);
+        if let Event::Label { source, .. } = &mut imported {
+            *source = Source::Import;
+        }
+        assert!(encode(&imported).contains(r#""source":"import""#));
+        assert_eq!(
+            parse(encode(&imported).as_bytes()).expect("parses").0,
+            vec![imported]
+        );
     }
 
     #[test]

@@ -32,6 +32,6 @@ pub use queue::{Lease, LeaseId, LeaseQueue, QueueError};
 pub use scorer::{Scorer, ZooScorer};
 pub use service::Service;
 pub use store::{
-    Annotation, AnnotationOutcome, LabelInfo, LabelStore, Labelled, Round, RoundRecord, Status,
-    StoreConfig,
+    Annotation, AnnotationOutcome, ImportConflict, ImportSummary, ImportedLabel, LabelInfo,
+    LabelStore, Labelled, Round, RoundRecord, Status, StoreConfig,
 };

@@ -1,11 +1,16 @@
 //! The service's labelling state: the lease queue, the labels, the journal behind them, each
 //! annotator's undo stack and the model rounds so far. Every method is quick (no training, no
 //! scoring); the HTTP handlers call them under one lock. Label Studio's annotations, checked
-//! as a batch before any is applied, are in [`annotations`].
+//! as a batch before any is applied, are in [`annotations`]; what each journalled event does to
+//! the labels, and a read-only replay of a state folder, in [`replay`]; labels imported from a
+//! file in [`imported`].
 
 mod annotations;
+mod imported;
+mod replay;
 
 pub use annotations::{Annotation, AnnotationOutcome};
+pub use imported::{ImportConflict, ImportSummary, ImportedLabel};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +33,8 @@ pub struct LabelInfo {
     pub annotator: String,
     /// Where it came from (`None` for the seed labels).
     pub source: Option<Source>,
+    /// When it was given, milliseconds since the Unix epoch (`None` for the seed labels).
+    pub at_ms: Option<u64>,
     /// The Label Studio annotation that gave it, if any: only that annotation's deletion (or
     /// change into a skip) takes the label back.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +144,7 @@ impl LabelStore {
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| ServeError::io(dir, e))?;
-        let (journal, events) = LabelJournal::open(dir.join("labels.journal"))?;
+        let (journal, events) = LabelJournal::open(dir.join(replay::JOURNAL))?;
         let history_path = dir.join("history.json");
         let history: Vec<RoundRecord> = if history_path.exists() {
             Checkpoint::load(&history_path)?
@@ -169,113 +176,61 @@ impl LabelStore {
         for (item, class) in config.seed_labels {
             store.check_item(item.get())?;
             store.check_class(class)?;
-            store.apply_label(
-                item,
-                LabelInfo {
-                    class,
-                    annotator: "seed".into(),
-                    source: None,
-                    annotation: None,
-                },
-            );
+            store.labels.insert(item, LabelInfo::seed(class));
+            store.after_label(item);
         }
         for event in events {
-            store.replay(event).map_err(|e| ServeError::Corrupt {
-                path: store.journal.path().to_path_buf(),
-                reason: format!("{e} (is this the state of other data?)"),
+            replay::check_event(&event, store.n_items, &store.classes).map_err(|e| {
+                ServeError::Corrupt {
+                    path: store.journal.path().to_path_buf(),
+                    reason: format!("{e} (is this the state of other data?)"),
+                }
             })?;
+            store.apply_event(&event);
         }
         Ok(store)
     }
 
-    fn replay(&mut self, event: Event) -> Result<(), ServeError> {
-        let item = match &event {
-            Event::Label { item, class, .. } => {
-                self.check_class(*class)?;
-                Some(*item)
-            }
-            Event::Unlabel { item, .. } => Some(*item),
-            Event::AnnotationDeleted { .. } => None,
-        };
-        if let Some(item) = item {
-            self.check_item(item.get())?;
-        }
-        self.apply_event(&event);
-        Ok(())
-    }
-
     /// Applies a journalled event in memory: at open (the journal replayed) and after a batch
-    /// of annotations was journalled, by the same code.
+    /// of annotations was journalled, by the same code ([`replay::apply_to_labels`], which a
+    /// read-only replay uses too); then the queue and the undo stacks follow.
     fn apply_event(&mut self, event: &Event) {
-        match event {
-            Event::Label {
-                item,
-                class,
-                annotator,
-                source,
-                annotation,
-                annotation_updated_at,
-                ..
-            } => {
-                if let Some(id) = annotation {
-                    self.annotations.insert(
-                        *id,
-                        annotations::AnnotationState::new(*item, annotation_updated_at.clone()),
-                    );
-                }
-                self.apply_label(
-                    *item,
-                    LabelInfo {
-                        class: *class,
-                        annotator: annotator.clone(),
-                        source: Some(*source),
-                        annotation: *annotation,
-                    },
-                );
-            }
-            Event::Unlabel {
-                item,
-                annotation,
-                annotation_updated_at,
-                ..
-            } => {
-                if let Some(state) = annotation.and_then(|id| self.annotations.get_mut(&id)) {
-                    state.updated_at.clone_from(annotation_updated_at);
-                }
-                self.apply_unlabel(*item);
-            }
-            Event::AnnotationDeleted { annotation, .. } => {
-                if let Some(state) = self.annotations.get_mut(annotation) {
-                    state.deleted = true;
-                    let item = state.item;
-                    if self.labels.get(&item).and_then(|l| l.annotation) == Some(*annotation) {
-                        self.apply_unlabel(item);
-                    }
-                }
-            }
+        match replay::apply_to_labels(&mut self.labels, &mut self.annotations, event) {
+            Some(replay::Change::Labelled(item)) => self.after_label(item),
+            Some(replay::Change::Unlabelled(item)) => self.after_unlabel(item),
+            None => {}
         }
     }
 
-    /// Sets the label of `item` (served or not): the queue forgets the item, no undo stack
-    /// holds it any more (a label given since replaced the one that could be undone), and a
-    /// label from the page goes on its annotator's stack.
+    /// Sets the label of `item` (served or not) and updates the undo stacks (see
+    /// [`track_undo`](Self::track_undo)); the queue is the caller's.
     fn set_label(&mut self, item: DatasetIndex, info: LabelInfo) {
+        self.labels.insert(item, info);
+        self.track_undo(item);
+    }
+
+    /// After `item` got a label: no undo stack holds it any more (a label given since replaced
+    /// the one that could be undone), and a label from the page goes on its annotator's stack.
+    fn track_undo(&mut self, item: DatasetIndex) {
         for stack in self.undo.values_mut() {
             stack.retain(|&i| i != item);
         }
-        if info.source == Some(Source::Web) {
+        if let Some(info) = self.labels.get(&item)
+            && info.source == Some(Source::Web)
+        {
             self.undo
                 .entry(info.annotator.clone())
                 .or_default()
                 .push(item);
         }
-        self.labels.insert(item, info);
     }
 
-    fn apply_label(&mut self, item: DatasetIndex, info: LabelInfo) {
+    /// After `item` got a label other than by answering its lease: the queue forgets the item,
+    /// and the undo stacks follow.
+    fn after_label(&mut self, item: DatasetIndex) {
         self.queue.revoke(item);
         self.queue.mark_labelled([item]);
-        self.set_label(item, info);
+        self.track_undo(item);
     }
 
     /// Journals the unlabelling of `item` by `annotator`, then applies it; on a journal error
@@ -293,34 +248,25 @@ impl LabelStore {
     }
 
     fn apply_unlabel(&mut self, item: DatasetIndex) {
+        self.labels.remove(&item);
+        self.after_unlabel(item);
+    }
+
+    /// After `item` lost its label: it returns to the queue, and no undo stack holds it.
+    fn after_unlabel(&mut self, item: DatasetIndex) {
         // The queue may not know it (a seed label): then there is nothing to return.
         let _ = self.queue.unlabel(item);
-        self.labels.remove(&item);
         for stack in self.undo.values_mut() {
             stack.retain(|&i| i != item);
         }
     }
 
     fn check_item(&self, item: usize) -> Result<DatasetIndex, ServeError> {
-        if item < self.n_items {
-            Ok(DatasetIndex::new(item))
-        } else {
-            Err(ServeError::UnknownItem {
-                item,
-                len: self.n_items,
-            })
-        }
+        replay::check_item(item, self.n_items)
     }
 
     fn check_class(&self, class: usize) -> Result<(), ServeError> {
-        if class < self.classes.len() {
-            Ok(())
-        } else {
-            Err(ServeError::UnknownClass {
-                class: class.to_string(),
-                names: self.classes.clone(),
-            })
-        }
+        replay::check_class(class, &self.classes)
     }
 
     /// The class called `name`, or numbered `name`.
@@ -377,11 +323,12 @@ impl LabelStore {
                 None => Err(crate::queue::QueueError::Expired(lease).into()),
             };
         }
+        let at_ms = now_ms();
         self.journal.append(&Event::Label {
             item: held.item,
             class,
             annotator: annotator.to_string(),
-            at_ms: now_ms(),
+            at_ms,
             model_version: held.model_version,
             score: Some(held.score),
             lease: Some(lease.0),
@@ -396,6 +343,7 @@ impl LabelStore {
                 class,
                 annotator: annotator.to_string(),
                 source: Some(Source::Web),
+                at_ms: Some(at_ms),
                 annotation: None,
             },
         );
