@@ -96,6 +96,31 @@ pub enum ServeError {
         "this needs the service's access token (header `Authorization: Bearer <token>` or `?token=`)"
     )]
     Unauthorized,
+    /// A label file to import holds a bad line (or entry): nothing of it was applied.
+    #[error("{}, {at}: {reason}", path.display())]
+    LabelFile {
+        /// The file.
+        path: PathBuf,
+        /// Where in it: `line 4` (CSV) or `entry 2` (JSON), counted from 1.
+        at: String,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// An export's output exists already (a file, or a folder that is not empty): nothing
+    /// was written over it.
+    #[error("{} exists already (and is not an empty folder): nothing was written; choose another output", path.display())]
+    OutputExists {
+        /// The output.
+        path: PathBuf,
+    },
+    /// A class whose name cannot be a folder name, for an export into class folders.
+    #[error(
+        "class {class:?} cannot be a folder name (it is empty, `.` or `..`, or holds `/`, `\\` or NUL): export as csv or json instead"
+    )]
+    UnsafeClassName {
+        /// The class name.
+        class: String,
+    },
     /// Settings that do not fit together, or do not fit the state being resumed.
     #[error("{0}")]
     Config(String),
@@ -133,7 +158,8 @@ impl ServeError {
             | Self::Lease(QueueError::InvalidRanking(_)) => 400,
             Self::Unauthorized => 401,
             Self::TooLarge(_) => 413,
-            Self::Config(_) => 400,
+            Self::Config(_) | Self::LabelFile { .. } | Self::UnsafeClassName { .. } => 400,
+            Self::OutputExists { .. } => 409,
             Self::Io { .. } | Self::Corrupt { .. } | Self::Data(_) | Self::Model(_) => 500,
         }
     }
@@ -160,6 +186,9 @@ impl ServeError {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::AnnotationElsewhere { .. } => "annotation-elsewhere",
             Self::Config(_) => "config",
+            Self::LabelFile { .. } => "label-file",
+            Self::OutputExists { .. } => "output-exists",
+            Self::UnsafeClassName { .. } => "unsafe-class-name",
             Self::Data(_) => "data",
             Self::Model(_) => "model",
         }

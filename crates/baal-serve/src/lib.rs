@@ -11,14 +11,20 @@
 //!   in the new ranking with a model version; requests never wait for training.
 //! - [`http`] serves the JSON API, the labelling page and Label Studio's ML-backend protocol;
 //!   [`cli`] is `baal serve`.
+//! - [`export_labels`] writes a state folder's labels as JSON, CSV or class folders of images,
+//!   without a server; [`read_label_file`] reads such a file back for a pool, and
+//!   [`LabelStore::import_labels`] starts (or adds to) a state with it.
 //!
 //! docs/labelling.md describes the API, the page and the Label Studio setup.
 
 pub mod cli;
 mod error;
+mod export;
 pub mod http;
+mod import;
 mod items;
 mod journal;
+mod label_file;
 mod queue;
 mod scorer;
 mod service;
@@ -26,8 +32,16 @@ mod store;
 
 pub use baal_data::FolderShape;
 pub use error::ServeError;
+pub use export::{
+    ExportFormat, ExportSummary, LoadedPool, PoolOptions, StateSettings, export_labels,
+    load_served_pool,
+};
+pub use import::read_label_file;
 pub use items::{Items, load_folder, load_npy, png};
 pub use journal::{Event, LabelJournal, Source};
+pub use label_file::{
+    LABEL_COLUMNS, LabelRecord, ServedPool, parse_rfc3339, rfc3339, source_name, to_csv,
+};
 pub use queue::{Lease, LeaseId, LeaseQueue, QueueError};
 pub use scorer::{Scorer, ZooScorer};
 pub use service::Service;

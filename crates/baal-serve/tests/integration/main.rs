@@ -5,5 +5,7 @@ mod api;
 mod browser;
 mod common;
 mod hardening;
+mod label_export;
+mod label_import;
 mod load;
 mod sigkill;
