@@ -34,6 +34,17 @@ pub trait ModelVisitor {
 }
 
 impl ModelKind {
+    /// The model's command-line name, as the card holds it (`small-cnn`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GalCnn => "gal-cnn",
+            Self::SmallCnn => "small-cnn",
+            Self::VggSmall => "vgg-small",
+            Self::Vgg16 => "vgg16",
+            Self::Mlp => "mlp",
+        }
+    }
+
     /// Builds the model for images of `[channels, size, size]` and `classes` classes on
     /// `device`, and runs `visitor` on it.
     ///
