@@ -1,6 +1,5 @@
 //! The `baal` command-line tool.
 
-mod model_card;
 #[cfg(feature = "remote")]
 mod remote_serve;
 mod score;

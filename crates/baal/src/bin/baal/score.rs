@@ -20,6 +20,18 @@ pub enum ScoreError {
     Failed(String),
 }
 
+impl From<baal_zoo::folder::FolderError> for ScoreError {
+    /// A model folder that is missing, corrupt or made for other data is bad input (exit 2);
+    /// one that cannot be written, a failure (exit 1).
+    fn from(error: baal_zoo::folder::FolderError) -> Self {
+        if error.is_bad_input() {
+            Self::Input(error.to_string())
+        } else {
+            Self::Failed(error.to_string())
+        }
+    }
+}
+
 impl ScoreError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {

@@ -11,12 +11,12 @@ use baal::heuristics::{HeuristicKind, HeuristicParams};
 use baal::shard::{
     MergedSelection, Shard, ShardPlan, ShardScores, file_sha256, merge_shards, score_shard,
 };
+use baal_zoo::folder::ModelFolder;
 use baal_zoo::images::{NormalizedImages, normalized_batcher};
 use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Tensor};
 
-use crate::model_card::ModelFolder;
 use crate::score::ScoreError;
 
 /// Options of `baal predict`.

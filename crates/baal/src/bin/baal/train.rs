@@ -1,5 +1,5 @@
 //! `baal train`: fits a zoo model on labelled images and writes a model folder (its weights
-//! and a card, see [`crate::model_card`]) that `baal predict --model-dir` scores a pool with.
+//! and a card, see [`baal_zoo::folder`]) that `baal predict --model-dir` scores a pool with.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::model_card::{CARD_FILE, MODEL_CARD_FORMAT, ModelCard, TrainMetrics, WEIGHTS_FILE};
+use baal_zoo::folder::{
+    FolderError, MODEL_CARD_FORMAT, ModelCard, ModelFolderWriter, TrainMetrics, check_target,
+};
+
 use crate::score::ScoreError;
 
 /// Options of `baal train`.
@@ -101,7 +104,7 @@ struct TrainingData {
 
 /// Runs `baal train`: fits the model, writes the model folder and returns its metrics.
 pub fn train(args: &TrainArgs) -> Result<TrainMetrics, ScoreError> {
-    check_output(&args.output, args.force)?;
+    check_target(&args.output, args.force).map_err(output_error)?;
     let device = baal::device::parse_device(&args.device).map_err(input)?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let data = load(args, &mut rng)?;
@@ -112,13 +115,14 @@ pub fn train(args: &TrainArgs) -> Result<TrainMetrics, ScoreError> {
             data.train.len()
         )));
     }
-    let staging = Staging::create(&args.output)?;
+    // Written beside the output and renamed into place: a crash leaves no half a folder.
+    let writer = ModelFolderWriter::beside(&args.output)?;
     device.seed(args.seed);
     let visitor = FitVisitor {
         args,
         data: &data,
         device: &device,
-        weights: staging.path.join(WEIGHTS_FILE),
+        weights: writer.weights_path(),
     };
     let metrics = args
         .model
@@ -136,12 +140,25 @@ pub fn train(args: &TrainArgs) -> Result<TrainMetrics, ScoreError> {
         seed: args.seed,
         epochs: args.epochs,
         min_steps: args.min_steps,
+        version: None,
+        init_model: None,
     };
-    let json = serde_json::to_vec_pretty(&card).map_err(failed)?;
-    baal::data::write_file_atomically(&staging.path.join(CARD_FILE), &json).map_err(failed)?;
-    staging.install(&args.output, args.force)?;
+    // The output is checked again: it may have been filled while the model trained.
+    writer
+        .install(&card, &args.output, args.force)
+        .map_err(output_error)?;
     eprintln!("{}", summary(args, &card));
     Ok(metrics)
+}
+
+/// A model folder error about `--output`, with what to do about a folder that is taken.
+fn output_error(error: FolderError) -> ScoreError {
+    match error {
+        FolderError::Exists { .. } => input(format!(
+            "{error}; give another --output, or --force to replace it"
+        )),
+        other => other.into(),
+    }
 }
 
 /// One line for people: what was trained and how it did.
@@ -397,7 +414,6 @@ impl ModelVisitor for FitVisitor<'_> {
             None => (0, None),
         };
         trainer.save_weights(&self.weights).map_err(failed)?;
-        sync_file(&self.weights)?;
         Ok(TrainMetrics {
             train_loss: fit.train_loss,
             epochs_run: fit.epochs,
@@ -407,109 +423,4 @@ impl ModelVisitor for FitVisitor<'_> {
             validation,
         })
     }
-}
-
-/// Refuses a model folder that exists and holds something (unless `force`), or that is not
-/// a folder.
-fn check_output(output: &Path, force: bool) -> Result<(), ScoreError> {
-    match std::fs::read_dir(output) {
-        Ok(mut entries) => {
-            if entries.next().is_some() && !force {
-                return Err(input(format!(
-                    "{}: exists and is not empty; give another --output, or --force to replace it",
-                    output.display()
-                )));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(_) if output.exists() && !output.is_dir() => Err(input(format!(
-            "{}: exists and is not a folder",
-            output.display()
-        ))),
-        Err(e) => Err(input(format!("{}: {e}", output.display()))),
-    }
-}
-
-/// A sibling folder the model folder is written into, renamed into place when complete, so
-/// that a crash leaves no half-written model folder; removed when dropped before that.
-struct Staging {
-    path: PathBuf,
-    installed: bool,
-}
-
-impl Staging {
-    fn create(output: &Path) -> Result<Self, ScoreError> {
-        let path = sibling(output, "partial")?;
-        if path.exists() {
-            // Left by a crashed run of a process with the same id: ours by its name.
-            std::fs::remove_dir_all(&path)
-                .map_err(|e| failed(format!("{}: {e}", path.display())))?;
-        }
-        std::fs::create_dir_all(&path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
-        Ok(Self {
-            path,
-            installed: false,
-        })
-    }
-
-    /// Renames the staging folder to `output`; a folder already there (empty, or replaced
-    /// with `--force`) is moved aside first and removed after. Checks `output` again: it may
-    /// have been filled while the model trained.
-    fn install(mut self, output: &Path, force: bool) -> Result<(), ScoreError> {
-        check_output(output, force)?;
-        let io = |path: &Path, e: std::io::Error| failed(format!("{}: {e}", path.display()));
-        let old = if output.exists() {
-            let old = sibling(output, "old")?;
-            std::fs::rename(output, &old).map_err(|e| io(output, e))?;
-            Some(old)
-        } else {
-            None
-        };
-        if let Err(e) = std::fs::rename(&self.path, output) {
-            if let Some(old) = &old {
-                // Put the previous folder back; the new one stays in staging and is dropped.
-                let _ = std::fs::rename(old, output);
-            }
-            return Err(io(output, e));
-        }
-        self.installed = true;
-        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
-        if let Some(old) = old {
-            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.installed {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-/// `.NAME.WHAT-PID` beside `output`.
-fn sibling(output: &Path, what: &str) -> Result<PathBuf, ScoreError> {
-    let name = output
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| input(format!("{}: not a folder name", output.display())))?;
-    Ok(output.with_file_name(format!(".{name}.{what}-{}", std::process::id())))
-}
-
-/// Flushes a file (or a folder's entries) to the disk, so that a rename after it cannot
-/// publish a name whose contents a crash would lose.
-fn sync_file(path: &Path) -> Result<(), ScoreError> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| failed(format!("{}: {e}", path.display())))
-}
-
-/// Flushes a folder's entries (a rename into it) to the disk.
-fn sync_dir(path: &Path) -> Result<(), ScoreError> {
-    sync_file(path)
 }
