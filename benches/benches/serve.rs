@@ -62,6 +62,9 @@ fn running_service(n: usize, dir: &std::path::Path) -> (Arc<Service>, Server) {
         seed: 0,
         device: Device::default(),
         rounds: 0,
+        card: None,
+        init: None,
+        last_model: None,
     };
     let items = Items {
         images,

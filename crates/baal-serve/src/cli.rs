@@ -12,6 +12,7 @@ use baal_data::{
     random_subset,
 };
 use baal_heuristics::{HeuristicKind, HeuristicParams};
+use baal_zoo::folder::{FolderError, ModelCard, ModelFolder};
 use baal_zoo::images::NormalizedImages;
 use baal_zoo::models::ModelKind;
 use burn::data::dataset::Dataset;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ServeError;
 use crate::http::Server;
 use crate::items::{Items, load_folder, load_npy};
+use crate::models::{CardContext, InitModel, ModelKeeper};
 use crate::scorer::ZooScorer;
 use crate::service::Service;
 use crate::store::{LabelStore, StoreConfig};
@@ -38,7 +40,7 @@ pub struct ServeArgs {
     /// labelled seed images).
     pub data: String,
     /// Class names, comma-separated, in class order (the named datasets have theirs; a folder's
-    /// default is its sub-folders' names).
+    /// default is its sub-folders' names; with --init-model, the model's).
     #[arg(long, value_delimiter = ',')]
     pub classes: Vec<String>,
     /// Folder of a named dataset's files (default: Debian's for Fashion-MNIST and MNIST).
@@ -54,15 +56,24 @@ pub struct ServeArgs {
     /// as a seed set.
     #[arg(long, default_value_t = 0)]
     pub seed_labels: usize,
-    /// A folder's images are resized to this square side.
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
-    /// A folder's images as 1 (grey) or 3 (RGB) channels.
-    #[arg(long, default_value_t = 3)]
-    pub channels: usize,
-    /// The model.
-    #[arg(long, value_enum, default_value_t = ModelKind::SmallCnn)]
-    pub model: ModelKind,
+    /// A folder's images are resized to this square side [default: 32, or --init-model's].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// A folder's images as 1 (grey) or 3 (RGB) channels [default: 3, or --init-model's].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// The model [default: small-cnn, or --init-model's].
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+    /// A model folder (from `baal train`, or a state's models/round-NNNNNN) that ranks the
+    /// pool before the first retrain and that every retrain starts from instead of fresh
+    /// weights; its images are normalised with its statistics. Its classes, channels and
+    /// image size must be the data's.
+    #[arg(long, value_name = "DIR")]
+    pub init_model: Option<PathBuf>,
+    /// Keep the model folders of the latest N rounds in STATE/models/round-NNNNNN (0: none).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub keep_models: usize,
     /// The heuristic that ranks the pool.
     #[arg(long, value_enum, default_value_t = HeuristicKind::Bald)]
     pub heuristic: HeuristicKind,
@@ -84,7 +95,7 @@ pub struct ServeArgs {
     /// Seconds an annotator holds an item before it returns to the queue.
     #[arg(long, default_value_t = 300)]
     pub lease_seconds: u64,
-    /// The state folder: labels, model rounds, token; resumed when it exists.
+    /// The state folder: labels, model rounds, kept models, token; resumed when it exists.
     #[arg(long, default_value = "baal-serve-state")]
     pub state: PathBuf,
     /// Where to listen; 127.0.0.1 unless you mean to expose it.
@@ -105,19 +116,49 @@ struct StateSettings {
     seed: u64,
 }
 
-/// Loads what `args` names.
+/// Loads what `args` names, with `--init-model`'s classes, image shape and normalisation
+/// where `args` gives none.
 ///
 /// # Errors
-/// The data cannot be found or read, or the classes do not fit it.
+/// The data cannot be found or read, or the classes do not fit it; `--init-model` is not a
+/// model folder.
 pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError> {
+    let init = args
+        .init_model
+        .as_deref()
+        .map(read_init_model)
+        .transpose()?;
+    load_items_for(args, init.as_ref().map(|folder| &folder.card))
+}
+
+/// A model folder error as a configuration error (exit 2): the message names the file.
+fn config(error: FolderError) -> ServeError {
+    ServeError::Config(error.to_string())
+}
+
+/// Reads the `--init-model` folder.
+fn read_init_model(dir: &Path) -> Result<ModelFolder, ServeError> {
+    ModelFolder::read(dir).map_err(config)
+}
+
+/// Loads what `args` names; the classes, a folder's image shape and the normalisation are
+/// `init`'s where `args` gives none.
+fn load_items_for(
+    args: &ServeArgs,
+    init: Option<&ModelCard>,
+) -> Result<(Items, Normalization), ServeError> {
     let source: DataSource = args.data.parse()?;
+    let given_classes = match (args.classes.is_empty(), init) {
+        (true, Some(card)) => card.classes.clone(),
+        _ => args.classes.clone(),
+    };
     let (items, normalization) = match source {
         DataSource::Named(named) => {
             let splits = named.load(args.data_dir.as_deref())?;
-            let classes = if args.classes.is_empty() {
+            let classes = if given_classes.is_empty() {
                 named.classes().iter().map(|c| (*c).to_string()).collect()
             } else {
-                args.classes.clone()
+                given_classes
             };
             (
                 split_items(args, splits.train, splits.test, classes)?,
@@ -125,27 +166,67 @@ pub fn load_items(args: &ServeArgs) -> Result<(Items, Normalization), ServeError
             )
         }
         DataSource::Folder(path) => {
+            let [channels, size, _] = init.map_or([3, 32, 32], |card| card.image_shape);
             let shape = FolderShape {
-                channels: args.channels,
-                size: args.image_size,
+                channels: args.channels.unwrap_or(channels),
+                size: args.image_size.unwrap_or(size),
             };
-            let items = load_folder(&path, &args.classes, shape)?;
+            let items = load_folder(&path, &given_classes, shape)?;
             let normalization = Normalization::of_images(&items.images)?;
             (items, normalization)
         }
         DataSource::Npy(path) => {
-            if args.classes.len() < 2 {
+            if given_classes.len() < 2 {
                 return Err(ServeError::Config(format!(
                     "{}: give the class names with --classes (at least 2)",
                     path.display()
                 )));
             }
-            let items = load_npy(&path, args.classes.clone())?;
+            let items = load_npy(&path, given_classes)?;
             let normalization = Normalization::of_images(&items.images)?;
             (items, normalization)
         }
     };
+    // The model's inputs are normalised as they were in its training.
+    let normalization = init.map_or(normalization, |card| card.normalization.clone());
     Ok((items, normalization))
+}
+
+/// The model: `--model`, else `--init-model`'s, else a small CNN; a `--model` that is not
+/// `--init-model`'s is refused.
+fn model_kind(args: &ServeArgs, init: Option<&ModelFolder>) -> Result<ModelKind, ServeError> {
+    match (args.model, init) {
+        (Some(given), Some(folder)) if given != folder.card.model => {
+            Err(ServeError::Config(format!(
+                "{}: the model is a {}, --model says {}",
+                folder.card_path.display(),
+                folder.card.model.name(),
+                given.name()
+            )))
+        }
+        (Some(given), _) => Ok(given),
+        (None, Some(folder)) => Ok(folder.card.model),
+        (None, None) => Ok(ModelKind::SmallCnn),
+    }
+}
+
+/// Checks the `--init-model` folder against the data, and that its weights load into its
+/// model on `device` (once, so that a corrupt file is an error now that names it).
+fn check_init_model(
+    folder: ModelFolder,
+    items: &Items,
+    device: &Device,
+) -> Result<InitModel, ServeError> {
+    folder
+        .check_data(&items.classes, items.images.shape())
+        .map_err(config)?;
+    let weights = folder.load_weights(device).map_err(config)?;
+    // The card of each round says where its training started, wherever the service runs.
+    let dir = std::fs::canonicalize(&folder.dir).unwrap_or_else(|_| folder.dir.clone());
+    Ok(InitModel {
+        folder: ModelFolder { dir, ..folder },
+        weights,
+    })
 }
 
 /// A named dataset's pool (a subset when asked) and test subset, with balanced seed labels,
@@ -245,15 +326,86 @@ fn token(state: &Path) -> Result<String, ServeError> {
 /// server; returns the running server and its access token.
 ///
 /// # Errors
-/// Bad arguments, data that cannot be loaded, a state folder of other settings, an address
-/// that cannot be bound.
+/// Bad arguments, data that cannot be loaded, an `--init-model` that does not fit it (all
+/// before the state folder is touched), a state folder of other settings, an address that
+/// cannot be bound.
 pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), ServeError> {
-    let (items, normalization) = load_items(args)?;
+    let init = args
+        .init_model
+        .as_deref()
+        .map(read_init_model)
+        .transpose()?;
+    let model = model_kind(args, init.as_ref())?;
+    let (items, normalization) = load_items_for(args, init.as_ref().map(|folder| &folder.card))?;
     if args.retrain_every == 0 || args.iterations == 0 || args.query_size == 0 {
         return Err(ServeError::Config(
             "--retrain-every, --iterations and --query-size must be at least 1".into(),
         ));
     }
+    let init = init
+        .map(|folder| check_init_model(folder, &items, device))
+        .transpose()?;
+    let mut scorer = zoo_scorer(args, &items, &normalization, model, device)?;
+    scorer.init = init;
+    let (store, token) = open_state(args, &items)?;
+    let models = ModelKeeper::open(&args.state, args.keep_models);
+    let (service, _worker) =
+        Service::start_keeping_models(store, items, Box::new(scorer), token.clone(), models)?;
+    let server = Server::start(Arc::clone(&service), args.addr)?;
+    Ok((server, token))
+}
+
+/// The scorer of `args` over `items` (normalised with `normalization`), from fresh weights.
+fn zoo_scorer(
+    args: &ServeArgs,
+    items: &Items,
+    normalization: &Normalization,
+    model: ModelKind,
+    device: &Device,
+) -> Result<ZooScorer, ServeError> {
+    let heuristic = args
+        .heuristic
+        .build(
+            &HeuristicParams::new()
+                .with_query_size(args.query_size)
+                .with_seed(args.seed),
+        )
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    if heuristic.needs_target() {
+        return Err(ServeError::Config(format!(
+            "{} needs a target set, which baal serve does not take",
+            args.heuristic
+        )));
+    }
+    let normalized = |images: &ImageDataset| {
+        NormalizedImages::all(images, normalization).map_err(|e| ServeError::Config(e.to_string()))
+    };
+    Ok(ZooScorer {
+        images: normalized(&items.images)?,
+        test: items.test.as_ref().map(normalized).transpose()?,
+        classes: items.classes.len(),
+        model,
+        heuristic,
+        iterations: args.iterations,
+        trainer: TrainerConfig::new()
+            .with_epochs(args.epochs)
+            .with_min_gradient_steps(args.min_steps),
+        seed: args.seed,
+        device: device.clone(),
+        rounds: 0,
+        card: (args.keep_models > 0).then(|| CardContext {
+            data: args.data.clone(),
+            classes: items.classes.clone(),
+            normalization: normalization.clone(),
+        }),
+        init: None,
+        last_model: None,
+    })
+}
+
+/// Makes (or resumes) the state folder of `args` for `items`: checks its settings, and opens
+/// its token and its label store.
+fn open_state(args: &ServeArgs, items: &Items) -> Result<(LabelStore, String), ServeError> {
     prepare_state_dir(&args.state)?;
     let settings = StateSettings {
         data: args.data.clone(),
@@ -289,40 +441,7 @@ pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), Serv
             initial_order,
         },
     )?;
-    let heuristic = args
-        .heuristic
-        .build(
-            &HeuristicParams::new()
-                .with_query_size(args.query_size)
-                .with_seed(args.seed),
-        )
-        .map_err(|e| ServeError::Config(e.to_string()))?;
-    if heuristic.needs_target() {
-        return Err(ServeError::Config(format!(
-            "{} needs a target set, which baal serve does not take",
-            args.heuristic
-        )));
-    }
-    let normalized = |images: &ImageDataset| {
-        NormalizedImages::all(images, &normalization).map_err(|e| ServeError::Config(e.to_string()))
-    };
-    let scorer = ZooScorer {
-        images: normalized(&items.images)?,
-        test: items.test.as_ref().map(normalized).transpose()?,
-        classes: items.classes.len(),
-        model: args.model,
-        heuristic,
-        iterations: args.iterations,
-        trainer: TrainerConfig::new()
-            .with_epochs(args.epochs)
-            .with_min_gradient_steps(args.min_steps),
-        seed: args.seed,
-        device: device.clone(),
-        rounds: 0,
-    };
-    let (service, _worker) = Service::start(store, items, Box::new(scorer), token.clone())?;
-    let server = Server::start(Arc::clone(&service), args.addr)?;
-    Ok((server, token))
+    Ok((store, token))
 }
 
 /// Runs `baal serve` until the process is stopped: prints the page's address with its token

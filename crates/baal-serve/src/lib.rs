@@ -8,7 +8,8 @@
 //!   before it is answered, and a restart replays the journal.
 //! - [`Service`] puts the store behind one lock and runs a [`Scorer`] (a zoo model and any
 //!   heuristic: [`ZooScorer`]) on a background thread that retrains every N labels and swaps
-//!   in the new ranking with a model version; requests never wait for training.
+//!   in the new ranking with a model version; requests never wait for training. A
+//!   [`ModelKeeper`] keeps the latest rounds' model folders in the state folder.
 //! - [`http`] serves the JSON API, the labelling page and Label Studio's ML-backend protocol;
 //!   [`cli`] is `baal serve`.
 //! - [`export_labels`] writes a state folder's labels as JSON, CSV or class folders of images,
@@ -25,6 +26,7 @@ mod import;
 mod items;
 mod journal;
 mod label_file;
+mod models;
 mod queue;
 mod scorer;
 mod service;
@@ -41,6 +43,9 @@ pub use items::{Items, load_folder, load_npy, png};
 pub use journal::{Event, LabelJournal, Source};
 pub use label_file::{
     LABEL_COLUMNS, LabelRecord, ServedPool, parse_rfc3339, rfc3339, source_name, to_csv,
+};
+pub use models::{
+    CardContext, InitModel, KeptModel, MODELS_DIR, ModelKeeper, TrainedModel, round_folder_name,
 };
 pub use queue::{Lease, LeaseId, LeaseQueue, QueueError};
 pub use scorer::{Scorer, ZooScorer};

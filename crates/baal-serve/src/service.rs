@@ -1,5 +1,6 @@
-//! The running service: the labelling state behind one lock, the items, the access token, and
-//! the background thread that retrains and swaps in new rankings.
+//! The running service: the labelling state behind one lock, the items, the access token, the
+//! latest kept model, and the background thread that retrains, swaps in new rankings and
+//! writes the models it keeps.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -8,24 +9,30 @@ use std::time::Instant;
 
 use crate::error::ServeError;
 use crate::items::Items;
+use crate::models::{KeptModel, ModelKeeper};
 use crate::queue::LeaseId;
 use crate::scorer::Scorer;
 use crate::store::{Annotation, AnnotationOutcome, LabelStore, Labelled, Status};
 
 /// A labelling service: what the HTTP routes call. Every call takes the state's lock only for
 /// in-memory work and, for labels, one synced journal append; training and scoring run on a
-/// background thread and swap in their ranking under the lock at the end.
+/// background thread and swap in their ranking under the lock at the end; the model folders
+/// it keeps are written there too, after the lock is let go.
 pub struct Service {
     store: Mutex<LabelStore>,
     items: Items,
     token: String,
     retrain: SyncSender<()>,
+    models: Option<ModelKeeper>,
+    /// The latest kept model, behind a lock of its own (never held with the store's).
+    latest_model: Mutex<Option<Arc<KeptModel>>>,
 }
 
 impl Service {
     /// Starts the service on `store` and `items` with `scorer` on its own thread, and asks for
     /// a first model when the store holds labels already (seed labels, or a resumed state).
-    /// The thread ends when the last handle to the service is dropped.
+    /// The thread ends when the last handle to the service is dropped. No model is kept (see
+    /// [`start_keeping_models`](Self::start_keeping_models)).
     ///
     /// # Errors
     /// The items and the store disagree on the number of items.
@@ -35,6 +42,33 @@ impl Service {
         scorer: Box<dyn Scorer>,
         token: String,
     ) -> Result<(Arc<Self>, JoinHandle<()>), ServeError> {
+        Self::start_with(store, items, scorer, token, None)
+    }
+
+    /// As [`start`](Self::start), and keeps the model of each round in `models` (written on
+    /// the background thread after the round's ranking is swapped in); the latest model found
+    /// there is the service's [`model`](Self::model) until the next round. The scorer's
+    /// [`initial_round`](Scorer::initial_round), if it has one, runs first on that thread.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_keeping_models(
+        store: LabelStore,
+        items: Items,
+        scorer: Box<dyn Scorer>,
+        token: String,
+        models: ModelKeeper,
+    ) -> Result<(Arc<Self>, JoinHandle<()>), ServeError> {
+        Self::start_with(store, items, scorer, token, Some(models))
+    }
+
+    fn start_with(
+        store: LabelStore,
+        items: Items,
+        scorer: Box<dyn Scorer>,
+        token: String,
+        models: Option<ModelKeeper>,
+    ) -> Result<(Arc<Self>, JoinHandle<()>), ServeError> {
         if store.n_items() != items.len() {
             return Err(ServeError::Config(format!(
                 "the state has {} items, the data {}",
@@ -43,12 +77,18 @@ impl Service {
             )));
         }
         let has_labels = store.n_labelled() > 0;
+        let latest = models
+            .as_ref()
+            .and_then(|keeper| keeper.latest(store.model_version()))
+            .map(Arc::new);
         let (retrain, wake) = sync_channel(1);
         let service = Arc::new(Self {
             store: Mutex::new(store),
             items,
             token,
             retrain,
+            models,
+            latest_model: Mutex::new(latest),
         });
         let weak = Arc::downgrade(&service);
         let worker = std::thread::Builder::new()
@@ -59,6 +99,38 @@ impl Service {
             service.request_retrain();
         }
         Ok((service, worker))
+    }
+
+    /// The latest model kept (see [`start_keeping_models`](Self::start_keeping_models)), if
+    /// any: what `GET /api/model` names.
+    pub fn model(&self) -> Option<Arc<KeptModel>> {
+        self.latest_model
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes the model of the round swapped in as `version`, if the scorer has one to keep
+    /// and models are kept; a failure is logged and changes nothing else. Called on the
+    /// background thread without the store's lock.
+    fn keep_model(&self, scorer: &mut dyn Scorer, version: u64) {
+        let Some(model) = scorer.take_model() else {
+            return;
+        };
+        let Some(keeper) = &self.models else {
+            return;
+        };
+        match keeper.keep_model(version, model) {
+            Ok(Some(kept)) => {
+                tracing::info!(version, path = %kept.path.display(), "model kept");
+                *self
+                    .latest_model
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(kept));
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(version, %error, "cannot keep the model; serving on"),
+        }
     }
 
     /// The state, locked. A panic under the lock leaves the state consistent (every change is
@@ -162,8 +234,10 @@ impl Service {
     }
 }
 
-/// The background thread: waits for a request, trains and scores without the lock, swaps the
-/// result in under it; again while labels arrived fast enough to make another round due.
+/// The background thread: ranks the pool with the scorer's initial model if it has one, then
+/// waits for a request, trains and scores without the lock, swaps the result in under it,
+/// keeps the model after letting the lock go; again while labels arrived fast enough to make
+/// another round due.
 fn retrain_loop(
     service: &Weak<Service>,
     mut scorer: Box<dyn Scorer>,
@@ -177,6 +251,7 @@ fn retrain_loop(
         .start_handler(|_| lower_priority())
         .build()
         .ok();
+    initial_round(service, scorer.as_mut(), threads.as_ref());
     while wake.recv().is_ok() {
         loop {
             let Some(service) = service.upgrade() else {
@@ -190,22 +265,57 @@ fn retrain_loop(
                 (store.labels(), store.pool())
             };
             tracing::info!(labels = labels.len(), pool = pool.len(), "retraining");
-            let result = match &threads {
-                Some(threads) => threads.install(|| scorer.round(&labels, &pool)),
-                None => scorer.round(&labels, &pool),
-            };
+            let result = on_threads(threads.as_ref(), || scorer.round(&labels, &pool));
             let mut store = service.store();
-            match result.and_then(|round| store.finish_round(round)) {
+            let finished = result.and_then(|round| store.finish_round(round));
+            match &finished {
                 Ok(version) => tracing::info!(version, "new model"),
                 Err(error) => {
                     tracing::error!(%error, "retrain failed; keeping the current ranking");
                     store.training_failed();
                 }
             }
-            if !store.retrain_due() {
+            let due = store.retrain_due();
+            drop(store);
+            match finished {
+                Ok(version) => service.keep_model(scorer.as_mut(), version),
+                Err(_) => drop(scorer.take_model()),
+            }
+            if !due {
                 break;
             }
         }
+    }
+}
+
+/// Round 0: the scorer's initial model (if it has one) ranks the pool before any retrain;
+/// until its ranking is swapped in, the queue serves the initial order.
+fn initial_round(
+    service: &Weak<Service>,
+    scorer: &mut dyn Scorer,
+    threads: Option<&rayon::ThreadPool>,
+) {
+    let Some(pool) = service.upgrade().map(|s| s.store().pool()) else {
+        return;
+    };
+    let Some(result) = on_threads(threads, || scorer.initial_round(&pool)) else {
+        return;
+    };
+    let Some(service) = service.upgrade() else {
+        return;
+    };
+    let mut store = service.store();
+    match result.and_then(|round| store.finish_round(round)) {
+        Ok(version) => tracing::info!(version, "ranking of the initial model"),
+        Err(error) => tracing::error!(%error, "the initial model could not rank the pool"),
+    }
+}
+
+/// Runs `f` on the training threads, or on this thread when there are none.
+fn on_threads<R: Send>(threads: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
+    match threads {
+        Some(threads) => threads.install(f),
+        None => f(),
     }
 }
 

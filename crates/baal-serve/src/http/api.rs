@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
         .route("/api/skip", post(skip))
         .route("/api/undo", post(undo))
         .route("/api/retrain", post(retrain))
+        .route("/api/model", get(model))
         .route("/api/items/{item}/image", get(image))
 }
 
@@ -222,6 +223,21 @@ async fn undo(State(service): Svc, body: Body) -> Result<Response, ServeError> {
 async fn retrain(State(service): Svc) -> Result<Response, ServeError> {
     service.request_retrain();
     Ok(axum::Json(serde_json::json!({ "retrain": "requested" })).into_response())
+}
+
+/// The latest kept model: `{"version", "path", "card"}`, or 404 before the first.
+async fn model(State(service): Svc) -> Response {
+    match service.model() {
+        Some(kept) => axum::Json(kept.as_ref()).into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "error": "no model is kept yet: the first retrain writes one (none with --keep-models 0)",
+                "code": "no-model",
+            })),
+        )
+            .into_response(),
+    }
 }
 
 async fn image(State(service): Svc, Path(item): Path<String>) -> Result<Response, ServeError> {

@@ -8,4 +8,5 @@ mod hardening;
 mod label_export;
 mod label_import;
 mod load;
+mod models;
 mod sigkill;
