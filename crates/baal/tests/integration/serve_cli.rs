@@ -268,3 +268,80 @@ fn serve_logs_warnings_and_errors_and_requests_when_asked() {
         "no request lines at the default level"
     );
 }
+
+/// Polls `GET /api/status` (up to 60 s) until the model version is at least `version`.
+fn wait_for_version(addr: &str, token: &str, version: u64) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (code, body) = http_get(addr, "/api/status", token);
+        assert_eq!(code, 200, "{body}");
+        let status: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        if status["model_version"].as_u64() >= Some(version) {
+            return status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_starts_from_a_model_folder_of_train_and_refuses_one_for_other_data() {
+    use crate::train::{image_folder, text, train};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = image_folder(dir.path());
+    let model = dir.path().join("model");
+    crate::support::ok(&train(
+        &folder,
+        &model,
+        &["--epochs", "1", "--min-steps", "2", "--model", "mlp"],
+    ));
+
+    // The model's kind, classes, image size and channels come from its card.
+    let state = dir.path().join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baal"))
+        .args(["serve", text(&folder), "--init-model", text(&model)])
+        .args(["--addr", "127.0.0.1:0", "--iterations", "2", "--state"])
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts baal serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = stdout.next().expect("a line").expect("utf-8");
+    std::thread::spawn(move || stdout.map_while(Result::ok).for_each(drop));
+    let url = first.split(" at ").nth(1).expect("the address").to_string();
+    let (addr, token) = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once("/#token="))
+        .expect("http://ADDR/#token=TOKEN");
+    // 60 labelled images are the seed labels: a first retrain follows round 0.
+    let status = wait_for_version(addr, token, 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        status["classes"],
+        serde_json::json!(["bright", "dark", "stripes"])
+    );
+    assert_eq!(status["history"][0]["n_labelled"], 0, "round 0: {status}");
+
+    // Another image size, another model: refused with a line that names the card, and the
+    // state folder is not made.
+    let card = model.join("model.json");
+    for extra in [["--image-size", "20"], ["--model", "small-cnn"]] {
+        let other_state = dir.path().join("other-state");
+        let out = Command::new(env!("CARGO_BIN_EXE_baal"))
+            .args(["serve", text(&folder), "--init-model", text(&model)])
+            .args(extra)
+            .arg("--state")
+            .arg(&other_state)
+            .output()
+            .expect("runs");
+        let stderr = crate::support::failure(&out);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(text(&card)), "{stderr}");
+        assert!(!other_state.exists(), "{extra:?}");
+    }
+}

@@ -17,7 +17,7 @@ fn failure(output: &Output) -> String {
     stderr
 }
 
-fn text(path: &Path) -> &str {
+pub(crate) fn text(path: &Path) -> &str {
     path.to_str().expect("utf-8")
 }
 
@@ -39,7 +39,7 @@ fn image_of(class: usize, rng: &mut impl Rng) -> image::GrayImage {
 
 /// A folder of 20 labelled images of each class in class sub-folders and 30 unlabelled ones
 /// at its top level.
-fn image_folder(dir: &Path) -> PathBuf {
+pub(crate) fn image_folder(dir: &Path) -> PathBuf {
     let folder = dir.join("photos");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     for (class, name) in CLASSES.iter().enumerate() {
@@ -59,7 +59,7 @@ fn image_folder(dir: &Path) -> PathBuf {
 }
 
 /// `baal train` on `folder` at 16×16 grey, with `extra` options.
-fn train(folder: &Path, output: &Path, extra: &[&str]) -> Output {
+pub(crate) fn train(folder: &Path, output: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
         text(folder),
