@@ -133,6 +133,15 @@ fn mlp_weights(file: &Path) -> Vec<f32> {
     weights.0
 }
 
+/// The largest difference between two models' weights.
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max)
+}
+
 /// A running `baal serve` (as `cli::start` makes it) and a client with its token.
 struct Running {
     server: Server,
@@ -381,22 +390,14 @@ fn an_init_model_ranks_the_pool_first_and_every_round_starts_from_it() {
     );
     assert_eq!(kept.card.normalization, folder.card.normalization);
     let (start, trained) = (mlp_weights(&folder.weights), mlp_weights(&kept.weights));
-    let moved = start
-        .iter()
-        .zip(&trained)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let moved = largest_difference(&start, &trained);
     assert!(moved > 0.0 && moved < 0.01, "moved {moved}");
     // A service without it trains from fresh weights, far from the folder's.
     plain.label_next(0);
     plain.wait_for_version(1);
     plain.wait_for_kept(1);
     let fresh = mlp_weights(&dir.path().join("plain/models/round-000001/weights.bpk"));
-    let far = start
-        .iter()
-        .zip(&fresh)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let far = largest_difference(&start, &fresh);
     assert!(far > 0.05, "fresh weights moved only {far}");
 }
 
