@@ -49,6 +49,35 @@ pub trait Heuristic: Send + Sync {
         false
     }
 
+    /// Whether it selects by the model's embeddings of the pool ([`crate::CoreSet`],
+    /// [`crate::Badge`]) rather than by per-item scores of its predictions. Such a heuristic
+    /// selects only through [`select_with_embeddings`](Self::select_with_embeddings); its
+    /// other entry points (`score_tensor`, `scores`, `rank`, `select`, `rank_scores`,
+    /// `select_scores`, `*_without_predictions`) are [`HeuristicError::NeedsEmbeddings`]. It may
+    /// still need predictions ([`needs_predictions`](Self::needs_predictions): BADGE reads the
+    /// MC-averaged class probabilities, Coreset does not).
+    fn needs_embeddings(&self) -> bool {
+        false
+    }
+
+    /// The `k` items to label next from the pool's embeddings (and, as the heuristic needs
+    /// them, the labelled items' embeddings or the pool's class probabilities), in selection
+    /// order, for heuristics that [`need embeddings`](Self::needs_embeddings).
+    ///
+    /// # Errors
+    /// [`HeuristicError::NoEmbeddingSelection`] for heuristics that score predictions (the
+    /// default); for the others, what their input lacks or gets wrong.
+    fn select_with_embeddings(
+        &self,
+        input: &crate::EmbeddingInput<'_>,
+        k: usize,
+    ) -> Result<Selection> {
+        let _ = (input, k);
+        Err(HeuristicError::NoEmbeddingSelection {
+            heuristic: self.name(),
+        })
+    }
+
     /// One score per pool item, `[N]`, left on the predictions' device.
     ///
     /// `target` holds predictions on a target set for heuristics that need one (EPIG);
@@ -174,6 +203,16 @@ impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
     }
     fn needs_consistent_samples(&self) -> bool {
         (**self).needs_consistent_samples()
+    }
+    fn needs_embeddings(&self) -> bool {
+        (**self).needs_embeddings()
+    }
+    fn select_with_embeddings(
+        &self,
+        input: &crate::EmbeddingInput<'_>,
+        k: usize,
+    ) -> Result<Selection> {
+        (**self).select_with_embeddings(input, k)
     }
     fn score_tensor(
         &self,

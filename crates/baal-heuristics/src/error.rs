@@ -89,6 +89,47 @@ pub enum HeuristicError {
         /// Name of the heuristic.
         heuristic: &'static str,
     },
+    /// An embedding holds NaN or an infinity.
+    #[error(
+        "embedding of item {item} holds a non-finite value (NaN or infinity) at feature {feature}"
+    )]
+    NonFiniteEmbedding {
+        /// Position of the first offending item.
+        item: usize,
+        /// Feature (column) of the offending value.
+        feature: usize,
+    },
+    /// A heuristic that selects by the model's embeddings was called through an entry point
+    /// that has only predictions, scores or a pool size.
+    #[error(
+        "{heuristic} selects by the model's embeddings: call `Heuristic::select_with_embeddings` \
+         with {inputs} (`Heuristic::needs_embeddings` is true); it cannot score, rank or select \
+         from predictions, per-item scores or a pool size alone"
+    )]
+    NeedsEmbeddings {
+        /// Name of the heuristic.
+        heuristic: &'static str,
+        /// What it needs, e.g. `the pool's embeddings (and the labelled items')`.
+        inputs: &'static str,
+    },
+    /// A heuristic that does not select by embeddings was handed embeddings.
+    #[error(
+        "{heuristic} does not select by embeddings (`Heuristic::needs_embeddings` is false): \
+         score it from predictions"
+    )]
+    NoEmbeddingSelection {
+        /// Name of the heuristic.
+        heuristic: &'static str,
+    },
+    /// BADGE (or another heuristic) was called without the class probabilities it needs.
+    #[error(
+        "{heuristic} needs the pool's class probabilities (the MC-averaged predictions, \
+         `EmbeddingInput::with_probabilities`), none were given"
+    )]
+    MissingProbabilities {
+        /// Name of the heuristic.
+        heuristic: &'static str,
+    },
     /// A parameter is outside its valid range.
     #[error("invalid parameter `{name}`: {reason}")]
     InvalidParameter {
@@ -119,7 +160,8 @@ impl HeuristicError {
             Self::NonFinite { item }
             | Self::ProbabilityOutOfRange { item, .. }
             | Self::NotNormalised { item, .. }
-            | Self::NonFiniteScore { item, .. } => *item += offset,
+            | Self::NonFiniteScore { item, .. }
+            | Self::NonFiniteEmbedding { item, .. } => *item += offset,
             _ => {}
         }
         self

@@ -5,6 +5,10 @@
 //! or selects pool items on the predictions' device (CPU, CUDA, Vulkan, Metal, ...). Only
 //! scores and indices come back to the host.
 //!
+//! [`CoreSet`] and [`Badge`] choose a batch by the model's embeddings of the pool instead
+//! ([`Heuristic::needs_embeddings`], [`Heuristic::select_with_embeddings`]), streaming over
+//! pools larger than memory through an [`EmbeddingSource`].
+//!
 //! ```
 //! use baal_heuristics::{Bald, Heuristic, Predictions};
 //! use burn::tensor::{Device, Tensor};
@@ -32,6 +36,7 @@ mod base;
 mod batch_bald;
 mod certainty;
 mod combine;
+mod diversity;
 mod draws;
 mod entropy;
 mod epig;
@@ -57,6 +62,10 @@ pub use base::Heuristic;
 pub use batch_bald::BatchBald;
 pub use certainty::Certainty;
 pub use combine::CombineHeuristics;
+pub use diversity::{
+    Badge, ClassProbabilities, CoreSet, EmbeddingInput, EmbeddingSource, Embeddings,
+    ProbabilitySource,
+};
 pub use entropy::Entropy;
 pub use epig::Epig;
 pub use error::{HeuristicError, Result};

@@ -106,3 +106,91 @@ pub fn assert_close(a: f64, b: f64, tolerance: f64, what: &str) {
         "{what}: {a} vs {b} (tolerance {tolerance})"
     );
 }
+
+/// Embeddings served chunk by chunk, as from a file or a model (no in-memory fast path),
+/// counting the rows read.
+pub struct StreamedEmbeddings<'a> {
+    pub inner: &'a baal_heuristics::Embeddings,
+    pub rows_read: std::cell::Cell<usize>,
+}
+
+impl<'a> StreamedEmbeddings<'a> {
+    pub fn new(inner: &'a baal_heuristics::Embeddings) -> Self {
+        Self {
+            inner,
+            rows_read: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl baal_heuristics::EmbeddingSource for StreamedEmbeddings<'_> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn chunk(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> baal_heuristics::Result<baal_heuristics::Embeddings> {
+        self.rows_read.set(self.rows_read.get() + end - start);
+        baal_heuristics::EmbeddingSource::chunk(self.inner, start, end)
+    }
+}
+
+/// Class probabilities served chunk by chunk, counting the rows read.
+pub struct StreamedProbabilities<'a> {
+    pub inner: &'a baal_heuristics::ClassProbabilities,
+    pub rows_read: std::cell::Cell<usize>,
+}
+
+impl<'a> StreamedProbabilities<'a> {
+    pub fn new(inner: &'a baal_heuristics::ClassProbabilities) -> Self {
+        Self {
+            inner,
+            rows_read: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl baal_heuristics::ProbabilitySource for StreamedProbabilities<'_> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn classes(&self) -> usize {
+        self.inner.classes()
+    }
+    fn chunk(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> baal_heuristics::Result<baal_heuristics::ClassProbabilities> {
+        self.rows_read.set(self.rows_read.get() + end - start);
+        baal_heuristics::ProbabilitySource::chunk(self.inner, start, end)
+    }
+}
+
+/// Seeded uniform values in [-1, 1), `n` rows of `d`.
+pub fn random_embeddings(n: usize, d: usize, seed: u64) -> baal_heuristics::Embeddings {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let values = (0..n * d)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    baal_heuristics::Embeddings::new(values, [n, d]).expect("finite")
+}
+
+/// Seeded class probabilities `[n, c]`: a softmax of logits in [-2, 2).
+pub fn random_class_probabilities(
+    n: usize,
+    c: usize,
+    seed: u64,
+) -> baal_heuristics::ClassProbabilities {
+    let probs = random_probs(n, c, 1, 2.0, seed);
+    let values = probs
+        .iter()
+        .flat_map(|item| item.iter().map(|class| class[0] as f32))
+        .collect();
+    baal_heuristics::ClassProbabilities::new(values, [n, c]).expect("normalised")
+}
