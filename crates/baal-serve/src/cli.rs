@@ -5,8 +5,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::ServeError;
+use crate::export::StateSettings;
+use crate::http::Server;
+use crate::import::read_label_file;
+use crate::items::{Items, load_folder, load_npy};
+use crate::label_file::ServedPool;
+use crate::models::{CardContext, InitModel, ModelKeeper};
+use crate::scorer::ZooScorer;
+use crate::service::Service;
+use crate::store::{LabelStore, StoreConfig};
 use baal_active::TrainerConfig;
 use baal_bayesian::SeedPlan;
+use baal_data::FolderShape;
 use baal_data::{
     Checkpoint, DataSource, DatasetIndex, ImageDataset, Normalization, label_balanced,
     random_subset,
@@ -20,16 +31,6 @@ use burn::tensor::Device;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-
-use crate::error::ServeError;
-use crate::http::Server;
-use crate::items::{Items, load_folder, load_npy};
-use crate::models::{CardContext, InitModel, ModelKeeper};
-use crate::scorer::ZooScorer;
-use crate::service::Service;
-use crate::store::{LabelStore, StoreConfig};
-use baal_data::FolderShape;
 
 /// The arguments of `baal serve`.
 #[derive(Clone, Debug, clap::Args)]
@@ -104,16 +105,12 @@ pub struct ServeArgs {
     /// Seed of the pool subset, the first order, the weights and the masks.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-}
-
-/// What the state folder was made for; a resume with other settings is refused.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct StateSettings {
-    data: String,
-    classes: Vec<String>,
-    n_items: usize,
-    pool_size: Option<usize>,
-    seed: u64,
+    /// Start from labels made elsewhere: a CSV or JSON label file as `baal export` writes it
+    /// (items matched by file name in a folder pool, else by index; classes by name). Items
+    /// without a label get the file's; a label the state holds already is kept. A bad line
+    /// applies nothing.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
 }
 
 /// Loads what `args` names, with `--init-model`'s classes, image shape and normalisation
@@ -345,9 +342,37 @@ pub fn start(args: &ServeArgs, device: &Device) -> Result<(Server, String), Serv
     let init = init
         .map(|folder| check_init_model(folder, &items, device))
         .transpose()?;
+    // Read before the state folder is made: a bad file leaves nothing behind.
+    let imported = args
+        .labels
+        .as_deref()
+        .map(|file| {
+            let pool = ServedPool {
+                items: &items,
+                data: Path::new(&args.data),
+            };
+            read_label_file(file, pool)
+        })
+        .transpose()?;
     let mut scorer = zoo_scorer(args, &items, &normalization, model, device)?;
     scorer.init = init;
-    let (store, token) = open_state(args, &items)?;
+    let (mut store, token) = open_state(args, &items)?;
+    if let (Some(file), Some(labels)) = (&args.labels, &imported) {
+        let summary = store.import_labels(labels)?;
+        tracing::info!(
+            file = %file.display(),
+            applied = summary.applied,
+            skipped = summary.skipped,
+            "labels imported"
+        );
+        if !summary.conflicts.is_empty() {
+            tracing::warn!(
+                file = %file.display(),
+                conflicts = summary.conflicts.len(),
+                "items the state had labelled with another class keep the state's label"
+            );
+        }
+    }
     let models = ModelKeeper::open(&args.state, args.keep_models);
     let (service, _worker) =
         Service::start_keeping_models(store, items, Box::new(scorer), token.clone(), models)?;
@@ -413,16 +438,13 @@ fn open_state(args: &ServeArgs, items: &Items) -> Result<(LabelStore, String), S
         n_items: items.len(),
         pool_size: args.pool_size,
         seed: args.seed,
+        seed_labels: Some(args.seed_labels),
+        test_size: Some(args.test_size),
     };
     let settings_path = args.state.join("settings.json");
     if settings_path.exists() {
         let saved: StateSettings = Checkpoint::load(&settings_path)?;
-        if saved != settings {
-            return Err(ServeError::Config(format!(
-                "{} holds the state of other settings ({saved:?}); these are {settings:?}: use another --state folder",
-                args.state.display()
-            )));
-        }
+        saved.check_resume(&settings, &args.state)?;
     } else {
         Checkpoint::save(&settings_path, &settings)?;
     }

@@ -31,7 +31,8 @@ pub enum ExportFormat {
     Folders,
 }
 
-/// What a state folder was made for: `settings.json`, as `baal serve` writes it.
+/// What a state folder was made for: `settings.json`, as `baal serve` writes it. A resume
+/// with other settings is refused ([`StateSettings::check_resume`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateSettings {
     /// The data `baal serve` was given: a named dataset, a `.npy` file or an image folder.
@@ -44,6 +45,13 @@ pub struct StateSettings {
     pub pool_size: Option<usize>,
     /// The seed of the subset and the first order.
     pub seed: u64,
+    /// `--seed-labels`: a named dataset's seed labels depend on it (absent from the settings
+    /// of state folders made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_labels: Option<usize>,
+    /// `--test-size`: drawn before the seed labels from the same generator (absent as above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_size: Option<usize>,
 }
 
 impl StateSettings {
@@ -54,31 +62,61 @@ impl StateSettings {
     pub fn load(state: &Path) -> Result<Self, ServeError> {
         Ok(Checkpoint::load(state.join("settings.json"))?)
     }
+
+    /// Whether a state made with `self` (the saved settings) can be resumed with `current`:
+    /// every recorded setting equal; one the saved file does not record (an older state
+    /// folder) is not compared.
+    ///
+    /// # Errors
+    /// [`ServeError::Config`] naming the state folder and both settings.
+    pub fn check_resume(&self, current: &Self, state: &Path) -> Result<(), ServeError> {
+        let comparable = Self {
+            seed_labels: self.seed_labels.and(current.seed_labels),
+            test_size: self.test_size.and(current.test_size),
+            ..current.clone()
+        };
+        if *self == comparable {
+            return Ok(());
+        }
+        Err(ServeError::Config(format!(
+            "{} holds the state of other settings ({self:?}); these are {current:?}: use another --state folder",
+            state.display()
+        )))
+    }
 }
 
 /// What [`load_served_pool`] needs beyond `settings.json`. Named datasets draw their seed
-/// labels after the test subset from the run's seed, so these two must be what `baal serve`
-/// was given for the seed labels to be the same (the defaults are `baal serve`'s).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// labels after the test subset from the run's seed: state folders record `--seed-labels`
+/// and `--test-size`, and those made before they were recorded take them from here (the
+/// defaults are `baal serve`'s).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PoolOptions {
     /// Where the data is, when it moved since `baal serve` (default: `settings.json`'s `data`).
     pub data: Option<String>,
     /// Folder of a named dataset's files.
     pub data_dir: Option<PathBuf>,
-    /// `baal serve --seed-labels`.
-    pub seed_labels: usize,
-    /// `baal serve --test-size`.
-    pub test_size: usize,
+    /// `baal serve --seed-labels` (default: the state's, else 0); an error when the state
+    /// recorded another.
+    pub seed_labels: Option<usize>,
+    /// `baal serve --test-size` (default: the state's, else 1000); an error when the state
+    /// recorded another.
+    pub test_size: Option<usize>,
 }
 
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            data: None,
-            data_dir: None,
-            seed_labels: 0,
-            test_size: 1000,
-        }
+/// `given` unless the state recorded another value of `flag`; the state's, else `default`,
+/// when none is given.
+fn recorded_or(
+    flag: &str,
+    recorded: Option<usize>,
+    given: Option<usize>,
+    default: usize,
+) -> Result<usize, ServeError> {
+    match (recorded, given) {
+        (Some(r), Some(g)) if r != g => Err(ServeError::Config(format!(
+            "{flag} {g}: the state was made with {flag} {r}"
+        ))),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Ok(default),
     }
 }
 
@@ -131,8 +169,13 @@ pub fn load_served_pool(state: &Path, options: &PoolOptions) -> Result<LoadedPoo
     args.data_dir.clone_from(&options.data_dir);
     args.pool_size = settings.pool_size;
     args.seed = settings.seed;
-    args.seed_labels = options.seed_labels;
-    args.test_size = options.test_size;
+    args.seed_labels = recorded_or(
+        "--seed-labels",
+        settings.seed_labels,
+        options.seed_labels,
+        0,
+    )?;
+    args.test_size = recorded_or("--test-size", settings.test_size, options.test_size, 1000)?;
     let (items, _) = load_items(&args)?;
     check_pool(&settings, &items)?;
     Ok(LoadedPool {

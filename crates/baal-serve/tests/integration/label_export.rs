@@ -35,6 +35,8 @@ pub fn open_state(state: &Path, data: &str, items: &Items) -> LabelStore {
         n_items: items.len(),
         pool_size: None,
         seed: 0,
+        seed_labels: Some(0),
+        test_size: Some(1000),
     };
     Checkpoint::save(state.join("settings.json"), &settings).expect("settings");
     LabelStore::open(
@@ -327,5 +329,63 @@ fn a_folder_pool_exports_its_files_by_name_loaded_from_the_settings() {
     assert!(
         err.to_string().contains("the state was made for 4 items"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_state_resumes_with_its_recorded_settings_and_an_older_one_without_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recorded = StateSettings {
+        data: "fashion-mnist".into(),
+        classes: vec!["a".into(), "b".into()],
+        n_items: 10,
+        pool_size: Some(10),
+        seed: 3,
+        seed_labels: Some(20),
+        test_size: Some(500),
+    };
+    recorded
+        .check_resume(&recorded, dir.path())
+        .expect("the same settings resume");
+    let other_seeds = StateSettings {
+        seed_labels: Some(10),
+        ..recorded.clone()
+    };
+    let refused = recorded
+        .check_resume(&other_seeds, dir.path())
+        .expect_err("other seed labels are other items");
+    assert!(refused.to_string().contains("other settings"), "{refused}");
+    // A settings.json written before the two were recorded has neither: not compared.
+    let older: StateSettings = serde_json::from_value(json!({
+        "data": "fashion-mnist", "classes": ["a", "b"], "n_items": 10, "pool_size": 10, "seed": 3
+    }))
+    .expect("an older settings.json parses");
+    assert_eq!((older.seed_labels, older.test_size), (None, None));
+    older
+        .check_resume(&recorded, dir.path())
+        .expect("an older state resumes");
+    let other_seed = StateSettings {
+        seed: 4,
+        ..recorded.clone()
+    };
+    assert!(older.check_resume(&other_seed, dir.path()).is_err());
+}
+
+#[test]
+fn an_export_takes_the_seed_label_settings_the_state_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let items = common::items(4, 2);
+    let _store = open_state(&state, "missing-data-folder", &items);
+    let options = PoolOptions {
+        seed_labels: Some(5),
+        ..PoolOptions::default()
+    };
+    let refused = load_served_pool(&state, &options).expect_err("the state recorded 0");
+    assert!(
+        refused
+            .to_string()
+            .contains("--seed-labels 5: the state was made with --seed-labels 0"),
+        "{refused}"
     );
 }
