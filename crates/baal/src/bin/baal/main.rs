@@ -1,5 +1,7 @@
 //! The `baal` command-line tool.
 
+#[cfg(feature = "serve")]
+mod export;
 #[cfg(feature = "remote")]
 mod remote_serve;
 mod score;
@@ -44,6 +46,11 @@ enum Command {
     /// label the most informative items while the model retrains in the background.
     #[cfg(feature = "serve")]
     Serve(ServeCommand),
+    /// Write the labels of a `baal serve` state folder (with annotator, time and source) as
+    /// JSON, CSV or class folders of images, for other tools, `baal train` and
+    /// `baal serve --labels`; print what was written as JSON.
+    #[cfg(feature = "serve")]
+    Export(export::ExportArgs),
     /// Lend a device of this machine (a GPU) to other processes over WebSocket, through Burn's
     /// remote backend: they use it as the device `remote:ws://HOST:PORT`.
     #[cfg(feature = "remote")]
@@ -113,6 +120,10 @@ fn main() {
         }
         #[cfg(feature = "serve")]
         Command::Serve(command) => serve(command).map_err(score::ScoreError::Input),
+        #[cfg(feature = "serve")]
+        Command::Export(args) => {
+            export::export(args).and_then(|summary| write_json(&summary, None))
+        }
         #[cfg(feature = "remote")]
         Command::RemoteServe(args) => remote_serve::run(args),
     };

@@ -12,9 +12,10 @@ use baal::shard::{
     MergedSelection, Shard, ShardPlan, ShardScores, file_sha256, merge_shards, score_shard,
 };
 use baal_zoo::folder::ModelFolder;
-use baal_zoo::images::{NormalizedImages, normalized_batcher};
+use baal_zoo::images::{NormalizedImage, NormalizedImages, normalized_batcher};
 use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::data::dataset::Dataset;
+use burn::data::dataset::transform::SelectionDataset;
 use burn::tensor::{Device, Tensor};
 
 use crate::score::ScoreError;
@@ -81,6 +82,12 @@ pub struct PredictArgs {
     /// The shard's result folder.
     #[arg(long)]
     pub output: PathBuf,
+    /// Leave out the items a label file labels (`baal export`'s CSV or JSON, e.g. a folders
+    /// export's `labels.csv`): a folder pool's files by name, other pools' items by index.
+    /// The merge then never selects them; every shard must be given the same file.
+    #[cfg(feature = "serve")]
+    #[arg(long)]
+    pub labelled: Option<PathBuf>,
     /// Device: cpu (flex), wgpu, vulkan, metal, cuda[:N], tch-cpu, tch-cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -203,12 +210,27 @@ impl PredictModel {
     }
 }
 
+/// The pool to score: its images (normalised), the number of classes, what identifies the
+/// data, and a folder pool's files (their paths, in pool order) inside the folder.
+struct Pool {
+    images: NormalizedImages,
+    classes: usize,
+    id: String,
+    /// The images as loaded, the pool's first (a folder's class sub-folders' after them): what
+    /// a label file's items and files are matched against.
+    loaded: ImageDataset,
+    /// A folder pool's folder and the file of each of `loaded`'s images.
+    files: Option<(PathBuf, Vec<PathBuf>)>,
+    /// Class names: the model folder's, a named dataset's or a folder's, else the indices.
+    class_names: Vec<String>,
+}
+
 /// The pool's images (normalised), the number of classes and what identifies the data.
-fn load_pool(
-    args: &PredictArgs,
-    model: &PredictModel,
-) -> Result<(NormalizedImages, usize, String), ScoreError> {
+fn load_pool(args: &PredictArgs, model: &PredictModel) -> Result<Pool, ScoreError> {
     let num_classes = model.num_classes(args)?;
+    let mut files = None;
+    let mut class_names = model.folder.as_ref().map(|f| f.card.classes.clone());
+    let loaded;
     let (pool, classes, id) = match args.data.parse::<DataSource>().map_err(input)? {
         DataSource::Named(named) => {
             let classes = named.classes().len();
@@ -223,9 +245,18 @@ fn load_pool(
             let id = format!("{} train split, {} items", args.data, train.len());
             let normalization = model.normalization(|| Ok(named.normalization()))?;
             let images = NormalizedImages::all(&train, &normalization).map_err(input)?;
+            loaded = train;
+            class_names
+                .get_or_insert_with(|| named.classes().iter().map(|c| (*c).to_string()).collect());
             (images, classes, id)
         }
-        DataSource::Folder(path) => load_folder_pool(args, model, num_classes, &path)?,
+        DataSource::Folder(path) => {
+            let (images, classes, id, folder) = load_folder_pool(args, model, num_classes, &path)?;
+            loaded = folder.images;
+            class_names.get_or_insert(folder.classes);
+            files = Some((path, folder.files));
+            (images, classes, id)
+        }
         DataSource::Npy(path) => {
             let classes = num_classes.filter(|&n| n >= 2).ok_or_else(|| {
                 input(format!(
@@ -237,12 +268,20 @@ fn load_pool(
             let id = format!("npy sha256 {}", file_sha256(&path).map_err(input)?);
             let normalization =
                 model.normalization(|| Normalization::of_images(&images).map_err(input))?;
-            let images = NormalizedImages::all(&images, &normalization).map_err(input)?;
-            (images, classes, id)
+            let normalized = NormalizedImages::all(&images, &normalization).map_err(input)?;
+            loaded = images;
+            (normalized, classes, id)
         }
     };
     model.check_shape(&pool, &args.data)?;
-    Ok((pool, classes, id))
+    Ok(Pool {
+        images: pool,
+        classes,
+        id,
+        loaded,
+        files,
+        class_names: class_names.unwrap_or_else(|| (0..classes).map(|c| c.to_string()).collect()),
+    })
 }
 
 /// A folder's top-level files as the pool (its class sub-folders give the class names).
@@ -251,7 +290,7 @@ fn load_folder_pool(
     model: &PredictModel,
     num_classes: Option<usize>,
     path: &Path,
-) -> Result<(NormalizedImages, usize, String), ScoreError> {
+) -> Result<(NormalizedImages, usize, String, ImageFolder), ScoreError> {
     let names: Vec<String> = match &model.folder {
         Some(folder) => {
             check_class_folders(path, model, &folder.card.classes)?;
@@ -287,7 +326,7 @@ fn load_folder_pool(
         model.normalization(|| Normalization::of_images(&folder.images).map_err(input))?;
     let pool: Vec<usize> = (0..folder.pool).collect();
     let images = NormalizedImages::select(&folder.images, &pool, &normalization).map_err(input)?;
-    Ok((images, folder.classes.len(), id))
+    Ok((images, folder.classes.len(), id, folder))
 }
 
 /// Refuses a folder with a class sub-folder the model does not know.
@@ -325,7 +364,8 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         ));
     }
     let model = PredictModel::from_args(args)?;
-    let (pool, classes, data_id) = load_pool(args, &model)?;
+    let pool = load_pool(args, &model)?;
+    let (positions, labelled_id) = unlabelled_positions(args, &pool)?;
     let weights_sha256 = file_sha256(&model.weights).map_err(input)?;
     let params = HeuristicParams::new()
         .with_query_size(args.query_size)
@@ -336,8 +376,8 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
     let mut settings: BTreeMap<String, String> = [
         ("model", format!("{:?}", model.kind)),
         ("weights sha256", weights_sha256),
-        ("data", data_id),
-        ("classes", classes.to_string()),
+        ("data", pool.id.clone()),
+        ("classes", pool.classes.to_string()),
         ("MC iterations", args.iterations.to_string()),
         ("mask seed", args.seed.to_string()),
         ("consistent samples", consistent.to_string()),
@@ -349,6 +389,9 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         // The card holds the normalisation: shards scored with different cards differ.
         let card_sha256 = file_sha256(&folder.card_path).map_err(input)?;
         settings.insert("model card sha256".to_string(), card_sha256);
+    }
+    if let Some(labelled) = labelled_id {
+        settings.insert("labelled items left out".to_string(), labelled);
     }
     let plan = ShardPlan {
         shard,
@@ -362,22 +405,25 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         .with_consistent(consistent)
         .init()
         .map_err(input)?;
+    let images = SelectionDataset::from_indices_checked(pool.images.clone(), positions.clone());
     let visitor = ShardVisitor {
         args,
         weights: &model.weights,
         kind: model.kind,
-        pool: &pool,
+        pool: &images,
+        positions: &positions,
         plan: &plan,
         sampler: &sampler,
         device: &device,
     };
     let mut scores = model
         .kind
-        .build(pool.shape(), classes, &device, visitor)
+        .build(pool.images.shape(), pool.classes, &device, visitor)
         .map_err(input)??;
     scores
         .write(&args.output)
         .map_err(|e| ScoreError::Failed(e.to_string()))?;
+    write_pool_files(&pool, &args.output)?;
     eprintln!(
         "baal predict: shard {}/{} scored pool items {:?} of {} into {}",
         shard.index,
@@ -389,12 +435,82 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
     Ok(())
 }
 
+/// The pool positions to score: all, or those a `--labelled` file does not label; with the
+/// file's checksum and count for the shard's settings (shards that left out other items
+/// differ).
+fn unlabelled_positions(
+    args: &PredictArgs,
+    pool: &Pool,
+) -> Result<(Vec<usize>, Option<String>), ScoreError> {
+    let all: Vec<usize> = (0..pool.images.len()).collect();
+    #[cfg(feature = "serve")]
+    if let Some(file) = &args.labelled {
+        let (data, files) = match &pool.files {
+            Some((dir, files)) => (dir.clone(), Some(files.clone())),
+            None => (PathBuf::from(&args.data), None),
+        };
+        let items = baal_serve::Items {
+            images: pool.loaded.clone(),
+            files,
+            classes: pool.class_names.clone(),
+            seed_labels: Vec::new(),
+            test: None,
+        };
+        let served = baal_serve::ServedPool {
+            items: &items,
+            data: &data,
+        };
+        let labels = baal_serve::read_label_file(file, served).map_err(input)?;
+        let labelled: std::collections::HashSet<usize> =
+            labels.iter().map(|label| label.item.get()).collect();
+        let kept: Vec<usize> = all.into_iter().filter(|p| !labelled.contains(p)).collect();
+        if kept.is_empty() {
+            return Err(input(format!(
+                "{}: labels every item of the pool: nothing left to score",
+                file.display()
+            )));
+        }
+        let id = format!(
+            "{} of {} items, file sha256 {}",
+            pool.images.len() - kept.len(),
+            pool.images.len(),
+            file_sha256(file).map_err(input)?
+        );
+        return Ok((kept, Some(id)));
+    }
+    #[cfg(not(feature = "serve"))]
+    let _ = args;
+    Ok((all, None))
+}
+
+/// The file name of each pool position, relative to the folder (`pool-files.json` beside the
+/// shard's scores), so that `baal merge` names the selected files; nothing for other pools.
+const POOL_FILES: &str = "pool-files.json";
+
+fn write_pool_files(pool: &Pool, output: &Path) -> Result<(), ScoreError> {
+    let Some((dir, files)) = &pool.files else {
+        return Ok(());
+    };
+    let names: Vec<String> = files[..pool.images.len()]
+        .iter()
+        .map(|file| {
+            let relative = file.strip_prefix(dir).unwrap_or(file);
+            relative.to_string_lossy().replace('\\', "/")
+        })
+        .collect();
+    let json = serde_json::to_vec(&names).map_err(|e| ScoreError::Failed(e.to_string()))?;
+    baal::data::write_file_atomically(&output.join(POOL_FILES), &json)
+        .map_err(|e| ScoreError::Failed(e.to_string()))
+}
+
 /// Loads the weights into the zoo model and scores the shard.
 struct ShardVisitor<'a> {
     args: &'a PredictArgs,
     weights: &'a Path,
     kind: ModelKind,
-    pool: &'a NormalizedImages,
+    pool: &'a SelectionDataset<NormalizedImages, NormalizedImage>,
+    /// The pool position of each of `pool`'s items.
+    positions: &'a [usize],
     plan: &'a ShardPlan,
     sampler: &'a baal::bayesian::McSampler,
     device: &'a Device,
@@ -417,8 +533,14 @@ impl ModelVisitor for ShardVisitor<'_> {
             device: self.device.clone(),
             batch_size: self.args.batch_size,
         };
-        let indices: Vec<usize> = (0..self.pool.len()).collect();
-        score_shard(&predictor, self.sampler, self.pool, &indices, self.plan).map_err(input)
+        score_shard(
+            &predictor,
+            self.sampler,
+            self.pool,
+            self.positions,
+            self.plan,
+        )
+        .map_err(input)
     }
 }
 
@@ -448,13 +570,50 @@ fn shard_dirs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScoreError> {
     Ok(dirs)
 }
 
+/// What `baal merge` prints: the selection, and the selected files of a folder pool.
+#[derive(Debug, serde::Serialize)]
+pub struct MergedQuery {
+    /// The selection.
+    #[serde(flatten)]
+    pub selection: MergedSelection,
+    /// The file of each selected item, relative to the pool's folder (folder pools).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+}
+
 /// Runs `baal merge`.
-pub fn merge(args: &MergeArgs) -> Result<MergedSelection, ScoreError> {
+pub fn merge(args: &MergeArgs) -> Result<MergedQuery, ScoreError> {
     let device = baal::device::parse_device(&args.device).map_err(input)?;
-    let shards = shard_dirs(&args.shards)?
+    let dirs = shard_dirs(&args.shards)?;
+    let shards = dirs
         .iter()
         .map(|dir| ShardScores::read(dir, &device))
         .collect::<Result<Vec<_>, _>>()
         .map_err(input)?;
-    merge_shards(shards).map_err(input)
+    let selection = merge_shards(shards).map_err(input)?;
+    let files = match dirs.first().map(|dir| dir.join(POOL_FILES)) {
+        Some(path) if path.is_file() => Some(selected_files(&path, &selection)?),
+        _ => None,
+    };
+    Ok(MergedQuery { selection, files })
+}
+
+/// The names in `path` (a shard's [`POOL_FILES`]) of the selected items.
+fn selected_files(path: &Path, selection: &MergedSelection) -> Result<Vec<String>, ScoreError> {
+    let bad = |what: String| input(format!("{}: {what}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let names: Vec<String> =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not a list of file names: {e}")))?;
+    selection
+        .query
+        .iter()
+        .map(|&item| {
+            names.get(item).cloned().ok_or_else(|| {
+                bad(format!(
+                    "names {} files; the selection holds item {item}",
+                    names.len()
+                ))
+            })
+        })
+        .collect()
 }
