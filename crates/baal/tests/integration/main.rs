@@ -6,6 +6,10 @@ mod cli;
 mod remote;
 #[cfg(feature = "serve")]
 mod serve_cli;
+#[cfg(feature = "serve")]
+mod serving;
 mod shards;
 mod support;
 mod train;
+#[cfg(feature = "serve")]
+mod walkthrough;

@@ -25,7 +25,7 @@ const CLASSES: [&str; 3] = ["bright", "dark", "stripes"];
 const SIDE: u32 = 16;
 
 /// A 16×16 grey image of `class` (0 bright, 1 dark, 2 horizontal stripes), with noise.
-fn image_of(class: usize, rng: &mut impl Rng) -> image::GrayImage {
+pub(crate) fn image_of(class: usize, rng: &mut impl Rng) -> image::GrayImage {
     image::GrayImage::from_fn(SIDE, SIDE, |_, y| {
         let noise: u8 = rng.random_range(0..40);
         image::Luma([match class {
