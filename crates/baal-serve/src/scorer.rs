@@ -229,10 +229,19 @@ impl ModelVisitor for RoundVisitor<'_> {
         if !self.pool.is_empty() {
             self.rank(&trainer, &mut round)?;
         }
-        let kept = match (&fit, &s.card) {
-            (Some(fit), Some(context)) => Some(TrainedModel {
+        let kept = match (&fit, &s.card, &s.init) {
+            (Some(fit), Some(context), _) => Some(TrainedModel {
                 weights: trainer.inference_model().into_record(),
                 card: s.card(context, fit, evaluation, self.labels.len(), self.seed),
+            }),
+            // Round 0 of --init-model: the model that ranked the pool is the init model,
+            // kept as it is so that /api/model names the model behind the current ranking.
+            (None, Some(_), Some(init)) => Some(TrainedModel {
+                weights: trainer.inference_model().into_record(),
+                card: ModelCard {
+                    init_model: Some(init.folder.dir.clone()),
+                    ..init.folder.card.clone()
+                },
             }),
             _ => None,
         };

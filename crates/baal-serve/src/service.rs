@@ -304,10 +304,16 @@ fn initial_round(
     let Some(service) = service.upgrade() else {
         return;
     };
-    let mut store = service.store();
-    match result.and_then(|round| store.finish_round(round)) {
-        Ok(version) => tracing::info!(version, "ranking of the initial model"),
-        Err(error) => tracing::error!(%error, "the initial model could not rank the pool"),
+    let finished = result.and_then(|round| service.store().finish_round(round));
+    match finished {
+        Ok(version) => {
+            tracing::info!(version, "ranking of the initial model");
+            service.keep_model(scorer, version);
+        }
+        Err(error) => {
+            tracing::error!(%error, "the initial model could not rank the pool");
+            drop(scorer.take_model());
+        }
     }
 }
 

@@ -374,8 +374,20 @@ fn an_init_model_ranks_the_pool_first_and_every_round_starts_from_it() {
         order(&shuffled),
         "the model's order, not the shuffle"
     );
-    // Round 0 trained nothing: there is no model of it to keep.
-    assert_eq!(run.get("/api/model").0, 404);
+    // Round 0's model is the init model, kept as version 1: /api/model names the model
+    // behind the ranking (it said 404 until the first retrain).
+    let round0 = run.wait_for_kept(1);
+    let kept0 = ModelFolder::read(&state.join("models").join("round-000001")).expect("kept");
+    assert_eq!(kept0.card.classes, folder.card.classes, "{round0}");
+    assert_eq!(
+        kept0.card.metrics, folder.card.metrics,
+        "the init model's own metrics"
+    );
+    assert_eq!(
+        mlp_weights(&kept0.weights),
+        mlp_weights(&folder.weights),
+        "its weights as they are"
+    );
 
     // A retrain starts from the folder's weights: one Adam step (1e-3) away from them.
     run.label_next(0);
