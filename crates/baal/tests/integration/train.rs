@@ -271,3 +271,49 @@ fn predict_refuses_a_model_folder_that_is_corrupt_or_for_other_data() {
     assert_eq!(output.status.code(), Some(2));
     assert!(!out.exists());
 }
+
+#[test]
+fn train_takes_a_named_dataset_and_measures_it_on_its_test_split() {
+    let dir = "/usr/share/datasets/fashion-mnist";
+    if baal_test_support::require_dir(dir, baal_test_support::FASHION_MNIST_INSTALL).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("model");
+    let output = baal(&[
+        "train",
+        "fashion-mnist",
+        "--data-dir",
+        dir,
+        "--labelled",
+        "200",
+        "--test-size",
+        "300",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--min-steps",
+        "30",
+        "--output",
+        text(&model),
+    ]);
+    let metrics: serde_json::Value = serde_json::from_str(&ok(&output)).expect("JSON");
+    assert_eq!(metrics["validation_items"], 300, "{metrics}");
+    let accuracy = metrics["validation"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    assert!(
+        accuracy > 0.3,
+        "30 steps on 200 labels beat chance (0.1): {metrics}"
+    );
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).expect("card"))
+            .expect("JSON");
+    assert_eq!(card["labelled"], 200, "{card}");
+    assert_eq!(card["image_shape"], serde_json::json!([1, 28, 28]));
+    assert_eq!(card["classes"][0], "T-shirt/top", "{card}");
+    // Fashion-MNIST's published statistics, not the subset's.
+    let mean = card["normalization"]["mean"][0].as_f64().expect("mean");
+    assert!((mean - 0.2860).abs() < 1e-3, "{card}");
+}
