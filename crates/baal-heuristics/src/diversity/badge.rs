@@ -52,14 +52,21 @@ const MIN_ROWS_PER_TASK: usize = 64;
 /// `‖g_i - g_j‖² = ‖a_i‖²‖h_i‖² + ‖a_j‖²‖h_j‖² - 2 (a_i·a_j)(h_i·h_j)`, so a distance costs
 /// `O(C + D)` instead of `O(C·D)`. The features and probabilities are read in chunks of
 /// [`chunk_len`](Self::with_chunk_len) rows, `k` passes in all (the norms, then one after each
-/// pick but the last), keeping `2N` doubles (`‖g‖²` and `D²`) and `N` flags besides the
-/// current chunk: `O(k · N · (C + D))` time.
+/// pick but the last), keeping `2N` doubles (`‖g‖²`, `D²`), `N` predicted classes and `N`
+/// flags besides the current chunk: `O(k · N · (C + D))` time.
 #[derive(Clone, Debug)]
 pub struct Badge {
     /// Selection `n` draws from stream `n` of the seed.
     draws: DrawCounter,
     bias: bool,
     chunk_len: Option<usize>,
+}
+
+/// What the first pass keeps of every item: `‖g‖²` and the predicted class `ŷ` (which each
+/// later pass would otherwise recompute from `p`, at about the cost of the rest of a distance).
+struct PoolNorms {
+    squared: Vec<f64>,
+    classes: Vec<u32>,
 }
 
 /// A pick's factors: its residual `a = p - onehot(ŷ)` and features `h`.
@@ -171,20 +178,21 @@ impl Badge {
         let n = features.len();
         let chunk_len = self.chunk_len(features, probabilities.classes());
         let norms = self.squared_norms(features, probabilities, chunk_len)?;
+        let squared_norms = &norms.squared;
         let mut nearest = vec![f64::INFINITY; n];
         let mut picked = vec![false; n];
         let mut rng = self.draws.next_rng();
         let mut positions = Vec::with_capacity(k);
         let mut scores = Vec::with_capacity(k);
-        let mut pick = farthest_unpicked(&norms, &picked).expect("N ≥ k ≥ 1");
-        scores.push(norms[pick].sqrt() as f32);
+        let mut pick = farthest_unpicked(squared_norms, &picked).expect("N ≥ k ≥ 1");
+        scores.push(squared_norms[pick].sqrt() as f32);
         loop {
             positions.push(pick);
             picked[pick] = true;
             if positions.len() == k {
                 break;
             }
-            let centre = self.pick(features, probabilities, pick, norms[pick])?;
+            let centre = self.pick(features, probabilities, pick, squared_norms[pick])?;
             self.update_nearest(
                 features,
                 probabilities,
@@ -199,32 +207,37 @@ impl Badge {
         Ok(Selection {
             positions,
             scores,
-            pool_scores: norms.iter().map(|&s| s.sqrt() as f32).collect(),
+            pool_scores: squared_norms.iter().map(|&s| s.sqrt() as f32).collect(),
         })
     }
 
-    /// `‖g_i‖² = ‖a_i‖² ‖h_i‖²` of every item: one pass.
+    /// `‖g_i‖² = ‖a_i‖² ‖h_i‖²` and `ŷ_i` of every item: one pass.
     fn squared_norms(
         &self,
         features: &dyn EmbeddingSource,
         probabilities: &dyn ProbabilitySource,
         chunk_len: usize,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<PoolNorms> {
         let (d, c) = (features.dim(), probabilities.classes());
-        let mut norms = vec![0.0f64; features.len()];
+        let mut squared = vec![0.0f64; features.len()];
+        let mut classes = vec![0u32; features.len()];
         for (start, end) in chunk_ranges(features.len(), chunk_len) {
             let h = embedding_rows(features, start, end)?;
             let p = probability_rows(probabilities, start, end)?;
-            norms[start..end]
+            squared[start..end]
                 .par_iter_mut()
+                .zip(classes[start..end].par_iter_mut())
                 .zip(h.par_chunks(d).zip(p.par_chunks(c)))
                 .with_min_len(MIN_ROWS_PER_TASK)
-                .for_each(|(norm, (h, p))| {
-                    let a_norm = residual_dot(p, predicted_class(p), &residual(p));
+                .for_each(|((norm, class), (h, p))| {
+                    let predicted = predicted_class(p);
+                    *class = predicted as u32;
+                    // ‖a‖² ≥ 0; rounding may leave a near-one-hot item a hair below.
+                    let a_norm = residual_dot(p, predicted, &residual(p)).max(0.0);
                     *norm = f64::from(a_norm) * f64::from(self.feature_norm(h));
                 });
         }
-        Ok(norms)
+        Ok(PoolNorms { squared, classes })
     }
 
     /// The factors of item `item`, read from the sources.
@@ -249,7 +262,7 @@ impl Badge {
         features: &dyn EmbeddingSource,
         probabilities: &dyn ProbabilitySource,
         centre: &Pick,
-        norms: &[f64],
+        norms: &PoolNorms,
         nearest: &mut [f64],
         chunk_len: usize,
     ) -> Result<()> {
@@ -259,11 +272,12 @@ impl Badge {
             let p = probability_rows(probabilities, start, end)?;
             nearest[start..end]
                 .par_iter_mut()
-                .zip(norms[start..end].par_iter())
+                .zip(norms.squared[start..end].par_iter())
+                .zip(norms.classes[start..end].par_iter())
                 .zip(h.par_chunks(d).zip(p.par_chunks(c)))
                 .with_min_len(MIN_ROWS_PER_TASK)
-                .for_each(|((nearest, &norm), (h, p))| {
-                    let a = residual_dot(p, predicted_class(p), &centre.residual);
+                .for_each(|(((nearest, &norm), &class), (h, p))| {
+                    let a = residual_dot(p, class as usize, &centre.residual);
                     let inner = f64::from(a) * f64::from(self.feature_dot(h, &centre.features));
                     let distance = (norm + centre.squared_norm - 2.0 * inner).max(0.0);
                     if distance < *nearest {
@@ -295,15 +309,12 @@ fn residual(p: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// `(p - onehot(class)) · other`, each residual term computed as [`residual`] computes it,
-/// so that an item's own `‖a‖²` and its inner product with itself as a pick are equal to
-/// the bit (its distance to itself is exactly 0).
+/// `(p - onehot(class)) · other = p · other - other[class]`, one vectorised inner product.
+/// An item's own `‖a‖²` is computed by this same function (with `other = a`), so that it
+/// equals, to the bit, its inner product with itself as a pick: its distance to itself (and
+/// to a copy of itself) is exactly 0.
 fn residual_dot(p: &[f32], class: usize, other: &[f32]) -> f32 {
-    p.iter()
-        .zip(other)
-        .enumerate()
-        .map(|(c, (&value, &o))| (value - if c == class { 1.0 } else { 0.0 }) * o)
-        .sum()
+    dot(p, other) - other[class]
 }
 
 /// A k-means++ draw: an unpicked item with probability `∝ nearest` (its `D²`), summed in
