@@ -140,3 +140,13 @@ pub fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
         Err(e) => panic!("transport error: {e}"),
     }
 }
+
+/// The names of the entries of `dir`, sorted.
+pub fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

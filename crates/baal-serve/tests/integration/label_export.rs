@@ -88,15 +88,6 @@ pub fn journal_time(state: &Path, item: usize) -> String {
         .expect("a label event")
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("lists")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn each_format_holds_the_standing_labels_with_annotator_time_and_source() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -142,9 +133,15 @@ fn each_format_holds_the_standing_labels_with_annotator_time_and_source() {
     let summary =
         export_labels(&state, Some(pool), ExportFormat::Folders, &folders).expect("folders");
     assert_eq!(summary.images, 3);
-    assert_eq!(names(&folders), [ODD_CLASS, "labels.csv", "plain"]);
-    assert_eq!(names(&folders.join(ODD_CLASS)), ["0.png", "1.png"]);
-    assert_eq!(names(&folders.join("plain")), ["5.png"]);
+    assert_eq!(
+        common::sorted_names(&folders),
+        [ODD_CLASS, "labels.csv", "plain"]
+    );
+    assert_eq!(
+        common::sorted_names(&folders.join(ODD_CLASS)),
+        ["0.png", "1.png"]
+    );
+    assert_eq!(common::sorted_names(&folders.join("plain")), ["5.png"]);
     for (class, item) in [(ODD_CLASS, 1), ("plain", 5)] {
         let file = folders.join(class).join(format!("{item}.png"));
         let png = std::fs::read(file).expect("an image");
@@ -160,7 +157,7 @@ fn each_format_holds_the_standing_labels_with_annotator_time_and_source() {
         "the export wrote nothing into the state"
     );
     assert_eq!(
-        names(&state),
+        common::sorted_names(&state),
         ["labels.journal", "settings.json"],
         "nothing made in the state folder"
     );
@@ -206,7 +203,7 @@ fn an_existing_output_is_an_error_and_left_untouched() {
             "{err}"
         );
     }
-    assert_eq!(names(&busy), ["mine.txt"]);
+    assert_eq!(common::sorted_names(&busy), ["mine.txt"]);
     assert_eq!(
         std::fs::read_to_string(busy.join("mine.txt")).expect("reads"),
         "keep me"
@@ -216,7 +213,7 @@ fn an_existing_output_is_an_error_and_left_untouched() {
         "keep me too"
     );
     assert_eq!(
-        names(dir.path()),
+        common::sorted_names(dir.path()),
         ["busy", "out.csv", "state"],
         "no leftovers"
     );
@@ -224,7 +221,10 @@ fn an_existing_output_is_an_error_and_left_untouched() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     export_labels(&state, Some(pool), ExportFormat::Folders, &empty).expect("into it");
-    assert_eq!(names(&empty), [ODD_CLASS, "labels.csv", "plain"]);
+    assert_eq!(
+        common::sorted_names(&empty),
+        [ODD_CLASS, "labels.csv", "plain"]
+    );
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn a_class_that_cannot_be_a_folder_is_named_and_nothing_is_written() {
         "{err}"
     );
     assert!(!out.exists());
-    assert_eq!(names(dir.path()), ["state"]);
+    assert_eq!(common::sorted_names(dir.path()), ["state"]);
 }
 
 /// A folder pool: `a.png`, `b.png`, `c.png` at the top, `cat/s.png` a seed label.
@@ -292,8 +292,8 @@ fn a_folder_pool_exports_its_files_by_name_loaded_from_the_settings() {
     assert_eq!(loaded.items.seed_labels, vec![(DatasetIndex::new(3), 0)]);
     let out = dir.path().join("export");
     export_labels(&state, Some(loaded.pool()), ExportFormat::Folders, &out).expect("exports");
-    assert_eq!(names(&out.join("cat")), ["a.png", "s.png"]);
-    assert_eq!(names(&out.join("dog")), ["b.png"]);
+    assert_eq!(common::sorted_names(&out.join("cat")), ["a.png", "s.png"]);
+    assert_eq!(common::sorted_names(&out.join("dog")), ["b.png"]);
     for (copy, original) in [
         ("cat/a.png", "a.png"),
         ("cat/s.png", "cat/s.png"),

@@ -231,12 +231,7 @@ impl Running {
 }
 
 fn kept_folders(state: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(state.join("models"))
-        .expect("models/")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    crate::common::sorted_names(&state.join("models"))
 }
 
 #[test]
