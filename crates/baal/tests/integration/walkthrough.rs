@@ -85,7 +85,11 @@ fn label(serving: &Serving, count: usize) {
         assert_eq!(code, 200, "{next}");
         let next: serde_json::Value = serde_json::from_str(&next).expect("JSON");
         let item = next["item"].as_u64().expect("an item");
-        let class = if item.is_multiple_of(2) { "bright" } else { "dark" };
+        let class = if item.is_multiple_of(2) {
+            "bright"
+        } else {
+            "dark"
+        };
         let body = format!(
             r#"{{"annotator": "alice", "lease": {}, "class": "{class}"}}"#,
             next["lease"]
