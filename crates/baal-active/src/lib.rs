@@ -3,8 +3,9 @@
 //!
 //! - [`Trainer`] fits any [`Classifier`] (a Burn module that is also a
 //!   [`StochasticModel`](baal_bayesian::StochasticModel)) on the labelled view with SGD +
-//!   momentum or Adam on an autodiff device, resets its weights before each fit (baal's
-//!   default) and evaluates loss, accuracy, NLL and ECE ([`EvalMetrics`]).
+//!   momentum, Adam or AdamW on an autodiff device, at a constant rate or along an
+//!   [`LrSchedule`] after a warm-up, resets its weights before each fit (baal's default) and
+//!   evaluates loss, accuracy, NLL and ECE ([`EvalMetrics`]).
 //! - [`ActiveLearningLoop`] does one acquisition [`step`](ActiveLearningLoop::step): predict,
 //!   rank, label through an [`Oracle`] ([`KnownLabels`] for simulations, [`CallbackOracle`],
 //!   or [`PendingQueue`] for labels given later by a person), checkpoint. Any [`Predictor`]
@@ -80,8 +81,8 @@ pub use run_state::{ExperimentProgress, LoopState, RUN_STATE_FORMAT_VERSION, Run
 pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};
 pub use tasks::{RegressionPredictor, SegmentationPredictor, regression_loss, segmentation_loss};
 pub use trainer::{
-    EarlyStoppingConfig, FitReport, ModelPredictor, OptimizerConfig, Trainer, TrainerConfig,
-    ValidationMetric,
+    EarlyStoppingConfig, FitReport, LearningRates, LrSchedule, ModelPredictor, OptimizerConfig,
+    Trainer, TrainerConfig, ValidationMetric,
 };
 pub use traits::{
     ClassLabel, Classifier, InputBatcher, Label, Oracle, OracleOutcome, Predictor,

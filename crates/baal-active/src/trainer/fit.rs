@@ -99,35 +99,37 @@ where
         Ok(items)
     }
 
-    /// One gradient step of `model` on the items at `batch`; returns the updated model and
-    /// the batch's mean loss (still on the device).
+    /// One gradient step of `model` on the items at `batch` at `learning_rate`; returns the
+    /// updated model and the batch's mean loss (still on the device).
     fn train_step(
         &self,
         model: M,
         optimizer: &mut ModuleOptimizer,
         items: &[(I, M::Target)],
         batch: &[usize],
+        learning_rate: f64,
     ) -> (M, Tensor<1>) {
         let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
         let targets: Vec<M::Target> = batch.iter().map(|&i| items[i].1.clone()).collect();
         let input = (self.batcher)(inputs, &self.device);
         let loss = model.training_loss(input, &targets);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = optimizer.step(self.config.optimizer.learning_rate(), model, grads);
+        let model = optimizer.step(learning_rate, model, grads);
         (model, loss)
     }
 
     /// Trains on the given batches of `labelled`, in order (indices into the labelled view;
     /// any size, repeats allowed) instead of the configured shuffled passes, and returns
     /// every step's loss. Weights are reset first when the config says so; weight decay per
-    /// label, the device seed and the fit count behave as in [`Trainer::fit`]; epochs, the
-    /// sample budget and early stopping do not apply. For checks against another framework
+    /// label, the device seed and the fit count behave as in [`Trainer::fit`], and the
+    /// learning-rate schedule spans the batches given; epochs, the sample budget and early
+    /// stopping do not apply. For checks against another framework
     /// fed the same batches (`cargo xtask parity-torch`) and for users who plan their own
     /// batches.
     ///
     /// # Errors
-    /// As [`Trainer::fit`], plus an empty batch list, an empty batch or an index outside the
-    /// labelled set.
+    /// As [`Trainer::fit`], plus an empty batch list, an empty batch, an index outside the
+    /// labelled set, or a warm-up of at least as many steps as there are batches.
     pub fn fit_batches<L: Label<M::Target>>(
         &mut self,
         labelled: &dyn Dataset<LabelledItem<I, L>>,
@@ -160,6 +162,7 @@ where
                 ),
             });
         }
+        let rates = self.config.learning_rates_over(batches.len())?;
         let seed = self.start_fit();
         let mut models = Vec::with_capacity(self.models.len());
         let mut values = Vec::with_capacity(batches.len() * self.models.len());
@@ -168,8 +171,9 @@ where
             let mut optimizer = self.start_member(seed, member, n);
             let mut model = model.clone();
             let mut losses = Vec::with_capacity(batches.len());
-            for batch in batches {
-                let (next, loss) = self.train_step(model, &mut optimizer, &items, batch);
+            for (step, batch) in batches.iter().enumerate() {
+                let (next, loss) =
+                    self.train_step(model, &mut optimizer, &items, batch, rates.at(step));
                 model = next;
                 losses.push(loss);
             }
@@ -274,6 +278,7 @@ where
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
         let total_steps = self.config.gradient_steps(n);
+        let rates = self.config.learning_rates_over(total_steps)?;
         let mut best = BestWeights::new(self.config.early_stopping.as_ref(), steps_per_pass);
         let progress = self.progress.start("training", total_steps, "steps");
         let mut order: Vec<usize> = (0..n).collect();
@@ -286,7 +291,8 @@ where
                 if step == total_steps || best.stopped {
                     break;
                 }
-                let (next, loss) = self.train_step(model, &mut optimizer, items, batch);
+                let (next, loss) =
+                    self.train_step(model, &mut optimizer, items, batch, rates.at(step));
                 model = next;
                 losses.push(loss);
                 step += 1;
@@ -336,4 +342,115 @@ fn read_losses(losses: Vec<Tensor<1>>, pass: usize) -> Result<(Vec<f32>, f64)> {
         });
     }
     Ok((values, mean))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::super::test_model::{IDLE, Probe, batcher, dataset};
+    use crate::trainer::{LrSchedule, OptimizerConfig, Trainer, TrainerConfig};
+
+    /// One fit of a fresh probe on 8 labels, one batch a step; `idle` after it.
+    fn idle_after(config: TrainerConfig) -> Vec<f32> {
+        let device = Device::default();
+        let mut data = dataset(16);
+        data.label_randomly(8).expect("labels");
+        let mut trainer =
+            Trainer::new(Probe::new(&device), &device, batcher(), config).expect("valid");
+        trainer.fit(&data.labelled()).expect("fit");
+        trainer.model().idle()
+    }
+
+    /// Four steps a fit: 4 epochs of one batch of 8.
+    fn four_steps(optimizer: OptimizerConfig) -> TrainerConfig {
+        TrainerConfig::new()
+            .with_optimizer(optimizer)
+            .with_batch_size(8)
+            .with_epochs(4)
+    }
+
+    #[test]
+    fn adamw_shrinks_a_zero_gradient_weight_by_one_minus_lr_wd_each_step() {
+        let (lr, wd) = (0.1, 0.5);
+        let config = four_steps(OptimizerConfig::adamw(lr, wd as f32));
+        let shrink = (1.0 - lr * wd).powi(4);
+        let got = idle_after(config.clone());
+        for (value, initial) in got.iter().zip(IDLE) {
+            let expected = f64::from(initial) * shrink;
+            assert!((f64::from(*value) - expected).abs() < 1e-6, "{got:?}");
+        }
+        // With a schedule, each step shrinks by its own rate: warm-up η/2, then a cosine
+        // over the 3 steps left: η, 3η/4, η/4.
+        let scheduled = config
+            .with_lr_schedule(LrSchedule::Cosine { min_lr: 0.0 })
+            .with_warmup_steps(1);
+        let rates = scheduled.learning_rates(8).expect("valid");
+        let expected_rates = [lr / 2.0, lr, 0.75 * lr, 0.25 * lr];
+        let shrink: f64 = expected_rates
+            .iter()
+            .enumerate()
+            .map(|(t, &rate)| {
+                assert!((rates.at(t) - rate).abs() < 1e-15, "step {t}");
+                1.0 - rate * wd
+            })
+            .product();
+        let got = idle_after(scheduled);
+        for (value, initial) in got.iter().zip(IDLE) {
+            let expected = f64::from(initial) * shrink;
+            assert!((f64::from(*value) - expected).abs() < 1e-6, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn adams_l2_penalty_is_not_decoupled_decay() {
+        // Adam divides the penalty's gradient λw by its own root mean square: each step
+        // moves the weight by about the rate, whatever its size, instead of shrinking it.
+        let adam = four_steps(OptimizerConfig::Adam {
+            learning_rate: 0.1,
+            weight_decay: 0.5,
+            epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
+        });
+        let got = idle_after(adam);
+        for (value, initial) in got.iter().zip(IDLE) {
+            // 4 steps of about 0.1 each (a little less as the gradients shrink).
+            let expected = initial - 0.4 * initial.signum();
+            assert!((value - expected).abs() < 0.02, "{got:?}");
+        }
+        let adamw = idle_after(four_steps(OptimizerConfig::adamw(0.1, 0.5)));
+        assert!((adamw[0] - got[0]).abs() > 0.1, "{adamw:?} vs {got:?}");
+    }
+
+    #[test]
+    fn the_default_schedule_is_the_constant_rate_at_every_step() {
+        let config = TrainerConfig::default();
+        let lr = config.optimizer.learning_rate();
+        for labelled in [1, 20, 300] {
+            let rates = config.learning_rates(labelled).expect("valid");
+            assert_eq!(rates.total_steps(), config.gradient_steps(labelled));
+            for step in 0..rates.total_steps() {
+                assert_eq!(rates.at(step).to_bits(), lr.to_bits(), "step {step}");
+            }
+        }
+        // And a fit's idle weight with it is Adam's without decay: untouched.
+        assert_eq!(idle_after(config.with_batch_size(8).with_epochs(2)), IDLE);
+    }
+
+    #[test]
+    fn a_warmup_as_long_as_the_planned_batches_is_refused() {
+        let device = Device::default();
+        let mut data = dataset(8);
+        data.label_randomly(4).expect("labels");
+        let config = four_steps(OptimizerConfig::adamw(0.1, 0.1)).with_warmup_steps(2);
+        let mut trainer =
+            Trainer::new(Probe::new(&device), &device, batcher(), config).expect("valid");
+        let err = trainer
+            .fit_batches(&data.labelled(), &[vec![0, 1], vec![2, 3]])
+            .expect_err("no step left after the warm-up");
+        assert!(err.to_string().contains("warm-up"), "{err}");
+        let (report, losses) = trainer
+            .fit_batches(&data.labelled(), &[vec![0], vec![1], vec![2]])
+            .expect("one step after the warm-up");
+        assert_eq!((report.gradient_steps, losses.len()), (3, 3));
+    }
 }

@@ -17,11 +17,15 @@ mod classifier;
 mod config;
 mod fit;
 mod predictor;
+mod schedule;
+#[cfg(test)]
+pub(crate) mod test_model;
 mod weights_file;
 
 pub use config::{EarlyStoppingConfig, OptimizerConfig, TrainerConfig, ValidationMetric};
 pub use fit::FitReport;
 pub use predictor::ModelPredictor;
+pub use schedule::{LearningRates, LrSchedule};
 
 /// Trains a [`Classifier`](crate::Classifier) on the labelled items and evaluates it.
 ///
