@@ -60,7 +60,9 @@ pub struct StepOutcome {
 /// part of the saved state, so it survives a restart ([`resume`](Self::resume)).
 ///
 /// Training is not part of the loop: train between steps with a [`Trainer`](crate::Trainer)
-/// or your own code, then pass anything that implements [`Predictor`].
+/// or your own code on [`training_set`](Self::training_set) (every label, or those of the
+/// last steps: [`with_last_active_steps`](Self::with_last_active_steps)), then pass anything
+/// that implements [`Predictor`].
 pub struct ActiveLearningLoop<I, L> {
     heuristic: Box<dyn Heuristic>,
     query_size: usize,
@@ -78,6 +80,8 @@ pub struct ActiveLearningLoop<I, L> {
     candidates: Option<usize>,
     /// Where each step's scores are logged (baal's `uncertainty_folder`).
     uncertainty_folder: Option<PathBuf>,
+    /// Train on the labels of this many last labelling steps only (see `training_set.rs`).
+    pub(crate) last_active_steps: Option<usize>,
 }
 
 impl<I, L> ActiveLearningLoop<I, L>
@@ -129,6 +133,7 @@ where
             always_consistent: false,
             candidates: None,
             uncertainty_folder: None,
+            last_active_steps: None,
         })
     }
 

@@ -285,7 +285,7 @@ where
 
     fn step(&mut self) -> Result<()> {
         let step = self.records.len();
-        let labelled = self.dataset.labelled();
+        let labelled = self.active.training_set(&self.dataset)?;
         let fit = self.trainer.fit(&labelled)?;
         if !self.trainer.config().reset_weights {
             let name = format!("model-step{step}.bpk");
@@ -303,7 +303,8 @@ where
         )?;
         let mut record = StepRecord {
             step,
-            n_labelled: labelled.len(),
+            n_labelled: self.dataset.n_labelled(),
+            n_trained: self.active.last_active_steps().map(|_| labelled.len()),
             heuristic: self.active.heuristic_name().to_string(),
             train_loss: fit.train_loss,
             train_steps: fit.gradient_steps,

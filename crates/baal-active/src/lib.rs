@@ -57,6 +57,7 @@ mod run_state;
 mod stopping;
 mod tasks;
 mod trainer;
+mod training_set;
 mod traits;
 mod uncertainty;
 

@@ -9,8 +9,14 @@ use serde::{Deserialize, Serialize};
 pub struct StepRecord {
     /// Step number, from 0.
     pub step: usize,
-    /// Labelled items the model was trained on.
+    /// Labelled items when the model was trained: all of them trained it, unless
+    /// [`n_trained`](Self::n_trained) says otherwise.
     pub n_labelled: usize,
+    /// With the loop's [last active steps](crate::ActiveLearningLoop::with_last_active_steps):
+    /// the labelled items of those steps, which the model was trained on; `None` (and absent
+    /// from the logs): all `n_labelled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_trained: Option<usize>,
     /// The heuristic's name.
     pub heuristic: String,
     /// Mean training loss of the last epoch.

@@ -367,11 +367,19 @@ where
     ///
     /// The view does not follow later labelling: take a new one after each step.
     pub fn labelled(&self) -> LabelledView<I, L> {
+        self.labelled_from_step(0)
+    }
+
+    /// A snapshot view of the items labelled at step `first_step` or later, in dataset order.
+    pub(crate) fn labelled_from_step(&self, first_step: usize) -> LabelledView<I, L> {
         let entries = self
             .entries
             .iter()
             .enumerate()
-            .filter_map(|(i, entry)| Some((DatasetIndex::new(i), entry.as_ref()?.label.clone())))
+            .filter_map(|(i, entry)| {
+                let entry = entry.as_ref().filter(|entry| entry.step >= first_step)?;
+                Some((DatasetIndex::new(i), entry.label.clone()))
+            })
             .collect();
         LabelledView::new(Arc::clone(&self.dataset), entries)
     }

@@ -104,6 +104,14 @@ pub enum DataError {
         /// The items asked of it.
         wanted: usize,
     },
+    /// An argument is outside what the operation accepts.
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument {
+        /// The argument.
+        what: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A download failed or its checksum did not match.
     #[error("download of {url} failed: {reason}")]
     Download {

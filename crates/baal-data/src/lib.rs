@@ -1,7 +1,9 @@
 //! Data for active learning on Burn.
 //!
 //! - [`ActiveLearningDataset`] wraps any Burn dataset, splits it into labelled items and a pool,
-//!   and gives [`LabelledView`] and [`PoolView`] views that are Burn datasets again.
+//!   and gives [`LabelledView`] and [`PoolView`] views that are Burn datasets again (the
+//!   labelled one optionally limited to the labels of the last steps, baal's
+//!   `last_active_steps`: [`ActiveLearningDataset::labelled_last_steps`]).
 //!   [`DatasetIndex`] and [`PoolIndex`] keep the two kinds of index apart.
 //! - [`DatasetState`] is the labelling state (serde, versioned) and [`Checkpoint`] saves it
 //!   atomically, so that labels survive crashes.
@@ -21,6 +23,7 @@ mod dataset;
 mod error;
 pub mod formats;
 mod index;
+mod last_steps;
 pub mod loaders;
 pub mod source;
 mod state;
