@@ -17,6 +17,7 @@ pub mod report;
 pub mod run;
 pub mod seeds;
 pub mod stats;
+mod trainer_json;
 
 use std::path::Path;
 use std::time::Instant;

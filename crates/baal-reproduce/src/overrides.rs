@@ -2,8 +2,8 @@
 //! strings), applied and checked in one place, so that a profile that exists is one that runs.
 
 use baal::active::{
-    DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind, OptimizerConfig, Posterior,
-    ValidationMetric,
+    DirichletCalibratorConfig, EarlyStoppingConfig, HeuristicKind, LrSchedule, OptimizerConfig,
+    Posterior, ValidationMetric,
 };
 use clap::{Args, ValueEnum};
 
@@ -25,6 +25,45 @@ impl From<MetricChoice> for ValidationMetric {
             MetricChoice::Accuracy => Self::Accuracy,
             MetricChoice::Nll => Self::Nll,
         }
+    }
+}
+
+/// The optimizer, as a command-line choice: the Adam family, whose settings carry over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerChoice {
+    /// Adam, its weight decay an L2 penalty.
+    Adam,
+    /// AdamW: Adam with decoupled weight decay (PyTorch's `AdamW`).
+    Adamw,
+}
+
+/// Reads `--lr-schedule`: `constant`, `cosine` (down to 0), `cosine:MIN_LR`, or
+/// `step:N:GAMMA` (the rate times GAMMA every N gradient steps). The values are checked with
+/// the profile.
+///
+/// # Errors
+/// Another form, or a number that does not parse.
+pub fn parse_lr_schedule(text: &str) -> Result<LrSchedule, String> {
+    let number = |part: &str| -> Result<f64, String> {
+        part.parse()
+            .map_err(|_| format!("{part:?} in --lr-schedule {text} is not a number"))
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        ["constant"] => Ok(LrSchedule::Constant),
+        ["cosine"] => Ok(LrSchedule::Cosine { min_lr: 0.0 }),
+        ["cosine", min_lr] => Ok(LrSchedule::Cosine {
+            min_lr: number(min_lr)?,
+        }),
+        ["step", every, gamma] => Ok(LrSchedule::Step {
+            every_steps: every
+                .parse()
+                .map_err(|_| format!("{every:?} in --lr-schedule {text} is not a step count"))?,
+            gamma: number(gamma)?,
+        }),
+        _ => Err(format!(
+            "expected constant, cosine, cosine:MIN_LR or step:N:GAMMA, got {text:?}"
+        )),
     }
 }
 
@@ -116,9 +155,33 @@ pub struct ProfileOverrides {
     /// Weight decay (L2 penalty; with --weight-decay-per-label, c in λ = c / N).
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// Adam's epsilon (the profiles use Burn's 1e-5; PyTorch's is 1e-8). An error with SGD.
+    /// Adam's (or AdamW's) epsilon (the profiles use Burn's 1e-5; PyTorch's is 1e-8). An
+    /// error with SGD.
     #[arg(long)]
     pub adam_epsilon: Option<f32>,
+    /// The optimizer: adam, or adamw (decoupled weight decay: each step multiplies the
+    /// weights by 1 − lr × --weight-decay); the profile's learning rate, weight decay and
+    /// epsilon carry over (default: the profile's).
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerChoice>,
+    /// The learning rate over each fit's gradient steps: constant, cosine (PyTorch's
+    /// CosineAnnealingLR down to 0 over the fit), cosine:MIN_LR, or step:N:GAMMA (the rate
+    /// times GAMMA every N steps) (default: the profile's, constant).
+    #[arg(long, value_parser = parse_lr_schedule)]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Gradient steps at the start of each fit over which the rate climbs linearly to the
+    /// learning rate, before the schedule (default: the profile's, 0).
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
+    /// Train on the labels of the last K labelling steps only (baal's last_active_steps; the
+    /// initial labels are step 1, each query the next); 0: every label (default: the
+    /// profile's, every label). Pair it with --reset-weights false to fine-tune.
+    #[arg(long)]
+    pub last_active_steps: Option<usize>,
+    /// Reset the weights before each fit (default: the profile's, true); false keeps
+    /// training the previous step's model.
+    #[arg(long)]
+    pub reset_weights: Option<bool>,
     /// Divide the weight decay by the number of labelled items (default: the profile's).
     #[arg(long)]
     pub weight_decay_per_label: Option<bool>,
@@ -220,6 +283,10 @@ impl ProfileOverrides {
         set_nonzero(&mut profile.pool_subset, self.pool_subset);
         set_nonzero(&mut profile.pool_size, self.pool_size);
         set_nonzero(&mut trainer.samples_per_fit, self.samples_per_fit);
+        set(&mut trainer.lr_schedule, self.lr_schedule.as_ref());
+        set(&mut trainer.warmup_steps, self.warmup_steps.as_ref());
+        set(&mut trainer.reset_weights, self.reset_weights.as_ref());
+        set_nonzero(&mut profile.last_active_steps, self.last_active_steps);
         set(
             &mut profile.consistent_samples,
             self.consistent_samples.as_ref(),
@@ -256,32 +323,64 @@ impl ProfileOverrides {
         profile.imbalance = Some(imbalance);
     }
 
-    /// The learning rate, weight decay and Adam's epsilon.
+    /// The optimizer, its learning rate, weight decay and epsilon.
     fn apply_optimizer(&self, optimizer: &mut OptimizerConfig) -> Result<(), Error> {
-        *optimizer = match optimizer.clone() {
-            OptimizerConfig::Adam {
+        let stays_sgd =
+            self.optimizer.is_none() && matches!(optimizer, OptimizerConfig::Sgd { .. });
+        if stays_sgd && self.adam_epsilon.is_some() {
+            return Err(
+                "--adam-epsilon needs a profile trained with Adam (or --optimizer), this one uses \
+                 SGD"
+                .into(),
+            );
+        }
+        let learning_rate = self.learning_rate.unwrap_or(optimizer.learning_rate());
+        *optimizer = match (optimizer.clone(), self.optimizer) {
+            (
+                OptimizerConfig::Sgd {
+                    momentum,
+                    weight_decay,
+                    ..
+                },
+                None,
+            ) => OptimizerConfig::Sgd {
                 learning_rate,
-                weight_decay,
-                epsilon,
-            } => OptimizerConfig::Adam {
-                learning_rate: self.learning_rate.unwrap_or(learning_rate),
+                momentum,
                 weight_decay: self.weight_decay.unwrap_or(weight_decay),
-                epsilon: self.adam_epsilon.unwrap_or(epsilon),
             },
-            OptimizerConfig::Sgd { .. } if self.adam_epsilon.is_some() => {
-                return Err(
-                    "--adam-epsilon needs a profile trained with Adam, this one uses SGD".into(),
-                );
+            (current, choice) => {
+                let (weight_decay, epsilon, decoupled) = match current {
+                    OptimizerConfig::Sgd { weight_decay, .. } => {
+                        (weight_decay, OptimizerConfig::BURN_ADAM_EPSILON, false)
+                    }
+                    OptimizerConfig::Adam {
+                        weight_decay,
+                        epsilon,
+                        ..
+                    } => (weight_decay, epsilon, false),
+                    OptimizerConfig::AdamW {
+                        weight_decay,
+                        epsilon,
+                        ..
+                    } => (weight_decay, epsilon, true),
+                };
+                let weight_decay = self.weight_decay.unwrap_or(weight_decay);
+                let epsilon = self.adam_epsilon.unwrap_or(epsilon);
+                let decoupled = choice.map_or(decoupled, |c| c == OptimizerChoice::Adamw);
+                if decoupled {
+                    OptimizerConfig::AdamW {
+                        learning_rate,
+                        weight_decay,
+                        epsilon,
+                    }
+                } else {
+                    OptimizerConfig::Adam {
+                        learning_rate,
+                        weight_decay,
+                        epsilon,
+                    }
+                }
             }
-            OptimizerConfig::Sgd {
-                learning_rate,
-                momentum,
-                weight_decay,
-            } => OptimizerConfig::Sgd {
-                learning_rate: self.learning_rate.unwrap_or(learning_rate),
-                momentum,
-                weight_decay: self.weight_decay.unwrap_or(weight_decay),
-            },
         };
         Ok(())
     }
@@ -511,5 +610,122 @@ mod tests {
         assert_eq!(profile.trainer.early_stopping, None);
         assert_eq!(profile.trainer.optimizer.learning_rate(), 0.01);
         assert_eq!(profile.name, "full-custom");
+    }
+
+    #[test]
+    fn adamw_a_schedule_a_warmup_and_the_last_steps_make_a_custom_profile() {
+        let overrides = parse(&[
+            "--optimizer",
+            "adamw",
+            "--weight-decay",
+            "0.01",
+            "--lr-schedule",
+            "cosine",
+            "--warmup-steps",
+            "20",
+            "--last-active-steps",
+            "2",
+            "--reset-weights",
+            "false",
+        ])
+        .expect("parses");
+        let profile = Profile::build(DatasetName::FashionMnist, true, &overrides).expect("valid");
+        // The profile's Adam at 2e-3 and its epsilon, now with decoupled decay.
+        assert_eq!(
+            profile.trainer.optimizer,
+            OptimizerConfig::AdamW {
+                learning_rate: 2e-3,
+                weight_decay: 0.01,
+                epsilon: OptimizerConfig::BURN_ADAM_EPSILON,
+            }
+        );
+        assert_eq!(
+            profile.trainer.lr_schedule,
+            LrSchedule::Cosine { min_lr: 0.0 }
+        );
+        assert_eq!(profile.trainer.warmup_steps, 20);
+        assert!(!profile.trainer.reset_weights);
+        assert_eq!(profile.last_active_steps, Some(2));
+        assert_eq!(profile.name, "quick-custom");
+        let written = serde_json::to_string(&profile.run_settings()).expect("json");
+        for key in ["AdamW", "lr_schedule", "warmup_steps", "last_active_steps"] {
+            assert!(written.contains(key), "{key}: {written}");
+        }
+        let read: Profile = serde_json::from_str(&written).expect("reads back");
+        assert_eq!(read, profile.run_settings());
+        // The other schedules' forms; SGD's profile turns into AdamW with Burn's epsilon.
+        let step =
+            parse(&["--lr-schedule", "step:50:0.5", "--optimizer", "adamw"]).expect("parses");
+        let profile = Profile::build(DatasetName::Cifar10, false, &step).expect("valid");
+        assert_eq!(
+            profile.trainer.lr_schedule,
+            LrSchedule::Step {
+                every_steps: 50,
+                gamma: 0.5
+            }
+        );
+        assert!(matches!(
+            profile.trainer.optimizer,
+            OptimizerConfig::AdamW { .. }
+        ));
+        let floor = parse(&["--lr-schedule", "cosine:1e-4"]).expect("parses");
+        assert_eq!(floor.lr_schedule, Some(LrSchedule::Cosine { min_lr: 1e-4 }));
+        // Defaults and zeros change nothing: the same runs, the same folder.
+        let same = parse(&[
+            "--lr-schedule",
+            "constant",
+            "--warmup-steps",
+            "0",
+            "--last-active-steps",
+            "0",
+        ])
+        .expect("parses");
+        let profile = Profile::build(DatasetName::FashionMnist, true, &same).expect("valid");
+        assert_eq!(
+            profile,
+            Profile::for_dataset(DatasetName::FashionMnist, true)
+        );
+        let written = serde_json::to_string(&profile.run_settings()).expect("json");
+        for key in ["lr_schedule", "warmup_steps", "last_active_steps"] {
+            assert!(!written.contains(key), "{key}: {written}");
+        }
+    }
+
+    #[test]
+    fn bad_schedules_and_optimizers_are_refused_with_the_reason() {
+        for bad in ["linear", "step:10", "step:x:0.5", "cosine:low"] {
+            let err = parse(&["--lr-schedule", bad])
+                .err()
+                .expect("refused by the parser");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}: {err}"
+            );
+        }
+        assert!(parse(&["--optimizer", "lion"]).is_err());
+        let refused = |args: &[&str]| {
+            Profile::build(
+                DatasetName::FashionMnist,
+                true,
+                &parse(args).expect("parses"),
+            )
+            .expect_err("invalid")
+            .to_string()
+        };
+        assert!(refused(&["--lr-schedule", "step:0:0.5"]).contains("every_steps"));
+        assert!(refused(&["--lr-schedule", "step:10:1.5"]).contains("gamma"));
+        assert!(refused(&["--lr-schedule", "cosine:0.1"]).contains("min_lr"));
+        // The quick profile trains 6400 samples in batches of 32: 200 steps at least.
+        assert!(refused(&["--warmup-steps", "200"]).contains("warm-up"));
+        let err = refused(&[
+            "--optimizer",
+            "adamw",
+            "--learning-rate",
+            "1",
+            "--weight-decay",
+            "2",
+        ]);
+        assert!(err.contains("weight decay"), "{err}");
     }
 }

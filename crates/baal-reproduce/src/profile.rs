@@ -112,7 +112,9 @@ pub struct Profile {
     /// through it (needs a validation set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<DirichletCalibratorConfig>,
-    /// Training settings.
+    /// Training settings (a constant learning rate and no warm-up are left out of the JSON,
+    /// as before schedules existed).
+    #[serde(with = "crate::trainer_json")]
     pub trainer: TrainerConfig,
     /// torchvision VGG16 weights (`.pth`) loaded into [`ModelKind::Vgg16`] before training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +132,10 @@ pub struct Profile {
     /// What the summary measures: its targets, curves, areas and paired differences.
     #[serde(default, skip_serializing_if = "SummaryMetric::is_accuracy")]
     pub metric: SummaryMetric,
+    /// Train on the labels of the last this-many labelling steps only (baal's
+    /// `last_active_steps`; the initial labels are step 1); `None`: every label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_active_steps: Option<usize>,
 }
 
 /// The classes an imbalanced pool makes rare, and how rare.
@@ -340,6 +346,9 @@ impl Profile {
                 "early stopping needs a validation set: set --validation-size above 0".into(),
             );
         }
+        if self.last_active_steps == Some(0) {
+            return Err("--last-active-steps must be at least 1 (or left out: every label)".into());
+        }
         if self.calibration.is_some() && self.validation_size == 0 {
             return Err("calibration needs a validation set: set --validation-size above 0".into());
         }
@@ -384,6 +393,7 @@ impl Profile {
                 imbalance: None,
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
+                last_active_steps: None,
             }
         } else {
             Self {
@@ -409,6 +419,7 @@ impl Profile {
                 imbalance: None,
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
+                last_active_steps: None,
             }
         }
     }
@@ -446,6 +457,7 @@ impl Profile {
                 imbalance: None,
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
+                last_active_steps: None,
             }
         } else {
             Self {
@@ -477,6 +489,7 @@ impl Profile {
                 imbalance: None,
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
+                last_active_steps: None,
             }
         }
     }
@@ -553,6 +566,7 @@ impl Profile {
                 imbalance: None,
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
+                last_active_steps: None,
             }
         } else {
             Self {
@@ -586,6 +600,7 @@ impl Profile {
                 imbalance: None,
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
+                last_active_steps: None,
             }
         }
     }

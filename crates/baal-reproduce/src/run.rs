@@ -233,6 +233,9 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     if let Some(subset) = profile.pool_subset {
         active = active.with_max_sample(subset);
     }
+    if let Some(steps) = profile.last_active_steps {
+        active = active.with_last_active_steps(steps)?;
+    }
     let test: Arc<dyn Dataset<NormalizedImage>> = Arc::new(data.test.clone());
     let mut experiment = Experiment::new(
         &settings.dir,
