@@ -43,6 +43,13 @@ pub enum BayesianError {
          the head, or wrap the model in McDropConnect"
     )]
     NoStochasticLayer,
+    /// The model gives no embeddings ([`StochasticModel::embed`](crate::StochasticModel::embed)
+    /// returned `None`), which the diversity heuristics (Coreset, BADGE) read.
+    #[error(
+        "the model gives no embeddings (StochasticModel::embed returned None): Coreset and BADGE \
+         read the input of its last linear layer; implement embed for the model"
+    )]
+    NoEmbeddings,
     /// A dataset could not give one of its items.
     #[error("dataset item {dataset_index} could not be read: {message}")]
     DatasetItem {

@@ -64,6 +64,7 @@ mod burn_dropout;
 mod context;
 mod drop_connect;
 mod dropout;
+mod embed;
 mod error;
 mod model;
 mod progress;
@@ -80,6 +81,7 @@ pub use dropout::{
     ConsistentMcDropout, ConsistentMcDropout2d, ConsistentMcDropout2dConfig,
     ConsistentMcDropoutConfig, McDropout, McDropout2d, McDropout2dConfig, McDropoutConfig,
 };
+pub use embed::embed_dataset_chunks;
 pub use error::{BayesianError, Result};
 pub use model::{McBatch, McOutput, OutputActivation, StochasticModel};
 pub use progress::{Progress, ProgressGuard, ProgressSink};

@@ -242,6 +242,11 @@ impl McOutput for Tensor<3> {
 ///     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
 ///         self.output.forward(self.dropout.forward(features, mc))
 ///     }
+///
+///     // The input of the last linear layer, dropout off (Coreset and BADGE read it).
+///     fn embed(&self, input: Tensor<2>) -> Option<Tensor<2>> {
+///         Some(self.trunk(input))
+///     }
 /// }
 ///
 /// # fn main() -> baal_bayesian::Result<()> {
@@ -254,6 +259,8 @@ impl McOutput for Tensor<3> {
 /// let sampler = baal_bayesian::McSamplerConfig::new(20).init()?;
 /// let probs = sampler.predict_batch(&model, Tensor::<2>::ones([5, 4], &device))?;
 /// assert_eq!(probs.dims(), [5, 3, 20]); // [N, C, T]
+/// let embeddings = model.embed(Tensor::<2>::ones([5, 4], &device)).expect("it embeds");
+/// assert_eq!(embeddings.dims(), [5, 16]); // [N, D]
 /// # Ok(())
 /// # }
 /// ```
@@ -280,5 +287,24 @@ pub trait StochasticModel {
     /// head widens its activations (a head with convolutions, or a wide dense layer).
     fn head_bytes_per_item(&self, features: &Self::Features) -> usize {
         features.bytes_per_item().saturating_mul(4)
+    }
+
+    /// The model's embedding of each input, `[rows, D]`: the input `h` of its last linear
+    /// layer (the penultimate activations), with every stochastic layer off, so the same
+    /// input gives the same embedding on every call. What the diversity heuristics read
+    /// (Coreset's features, BADGE's `h`); `None` (the default) for a model that gives none,
+    /// which those heuristics then refuse with an error.
+    ///
+    /// Run it on the inference form of a trained module (`valid()`), as predictions are. The
+    /// zoo's models implement it as their head's
+    /// `relu(dense1(trunk(x)))`; the wrappers of this crate ([`DropConnectModel`](crate::DropConnectModel),
+    /// [`BurnDropoutModel`](crate::BurnDropoutModel)) know no layer of their forward
+    /// function and give none.
+    ///
+    /// # Shapes
+    /// An input batch of `rows` items to `[rows, D]`.
+    fn embed(&self, input: Self::Input) -> Option<Tensor<2>> {
+        let _ = input;
+        None
     }
 }

@@ -11,7 +11,8 @@ use burn::tensor::{Device, Tensor};
 #[derive(Module, Debug)]
 pub struct McDenseHead {
     dropout1: McDropout,
-    dense1: Linear,
+    // Visible to the models, whose tests set its weights.
+    pub(super) dense1: Linear,
     dropout2: McDropout,
     dense2: Linear,
 }
@@ -42,5 +43,15 @@ impl McDenseHead {
         let x = relu(self.dense1.forward(x));
         let x = self.dropout2.forward(x, mc);
         self.dense2.forward(x)
+    }
+
+    /// The input of the last dense layer with dropout off, `relu(dense1(features))`: the
+    /// model's embedding ([`StochasticModel::embed`](baal_bayesian::StochasticModel::embed)),
+    /// deterministic (MC dropout scales what it keeps, so off it is the identity).
+    ///
+    /// # Shapes
+    /// Features `[N, inputs]` to `[N, hidden]`.
+    pub fn penultimate(&self, features: Tensor<2>) -> Tensor<2> {
+        relu(self.dense1.forward(features))
     }
 }

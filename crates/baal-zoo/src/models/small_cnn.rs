@@ -99,6 +99,14 @@ impl StochasticModel for SmallCnn {
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
         self.head.forward(features, mc)
     }
+
+    /// The input of the last dense layer, dropout off (see [`McDenseHead::penultimate`]).
+    ///
+    /// # Shapes
+    /// Images to `[N, hidden]`.
+    fn embed(&self, images: Tensor<4>) -> Option<Tensor<2>> {
+        Some(self.head.penultimate(self.trunk(images)))
+    }
 }
 
 impl Classifier for SmallCnn {

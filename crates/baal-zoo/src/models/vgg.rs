@@ -123,6 +123,14 @@ impl StochasticModel for Vgg16 {
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
         self.head.forward(features, mc)
     }
+
+    /// The input of the last dense layer, dropout off (see [`McDenseHead::penultimate`]).
+    ///
+    /// # Shapes
+    /// Images to `[N, hidden]`.
+    fn embed(&self, images: Tensor<4>) -> Option<Tensor<2>> {
+        Some(self.head.penultimate(self.trunk(images)))
+    }
 }
 
 impl Classifier for Vgg16 {
@@ -324,6 +332,14 @@ impl StochasticModel for VggSmall {
     /// `[N, 256]` to logits `[N, classes]`.
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
         self.head.forward(features, mc)
+    }
+
+    /// The input of the last dense layer, dropout off (see [`McDenseHead::penultimate`]).
+    ///
+    /// # Shapes
+    /// Images to `[N, 256]`.
+    fn embed(&self, images: Tensor<4>) -> Option<Tensor<2>> {
+        Some(self.head.penultimate(self.trunk(images)))
     }
 }
 
