@@ -7,8 +7,8 @@ use std::time::Instant;
 use baal_bayesian::{McSampler, McSamplerConfig, Progress, seeds};
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
 use baal_heuristics::{
-    Heuristic, HeuristicKind, HeuristicParams, Orientation, PoolScorer, PoolScores, Predictions,
-    Selection,
+    ClassProbabilities, EmbeddingInput, Embeddings, Heuristic, HeuristicKind, HeuristicParams,
+    Orientation, PoolScorer, PoolScores, Predictions, Selection,
 };
 use burn::data::dataset::Dataset;
 use burn::tensor::Tensor;
@@ -34,7 +34,8 @@ pub struct StepOutcome {
     /// Pool items that were scored (the pool, or its random subset of `max_sample`).
     pub n_scored: usize,
     /// Mean heuristic score over the scored items, oriented so that higher is more
-    /// uncertain (the negated mean for margin/certainty-like heuristics); `None` for random.
+    /// uncertain (the negated mean for margin/certainty-like heuristics); `None` for random
+    /// and for the heuristics that select by embeddings (Coreset, BADGE).
     pub mean_uncertainty: Option<f64>,
     /// Seconds spent MC-predicting the pool (and the target set).
     pub predict_seconds: f64,
@@ -361,7 +362,11 @@ where
             None => dataset.pool(),
         };
         let scored = self.predict_pool(predictor, &pool, target_set)?;
-        let ranked = self.rank(&pool, scored.scores.as_ref())?;
+        let ranked = if self.heuristic.needs_embeddings() {
+            self.select_by_embeddings(predictor, &scored.sampler, &pool, dataset)?
+        } else {
+            self.rank(&pool, scored.scores.as_ref())?
+        };
         self.log_uncertainty(&pool, &ranked)?;
         let query_predicted_classes = if predictor.classifies() {
             query_predictions(
@@ -445,7 +450,8 @@ where
         let pool_sampler = sampler.clone().with_item_keys(Some(
             pool.dataset_indices().iter().map(|d| d.get()).collect(),
         ));
-        let scores = if self.heuristic.needs_predictions() {
+        // The heuristics that select by embeddings read predictions their own way.
+        let scores = if self.heuristic.needs_predictions() && !self.heuristic.needs_embeddings() {
             Some(score_pool(
                 predictor,
                 &pool_sampler,
@@ -486,6 +492,62 @@ where
             selection,
             query,
             mean_uncertainty,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The select phase of a heuristic that selects by embeddings (Coreset, BADGE): the
+    /// predictor's embeddings of the pool, of the labelled items (read as the pool is) when
+    /// the heuristic reads them, and the pool's MC-averaged probabilities when it reads
+    /// predictions. The embeddings are held in memory (`N · D` floats), the predictions a
+    /// chunk at a time.
+    fn select_by_embeddings(
+        &self,
+        predictor: &dyn Predictor<I>,
+        sampler: &McSampler,
+        pool: &PoolView<I>,
+        dataset: &ActiveLearningDataset<I, L>,
+    ) -> Result<RankedQuery> {
+        let started = Instant::now();
+        let k = self.query_size.min(pool.len());
+        let pool_embeddings = embed_all(predictor, pool)?;
+        let labelled = if self.heuristic.needs_labelled_embeddings() && dataset.n_labelled() > 0 {
+            Some(embed_all(predictor, &dataset.labelled_as_pool())?)
+        } else {
+            None
+        };
+        let probabilities = if self.heuristic.needs_predictions() {
+            let pool_sampler = sampler.clone().with_item_keys(Some(
+                pool.dataset_indices().iter().map(|d| d.get()).collect(),
+            ));
+            let (mut values, mut classes) = (Vec::new(), 0);
+            predictor.predict_pool_chunks(&pool_sampler, pool, &mut |_, chunk| {
+                let mean = ClassProbabilities::from_predictions(&chunk)?;
+                classes = mean.classes();
+                values.extend(mean.into_vec());
+                Ok(())
+            })?;
+            Some(ClassProbabilities::new(values, [pool.len(), classes])?)
+        } else {
+            None
+        };
+        let mut input = EmbeddingInput::new(&pool_embeddings);
+        if let Some(labelled) = &labelled {
+            input = input.with_labelled(labelled);
+        }
+        if let Some(probabilities) = &probabilities {
+            input = input.with_probabilities(probabilities);
+        }
+        let selection = self.heuristic.select_with_embeddings(&input, k)?;
+        let query = selection
+            .positions
+            .iter()
+            .map(|&position| pool.dataset_index(position))
+            .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
+        Ok(RankedQuery {
+            selection,
+            query,
+            mean_uncertainty: None,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -612,6 +674,18 @@ pub fn score_pool<I>(
     Ok(scorer.finish())
 }
 
+/// Every embedding `predictor` gives of `items`, `[N, D]`, in order.
+fn embed_all<I>(predictor: &dyn Predictor<I>, items: &dyn Dataset<I>) -> Result<Embeddings> {
+    let (mut values, mut dim) = (Vec::new(), 0);
+    predictor.embed_chunks(items, &mut |_, chunk| {
+        let chunk = Embeddings::from_tensor(chunk)?;
+        dim = chunk.dim();
+        values.extend(chunk.into_vec());
+        Ok(())
+    })?;
+    Ok(Embeddings::new(values, [items.len(), dim])?)
+}
+
 /// What the model thought of its picks before they were labelled: a few forward passes of the
 /// queried items only, for every heuristic alike.
 fn query_predictions<I: Send + Sync>(
@@ -701,6 +775,82 @@ mod tests {
                 TensorData::new(values, [items.len(), 2, t]),
                 &Device::default(),
             ))
+        }
+    }
+
+    /// [`ByValue`]'s predictions, and each item's embedding its value, `[x]`.
+    struct Line;
+
+    impl Predictor<u8> for Line {
+        fn predict(
+            &self,
+            sampler: &baal_bayesian::McSampler,
+            items: &dyn Dataset<u8>,
+        ) -> Result<Tensor<3>> {
+            ByValue.predict(sampler, items)
+        }
+
+        fn embed_chunks(
+            &self,
+            items: &dyn Dataset<u8>,
+            on_chunk: &mut dyn FnMut(std::ops::Range<usize>, Tensor<2>) -> Result<()>,
+        ) -> Result<()> {
+            let values: Vec<f32> = (0..items.len())
+                .map(|i| f32::from(items.get(i).expect("item")))
+                .collect();
+            let embeddings = Tensor::from_data(
+                TensorData::new(values, [items.len(), 1]),
+                &Device::default(),
+            );
+            on_chunk(0..items.len(), embeddings)
+        }
+    }
+
+    #[test]
+    fn coreset_in_the_loop_starts_from_the_labelled_items_embeddings() {
+        // Items 0..=8, item 0 labelled: k-center greedy on the line picks 8 (8 from 0),
+        // then 4 (4 from both 0 and 8; every other item is nearer one of them).
+        let mut data = ActiveLearningDataset::new(InMemDataset::new((0..9u8).collect()))
+            .with_known_labels(|&x: &u8| u8::from(x > 4));
+        data.label_dataset_indices(&[DatasetIndex::new(0)])
+            .expect("label");
+        let mut active = Loop::from_kind(HeuristicKind::Coreset, 2, 0).expect("valid");
+        let outcome = active.step(&mut data, &Line).expect("step");
+        assert_eq!(outcome.query, [DatasetIndex::new(8), DatasetIndex::new(4)]);
+        assert_eq!(outcome.mean_uncertainty, None);
+        assert_eq!(data.n_labelled(), 3);
+        // The next step's centres are 0, 4 and 8: 2 (or 6) is 2 from the nearest.
+        let outcome = active.step(&mut data, &Line).expect("step");
+        assert_eq!(outcome.query.len(), 2);
+        for index in &outcome.query {
+            assert!([2, 6].contains(&index.get()), "{index}");
+        }
+    }
+
+    #[test]
+    fn badge_in_the_loop_picks_distinct_pool_items() {
+        let mut data = dataset();
+        data.label_randomly(5).expect("initial labels");
+        let mut active = Loop::from_kind(HeuristicKind::Badge, 6, 1).expect("valid");
+        let labelled = data.labelled_dataset_indices();
+        let outcome = active.step(&mut data, &Line).expect("step");
+        assert_eq!(outcome.query.len(), 6);
+        let mut distinct = outcome.query.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 6);
+        assert!(outcome.query.iter().all(|i| !labelled.contains(i)));
+    }
+
+    #[test]
+    fn a_predictor_without_embeddings_is_an_error_for_coreset_and_labels_nothing() {
+        let mut data = dataset();
+        data.label_randomly(5).expect("initial labels");
+        for kind in [HeuristicKind::Coreset, HeuristicKind::Badge] {
+            let mut active = Loop::from_kind(kind, 3, 0).expect("valid");
+            let err = active.step(&mut data, &ByValue).expect_err("no embeddings");
+            assert!(err.to_string().contains("embeddings"), "{kind}: {err}");
+            assert_eq!(data.n_labelled(), 5);
         }
     }
 

@@ -198,6 +198,27 @@ pub trait Predictor<I> {
         })
     }
 
+    /// The model's embeddings `[rows, D]` of `items`, handed to `on_chunk` batch by batch with
+    /// each batch's range of positions: the input of its last linear layer, every stochastic
+    /// layer off ([`StochasticModel::embed`]), which the diversity heuristics (Coreset, BADGE)
+    /// select by. The default gives none ([`BayesianError::NoEmbeddings`]);
+    /// [`ModelPredictor`](crate::ModelPredictor) and [`Trainer`](crate::Trainer) embed with
+    /// their model (an ensemble with its first member).
+    ///
+    /// [`BayesianError::NoEmbeddings`]: baal_bayesian::BayesianError::NoEmbeddings
+    ///
+    /// # Errors
+    /// A predictor or model that gives no embeddings, an item that cannot be read, embeddings
+    /// of a wrong shape, and whatever `on_chunk` returns.
+    fn embed_chunks(
+        &self,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<2>) -> Result<()>,
+    ) -> Result<()> {
+        let _ = (items, on_chunk);
+        Err(baal_bayesian::BayesianError::NoEmbeddings.into())
+    }
+
     /// Whether [`predict`](Self::predict) gives class probabilities `[N, C, T]` (the
     /// default). The loop reads the predicted classes of its queries and a target set's
     /// predictions (EPIG) only from a predictor that does.

@@ -350,6 +350,14 @@ where
     ) -> baal_active::Result<()> {
         self.predictor.predict_chunks(sampler, items, on_chunk)
     }
+
+    fn embed_chunks(
+        &self,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<2>) -> baal_active::Result<()>,
+    ) -> baal_active::Result<()> {
+        self.predictor.embed_chunks(items, on_chunk)
+    }
 }
 
 /// Every labelled item, read once: burn-train's dataloader owns its dataset.

@@ -395,6 +395,20 @@ where
         self.pool_view(indices)
     }
 
+    /// The labelled items read as the pool reads its items (through the pool transform), in
+    /// dataset order: what a model embeds to compare the labelled items with the pool (the
+    /// first centres of Coreset). The view's positions count the labelled items; as they are
+    /// not in the pool, its `pool_index` of a position is that position.
+    pub fn labelled_as_pool(&self) -> PoolView<I> {
+        let indices = self
+            .indices_where(true)
+            .into_iter()
+            .enumerate()
+            .map(|(p, d)| (PoolIndex::new(p), d))
+            .collect();
+        self.pool_view(indices)
+    }
+
     /// A snapshot view of at most `max_sample` pool items drawn at random (without replacement,
     /// in pool order) with the dataset's own generator; the whole pool when it is smaller.
     ///

@@ -205,6 +205,22 @@ mod tests {
         assert!(labelled.get(1).is_err());
     }
 
+    #[test]
+    fn labelled_items_read_as_the_pool_reads_its_own() {
+        let mut data = simulated(10).with_pool_transform(|(value, class)| (-value, class));
+        data.label(&pool(&[7, 2])).expect("labels");
+        let view = data.labelled_as_pool();
+        assert_eq!(view.len(), 2);
+        // Dataset order, through the pool transform.
+        assert_eq!(view.get(0).expect("item"), (-2.0, 2));
+        assert_eq!(view.get(1).expect("item"), (-7.0, 7));
+        assert_eq!(
+            view.dataset_indices(),
+            [DatasetIndex::new(2), DatasetIndex::new(7)]
+        );
+        assert!(view.get(2).is_err());
+    }
+
     #[derive(Clone)]
     struct SumBatcher;
 

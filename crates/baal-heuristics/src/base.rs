@@ -60,6 +60,13 @@ pub trait Heuristic: Send + Sync {
         false
     }
 
+    /// Whether [`select_with_embeddings`](Self::select_with_embeddings) reads the labelled
+    /// items' embeddings ([`crate::CoreSet`]: they are its first centres), so that a caller
+    /// embeds the labelled set only for a heuristic that reads it. False by default.
+    fn needs_labelled_embeddings(&self) -> bool {
+        false
+    }
+
     /// The `k` items to label next from the pool's embeddings (and, as the heuristic needs
     /// them, the labelled items' embeddings or the pool's class probabilities), in selection
     /// order, for heuristics that [`need embeddings`](Self::needs_embeddings).
@@ -206,6 +213,9 @@ impl<H: Heuristic + ?Sized> Heuristic for Box<H> {
     }
     fn needs_embeddings(&self) -> bool {
         (**self).needs_embeddings()
+    }
+    fn needs_labelled_embeddings(&self) -> bool {
+        (**self).needs_labelled_embeddings()
     }
     fn select_with_embeddings(
         &self,

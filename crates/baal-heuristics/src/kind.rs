@@ -8,8 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Bald, BatchBald, Certainty, Entropy, Epig, Heuristic, HeuristicError, Margin, Random, Result,
-    SamplingRule, StochasticSampling, Variance, VariationRatio,
+    Badge, Bald, BatchBald, Certainty, CoreSet, Entropy, Epig, Heuristic, HeuristicError, Margin,
+    Random, Result, SamplingRule, StochasticSampling, Variance, VariationRatio,
 };
 
 /// A heuristic by name (kebab-case on the command line and in saved state).
@@ -41,6 +41,13 @@ pub enum HeuristicKind {
     Epig,
     /// Share of MC samples that do not vote for the modal class.
     VariationRatio,
+    /// Coreset (k-center greedy) on the model's embeddings of the pool, with the labelled
+    /// items' embeddings as the first centres; reads no predictions (seeded first pick when
+    /// nothing is labelled).
+    Coreset,
+    /// BADGE: k-means++ seeding on the gradient embeddings of the last layer (the model's
+    /// embeddings and the MC-averaged predictions; seeded).
+    Badge,
 }
 
 /// The parameters a heuristic may take; each kind reads the ones it needs.
@@ -117,6 +124,8 @@ impl HeuristicKind {
         Self::Variance,
         Self::Epig,
         Self::VariationRatio,
+        Self::Coreset,
+        Self::Badge,
     ];
 
     /// The command-line name.
@@ -134,6 +143,8 @@ impl HeuristicKind {
             Self::Variance => "variance",
             Self::Epig => "epig",
             Self::VariationRatio => "variation-ratio",
+            Self::Coreset => "coreset",
+            Self::Badge => "badge",
         }
     }
 
@@ -204,6 +215,8 @@ impl HeuristicKind {
             Self::Variance => Box::new(Variance),
             Self::Epig => Box::new(Epig),
             Self::VariationRatio => Box::new(VariationRatio),
+            Self::Coreset => Box::new(CoreSet::new(params.seed)),
+            Self::Badge => Box::new(Badge::new(params.seed)),
         })
     }
 }
@@ -262,8 +275,16 @@ mod tests {
             let heuristic = kind.build(&params).expect("builds");
             assert!(!heuristic.name().is_empty());
             // What a heuristic needs comes from the heuristic itself, not from its name.
-            assert_eq!(heuristic.needs_predictions(), kind != HeuristicKind::Random);
+            let reads_no_predictions = [HeuristicKind::Random, HeuristicKind::Coreset];
+            assert_eq!(
+                heuristic.needs_predictions(),
+                !reads_no_predictions.contains(&kind)
+            );
             assert_eq!(heuristic.needs_target(), kind == HeuristicKind::Epig);
+            assert_eq!(
+                heuristic.needs_embeddings(),
+                matches!(kind, HeuristicKind::Coreset | HeuristicKind::Badge)
+            );
         }
     }
 

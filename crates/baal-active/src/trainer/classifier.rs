@@ -208,6 +208,16 @@ where
         self.inference_predictor(self.model())
             .sample_chunks(sampler, items, &mut calibrated)
     }
+
+    /// The embeddings of the (first) model; calibration changes probabilities only.
+    fn embed_chunks(
+        &self,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<2>) -> Result<()>,
+    ) -> Result<()> {
+        self.inference_predictor(self.model())
+            .embed_chunks(items, on_chunk)
+    }
 }
 
 /// The class of every item of `set`, each checked against the number of classes.

@@ -72,4 +72,18 @@ where
     ) -> Result<()> {
         self.sample_chunks(sampler, items, on_chunk)
     }
+
+    fn embed_chunks(
+        &self,
+        items: &dyn Dataset<I>,
+        on_chunk: &mut dyn FnMut(Range<usize>, Tensor<2>) -> Result<()>,
+    ) -> Result<()> {
+        baal_bayesian::embed_dataset_chunks(
+            &self.model,
+            items,
+            self.batch_size,
+            |batch| (self.batcher)(batch, &self.device),
+            on_chunk,
+        )
+    }
 }

@@ -45,6 +45,11 @@ impl StochasticModel for TinyMlp {
     fn head(&self, features: Tensor<2>, mc: &McContext) -> Tensor<2> {
         self.dense2.forward(self.dropout.forward(features, mc))
     }
+
+    /// The input of its last layer (Coreset and BADGE read it).
+    fn embed(&self, input: Tensor<2>) -> Option<Tensor<2>> {
+        Some(self.trunk(input))
+    }
 }
 
 impl Classifier for TinyMlp {

@@ -185,6 +185,11 @@ impl Heuristic for CoreSet {
         false
     }
 
+    /// The labelled items are its first centres.
+    fn needs_labelled_embeddings(&self) -> bool {
+        true
+    }
+
     embeddings_only!();
 
     /// k-center greedy over `input.pool()`, with `input.labelled()` as the first centres
