@@ -402,6 +402,13 @@ fn zoo_scorer(
             args.heuristic
         )));
     }
+    if heuristic.needs_embeddings() {
+        return Err(ServeError::Config(format!(
+            "{} selects by the model's embeddings, which baal serve does not compute; use a \
+             heuristic that scores predictions (bald, entropy, batch-bald, ...)",
+            args.heuristic
+        )));
+    }
     let normalized = |images: &ImageDataset| {
         NormalizedImages::all(images, normalization).map_err(|e| ServeError::Config(e.to_string()))
     };

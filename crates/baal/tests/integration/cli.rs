@@ -143,6 +143,108 @@ fn every_registered_heuristic_is_reachable_with_its_parameters() {
 }
 
 #[test]
+fn coreset_and_badge_select_by_the_embeddings_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write_npy(dir.path(), "p.npy", &[3, 2, 2], &POOL);
+    let p = p.to_str().expect("utf-8");
+    let pool = write_npy(dir.path(), "e.npy", &[3, 1], &[0.0, 10.0, 4.0]);
+    let pool = pool.to_str().expect("utf-8");
+    let labelled = write_npy(dir.path(), "l.npy", &[1, 1], &[1.0]);
+    let labelled = labelled.to_str().expect("utf-8");
+    // k-center greedy from the labelled centre 1: item 1 (9 away), then item 2 (3 from 1,
+    // 6 from 10) before item 0 (1 from 1).
+    let coreset = json(&baal(&[
+        "score",
+        "--heuristic",
+        "coreset",
+        "--query-size",
+        "2",
+        "--embeddings",
+        pool,
+        "--labelled-embeddings",
+        labelled,
+        p,
+    ]));
+    assert_eq!(coreset["heuristic"], "coreset");
+    assert_eq!(coreset["ranks"], serde_json::json!([1, 2]));
+    let badge = json(&baal(&[
+        "score",
+        "--heuristic",
+        "badge",
+        "--query-size",
+        "3",
+        "--embeddings",
+        pool,
+        p,
+    ]));
+    let mut ranks: Vec<u64> = badge["ranks"]
+        .as_array()
+        .expect("ranks")
+        .iter()
+        .map(|r| r.as_u64().expect("index"))
+        .collect();
+    ranks.sort_unstable();
+    assert_eq!(ranks, [0, 1, 2]);
+    // What each option is for, and embeddings that do not fit, are input errors (exit 2).
+    let two_rows = write_npy(dir.path(), "e2.npy", &[2, 1], &[0.0, 1.0]);
+    let wide = write_npy(dir.path(), "l2.npy", &[1, 2], &[0.0, 1.0]);
+    for (args, says) in [
+        (
+            vec!["--heuristic", "coreset", "--query-size", "1"],
+            "--embeddings",
+        ),
+        (
+            vec!["--heuristic", "bald", "--embeddings", pool],
+            "--embeddings",
+        ),
+        (
+            vec![
+                "--heuristic",
+                "badge",
+                "--query-size",
+                "1",
+                "--embeddings",
+                pool,
+                "--labelled-embeddings",
+                labelled,
+            ],
+            "--labelled-embeddings",
+        ),
+        (
+            vec![
+                "--heuristic",
+                "coreset",
+                "--query-size",
+                "1",
+                "--embeddings",
+                two_rows.to_str().expect("utf-8"),
+            ],
+            "2 rows of embeddings for a pool of 3",
+        ),
+        (
+            vec![
+                "--heuristic",
+                "coreset",
+                "--query-size",
+                "1",
+                "--embeddings",
+                pool,
+                "--labelled-embeddings",
+                wide.to_str().expect("utf-8"),
+            ],
+            "dimension 2",
+        ),
+    ] {
+        let mut all = vec!["score"];
+        all.extend(args);
+        all.push(p);
+        let run = baal(&all);
+        assert_eq!(run.code, 2, "{all:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{all:?}: {}", run.stderr);
+    }
+}
+
+#[test]
 fn epig_uses_the_target_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let preds = write_npy(dir.path(), "p.npy", &[3, 2, 2], &POOL);

@@ -93,6 +93,22 @@ fn serve_refuses_bad_data_with_a_message() {
     let (code, stderr) = run(&["imagenet"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("neither fashion-mnist"), "{stderr}");
+    // The heuristics that select by embeddings are refused by name, not run.
+    let pool = write_pool(dir.path());
+    for heuristic in ["coreset", "badge"] {
+        let (code, stderr) = run(&[
+            pool.to_str().expect("utf-8"),
+            "--classes",
+            "cat,dog",
+            "--heuristic",
+            heuristic,
+        ]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(heuristic) && stderr.contains("embeddings"),
+            "{stderr}"
+        );
+    }
 }
 
 /// A pool of 20 images 28×28, `dir/pool.npy`.

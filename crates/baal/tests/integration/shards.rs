@@ -121,6 +121,20 @@ fn four_shard_processes_merge_into_the_single_process_selection() {
 }
 
 #[test]
+fn heuristics_that_select_by_embeddings_are_refused_for_shards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pool, weights) = fixtures(dir.path());
+    for heuristic in ["coreset", "badge"] {
+        let out = dir.path().join(format!("{heuristic}.json"));
+        let args = predict_args(&pool, &weights, heuristic, "0/2", &out, &[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let stderr = failure(&baal(&args));
+        assert!(stderr.contains("baal score --embeddings"), "{stderr}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn missing_repeated_mismatched_and_altered_shards_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (pool, weights) = fixtures(dir.path());

@@ -5,6 +5,7 @@ mod export;
 #[cfg(feature = "remote")]
 mod remote_serve;
 mod score;
+mod score_embeddings;
 mod shards;
 mod train;
 

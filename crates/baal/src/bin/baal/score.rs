@@ -82,6 +82,15 @@ pub struct ScoreArgs {
     /// Target-set predictions `[M, C, T]` for EPIG.
     #[arg(long)]
     pub target: Option<PathBuf>,
+    /// The model's embeddings of the pool, a float `.npy` array `[N, D]` (the input of its
+    /// last linear layer), for coreset and badge; badge also reads the predictions' MC
+    /// average. Read whole into memory.
+    #[arg(long, value_name = "POOL.npy")]
+    pub embeddings: Option<PathBuf>,
+    /// The labelled items' embeddings `[L, D]`, coreset's first centres (without them its
+    /// first pick is drawn with --seed).
+    #[arg(long, value_name = "LABELLED.npy")]
+    pub labelled_embeddings: Option<PathBuf>,
     /// Device: `cpu`, `wgpu`, `vulkan`, `metal`, `cuda[:N]`, `tch-cpu`, `tch-cuda[:N]`,
     /// `remote:ws://HOST:PORT`.
     #[arg(long, default_value = "cpu")]
@@ -121,7 +130,7 @@ impl From<ReductionArg> for Reduction {
 
 /// What the array holds, from the options.
 #[derive(Clone, Copy, Debug)]
-enum Layout {
+pub enum Layout {
     /// `[N, C, T]` probabilities (or logits).
     Classes { logits: bool },
     /// `[N, C, P, T]` probabilities (or logits), folded over P.
@@ -157,7 +166,7 @@ impl Layout {
     }
 
     /// One chunk of `values` (`len` items of the array's shape `dims`) as predictions.
-    fn predictions(
+    pub fn predictions(
         self,
         values: Vec<f32>,
         dims: &[usize],
@@ -228,6 +237,15 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
             "--query-size {k} exceeds the pool of {n} items"
         )));
     }
+    if heuristic.needs_embeddings() {
+        return crate::score_embeddings::select(
+            args,
+            heuristic.as_ref(),
+            layout,
+            &mut pool,
+            &device,
+        );
+    }
     // The pool streams through the scorer a chunk at a time: memory holds one score per item
     // (and BatchBALD's candidates), not the array. Random reads no prediction, but the file
     // is still checked.
@@ -287,6 +305,7 @@ fn checked_heuristic(args: &ScoreArgs) -> Result<Box<dyn Heuristic>, ScoreError>
             "{name} needs --target target.npy"
         )));
     }
+    crate::score_embeddings::check_options(args, heuristic.as_ref())?;
     if args.candidates.is_some() && heuristic.joint_batch().is_none() {
         return Err(ScoreError::Input(format!(
             "--candidates is only used by heuristics that select jointly (batch-bald), not {name}"
@@ -296,7 +315,7 @@ fn checked_heuristic(args: &ScoreArgs) -> Result<Box<dyn Heuristic>, ScoreError>
 }
 
 /// A scoring error by exit code: a failed read (1) or predictions that are not valid (2).
-fn scoring_error(e: HeuristicError) -> ScoreError {
+pub fn scoring_error(e: HeuristicError) -> ScoreError {
     match e {
         HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
         other => ScoreError::Input(other.to_string()),
@@ -314,11 +333,7 @@ fn score_chunks(
 ) -> Result<(), ScoreError> {
     let dims = pool.shape().to_vec();
     let per_item: usize = dims[1..].iter().product();
-    let rows = match args.chunk_items {
-        Some(0) => return Err(ScoreError::Input("--chunk-items must be at least 1".into())),
-        Some(rows) => rows,
-        None => (CHUNK_BYTES / (per_item * 4).max(1)).max(1),
-    };
+    let rows = chunk_rows(args, &dims)?;
     loop {
         let start = pool.next_row();
         let Some(values) = pool
@@ -340,6 +355,20 @@ fn score_chunks(
         if let Some(scorer) = &mut scorer {
             scorer.push(&chunk).map_err(scoring_error)?;
         }
+    }
+}
+
+/// Items of an array of shape `dims` read at a time: `--chunk-items`, or as many as fit in
+/// [`CHUNK_BYTES`].
+///
+/// # Errors
+/// `--chunk-items 0`.
+pub fn chunk_rows(args: &ScoreArgs, dims: &[usize]) -> Result<usize, ScoreError> {
+    let per_item: usize = dims[1..].iter().product();
+    match args.chunk_items {
+        Some(0) => Err(ScoreError::Input("--chunk-items must be at least 1".into())),
+        Some(rows) => Ok(rows),
+        None => Ok((CHUNK_BYTES / (per_item * 4).max(1)).max(1)),
     }
 }
 

@@ -53,7 +53,8 @@ pub struct PredictArgs {
     /// normalisation (instead of the pool's own statistics).
     #[arg(long, conflicts_with_all = ["model", "weights"])]
     pub model_dir: Option<PathBuf>,
-    /// Acquisition heuristic (not epig: shards take no target set).
+    /// Acquisition heuristic (not epig: shards take no target set; not coreset or badge:
+    /// they select by embeddings of the whole pool).
     #[arg(long, value_enum, default_value_t = HeuristicKind::Bald)]
     pub heuristic: HeuristicKind,
     /// Items the merge selects.
@@ -372,6 +373,14 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         .with_seed(args.seed)
         .with_temperature(args.temperature);
     let heuristic = args.heuristic.build(&params).map_err(input)?;
+    if heuristic.needs_embeddings() {
+        return Err(input(format!(
+            "--heuristic {}: baal predict --shard does not support heuristics that select by \
+             embeddings (their picks depend on the whole pool's embeddings, which shards do not \
+             merge); use baal score --embeddings",
+            args.heuristic
+        )));
+    }
     let consistent = heuristic.needs_consistent_samples();
     let mut settings: BTreeMap<String, String> = [
         ("model", format!("{:?}", model.kind)),
