@@ -694,9 +694,7 @@ mod tests {
     #[test]
     fn bad_schedules_and_optimizers_are_refused_with_the_reason() {
         for bad in ["linear", "step:10", "step:x:0.5", "cosine:low"] {
-            let err = parse(&["--lr-schedule", bad])
-                .err()
-                .expect("refused by the parser");
+            let err = parse(&["--lr-schedule", bad]).expect_err("refused by the parser");
             assert_eq!(
                 err.kind(),
                 clap::error::ErrorKind::ValueValidation,
