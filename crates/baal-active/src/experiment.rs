@@ -12,12 +12,14 @@ use burn::data::dataset::Dataset;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::active_loop::{ActiveLearningLoop, StepOutcome};
+use crate::active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes};
 use crate::error::{ActiveError, Result};
 use crate::plot::{Curve, plot_learning_curves};
 use crate::record::StepRecord;
 use crate::run_state::{ExperimentProgress, RunState};
+use crate::stopping::cohens_kappa;
 use crate::trainer::Trainer;
+use crate::traits::Predictor;
 use crate::traits::{ClassLabel, Classifier, StoppingCriterion};
 
 /// Why an experiment stops while its query waits for a person.
@@ -54,6 +56,9 @@ pub struct Experiment<M: Classifier, I, L> {
     test: Arc<dyn Dataset<I>>,
     test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
     criteria: Vec<Box<dyn StoppingCriterion>>,
+    stopping_set: Option<Arc<dyn Dataset<I>>>,
+    /// The last step's predicted classes on the stopping set.
+    stopping_predictions: Option<Vec<usize>>,
     max_steps: Option<usize>,
     records: Vec<StepRecord>,
     weights: Option<String>,
@@ -103,6 +108,8 @@ where
             test,
             test_label,
             criteria: Vec::new(),
+            stopping_set: None,
+            stopping_predictions: None,
             max_steps: None,
             records: Vec::new(),
             weights: None,
@@ -117,6 +124,18 @@ where
     /// Adds a stopping criterion.
     pub fn with_criterion(mut self, criterion: impl StoppingCriterion + 'static) -> Self {
         self.criteria.push(Box::new(criterion));
+        self
+    }
+
+    /// Measures, after each step's training, how much the model's predictions on `set` (held-out
+    /// items, no labels needed) agree with the previous step's model's: Cohen's kappa between
+    /// their MC-averaged predicted classes (the evaluation's samples), logged as
+    /// [`StepRecord::prediction_agreement`] and read by
+    /// [`PredictionStability`](crate::PredictionStability) to stop labelling without labels.
+    /// The last predictions are saved with the run, so a resumed run compares as the original
+    /// would have; resume with the same set.
+    pub fn with_stopping_set(mut self, set: Arc<dyn Dataset<I>>) -> Self {
+        self.stopping_set = Some(set);
         self
     }
 
@@ -244,6 +263,7 @@ where
         self.records = progress.records;
         self.weights = progress.weights;
         self.finished = progress.finished;
+        self.stopping_predictions = progress.stopping_predictions;
         self.resumed = true;
         if !answers.is_empty() {
             self.label(answers)?;
@@ -317,6 +337,7 @@ where
             calibration: fit.calibration,
             train_seconds: fit.seconds,
             eval_seconds: started.elapsed().as_secs_f64(),
+            prediction_agreement: self.prediction_agreement()?,
             ..StepRecord::default()
         };
         self.records.push(record.clone());
@@ -363,6 +384,32 @@ where
         Ok(())
     }
 
+    /// The agreement of this step's model with the previous one's on the stopping set (and
+    /// this step's predictions kept for the next); `None` without a set or at its first step.
+    fn prediction_agreement(&mut self) -> Result<Option<f64>> {
+        let Some(set) = &self.stopping_set else {
+            return Ok(None);
+        };
+        let sampler = self.trainer.eval_sampler()?;
+        let classes = predicted_classes(self.trainer.predict(&sampler, set.as_ref())?)?;
+        let agreement = match &self.stopping_predictions {
+            Some(previous) if previous.len() != classes.len() => {
+                return Err(ActiveError::InvalidConfig {
+                    what: "stopping set",
+                    reason: format!(
+                        "it has {} items, the run's saved predictions {}: resume with the same set",
+                        classes.len(),
+                        previous.len()
+                    ),
+                });
+            }
+            Some(previous) => Some(cohens_kappa(previous, &classes)?),
+            None => None,
+        };
+        self.stopping_predictions = Some(classes);
+        Ok(agreement)
+    }
+
     /// The class histogram of a labelled query and the model's accuracy on it beforehand.
     fn record_acquired(&self, record: &mut StepRecord, outcome: &StepOutcome) -> Result<()> {
         let classes = self.trainer.model().num_classes();
@@ -393,6 +440,7 @@ where
             records: self.records.clone(),
             weights: self.weights.clone(),
             finished: self.finished.clone(),
+            stopping_predictions: self.stopping_predictions.clone(),
         };
         RunState::new(self.active.state(), self.dataset.state(), Some(progress))
             .save(&self.state_path())

@@ -79,7 +79,10 @@ pub use plot::{Curve, plot_learning_curves};
 pub use range_scoring::score_pool_range;
 pub use record::StepRecord;
 pub use run_state::{ExperimentProgress, LoopState, RUN_STATE_FORMAT_VERSION, RunState};
-pub use stopping::{EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric};
+pub use stopping::{
+    EarlyStopping, LabellingBudget, LowAverageUncertainty, Metric, PredictionStability,
+    cohens_kappa,
+};
 pub use tasks::{RegressionPredictor, SegmentationPredictor, regression_loss, segmentation_loss};
 pub use trainer::{
     EarlyStoppingConfig, FitReport, LearningRates, LrSchedule, ModelPredictor, OptimizerConfig,

@@ -67,6 +67,13 @@ pub struct StepRecord {
     /// for this step's model (the test metrics above are the calibrated model's).
     #[serde(default)]
     pub calibration: Option<crate::CalibrationReport>,
+    /// With a stopping set ([`Experiment::with_stopping_set`](crate::Experiment::with_stopping_set)):
+    /// Cohen's kappa between this step's model's predicted classes on it and the previous
+    /// step's ([`cohens_kappa`](crate::cohens_kappa)), which
+    /// [`PredictionStability`](crate::PredictionStability) reads; `None` at the first step
+    /// and without a set (and then absent from `log.jsonl`; not in `log.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_agreement: Option<f64>,
 }
 
 impl StepRecord {

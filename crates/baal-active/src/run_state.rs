@@ -48,6 +48,11 @@ pub struct ExperimentProgress {
     pub weights: Option<String>,
     /// Why the experiment stopped, if it did.
     pub finished: Option<String>,
+    /// With a stopping set ([`Experiment::with_stopping_set`](crate::Experiment::with_stopping_set)):
+    /// the last step's model's predicted class of each of its items, which the next step's
+    /// agreement compares with (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_predictions: Option<Vec<usize>>,
 }
 
 /// Everything needed to resume a run, written atomically (see [`Checkpoint`]).

@@ -140,7 +140,7 @@ where
 
     /// The sampler of evaluations: `eval_iterations` samples with fixed masks, so that
     /// evaluations compare weights, not mask draws.
-    fn eval_sampler(&self) -> Result<McSampler> {
+    pub(crate) fn eval_sampler(&self) -> Result<McSampler> {
         Ok(McSamplerConfig::new(self.config.eval_iterations)
             .with_seed(self.config.seed)
             .init()?)

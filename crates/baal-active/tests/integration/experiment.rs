@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::common::{TinyMlp, dataset, fashion_slice, quick_config, test_label, trainer};
 use baal_active::{
     ActiveLearningLoop, EarlyStopping, Experiment, ExperimentSummary, HeuristicKind,
-    LabellingBudget, LowAverageUncertainty, Metric, StepRecord, TrainerConfig,
+    LabellingBudget, LowAverageUncertainty, Metric, PredictionStability, StepRecord, TrainerConfig,
 };
 use baal_data::{DatasetIndex, ImageItem};
 
@@ -279,6 +279,77 @@ fn every_stopping_criterion_stops_an_experiment() {
         [10, 13, 14]
     );
     assert!(summary.stop_reason.expect("stopped").contains("exhausted"));
+}
+
+#[test]
+fn prediction_stability_stops_without_labels_and_survives_a_resume() {
+    let _serial = crate::common::serial();
+    let root = tempfile::tempdir().expect("temp dir");
+    // Images of the test split, never labelled, as the stopping set.
+    let Some((_, held_out)) = fashion_slice(600, 200) else {
+        return;
+    };
+    let agreements = |records: &[StepRecord]| -> Vec<Option<f64>> {
+        records.iter().map(|r| r.prediction_agreement).collect()
+    };
+    // Every kappa is at least -1: it stops at the first step that has one to compare, the
+    // second.
+    let summary = experiment(&root.path().join("any"), HeuristicKind::Bald, config())
+        .expect("data")
+        .with_stopping_set(held_out.clone())
+        .with_criterion(PredictionStability::new(1, -1.0).expect("valid"))
+        .run()
+        .expect("run");
+    assert_eq!(summary.records.len(), 2);
+    assert_eq!(summary.records[0].prediction_agreement, None);
+    let kappa = summary.records[1].prediction_agreement.expect("compared");
+    assert!((-1.0..=1.0).contains(&kappa), "{kappa}");
+    assert!(summary.stop_reason.expect("stopped").contains("stable"));
+    // Interrupted after 2 steps and resumed, the third step compares with the second's
+    // predictions (saved with the run) as an uninterrupted run does.
+    let whole = experiment(&root.path().join("whole"), HeuristicKind::Bald, config())
+        .expect("data")
+        .with_stopping_set(held_out.clone())
+        .with_max_steps(3)
+        .run()
+        .expect("run");
+    let dir = root.path().join("resumed");
+    experiment(&dir, HeuristicKind::Bald, config())
+        .expect("data")
+        .with_stopping_set(held_out.clone())
+        .run_steps(2)
+        .expect("two steps");
+    let resumed = experiment(&dir, HeuristicKind::Bald, config())
+        .expect("data")
+        .with_stopping_set(held_out.clone())
+        .with_max_steps(3)
+        .run()
+        .expect("run");
+    assert!(agreements(&whole.records)[1..].iter().all(Option::is_some));
+    assert_eq!(agreements(&resumed.records), agreements(&whole.records));
+    // Resumed with another stopping set: an error that says so, not a kappa of other items.
+    let dir = root.path().join("switched");
+    experiment(&dir, HeuristicKind::Bald, config())
+        .expect("data")
+        .with_stopping_set(held_out.clone())
+        .run_steps(1)
+        .expect("one step");
+    let (_, other) = fashion_slice(600, 150).expect("data");
+    let err = experiment(&dir, HeuristicKind::Bald, config())
+        .expect("data")
+        .with_stopping_set(other)
+        .run_steps(1)
+        .expect_err("another set");
+    assert!(err.to_string().contains("stopping set"), "{err}");
+    // Without a set nothing is compared, and nothing is written to the log.
+    let plain = experiment(&root.path().join("plain"), HeuristicKind::Bald, config())
+        .expect("data")
+        .with_max_steps(2)
+        .run()
+        .expect("run");
+    assert_eq!(agreements(&plain.records), [None, None]);
+    let log = std::fs::read_to_string(root.path().join("plain/log.jsonl")).expect("log");
+    assert!(!log.contains("prediction_agreement"), "{log}");
 }
 
 /// An experiment whose queries wait for a person ([`PendingQueue`]), on `dataset`.
