@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes};
 use crate::error::{ActiveError, Result};
+use crate::metrics::{classification_metrics, classification_report};
 use crate::plot::{Curve, plot_learning_curves};
 use crate::record::StepRecord;
 use crate::run_state::{ExperimentProgress, RunState};
@@ -21,6 +22,9 @@ use crate::stopping::cohens_kappa;
 use crate::trainer::Trainer;
 use crate::traits::Predictor;
 use crate::traits::{ClassLabel, Classifier, StoppingCriterion};
+
+/// A user's test metric: MC probabilities `[N, C, T]` (host values), their dims, the classes.
+type TestMetric = Arc<dyn Fn(&[f32], [usize; 3], &[usize]) -> f64 + Send + Sync>;
 
 /// Why an experiment stops while its query waits for a person.
 const WAITS_FOR_LABELS: &str = "the query waits for labels";
@@ -56,6 +60,7 @@ pub struct Experiment<M: Classifier, I, L> {
     test: Arc<dyn Dataset<I>>,
     test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
     criteria: Vec<Box<dyn StoppingCriterion>>,
+    metrics: Vec<(String, TestMetric)>,
     stopping_set: Option<Arc<dyn Dataset<I>>>,
     /// The last step's predicted classes on the stopping set.
     stopping_predictions: Option<Vec<usize>>,
@@ -108,6 +113,7 @@ where
             test,
             test_label,
             criteria: Vec::new(),
+            metrics: Vec::new(),
             stopping_set: None,
             stopping_predictions: None,
             max_steps: None,
@@ -137,6 +143,35 @@ where
     pub fn with_stopping_set(mut self, set: Arc<dyn Dataset<I>>) -> Self {
         self.stopping_set = Some(set);
         self
+    }
+
+    /// Computes `metric` on the test set after each step's training and logs it under `name` in
+    /// the step's record ([`StepRecord::metrics`]), beside the built-in ones (baal's
+    /// `add_metric`). It gets what the built-in metrics get: the test set's MC probabilities
+    /// `[N, C, T]` on the host, their dims, and each item's class; so
+    /// [`classification_metrics`](crate::classification_metrics) and
+    /// [`classification_report`](crate::classification_report) are metrics of this form too.
+    /// Stopping criteria see the record, metrics included.
+    ///
+    /// For example the share of test items whose MC-averaged top class is class 0:
+    /// `experiment.with_metric("predicted_class0", |probs, [n, c, t], _| { ... })?`.
+    ///
+    /// # Errors
+    /// An empty name, or one already given.
+    pub fn with_metric(
+        mut self,
+        name: impl Into<String>,
+        metric: impl Fn(&[f32], [usize; 3], &[usize]) -> f64 + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let name = name.into();
+        if name.is_empty() || self.metrics.iter().any(|(known, _)| *known == name) {
+            return Err(ActiveError::InvalidConfig {
+                what: "metric name",
+                reason: format!("must be non-empty and unique, got {name:?}"),
+            });
+        }
+        self.metrics.push((name, Arc::new(metric)));
+        Ok(self)
     }
 
     /// Stops after `max_steps` steps (trainings) in all.
@@ -316,11 +351,17 @@ where
             }
         }
         let started = Instant::now();
-        let (metrics, report) = self.trainer.evaluate_report(
-            self.test.as_ref(),
-            self.test_label.as_ref(),
-            &REPORT_TOP_K,
-        )?;
+        // One prediction of the test set for every metric, built in or the users'.
+        let (values, dims, labels) = self
+            .trainer
+            .test_predictions(self.test.as_ref(), self.test_label.as_ref())?;
+        let metrics = classification_metrics(&values, dims, &labels)?;
+        let report = classification_report(&values, dims, &labels, &REPORT_TOP_K)?;
+        let custom = self
+            .metrics
+            .iter()
+            .map(|(name, metric)| (name.clone(), metric(&values, dims, &labels)))
+            .collect();
         let mut record = StepRecord {
             step,
             n_labelled: self.dataset.n_labelled(),
@@ -338,6 +379,7 @@ where
             train_seconds: fit.seconds,
             eval_seconds: started.elapsed().as_secs_f64(),
             prediction_agreement: self.prediction_agreement()?,
+            metrics: custom,
             ..StepRecord::default()
         };
         self.records.push(record.clone());

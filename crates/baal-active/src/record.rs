@@ -74,6 +74,10 @@ pub struct StepRecord {
     /// and without a set (and then absent from `log.jsonl`; not in `log.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction_agreement: Option<f64>,
+    /// The users' own test metrics ([`Experiment::with_metric`](crate::Experiment::with_metric)),
+    /// by name (in `log.jsonl`; absent when there are none; not in `log.csv`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 impl StepRecord {

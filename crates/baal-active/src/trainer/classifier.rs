@@ -128,7 +128,7 @@ where
 
     /// The MC predictions `[N, C, T]` that [`evaluate`](Self::evaluate) scores, on the host,
     /// with the test labels.
-    fn test_predictions(
+    pub(crate) fn test_predictions(
         &self,
         test: &dyn Dataset<I>,
         label_of: &dyn Fn(&I) -> usize,

@@ -352,6 +352,70 @@ fn prediction_stability_stops_without_labels_and_survives_a_resume() {
     assert!(!log.contains("prediction_agreement"), "{log}");
 }
 
+/// Accuracy of the MC-averaged predictions, worked out here from what a metric is given.
+fn accuracy_by_hand(probs: &[f32], [n, c, t]: [usize; 3], labels: &[usize]) -> f64 {
+    let mean = |item: usize, class: usize| -> f32 {
+        (0..t)
+            .map(|s| probs[(item * c + class) * t + s])
+            .sum::<f32>()
+            / t as f32
+    };
+    let right = (0..n)
+        .filter(|&item| {
+            let best = (0..c)
+                .max_by(|&a, &b| mean(item, a).total_cmp(&mean(item, b)))
+                .expect("classes");
+            best == labels[item]
+        })
+        .count();
+    right as f64 / n as f64
+}
+
+#[test]
+fn users_metrics_are_computed_on_the_test_predictions_and_logged_each_step() {
+    let _serial = crate::common::serial();
+    let root = tempfile::tempdir().expect("temp dir");
+    let Some(run) = experiment(&root.path().join("metrics"), HeuristicKind::Bald, config()) else {
+        return;
+    };
+    let summary = run
+        .with_metric("accuracy_by_hand", accuracy_by_hand)
+        .expect("new name")
+        .with_metric("test_items", |_, [n, _, _], _| n as f64)
+        .expect("new name")
+        .with_max_steps(2)
+        .run()
+        .expect("run");
+    for record in &summary.records {
+        // The metric saw the predictions the built-in accuracy was computed from.
+        assert!(
+            (record.metrics["accuracy_by_hand"] - record.test_accuracy).abs() < 1e-9,
+            "{:?} vs {}",
+            record.metrics,
+            record.test_accuracy
+        );
+        assert_eq!(record.metrics["test_items"], 100.0);
+    }
+    let log = std::fs::read_to_string(root.path().join("metrics/log.jsonl")).expect("log");
+    let lines: Vec<StepRecord> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a record"))
+        .collect();
+    assert_eq!(lines[1].metrics, summary.records[1].metrics);
+    // Names are unique and non-empty.
+    for (first, second) in [("a", "a"), ("a", "")] {
+        let Err(err) = experiment(&root.path().join("bad"), HeuristicKind::Bald, config())
+            .expect("data")
+            .with_metric(first, |_, _, _| 0.0)
+            .expect("first")
+            .with_metric(second, |_, _, _| 0.0)
+        else {
+            panic!("{second:?} after {first:?} was accepted");
+        };
+        assert!(err.to_string().contains("metric name"), "{err}");
+    }
+}
+
 /// An experiment whose queries wait for a person ([`PendingQueue`]), on `dataset`.
 fn pending_experiment(
     dir: &Path,
