@@ -162,6 +162,14 @@ where
                 ),
             });
         }
+        if self.snapshots > 0 {
+            return Err(ActiveError::InvalidConfig {
+                what: "snapshots",
+                reason: "fit_batches trains every member on the batches given; a snapshot \
+                         ensemble's members come from one training: use fit"
+                    .into(),
+            });
+        }
         let rates = self.config.learning_rates_over(batches.len())?;
         let seed = self.start_fit();
         let mut models = Vec::with_capacity(self.models.len());
@@ -248,10 +256,20 @@ where
         let seed = self.start_fit();
         let mut models = Vec::with_capacity(self.models.len());
         let mut reports = Vec::with_capacity(self.models.len());
-        for (member, model) in self.models.iter().enumerate() {
-            let (model, report) = self.fit_member(model.clone(), &items, seed, member)?;
+        if self.snapshots > 0 {
+            // One training; the trained model first, then the earlier snapshots.
+            let (model, report, mut snapshots) =
+                self.fit_member(self.models[0].clone(), &items, seed, 0, self.snapshots)?;
+            snapshots.pop(); // the trained model itself
             models.push(model);
+            models.extend(snapshots);
             reports.push(report);
+        } else {
+            for (member, model) in self.models.iter().enumerate() {
+                let (model, report, _) = self.fit_member(model.clone(), &items, seed, member, 1)?;
+                models.push(model);
+                reports.push(report);
+            }
         }
         self.models = models;
         let mut report = FitReport::of_members(reports, started.elapsed().as_secs_f64());
@@ -263,14 +281,18 @@ where
     }
 
     /// Trains member `member` (starting from `model`) on `items` in fit `fit_seed`: shuffled
-    /// passes, early stopping when configured.
+    /// passes, early stopping when configured. With `cycles` ≥ 2 (a snapshot ensemble) the
+    /// fit's steps split into that many equal parts, each running the learning-rate schedule
+    /// over its own length, and the model at the end of each part comes back too (the last
+    /// is the trained model); with 1, none.
     fn fit_member(
         &self,
         mut model: M,
         items: &[(I, M::Target)],
         fit_seed: u64,
         member: usize,
-    ) -> Result<(M, FitReport)> {
+        cycles: usize,
+    ) -> Result<(M, FitReport, Vec<M>)> {
         let started = Instant::now();
         let n = items.len();
         let mut optimizer = self.start_member(fit_seed, member, n);
@@ -278,7 +300,20 @@ where
         let batch_size = self.config.batch_size.min(n);
         let steps_per_pass = n.div_ceil(batch_size);
         let total_steps = self.config.gradient_steps(n);
-        let rates = self.config.learning_rates_over(total_steps)?;
+        if total_steps < cycles {
+            return Err(ActiveError::InvalidConfig {
+                what: "snapshots",
+                reason: format!(
+                    "a fit of {total_steps} gradient steps cannot keep {cycles} snapshots: raise \
+                     min_gradient_steps or take fewer snapshots"
+                ),
+            });
+        }
+        // Part `c` ends after step `ends[c]`; each runs the schedule over its own length.
+        let ends: Vec<usize> = (1..=cycles).map(|c| total_steps * c / cycles).collect();
+        let (mut cycle, mut cycle_start) = (0, 0);
+        let mut rates = self.config.learning_rates_over(ends[0])?;
+        let mut snapshots = Vec::new();
         let mut best = BestWeights::new(self.config.early_stopping.as_ref(), steps_per_pass);
         let progress = self.progress.start("training", total_steps, "steps");
         let mut order: Vec<usize> = (0..n).collect();
@@ -291,11 +326,19 @@ where
                 if step == total_steps || best.stopped {
                     break;
                 }
-                let (next, loss) =
-                    self.train_step(model, &mut optimizer, items, batch, rates.at(step));
+                let rate = rates.at(step - cycle_start);
+                let (next, loss) = self.train_step(model, &mut optimizer, items, batch, rate);
                 model = next;
                 losses.push(loss);
                 step += 1;
+                if cycles > 1 && step == ends[cycle] {
+                    snapshots.push(model.clone());
+                    if cycle + 1 < cycles {
+                        cycle_start = step;
+                        cycle += 1;
+                        rates = self.config.learning_rates_over(ends[cycle] - cycle_start)?;
+                    }
+                }
                 if best.due(step) {
                     best.check(self, &model, step)?;
                 }
@@ -318,7 +361,7 @@ where
             validation,
             calibration: None,
         };
-        Ok((model, report))
+        Ok((model, report, snapshots))
     }
 }
 
@@ -434,6 +477,90 @@ mod tests {
         }
         // And a fit's idle weight with it is Adam's without decay: untouched.
         assert_eq!(idle_after(config.with_batch_size(8).with_epochs(2)), IDLE);
+    }
+
+    /// `idle` of each member after one fit of a snapshot ensemble of `snapshots` on 8
+    /// labels, trained with `config`.
+    fn snapshot_idles(config: TrainerConfig, snapshots: usize) -> Vec<Vec<f32>> {
+        let device = Device::default();
+        let mut data = dataset(16);
+        data.label_randomly(8).expect("labels");
+        let mut trainer =
+            Trainer::snapshot_ensemble(Probe::new(&device), snapshots, &device, batcher(), config)
+                .expect("valid");
+        let report = trainer.fit(&data.labelled()).expect("fit");
+        assert_eq!(
+            report.gradient_steps, 4,
+            "one training, not one per snapshot"
+        );
+        trainer.members().iter().map(Probe::idle).collect()
+    }
+
+    fn close(got: &[f32], expected: f64) {
+        for (value, initial) in got.iter().zip(IDLE) {
+            let want = f64::from(initial) * expected;
+            assert!((f64::from(*value) - want).abs() < 1e-6, "{got:?} vs {want}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_ensemble_keeps_the_model_at_the_end_of_each_part_of_one_fit() {
+        let (lr, wd) = (0.1, 0.5);
+        // 4 steps, 2 snapshots: after step 2, and the trained model after step 4. AdamW
+        // shrinks the idle weight by 1 - lr wd a step, which dates each snapshot.
+        let idles = snapshot_idles(four_steps(OptimizerConfig::adamw(lr, wd as f32)), 2);
+        assert_eq!(idles.len(), 2);
+        let step = 1.0 - lr * wd;
+        close(&idles[0], step.powi(4)); // the trained model first
+        close(&idles[1], step.powi(2));
+        // The cosine restarts in each part of 2 steps: rates lr, lr/2, then again.
+        let cosine = four_steps(OptimizerConfig::adamw(lr, wd as f32))
+            .with_lr_schedule(LrSchedule::Cosine { min_lr: 0.0 });
+        let idles = snapshot_idles(cosine, 2);
+        let part = (1.0 - lr * wd) * (1.0 - lr / 2.0 * wd);
+        close(&idles[0], part * part);
+        close(&idles[1], part);
+        // 4 snapshots of 4 steps: one a step.
+        let idles = snapshot_idles(four_steps(OptimizerConfig::adamw(lr, wd as f32)), 4);
+        for (member, steps) in idles.iter().zip([4, 1, 2, 3]) {
+            close(member, step.powi(steps));
+        }
+    }
+
+    #[test]
+    fn snapshot_ensembles_predict_with_every_snapshot_and_refuse_what_they_cannot_do() {
+        let device = Device::default();
+        let config = four_steps(OptimizerConfig::adamw(0.1, 0.1));
+        let build = |snapshots, config: TrainerConfig| {
+            Trainer::snapshot_ensemble(Probe::new(&device), snapshots, &device, batcher(), config)
+        };
+        let err = build(1, config.clone()).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("at least 2")));
+        let early = config
+            .clone()
+            .with_early_stopping(Some(crate::EarlyStoppingConfig::new(2)));
+        let err = build(2, early).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("early stopping")));
+        // A fit of 4 steps cannot keep 5 snapshots.
+        let mut data = dataset(16);
+        data.label_randomly(8).expect("labels");
+        let mut five = build(5, config.clone()).expect("valid");
+        let err = five.fit(&data.labelled()).expect_err("too few steps");
+        assert!(err.to_string().contains("5 snapshots"), "{err}");
+        let err = five
+            .fit_batches(&data.labelled(), &[vec![0]])
+            .expect_err("one training");
+        assert!(err.to_string().contains("snapshot"), "{err}");
+        // Each of 3 snapshots is one sample of the posterior (MC off), as an ensemble's members.
+        let mut three = build(3, config.with_min_gradient_steps(6)).expect("valid");
+        assert_eq!(three.snapshots(), 3);
+        three.fit(&data.labelled()).expect("fit");
+        let sampler = baal_bayesian::McSamplerConfig::new(7)
+            .init()
+            .expect("valid");
+        let probs =
+            crate::Predictor::predict(&three, &sampler, &dataset(5).pool()).expect("predicts");
+        assert_eq!(probs.dims(), [5, 2, 3]);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct Trainer<M: Trainable, I> {
     fits: u64,
     validation: Option<Validation<M, I>>,
     progress: ProgressSink,
+    /// A snapshot ensemble's snapshots per fit ([`Trainer::snapshot_ensemble`]); 0 otherwise.
+    snapshots: usize,
 }
 
 /// Fits a classifier's calibration map after a fit; returns its report.
@@ -128,7 +130,54 @@ where
             fits: 0,
             validation: None,
             progress: ProgressSink::none(),
+            snapshots: 0,
         })
+    }
+
+    /// A snapshot ensemble of `model` (Huang et al. 2017; baal's `add_checkpoint` called along
+    /// one training, in one call): each fit trains one model and keeps it at the ends of
+    /// `snapshots` equal parts of the fit's gradient steps, the last being the trained model;
+    /// the learning-rate schedule (and warm-up) starts again in each part, so with
+    /// [`LrSchedule::Cosine`] every part anneals the rate and restarts it (the paper's cyclic
+    /// cosine), and with a constant rate the snapshots are plain checkpoints. The optimizer's
+    /// state carries over. The snapshots then predict as an ensemble's members do (see
+    /// [`Trainer::with_ensemble_mc`]), at the cost of one training; [`model`](Self::model)
+    /// is the trained model and [`members`](Self::members) lists it first, then the earlier
+    /// snapshots in order.
+    ///
+    /// # Errors
+    /// Fewer than 2 snapshots, early stopping (which would keep other weights than the
+    /// snapshots'), or an invalid configuration. A fit of fewer gradient steps than snapshots
+    /// is an error when it runs.
+    pub fn snapshot_ensemble(
+        model: M,
+        snapshots: usize,
+        device: &Device,
+        batcher: InputBatcher<I, M::Input>,
+        config: TrainerConfig,
+    ) -> Result<Self> {
+        if snapshots < 2 {
+            return Err(ActiveError::InvalidConfig {
+                what: "snapshots",
+                reason: format!("a snapshot ensemble needs at least 2 snapshots, got {snapshots}"),
+            });
+        }
+        if config.early_stopping.is_some() {
+            return Err(ActiveError::InvalidConfig {
+                what: "snapshots",
+                reason: "early stopping keeps the best weights, not the snapshots': use one or \
+                         the other"
+                    .into(),
+            });
+        }
+        let mut trainer = Self::ensemble(vec![model; snapshots], device, batcher, config)?;
+        trainer.snapshots = snapshots;
+        Ok(trainer)
+    }
+
+    /// The snapshots a fit keeps (a [snapshot ensemble](Self::snapshot_ensemble)'s), or 0.
+    pub fn snapshots(&self) -> usize {
+        self.snapshots
     }
 
     /// How the members of an ensemble predict: `false` (the default, baal's
