@@ -149,6 +149,10 @@ pub enum HeuristicError {
     /// Reading a tensor back from the device failed.
     #[error("reading a tensor from the device failed: {0}")]
     Read(String),
+    /// An [`EmbeddingSource`](crate::EmbeddingSource) could not read a chunk (a file that
+    /// changed or cannot be read).
+    #[error("reading embeddings failed: {0}")]
+    SourceRead(String),
 }
 
 impl HeuristicError {

@@ -200,6 +200,8 @@ pub struct NpyRows {
     width: usize,
     row_elements: usize,
     next_row: usize,
+    /// Where the data starts in the file.
+    data_start: u64,
 }
 
 impl NpyRows {
@@ -263,6 +265,7 @@ impl NpyRows {
             shape: header.shape,
             width,
             next_row: 0,
+            data_start: header.data_start as u64,
         })
     }
 
@@ -284,6 +287,28 @@ impl NpyRows {
     /// The name of the element type: `f32` or `f64`.
     pub fn dtype_name(&self) -> &'static str {
         if self.width == 4 { "f32" } else { "f64" }
+    }
+
+    /// Moves to row `row`: the next read starts there (for reading chunks out of order).
+    ///
+    /// # Errors
+    /// A row past the end, or a file that cannot be sought.
+    pub fn seek_row(&mut self, row: usize) -> Result<()> {
+        if row > self.rows() {
+            return Err(DataError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("row {row} is past the {} rows of the array", self.rows()),
+            });
+        }
+        let offset = self.data_start + (row * self.row_elements * self.width) as u64;
+        std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(offset)).map_err(
+            |source| DataError::Io {
+                path: self.path.clone(),
+                source,
+            },
+        )?;
+        self.next_row = row;
+        Ok(())
     }
 
     /// Reads the next `rows` rows (fewer at the end) as `f32`, in C order; `None` once every
@@ -824,6 +849,21 @@ mod tests {
             );
         }
         assert_eq!(read, vec![2, 2, 1]);
+        // Rows out of order: back to row 3, then row 1, then past the end.
+        rows.seek_row(3).expect("in range");
+        assert_eq!(
+            rows.read_f32(1).expect("reads"),
+            Some(values[18..24].to_vec())
+        );
+        assert_eq!(rows.next_row(), 4);
+        rows.seek_row(1).expect("in range");
+        assert_eq!(
+            rows.read_f32(2).expect("reads"),
+            Some(values[6..18].to_vec())
+        );
+        rows.seek_row(5).expect("the end");
+        assert_eq!(rows.read_f32(1).expect("reads"), None);
+        assert!(rows.seek_row(6).is_err());
         // f64 rows are narrowed.
         let doubles: Vec<u8> = [0.25f64, 4.0]
             .iter()

@@ -317,7 +317,9 @@ fn checked_heuristic(args: &ScoreArgs) -> Result<Box<dyn Heuristic>, ScoreError>
 /// A scoring error by exit code: a failed read (1) or predictions that are not valid (2).
 pub fn scoring_error(e: HeuristicError) -> ScoreError {
     match e {
-        HeuristicError::Read(_) => ScoreError::Failed(e.to_string()),
+        HeuristicError::Read(_) | HeuristicError::SourceRead(_) => {
+            ScoreError::Failed(e.to_string())
+        }
         other => ScoreError::Input(other.to_string()),
     }
 }
