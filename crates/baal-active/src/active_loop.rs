@@ -483,17 +483,7 @@ where
         let mean_uncertainty = scores
             .is_some()
             .then(|| self.oriented_mean(&selection.pool_scores));
-        let query = selection
-            .positions
-            .iter()
-            .map(|&position| pool.dataset_index(position))
-            .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
-        Ok(RankedQuery {
-            selection,
-            query,
-            mean_uncertainty,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        RankedQuery::new(pool, selection, mean_uncertainty, started)
     }
 
     /// The select phase of a heuristic that selects by embeddings (Coreset, BADGE): the
@@ -539,17 +529,7 @@ where
             input = input.with_probabilities(probabilities);
         }
         let selection = self.heuristic.select_with_embeddings(&input, k)?;
-        let query = selection
-            .positions
-            .iter()
-            .map(|&position| pool.dataset_index(position))
-            .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
-        Ok(RankedQuery {
-            selection,
-            query,
-            mean_uncertainty: None,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        RankedQuery::new(pool, selection, None, started)
     }
 
     /// Writes what the heuristic saw at this step into the uncertainty folder, if one is set.
@@ -633,6 +613,28 @@ struct RankedQuery {
     mean_uncertainty: Option<f64>,
     /// Seconds spent ranking.
     seconds: f64,
+}
+
+impl RankedQuery {
+    /// The query of `selection` (positions in `pool`), ranked since `started`.
+    fn new<I: Send + Sync>(
+        pool: &PoolView<I>,
+        selection: Selection,
+        mean_uncertainty: Option<f64>,
+        started: Instant,
+    ) -> Result<Self> {
+        let query = selection
+            .positions
+            .iter()
+            .map(|&position| pool.dataset_index(position))
+            .collect::<baal_data::Result<Vec<DatasetIndex>>>()?;
+        Ok(Self {
+            selection,
+            query,
+            mean_uncertainty,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 impl StepOutcome {

@@ -6,7 +6,8 @@ use burn::data::dataset::Dataset;
 use burn::tensor::Tensor;
 
 use crate::error::BayesianError;
-use crate::model::{McBatch, StochasticModel};
+use crate::model::StochasticModel;
+use crate::sampler::read_batch;
 
 /// Embeds every item of `dataset` with `model` ([`StochasticModel::embed`]: the input of its
 /// last linear layer, every stochastic layer off), `batch_size` items per forward pass, and
@@ -71,25 +72,7 @@ where
     }
     for start in (0..len).step_by(batch_size) {
         let end = (start + batch_size).min(len);
-        let items = (start..end)
-            .map(|dataset_index| {
-                dataset
-                    .get(dataset_index)
-                    .map_err(|error| BayesianError::DatasetItem {
-                        dataset_index,
-                        message: error.to_string(),
-                    })
-            })
-            .collect::<crate::Result<Vec<I>>>()?;
-        let input = batcher(items);
-        if input.batch_size() != end - start {
-            return Err(BayesianError::ShapeMismatch {
-                what: "batcher output",
-                expected: format!("a batch of {} items (dataset {start}..{end})", end - start),
-                got: vec![input.batch_size()],
-            }
-            .into());
-        }
+        let input = read_batch(dataset, start..end, &mut batcher)?;
         let embeddings = model.embed(input).ok_or(BayesianError::NoEmbeddings)?;
         if embeddings.dims()[0] != end - start {
             return Err(BayesianError::ShapeMismatch {

@@ -375,25 +375,7 @@ impl McSampler {
         let progress = self.progress.start("MC sampling", len, "items");
         for start in (0..len).step_by(batch_size) {
             let end = (start + batch_size).min(len);
-            let items = (start..end)
-                .map(|dataset_index| {
-                    dataset
-                        .get(dataset_index)
-                        .map_err(|error| BayesianError::DatasetItem {
-                            dataset_index,
-                            message: error.to_string(),
-                        })
-                })
-                .collect::<crate::Result<Vec<I>>>()?;
-            let input = batcher(items);
-            if input.batch_size() != end - start {
-                return Err(BayesianError::ShapeMismatch {
-                    what: "batcher output",
-                    expected: format!("a batch of {} items (dataset {start}..{end})", end - start),
-                    got: vec![input.batch_size()],
-                }
-                .into());
-            }
+            let input = read_batch(dataset, start..end, &mut batcher)?;
             let keys = match &self.item_keys {
                 Some(keys) => keys[start..end].to_vec(),
                 None => (start..end).collect(),
@@ -411,4 +393,40 @@ impl McSampler {
 enum HeadInput<M: StochasticModel> {
     Features(M::Features),
     Input(M::Input),
+}
+
+/// Items `range` of `dataset` through `batcher`, checked to be a batch of that many items.
+///
+/// # Errors
+/// An item that cannot be read, or a batcher output of another number of items.
+pub(crate) fn read_batch<I, E, D, B>(
+    dataset: &D,
+    range: Range<usize>,
+    batcher: &mut impl FnMut(Vec<I>) -> B,
+) -> crate::Result<B>
+where
+    D: Dataset<I, E> + ?Sized,
+    E: std::error::Error + Send + Sync + 'static,
+    B: McBatch,
+{
+    let (start, end) = (range.start, range.end);
+    let items = range
+        .map(|dataset_index| {
+            dataset
+                .get(dataset_index)
+                .map_err(|error| BayesianError::DatasetItem {
+                    dataset_index,
+                    message: error.to_string(),
+                })
+        })
+        .collect::<crate::Result<Vec<I>>>()?;
+    let input = batcher(items);
+    if input.batch_size() != end - start {
+        return Err(BayesianError::ShapeMismatch {
+            what: "batcher output",
+            expected: format!("a batch of {} items (dataset {start}..{end})", end - start),
+            got: vec![input.batch_size()],
+        });
+    }
+    Ok(input)
 }
