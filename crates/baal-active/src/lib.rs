@@ -11,7 +11,8 @@
 //!   or [`PendingQueue`] for labels given later by a person), checkpoint. Any [`Predictor`]
 //!   works, so a model trained with burn-train's `Learner` plugs in through
 //!   [`ModelPredictor`].
-//! - [`StoppingCriterion`]s: [`LabellingBudget`], [`LowAverageUncertainty`], [`EarlyStopping`].
+//! - [`StoppingCriterion`]s: [`LabellingBudget`], [`LowAverageUncertainty`], [`EarlyStopping`],
+//!   [`PredictionStability`] (without labels).
 //! - [`score_pool_range`] scores one contiguous range of a pool, its MC masks keyed by dataset
 //!   indices: one shard of a pool split across processes (the shard files, their manifest and
 //!   the merge belong to the tool, in the facade's `baal::shard`).

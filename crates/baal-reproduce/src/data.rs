@@ -29,6 +29,9 @@ pub struct LoadedData {
     pub validation: NormalizedImages,
     /// Test images.
     pub test: NormalizedImages,
+    /// Unlabelled training images held out of the pool as the stopping set (empty when the
+    /// profile holds none out).
+    pub stopping: NormalizedImages,
 }
 
 /// The random generator of a fixed seed.
@@ -71,9 +74,11 @@ pub fn load_data(
         .into());
     }
     let pool_size = profile.pool_size.unwrap_or(0);
-    if profile.validation_size + pool_size > train.len() {
+    let stopping_size = profile.stopping_set.unwrap_or(0);
+    if profile.validation_size + pool_size + stopping_size > train.len() {
         return Err(format!(
-            "{} validation and {pool_size} pool images asked for, but the training set has {}",
+            "{} validation, {pool_size} pool and {stopping_size} stopping-set images asked \
+             for, but the training set has {}",
             profile.validation_size,
             train.len()
         )
@@ -89,6 +94,12 @@ pub fn load_data(
         Some(size) => rest[..size].to_vec(),
         None => rest.to_vec(),
     };
+    // The stopping set: the images after the pool's in the same shuffle (never labelled).
+    let mut stopping = match profile.pool_size {
+        Some(size) => rest[size..size + stopping_size].to_vec(),
+        None => Vec::new(),
+    };
+    stopping.sort_unstable();
     if let Some(imbalance) = &profile.imbalance {
         pool = with_rare_classes(&pool, train.labels(), imbalance)?;
     }
@@ -112,6 +123,7 @@ pub fn load_data(
         pool,
         validation: NormalizedImages::select(&train, &validation, &normalization)?,
         test: NormalizedImages::select(&test, &test_positions, &normalization)?,
+        stopping: NormalizedImages::select(&train, &stopping, &normalization)?,
     })
 }
 

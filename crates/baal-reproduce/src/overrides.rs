@@ -178,6 +178,12 @@ pub struct ProfileOverrides {
     /// profile's, every label). Pair it with --reset-weights false to fine-tune.
     #[arg(long)]
     pub last_active_steps: Option<usize>,
+    /// Hold out this many more training images, unlabelled, as a stopping set: each step
+    /// logs how far successive models agree on them (Cohen's kappa), and the summary says
+    /// where stopping on that agreement would have stopped; 0: none (default: the
+    /// profile's, none). Needs a pool size.
+    #[arg(long)]
+    pub stopping_set: Option<usize>,
     /// Reset the weights before each fit (default: the profile's, true); false keeps
     /// training the previous step's model.
     #[arg(long)]
@@ -287,6 +293,7 @@ impl ProfileOverrides {
         set(&mut trainer.warmup_steps, self.warmup_steps.as_ref());
         set(&mut trainer.reset_weights, self.reset_weights.as_ref());
         set_nonzero(&mut profile.last_active_steps, self.last_active_steps);
+        set_nonzero(&mut profile.stopping_set, self.stopping_set);
         set(
             &mut profile.consistent_samples,
             self.consistent_samples.as_ref(),

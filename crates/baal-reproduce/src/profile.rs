@@ -136,6 +136,12 @@ pub struct Profile {
     /// `last_active_steps`; the initial labels are step 1); `None`: every label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_steps: Option<usize>,
+    /// Training images held out of the pool, unlabelled, as the stopping set of
+    /// [`Experiment::with_stopping_set`](baal::active::Experiment::with_stopping_set): each
+    /// step logs the agreement of successive models on them, and the summary says where
+    /// stopping on it would have stopped (needs a pool size); `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_set: Option<usize>,
 }
 
 /// The classes an imbalanced pool makes rare, and how rare.
@@ -346,6 +352,13 @@ impl Profile {
                 "early stopping needs a validation set: set --validation-size above 0".into(),
             );
         }
+        if self.stopping_set.is_some() && self.pool_size.is_none() {
+            return Err(
+                "a stopping set is held out of the training images the pool leaves: set \
+                 --pool-size"
+                    .into(),
+            );
+        }
         if self.last_active_steps == Some(0) {
             return Err("--last-active-steps must be at least 1 (or left out: every label)".into());
         }
@@ -394,6 +407,7 @@ impl Profile {
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
                 last_active_steps: None,
+                stopping_set: None,
             }
         } else {
             Self {
@@ -420,6 +434,7 @@ impl Profile {
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
                 last_active_steps: None,
+                stopping_set: None,
             }
         }
     }
@@ -458,6 +473,7 @@ impl Profile {
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
                 last_active_steps: None,
+                stopping_set: None,
             }
         } else {
             Self {
@@ -490,6 +506,7 @@ impl Profile {
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
                 last_active_steps: None,
+                stopping_set: None,
             }
         }
     }
@@ -567,6 +584,7 @@ impl Profile {
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
                 last_active_steps: None,
+                stopping_set: None,
             }
         } else {
             Self {
@@ -601,6 +619,7 @@ impl Profile {
                 seed_per_class: None,
                 metric: SummaryMetric::Accuracy,
                 last_active_steps: None,
+                stopping_set: None,
             }
         }
     }

@@ -248,6 +248,9 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     .with_criterion(LabellingBudget {
         max_labelled: profile.max_labelled,
     });
+    if !data.stopping.is_empty() {
+        experiment = experiment.with_stopping_set(Arc::new(data.stopping.clone()));
+    }
     let tag = format!("[{} seed {}]", settings.heuristic, seeds.seed());
     if experiment.resumed() {
         eprintln!("{tag} resuming after step {}", experiment.records().len());

@@ -3,13 +3,15 @@
 //! random's, paired by seed), with rare classes `rare-picks.svg` (their share of each step's
 //! picks), and `summary.md` (labels to each target, paired differences to random with 95%
 //! intervals, what each heuristic acquired, time per step; with rare classes their recall and
-//! the labels each heuristic needed to reach random's final score).
+//! the labels each heuristic needed to reach random's final score; with a stopping set where
+//! stopping on the agreement of successive models would have stopped).
 //!
-//! One part a module: `tables` (the summary's tables), `plots` (the SVG files) and
-//! `rare` (what an imbalanced pool adds).
+//! One part a module: `tables` (the summary's tables), `plots` (the SVG files), `rare`
+//! (what an imbalanced pool adds) and `stopping` (what a stopping set adds).
 
 mod plots;
 mod rare;
+mod stopping;
 mod tables;
 
 use std::fmt::Write as _;
@@ -124,6 +126,7 @@ pub fn write_results(
         plots::plot_rare_picks(out, dataset, profile, imbalance, results)?;
         files.push_str(", `rare-picks.svg`");
     }
+    stopping::write_stopping(&mut md, profile, results)?;
     tables::write_acquisitions(&mut md, profile, results)?;
     tables::write_times(&mut md, profile, results)?;
     writeln!(

@@ -391,6 +391,57 @@ fn a_tiny_calibrated_ensemble_reproduction_reports_its_posterior_and_metrics() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn a_stopping_set_is_held_out_after_the_pool_and_reported() {
+    let _serial = serial();
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let mut profile = tiny_profile();
+    profile.name = "tiny-stopping".into();
+    profile.pool_size = Some(2000);
+    profile.stopping_set = Some(100);
+    profile.check().expect("valid");
+    // The set comes after the pool in the same shuffle: the pool is the one without it.
+    let with = baal_reproduce::load_data(DatasetName::FashionMnist, &profile, None).expect("loads");
+    let mut plain = profile.clone();
+    plain.stopping_set = None;
+    let without =
+        baal_reproduce::load_data(DatasetName::FashionMnist, &plain, None).expect("loads");
+    assert_eq!(with.pool.labels(), without.pool.labels());
+    assert_eq!(
+        (
+            with.stopping.labels().len(),
+            without.stopping.labels().len()
+        ),
+        (100, 0)
+    );
+    let dir = temp_dir("tiny-stopping");
+    let summary = run(&profile, &dir, 3).expect("runs");
+    assert!(
+        summary.contains("## Stopping without labels (prediction stability)")
+            && summary.contains("on 100 held-out unlabelled images"),
+        "{summary}"
+    );
+    for heuristic in ["bald", "random"] {
+        for threshold in ["0.90", "0.95", "0.99"] {
+            let row = format!("| {heuristic} | {threshold} | ");
+            assert!(summary.contains(&row), "{row}: {summary}");
+        }
+    }
+    // Without one, no section; and a stopping set needs a pool size to be held out of.
+    plain.name = "tiny-no-stopping".into();
+    let dir_plain = temp_dir("tiny-no-stopping");
+    let summary = run(&plain, &dir_plain, 3).expect("runs");
+    assert!(!summary.contains("Stopping without labels"), "{summary}");
+    let mut no_pool_size = profile.clone();
+    no_pool_size.pool_size = None;
+    let err = no_pool_size.check().expect_err("no pool size").to_string();
+    assert!(err.contains("--pool-size"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&dir_plain).ok();
+}
+
 /// Class counts of `labels`.
 fn counts(labels: &[u8]) -> Vec<usize> {
     let mut counts = vec![0; 10];
