@@ -94,6 +94,33 @@ pub(super) fn write_stopping(
         }
     }
     writeln!(md)?;
+    writeln!(
+        md,
+        "How far successive models agree, the mean kappa of a run's first 3 agreements and of \
+         its last 3 (mean ± std over seeds):\n"
+    )?;
+    writeln!(md, "| heuristic | first 3 steps | last 3 steps |")?;
+    writeln!(md, "|---|---|---|")?;
+    for &heuristic in &profile.heuristics {
+        let (mut first, mut last) = (Vec::new(), Vec::new());
+        for (_, records) in results.of(heuristic) {
+            let agreements: Vec<f64> = records
+                .iter()
+                .filter_map(|r| r.prediction_agreement)
+                .collect();
+            if agreements.len() >= 3 {
+                first.push(agreements[..3].iter().sum::<f64>() / 3.0);
+                last.push(agreements[agreements.len() - 3..].iter().sum::<f64>() / 3.0);
+            }
+        }
+        writeln!(
+            md,
+            "| {heuristic} | {} | {} |",
+            cell(&first, 3),
+            cell(&last, 3)
+        )?;
+    }
+    writeln!(md)?;
     Ok(())
 }
 

@@ -429,6 +429,10 @@ fn a_stopping_set_is_held_out_after_the_pool_and_reported() {
             assert!(summary.contains(&row), "{row}: {summary}");
         }
     }
+    assert!(
+        summary.contains("| heuristic | first 3 steps | last 3 steps |"),
+        "{summary}"
+    );
     // Without one, no section; and a stopping set needs a pool size to be held out of.
     plain.name = "tiny-no-stopping".into();
     let dir_plain = temp_dir("tiny-no-stopping");
