@@ -179,9 +179,10 @@ pub fn initialised<M: Module>(model: M) -> M {
     model
 }
 
-/// Which approximate posterior a run samples: the model's MC layers, or a deep ensemble
-/// (with or without MC sampling of each member). Written `mc`, `ensemble:E` or
-/// `ensemble:E+mc` on command lines (`cargo xtask reproduce --posterior ensemble:5`).
+/// Which approximate posterior a run samples: the model's MC layers, a deep ensemble, or the
+/// snapshots of one training (each with or without MC sampling of each member). Written `mc`,
+/// `ensemble:E`, `ensemble:E+mc`, `snapshots:K` or `snapshots:K+mc` on command lines
+/// (`cargo xtask reproduce --posterior ensemble:5`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Posterior {
@@ -196,14 +197,32 @@ pub enum Posterior {
         /// prediction.
         mc: bool,
     },
+    /// `snapshots` models from one training ([`Trainer::snapshot_ensemble`](crate::Trainer::snapshot_ensemble)).
+    Snapshots {
+        /// Number of snapshots `K`, at least 2.
+        snapshots: usize,
+        /// Each snapshot draws `T` MC samples (`K × T` in all) instead of one deterministic
+        /// prediction.
+        mc: bool,
+    },
 }
 
 impl Posterior {
-    /// Number of models to train: `E` for an ensemble, 1 otherwise.
+    /// Number of models to build and train: `E` for an ensemble, 1 otherwise (the snapshots
+    /// come from one training).
     pub fn members(&self) -> usize {
+        match self {
+            Self::Mc | Self::Snapshots { .. } => 1,
+            Self::Ensemble { members, .. } => *members,
+        }
+    }
+
+    /// Number of models that predict: `E`, `K` snapshots, or 1.
+    pub fn predictors(&self) -> usize {
         match self {
             Self::Mc => 1,
             Self::Ensemble { members, .. } => *members,
+            Self::Snapshots { snapshots, .. } => *snapshots,
         }
     }
 
@@ -211,7 +230,7 @@ impl Posterior {
     pub fn samples_members(&self) -> bool {
         match self {
             Self::Mc => true,
-            Self::Ensemble { mc, .. } => *mc,
+            Self::Ensemble { mc, .. } | Self::Snapshots { mc, .. } => *mc,
         }
     }
 }
@@ -222,6 +241,9 @@ impl std::fmt::Display for Posterior {
             Self::Mc => f.write_str("mc"),
             Self::Ensemble { members, mc: false } => write!(f, "ensemble:{members}"),
             Self::Ensemble { members, mc: true } => write!(f, "ensemble:{members}+mc"),
+            Self::Snapshots { snapshots, mc } => {
+                write!(f, "snapshots:{snapshots}{}", if *mc { "+mc" } else { "" })
+            }
         }
     }
 }
@@ -237,10 +259,18 @@ impl std::str::FromStr for Posterior {
         if text == "mc" {
             return Ok(Self::Mc);
         }
-        let Some(rest) = text.strip_prefix("ensemble:") else {
-            return Err(bad(format!(
-                "expected `mc`, `ensemble:E` or `ensemble:E+mc`, got `{text}`"
-            )));
+        let (rest, snapshots) = match (
+            text.strip_prefix("ensemble:"),
+            text.strip_prefix("snapshots:"),
+        ) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Err(bad(format!(
+                    "expected `mc`, `ensemble:E`, `ensemble:E+mc`, `snapshots:K` or \
+                     `snapshots:K+mc`, got `{text}`"
+                )));
+            }
         };
         let (count, mc) = match rest.strip_suffix("+mc") {
             Some(count) => (count, true),
@@ -256,7 +286,14 @@ impl std::str::FromStr for Posterior {
                 "an ensemble needs at least 2 members, got {members} in `{text}`"
             )));
         }
-        Ok(Self::Ensemble { members, mc })
+        Ok(if snapshots {
+            Self::Snapshots {
+                snapshots: members,
+                mc,
+            }
+        } else {
+            Self::Ensemble { members, mc }
+        })
     }
 }
 
@@ -266,7 +303,13 @@ mod tests {
 
     #[test]
     fn posteriors_parse_and_print_back() {
-        for text in ["mc", "ensemble:5", "ensemble:3+mc"] {
+        for text in [
+            "mc",
+            "ensemble:5",
+            "ensemble:3+mc",
+            "snapshots:4",
+            "snapshots:2+mc",
+        ] {
             let posterior: Posterior = text.parse().expect(text);
             assert_eq!(posterior.to_string(), text);
         }
@@ -285,6 +328,8 @@ mod tests {
             "ensemble:x",
             "mc:3",
             "ensemble:4+",
+            "snapshots:1",
+            "snapshot:3",
         ] {
             let error = bad.parse::<Posterior>().expect_err(bad).to_string();
             assert!(error.contains("posterior"), "{bad}: {error}");

@@ -138,8 +138,10 @@ pub struct ProfileOverrides {
     #[arg(long)]
     pub consistent_samples: Option<bool>,
     /// The posterior: `mc` (the model's MC layers, T samples), `ensemble:E` (E models
-    /// trained from different weights, each predicting once) or `ensemble:E+mc` (E × T
-    /// samples) (default: the profile's, `mc`).
+    /// trained from different weights, each predicting once), `ensemble:E+mc` (E × T
+    /// samples), `snapshots:K` (the K snapshots of one training, each predicting once; the
+    /// learning-rate schedule restarts in each part) or `snapshots:K+mc` (default: the
+    /// profile's, `mc`).
     #[arg(long)]
     pub posterior: Option<Posterior>,
     /// Calibrate every model with a Dirichlet map fitted on the validation images

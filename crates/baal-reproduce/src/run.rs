@@ -170,7 +170,9 @@ fn build_members<M: Classifier>(
 ) -> Result<Vec<M>, Error> {
     let device = &settings.device;
     let weights = settings.seeds.weights();
-    if settings.profile.posterior == Posterior::Mc {
+    // One model (MC dropout, or the snapshots of one training) starts from the weights of
+    // the seed itself, so that its runs pair with MC dropout's.
+    if settings.profile.posterior.members() == 1 {
         device.seed(weights);
         return Ok(vec![build(device)?]);
     }
@@ -194,13 +196,23 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     let profile = settings.profile;
     let seeds = settings.seeds;
     let trainer_config = profile.trainer.clone().with_seed(seeds.training());
-    let mut trainer = Trainer::ensemble(
-        build_members(build, settings)?,
-        &settings.device,
-        normalized_batcher(),
-        trainer_config,
-    )?
-    .with_ensemble_mc(profile.posterior.samples_members());
+    let members = build_members(build, settings)?;
+    let trainer = match profile.posterior {
+        Posterior::Snapshots { snapshots, .. } => Trainer::snapshot_ensemble(
+            members.into_iter().next().ok_or("no model was built")?,
+            snapshots,
+            &settings.device,
+            normalized_batcher(),
+            trainer_config,
+        )?,
+        _ => Trainer::ensemble(
+            members,
+            &settings.device,
+            normalized_batcher(),
+            trainer_config,
+        )?,
+    };
+    let mut trainer = trainer.with_ensemble_mc(profile.posterior.samples_members());
     if let Some(calibration) = &profile.calibration {
         trainer = trainer.with_calibration(calibration.clone())?;
     }

@@ -127,6 +127,17 @@ pub(super) fn write_settings(
         seconds / 60.0,
         match profile.posterior {
             baal::active::Posterior::Mc => String::new(),
+            posterior @ baal::active::Posterior::Snapshots { .. } => format!(
+                " Posterior `{posterior}`: the {} snapshots of one training at every step \
+                 (Trainer::snapshot_ensemble), {}.",
+                posterior.predictors(),
+                if posterior.samples_members() {
+                    format!("each drawing T = {} MC samples", profile.iterations)
+                } else {
+                    "each predicting once with its dropout off (T is the number of snapshots)"
+                        .to_string()
+                }
+            ),
             posterior => format!(
                 " Posterior `{posterior}`: {} models trained from their own initial weights \
                  and seeds at every step, {}.",
