@@ -120,6 +120,104 @@ fn four_shard_processes_merge_into_the_single_process_selection() {
     }
 }
 
+/// The rows of an `[N, D]` `.npy` file.
+fn npy_rows(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let mut rows = baal_data::formats::npy::NpyRows::open(path).expect("opens");
+    let shape = rows.shape().to_vec();
+    let values = rows.read_f32(shape[0]).expect("reads").expect("rows");
+    (shape, values)
+}
+
+#[test]
+fn embed_writes_the_pools_embeddings_and_coreset_selects_from_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pool, weights) = fixtures(dir.path());
+    let embed = |batch: &str, out: &Path| {
+        let args = [
+            "embed",
+            pool.to_str().expect("utf-8"),
+            "--num-classes",
+            "10",
+            "--model",
+            "small-cnn",
+            "--weights",
+            weights.to_str().expect("utf-8"),
+            "--batch-size",
+            batch,
+            "--output",
+            out.to_str().expect("utf-8"),
+        ];
+        let report: serde_json::Value =
+            serde_json::from_str(&ok(&baal(&args))).expect("JSON report");
+        assert_eq!(
+            (report["items"].as_u64(), report["dim"].as_u64()),
+            (Some(90), Some(128))
+        );
+        npy_rows(out)
+    };
+    let first = dir.path().join("e7.npy");
+    let (shape, values) = embed("7", &first);
+    assert_eq!(shape, [90, 128]);
+    // After a relu, dropout off: finite, non-negative, not all zero.
+    assert!(values.iter().all(|v| v.is_finite() && *v >= 0.0));
+    assert!(values.iter().any(|&v| v > 0.0));
+    // Each item's row whatever the batch it was in.
+    let (_, again) = embed("64", &dir.path().join("e64.npy"));
+    for (a, b) in values.iter().zip(&again) {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+    // Coreset from the file alone (no predictions): 5 distinct pool items.
+    let e = first.to_str().expect("utf-8");
+    let run = ok(&baal(&[
+        "score",
+        "--heuristic",
+        "coreset",
+        "--query-size",
+        "5",
+        "--embeddings",
+        e,
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&run).expect("JSON");
+    let mut ranks: Vec<u64> = report["ranks"]
+        .as_array()
+        .expect("ranks")
+        .iter()
+        .map(|r| r.as_u64().expect("index"))
+        .collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    assert!(
+        ranks.len() == 5 && ranks.iter().all(|&r| r < 90),
+        "{ranks:?}"
+    );
+    // BADGE reads the predictions' MC average: without the file, an error that says so.
+    let stderr = failure(&baal(&[
+        "score",
+        "--heuristic",
+        "badge",
+        "--query-size",
+        "5",
+        "--embeddings",
+        e,
+    ]));
+    assert!(stderr.contains("predictions file"), "{stderr}");
+    // Weights of another model are refused with the file's name.
+    let stderr = failure(&baal(&[
+        "embed",
+        pool.to_str().expect("utf-8"),
+        "--num-classes",
+        "10",
+        "--model",
+        "gal-cnn",
+        "--weights",
+        weights.to_str().expect("utf-8"),
+        "--output",
+        dir.path().join("bad.npy").to_str().expect("utf-8"),
+    ]));
+    assert!(stderr.contains("small-cnn.bpk"), "{stderr}");
+    assert!(!dir.path().join("bad.npy").exists());
+}
+
 #[test]
 fn heuristics_that_select_by_embeddings_are_refused_for_shards() {
     let dir = tempfile::tempdir().expect("tempdir");

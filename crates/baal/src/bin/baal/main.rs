@@ -1,5 +1,6 @@
 //! The `baal` command-line tool.
 
+mod embed;
 #[cfg(feature = "serve")]
 mod export;
 #[cfg(feature = "remote")]
@@ -40,6 +41,10 @@ enum Command {
     /// Score one shard of a pool with a zoo model and its weights (`--shard I/N` or `auto`
     /// under SLURM or a Kubernetes Indexed Job), into a result folder for `baal merge`.
     Predict(shards::PredictArgs),
+    /// Write a zoo model's embeddings of every pool item (the input of its last linear layer)
+    /// as an .npy array [N, D] for `baal score --heuristic coreset|badge --embeddings`;
+    /// print JSON {"items", "dim", "output"}.
+    Embed(embed::EmbedArgs),
     /// Check that shard folders are the N shards of one pool made with the same settings,
     /// then select as one process would: print JSON {"heuristic", "query", "scores", ...}.
     Merge(shards::MergeArgs),
@@ -116,6 +121,7 @@ fn main() {
         }
         Command::Train(args) => train::train(args).and_then(|metrics| write_json(&metrics, None)),
         Command::Predict(args) => shards::predict(args),
+        Command::Embed(args) => embed::embed(args).and_then(|report| write_json(&report, None)),
         Command::Merge(args) => {
             shards::merge(args).and_then(|merged| write_json(&merged, args.output.as_deref()))
         }

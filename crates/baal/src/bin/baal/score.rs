@@ -100,8 +100,9 @@ pub struct ScoreArgs {
     pub output: Option<PathBuf>,
     /// Pool predictions: a little-endian f32 or f64 `.npy` array `[N, C, T]` (`[N, C, P, T]`
     /// with `--reduction`). It is read and scored a chunk of items at a time, so it may be
-    /// larger than memory.
-    pub predictions: PathBuf,
+    /// larger than memory. Coreset with `--embeddings` reads none.
+    #[arg(required_unless_present = "embeddings")]
+    pub predictions: Option<PathBuf>,
 }
 
 /// How a segmentation item's per-position scores fold into one (`--reduction`).
@@ -221,7 +222,11 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
     // The files' headers first: a malformed array is reported whatever the options (bad
     // values are found while the pool is scored).
     let layout = Layout::of(args);
-    let mut pool = open_rows(&args.predictions, layout)?;
+    let pool = args
+        .predictions
+        .as_deref()
+        .map(|path| open_rows(path, layout))
+        .transpose()?;
     let target = args
         .target
         .as_deref()
@@ -229,6 +234,15 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
         .transpose()?;
     let name = args.heuristic.name();
     let heuristic = checked_heuristic(args)?;
+    if heuristic.needs_embeddings() {
+        return crate::score_embeddings::select(args, heuristic.as_ref(), layout, pool, &device);
+    }
+    let Some(mut pool) = pool else {
+        return Err(ScoreError::Input(format!(
+            "{name} scores predictions: give the predictions file (only coreset, with \
+             --embeddings, reads none)"
+        )));
+    };
     let n = pool.rows();
     if let Some(k) = args.query_size
         && k > n
@@ -236,15 +250,6 @@ pub fn run(args: &ScoreArgs) -> Result<ScoreReport, ScoreError> {
         return Err(ScoreError::Input(format!(
             "--query-size {k} exceeds the pool of {n} items"
         )));
-    }
-    if heuristic.needs_embeddings() {
-        return crate::score_embeddings::select(
-            args,
-            heuristic.as_ref(),
-            layout,
-            &mut pool,
-            &device,
-        );
     }
     // The pool streams through the scorer a chunk at a time: memory holds one score per item
     // (and BatchBALD's candidates), not the array. Random reads no prediction, but the file
@@ -350,7 +355,7 @@ fn score_chunks(
             .map_err(|e| {
                 ScoreError::Input(format!(
                     "{}: {}",
-                    args.predictions.display(),
+                    predictions_name(args),
                     e.offset_item(start)
                 ))
             })?;
@@ -372,6 +377,13 @@ pub fn chunk_rows(args: &ScoreArgs, dims: &[usize]) -> Result<usize, ScoreError>
         Some(rows) => Ok(rows),
         None => Ok((CHUNK_BYTES / (per_item * 4).max(1)).max(1)),
     }
+}
+
+/// The predictions file, as messages name it.
+pub fn predictions_name(args: &ScoreArgs) -> String {
+    args.predictions
+        .as_deref()
+        .map_or_else(|| "the predictions".into(), |p| p.display().to_string())
 }
 
 /// Bytes of predictions read and scored at a time.

@@ -14,7 +14,9 @@ use baal_heuristics::{
 };
 use burn::tensor::Device;
 
-use crate::score::{Layout, ScoreArgs, ScoreError, ScoreReport, chunk_rows, scoring_error};
+use crate::score::{
+    Layout, ScoreArgs, ScoreError, ScoreReport, chunk_rows, predictions_name, scoring_error,
+};
 
 /// The options only these heuristics read, checked against what `heuristic` reads.
 ///
@@ -60,7 +62,7 @@ pub fn select(
     args: &ScoreArgs,
     heuristic: &dyn Heuristic,
     layout: Layout,
-    predictions: &mut NpyRows,
+    predictions: Option<NpyRows>,
     device: &Device,
 ) -> Result<ScoreReport, ScoreError> {
     let embeddings_path = args
@@ -68,13 +70,15 @@ pub fn select(
         .as_deref()
         .ok_or_else(|| ScoreError::Input("--embeddings is missing".into()))?;
     let pool = NpyEmbeddings::open(embeddings_path, "--embeddings")?;
-    if pool.len() != predictions.rows() {
+    if let Some(predictions) = &predictions
+        && pool.len() != predictions.rows()
+    {
         return Err(ScoreError::Input(format!(
             "{}: {} rows of embeddings for a pool of {} items ({})",
             embeddings_path.display(),
             pool.len(),
             predictions.rows(),
-            args.predictions.display()
+            predictions_name(args)
         )));
     }
     let labelled = match &args.labelled_embeddings {
@@ -93,14 +97,24 @@ pub fn select(
             pool.dim()
         )));
     }
-    // BADGE reads the MC-averaged probabilities; Coreset only has the file checked.
-    let probabilities = mean_probabilities(
-        args,
-        layout,
-        predictions,
-        device,
-        heuristic.needs_predictions(),
-    )?;
+    // BADGE reads the MC-averaged probabilities; Coreset only has the file checked, if given.
+    let probabilities = match predictions {
+        Some(mut predictions) => mean_probabilities(
+            args,
+            layout,
+            &mut predictions,
+            device,
+            heuristic.needs_predictions(),
+        )?,
+        None if heuristic.needs_predictions() => {
+            return Err(ScoreError::Input(format!(
+                "{} reads the predictions' MC average: give the predictions file beside \
+                 --embeddings",
+                args.heuristic
+            )));
+        }
+        None => None,
+    };
     let mut input = EmbeddingInput::new(&pool);
     if let Some(labelled) = labelled
         .as_ref()
@@ -217,7 +231,7 @@ fn mean_probabilities(
         let invalid = |e: baal_heuristics::HeuristicError| {
             ScoreError::Input(format!(
                 "{}: {}",
-                args.predictions.display(),
+                predictions_name(args),
                 e.offset_item(start)
             ))
         };
@@ -238,7 +252,7 @@ fn mean_probabilities(
     }
     ClassProbabilities::new(values, [dims[0], classes])
         .map(Some)
-        .map_err(|e| ScoreError::Input(format!("{}: {e}", args.predictions.display())))
+        .map_err(|e| ScoreError::Input(format!("{}: {e}", predictions_name(args))))
 }
 
 #[cfg(test)]

@@ -20,10 +20,10 @@ use burn::tensor::{Device, Tensor};
 
 use crate::score::ScoreError;
 
-/// Options of `baal predict`.
+/// The pool and the model that reads it: what `baal predict` and `baal embed` share.
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("which_model").required(true).args(["model", "model_dir"]))]
-pub struct PredictArgs {
+pub struct PoolSourceArgs {
     /// The pool: `fashion-mnist`, `mnist` or `cifar10` (their training split), a `.npy`
     /// array of images `[N, H, W]` or `[N, C, H, W]` (bytes, or floats in [0, 1]), or a
     /// folder of PNG/JPEG files (its top-level files, in name order, are the pool; class
@@ -53,6 +53,13 @@ pub struct PredictArgs {
     /// normalisation (instead of the pool's own statistics).
     #[arg(long, conflicts_with_all = ["model", "weights"])]
     pub model_dir: Option<PathBuf>,
+}
+
+/// Options of `baal predict`.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub source: PoolSourceArgs,
     /// Acquisition heuristic (not epig: shards take no target set; not coreset or badge:
     /// they select by embeddings of the whole pool).
     #[arg(long, value_enum, default_value_t = HeuristicKind::Bald)]
@@ -108,20 +115,20 @@ pub struct MergeArgs {
     pub device: String,
 }
 
-fn input(e: impl std::fmt::Display) -> ScoreError {
+pub(crate) fn input(e: impl std::fmt::Display) -> ScoreError {
     ScoreError::Input(e.to_string())
 }
 
 /// The model that scores the pool: a zoo model and its weights, named on the command line or
 /// read from a model folder with its card.
-struct PredictModel {
-    kind: ModelKind,
-    weights: PathBuf,
+pub(crate) struct PredictModel {
+    pub(crate) kind: ModelKind,
+    pub(crate) weights: PathBuf,
     folder: Option<ModelFolder>,
 }
 
 impl PredictModel {
-    fn from_args(args: &PredictArgs) -> Result<Self, ScoreError> {
+    pub(crate) fn from_args(args: &PoolSourceArgs) -> Result<Self, ScoreError> {
         match (&args.model_dir, args.model, &args.weights) {
             (Some(dir), _, _) => {
                 let folder = ModelFolder::read(dir)?;
@@ -142,7 +149,7 @@ impl PredictModel {
 
     /// The number of classes: the model folder's, else `--num-classes`; a `--num-classes`
     /// that differs from the model folder's is refused.
-    fn num_classes(&self, args: &PredictArgs) -> Result<Option<usize>, ScoreError> {
+    fn num_classes(&self, args: &PoolSourceArgs) -> Result<Option<usize>, ScoreError> {
         let Some(folder) = &self.folder else {
             return Ok(args.num_classes);
         };
@@ -156,7 +163,7 @@ impl PredictModel {
     }
 
     /// The shape a folder's images are read at: the model folder's, else the options'.
-    fn folder_shape(&self, args: &PredictArgs) -> Result<FolderShape, ScoreError> {
+    fn folder_shape(&self, args: &PoolSourceArgs) -> Result<FolderShape, ScoreError> {
         let Some(folder) = &self.folder else {
             return Ok(FolderShape {
                 channels: args.channels.unwrap_or(3),
@@ -213,9 +220,9 @@ impl PredictModel {
 
 /// The pool to score: its images (normalised), the number of classes, what identifies the
 /// data, and a folder pool's files (their paths, in pool order) inside the folder.
-struct Pool {
-    images: NormalizedImages,
-    classes: usize,
+pub(crate) struct Pool {
+    pub(crate) images: NormalizedImages,
+    pub(crate) classes: usize,
     id: String,
     /// The images as loaded, the pool's first (a folder's class sub-folders' after them): what
     /// a label file's items and files are matched against.
@@ -227,7 +234,7 @@ struct Pool {
 }
 
 /// The pool's images (normalised), the number of classes and what identifies the data.
-fn load_pool(args: &PredictArgs, model: &PredictModel) -> Result<Pool, ScoreError> {
+pub(crate) fn load_pool(args: &PoolSourceArgs, model: &PredictModel) -> Result<Pool, ScoreError> {
     let num_classes = model.num_classes(args)?;
     let mut files = None;
     let mut class_names = model.folder.as_ref().map(|f| f.card.classes.clone());
@@ -287,7 +294,7 @@ fn load_pool(args: &PredictArgs, model: &PredictModel) -> Result<Pool, ScoreErro
 
 /// A folder's top-level files as the pool (its class sub-folders give the class names).
 fn load_folder_pool(
-    args: &PredictArgs,
+    args: &PoolSourceArgs,
     model: &PredictModel,
     num_classes: Option<usize>,
     path: &Path,
@@ -364,8 +371,8 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
             "--query-size, --batch-size and --iterations must be at least 1",
         ));
     }
-    let model = PredictModel::from_args(args)?;
-    let pool = load_pool(args, &model)?;
+    let model = PredictModel::from_args(&args.source)?;
+    let pool = load_pool(&args.source, &model)?;
     let (positions, labelled_id) = unlabelled_positions(args, &pool)?;
     let weights_sha256 = file_sha256(&model.weights).map_err(input)?;
     let params = HeuristicParams::new()
@@ -456,7 +463,7 @@ fn unlabelled_positions(
     if let Some(file) = &args.labelled {
         let (data, files) = match &pool.files {
             Some((dir, files)) => (dir.clone(), Some(files.clone())),
-            None => (PathBuf::from(&args.data), None),
+            None => (PathBuf::from(&args.source.data), None),
         };
         let items = baal_serve::Items {
             images: pool.loaded.clone(),
