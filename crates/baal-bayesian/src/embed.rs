@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::error::BayesianError;
 use crate::model::StochasticModel;
-use crate::sampler::read_batch;
+use crate::sampler::{check_batching, read_batch};
 
 /// Embeds every item of `dataset` with `model` ([`StochasticModel::embed`]: the input of its
 /// last linear layer, every stochastic layer off), `batch_size` items per forward pass, and
@@ -59,17 +59,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
     Err: From<BayesianError>,
 {
-    if batch_size == 0 {
-        return Err(BayesianError::InvalidConfig {
-            what: "batch_size",
-            reason: "embeddings need batches of at least one item, got 0".into(),
-        }
-        .into());
-    }
-    let len = dataset.len();
-    if len == 0 {
-        return Err(BayesianError::EmptyBatch { what: "dataset" }.into());
-    }
+    let len = check_batching(batch_size, dataset.len())?;
     for start in (0..len).step_by(batch_size) {
         let end = (start + batch_size).min(len);
         let input = read_batch(dataset, start..end, &mut batcher)?;

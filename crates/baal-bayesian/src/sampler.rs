@@ -351,17 +351,7 @@ impl McSampler {
         E: std::error::Error + Send + Sync + 'static,
         Err: From<BayesianError>,
     {
-        if batch_size == 0 {
-            return Err(BayesianError::InvalidConfig {
-                what: "batch_size",
-                reason: "the sampler needs batches of at least one item, got 0".into(),
-            }
-            .into());
-        }
-        let len = dataset.len();
-        if len == 0 {
-            return Err(BayesianError::EmptyBatch { what: "dataset" }.into());
-        }
+        let len = check_batching(batch_size, dataset.len())?;
         if let Some(keys) = &self.item_keys
             && keys.len() != len
         {
@@ -393,6 +383,23 @@ impl McSampler {
 enum HeadInput<M: StochasticModel> {
     Features(M::Features),
     Input(M::Input),
+}
+
+/// The length of a dataset read in batches of `batch_size`, checked: both at least 1.
+///
+/// # Errors
+/// A batch size of 0 or an empty dataset.
+pub(crate) fn check_batching(batch_size: usize, len: usize) -> crate::Result<usize> {
+    if batch_size == 0 {
+        return Err(BayesianError::InvalidConfig {
+            what: "batch_size",
+            reason: "a dataset is read in batches of at least one item, got 0".into(),
+        });
+    }
+    if len == 0 {
+        return Err(BayesianError::EmptyBatch { what: "dataset" });
+    }
+    Ok(len)
 }
 
 /// Items `range` of `dataset` through `batcher`, checked to be a batch of that many items.

@@ -4,15 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use baal::active::{Classifier, ModelPredictor, Predictor};
+use baal::active::{Classifier, Predictor};
 use baal::data::formats::npy::encode_f32;
-use baal_zoo::images::{NormalizedImages, normalized_batcher};
+use baal_zoo::images::NormalizedImages;
 use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 use crate::score::ScoreError;
-use crate::shards::{PoolSourceArgs, PredictModel, input, load_pool};
+use crate::shards::{PoolSourceArgs, PredictModel, input, load_pool, zoo_predictor};
 
 /// Options of `baal embed`.
 #[derive(Debug, clap::Args)]
@@ -87,19 +87,8 @@ impl ModelVisitor for EmbedVisitor<'_> {
     type Output = Result<(Vec<f32>, usize, usize), ScoreError>;
 
     fn visit<M: Classifier<Input = Tensor<4>>>(self, model: M) -> Self::Output {
-        let model = model.try_load_file(self.weights).map_err(|e| {
-            input(format!(
-                "{}: not weights of {:?} for this data: {e:?}",
-                self.weights.display(),
-                self.kind
-            ))
-        })?;
-        let predictor = ModelPredictor {
-            model,
-            batcher: normalized_batcher(),
-            device: self.device.clone(),
-            batch_size: self.batch_size,
-        };
+        let predictor =
+            zoo_predictor(model, self.weights, self.kind, self.device, self.batch_size)?;
         let (mut values, mut dim) = (Vec::new(), 0);
         predictor
             .embed_chunks(self.pool, &mut |_, chunk| {

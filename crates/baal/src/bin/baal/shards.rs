@@ -519,6 +519,31 @@ fn write_pool_files(pool: &Pool, output: &Path) -> Result<(), ScoreError> {
         .map_err(|e| ScoreError::Failed(e.to_string()))
 }
 
+/// `model` with the `weights` of a `kind` model, as a predictor of normalised images.
+///
+/// # Errors
+/// Weights that are not `kind`'s for this data (exit 2, naming the file).
+pub(crate) fn zoo_predictor<M: Classifier<Input = Tensor<4>>>(
+    model: M,
+    weights: &Path,
+    kind: ModelKind,
+    device: &Device,
+    batch_size: usize,
+) -> Result<ModelPredictor<M, NormalizedImage>, ScoreError> {
+    let model = model.try_load_file(weights).map_err(|e| {
+        input(format!(
+            "{}: not weights of {kind:?} for this data: {e:?}",
+            weights.display()
+        ))
+    })?;
+    Ok(ModelPredictor {
+        model,
+        batcher: normalized_batcher(),
+        device: device.clone(),
+        batch_size,
+    })
+}
+
 /// Loads the weights into the zoo model and scores the shard.
 struct ShardVisitor<'a> {
     args: &'a PredictArgs,
@@ -536,19 +561,13 @@ impl ModelVisitor for ShardVisitor<'_> {
     type Output = Result<ShardScores, ScoreError>;
 
     fn visit<M: Classifier<Input = Tensor<4>>>(self, model: M) -> Self::Output {
-        let model = model.try_load_file(self.weights).map_err(|e| {
-            input(format!(
-                "{}: not weights of {:?} for this data: {e:?}",
-                self.weights.display(),
-                self.kind
-            ))
-        })?;
-        let predictor = ModelPredictor {
+        let predictor = zoo_predictor(
             model,
-            batcher: normalized_batcher(),
-            device: self.device.clone(),
-            batch_size: self.args.batch_size,
-        };
+            self.weights,
+            self.kind,
+            self.device,
+            self.args.batch_size,
+        )?;
         score_shard(
             &predictor,
             self.sampler,
