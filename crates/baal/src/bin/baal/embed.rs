@@ -102,7 +102,7 @@ impl ModelVisitor for EmbedVisitor<'_> {
                 Ok(())
             })
             .map_err(|e| ScoreError::Failed(e.to_string()))?;
-        let items = if dim == 0 { 0 } else { values.len() / dim };
+        let items = values.len().checked_div(dim).unwrap_or(0);
         Ok((values, items, dim))
     }
 }
