@@ -7,24 +7,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use baal_bayesian::StochasticModel;
 use baal_data::{ActiveLearningDataset, DatasetIndex};
+use baal_heuristics::Reduction;
 use burn::data::dataset::Dataset;
+use burn::tensor::Tensor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes};
+use crate::active_loop::ActiveLearningLoop;
 use crate::error::{ActiveError, Result};
-use crate::metrics::{classification_metrics, classification_report};
+use crate::experiment_task::{ClassificationTask, ExperimentTask, SegmentationTask, TestMetric};
 use crate::plot::{Curve, plot_learning_curves};
 use crate::record::StepRecord;
 use crate::run_state::{ExperimentProgress, RunState};
 use crate::stopping::cohens_kappa;
 use crate::trainer::Trainer;
-use crate::traits::Predictor;
-use crate::traits::{ClassLabel, Classifier, StoppingCriterion};
-
-/// A user's test metric: MC probabilities `[N, C, T]` (host values), their dims, the classes.
-type TestMetric = Arc<dyn Fn(&[f32], [usize; 3], &[usize]) -> f64 + Send + Sync>;
+use crate::traits::{ClassLabel, Classifier, Label, StoppingCriterion, Trainable};
 
 /// Why an experiment stops while its query waits for a person.
 const WAITS_FOR_LABELS: &str = "the query waits for labels";
@@ -40,10 +39,6 @@ pub struct ExperimentSummary {
     pub resumed: bool,
 }
 
-/// The `k` of the top-k accuracies each step's [`ClassificationReport`](crate::ClassificationReport)
-/// logs.
-pub const REPORT_TOP_K: [usize; 2] = [2, 5];
-
 /// Train, evaluate, query, label, log — step after step until a [`StoppingCriterion`], the
 /// step limit, an exhausted pool or pending labels stop it.
 ///
@@ -52,13 +47,17 @@ pub const REPORT_TOP_K: [usize; 2] = [2, 5];
 /// between steps, the name of the weights file), `log.jsonl` and `log.csv`
 /// (one line per step) and `curve.svg`. The state is saved atomically after each step; a new
 /// `Experiment` on the same folder resumes after the last finished step.
-pub struct Experiment<M: Classifier, I, L> {
+///
+/// [`Experiment::new`] runs a classifier; [`Experiment::segmentation`] a segmentation model,
+/// measured per position with mean IoU.
+pub struct Experiment<M: Trainable, I, L> {
     dir: PathBuf,
     trainer: Trainer<M, I>,
     active: ActiveLearningLoop<I, L>,
     dataset: ActiveLearningDataset<I, L>,
     test: Arc<dyn Dataset<I>>,
-    test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
+    /// What depends on the kind of model: the test metrics, the loop's predictor, ...
+    task: Box<dyn ExperimentTask<M, I, L>>,
     criteria: Vec<Box<dyn StoppingCriterion>>,
     metrics: Vec<(String, TestMetric)>,
     stopping_set: Option<Arc<dyn Dataset<I>>>,
@@ -95,42 +94,14 @@ where
         test: Arc<dyn Dataset<I>>,
         test_label: Arc<dyn Fn(&I) -> usize + Send + Sync>,
     ) -> Result<Self> {
-        let dir = dir.into();
-        if active.has_checkpoint() {
-            return Err(ActiveError::InvalidConfig {
-                what: "checkpoint",
-                reason: "the experiment saves the run state in its folder: build the loop \
-                         without with_checkpoint"
-                    .into(),
-            });
-        }
-        fs::create_dir_all(&dir).map_err(|e| ActiveError::io(&dir, e))?;
-        let mut experiment = Self {
-            dir,
+        Self::with_task(
+            dir.into(),
             trainer,
             active,
             dataset,
             test,
-            test_label,
-            criteria: Vec::new(),
-            metrics: Vec::new(),
-            stopping_set: None,
-            stopping_predictions: None,
-            max_steps: None,
-            records: Vec::new(),
-            weights: None,
-            pending_removal: None,
-            finished: None,
-            resumed: false,
-        };
-        experiment.resume()?;
-        Ok(experiment)
-    }
-
-    /// Adds a stopping criterion.
-    pub fn with_criterion(mut self, criterion: impl StoppingCriterion + 'static) -> Self {
-        self.criteria.push(Box::new(criterion));
-        self
+            Box::new(ClassificationTask { test_label }),
+        )
     }
 
     /// Measures, after each step's training, how much the model's predictions on `set` (held-out
@@ -172,6 +143,99 @@ where
         }
         self.metrics.push((name, Arc::new(metric)));
         Ok(self)
+    }
+}
+
+impl<M, I, L> Experiment<M, I, L>
+where
+    M: Trainable<Target = Vec<usize>> + StochasticModel<Output = Tensor<3>>,
+    I: Clone + Send + Sync + 'static,
+    L: Label<Vec<usize>> + PartialEq + Serialize + DeserializeOwned,
+{
+    /// An experiment of a segmentation model (head output `[rows, C, P]`: a class at each of
+    /// `P` positions) in folder `dir`, resuming the run saved there if any. `test_target`
+    /// reads the class of each position of a test item. Each step's record holds the test
+    /// loss, accuracy, NLL and ECE over every position of every test item and
+    /// `metrics["mean_iou"]` (mean over the classes present of `TP / (TP + FP + FN)`); the
+    /// loop scores the model's per-position predictions folded by `reduction` (baal's
+    /// `reduction`). Stopping criteria, the step limit, pending queries and resume work as
+    /// for a classifier; a query records no class histogram.
+    ///
+    /// # Errors
+    /// As [`Experiment::new`].
+    pub fn segmentation(
+        dir: impl Into<PathBuf>,
+        trainer: Trainer<M, I>,
+        active: ActiveLearningLoop<I, L>,
+        dataset: ActiveLearningDataset<I, L>,
+        test: Arc<dyn Dataset<I>>,
+        test_target: Arc<dyn Fn(&I) -> Vec<usize> + Send + Sync>,
+        reduction: Reduction,
+    ) -> Result<Self> {
+        Self::with_task(
+            dir.into(),
+            trainer,
+            active,
+            dataset,
+            test,
+            Box::new(SegmentationTask {
+                test_target,
+                reduction,
+            }),
+        )
+    }
+}
+
+impl<M, I, L> Experiment<M, I, L>
+where
+    M: Trainable,
+    I: Clone + Send + Sync + 'static,
+    L: Label<M::Target> + Serialize + DeserializeOwned,
+{
+    /// An experiment of `task` in `dir`, resumed if a run is saved there.
+    fn with_task(
+        dir: PathBuf,
+        trainer: Trainer<M, I>,
+        active: ActiveLearningLoop<I, L>,
+        dataset: ActiveLearningDataset<I, L>,
+        test: Arc<dyn Dataset<I>>,
+        task: Box<dyn ExperimentTask<M, I, L>>,
+    ) -> Result<Self> {
+        if active.has_checkpoint() {
+            return Err(ActiveError::InvalidConfig {
+                what: "checkpoint",
+                reason: "the experiment saves the run state in its folder: build the loop \
+                         without with_checkpoint"
+                    .into(),
+            });
+        }
+        fs::create_dir_all(&dir).map_err(|e| ActiveError::io(&dir, e))?;
+        let mut experiment = Self {
+            dir,
+            trainer,
+            active,
+            dataset,
+            test,
+            task,
+            criteria: Vec::new(),
+            metrics: Vec::new(),
+            stopping_set: None,
+            stopping_predictions: None,
+            max_steps: None,
+            records: Vec::new(),
+            weights: None,
+            pending_removal: None,
+            finished: None,
+            resumed: false,
+        };
+        experiment.resume()?;
+        Ok(experiment)
+    }
+
+    /// Adds a stopping criterion.
+    pub fn with_criterion(mut self, criterion: impl StoppingCriterion + 'static) -> Self {
+        self.criteria.push(Box::new(criterion));
+        self
     }
 
     /// Stops after `max_steps` steps (trainings) in all.
@@ -243,13 +307,14 @@ where
         let mut answers = Vec::new();
         for (index, label) in given {
             match self.dataset.label_of(index).map_err(|e| e.to_string())? {
-                Some(saved) if saved.class_index() == label.class_index() => {}
+                Some(saved) if self.task.same_label(saved, &label) => {}
                 Some(saved) => {
+                    let text = |label: &L| serde_json::to_string(label).unwrap_or_default();
                     return Err(format!(
                         "item {index} is labelled {} in the saved state but {} in the dataset \
                          given",
-                        saved.class_index(),
-                        label.class_index()
+                        text(saved),
+                        text(&label)
                     ));
                 }
                 None if self.active.pending().contains(&index) => answers.push((index, label)),
@@ -351,17 +416,6 @@ where
             }
         }
         let started = Instant::now();
-        // One prediction of the test set for every metric, built in or the users'.
-        let (values, dims, labels) = self
-            .trainer
-            .test_predictions(self.test.as_ref(), self.test_label.as_ref())?;
-        let metrics = classification_metrics(&values, dims, &labels)?;
-        let report = classification_report(&values, dims, &labels, &REPORT_TOP_K)?;
-        let custom = self
-            .metrics
-            .iter()
-            .map(|(name, metric)| (name.clone(), metric(&values, dims, &labels)))
-            .collect();
         let mut record = StepRecord {
             step,
             n_labelled: self.dataset.n_labelled(),
@@ -370,18 +424,18 @@ where
             train_loss: fit.train_loss,
             train_steps: fit.gradient_steps,
             validation_accuracy: fit.validation.map(|(metrics, _)| metrics.accuracy),
-            test_loss: metrics.loss,
-            test_accuracy: metrics.accuracy,
-            test_nll: metrics.nll,
-            test_ece: metrics.ece,
-            test_report: Some(report),
             calibration: fit.calibration,
             train_seconds: fit.seconds,
-            eval_seconds: started.elapsed().as_secs_f64(),
-            prediction_agreement: self.prediction_agreement()?,
-            metrics: custom,
             ..StepRecord::default()
         };
+        self.task.evaluate(
+            &self.trainer,
+            self.test.as_ref(),
+            &self.metrics,
+            &mut record,
+        )?;
+        record.eval_seconds = started.elapsed().as_secs_f64();
+        record.prediction_agreement = self.prediction_agreement()?;
         self.records.push(record.clone());
         let mut stop = self
             .criteria
@@ -391,7 +445,9 @@ where
             stop = Some(format!("step limit reached ({} steps)", self.records.len()));
         }
         if stop.is_none() {
-            let outcome = self.active.step(&mut self.dataset, &self.trainer)?;
+            let outcome = self
+                .task
+                .query(&mut self.active, &mut self.dataset, &self.trainer)?;
             record.n_queried = outcome.query.len();
             record.mean_uncertainty = outcome.mean_uncertainty;
             record.predict_seconds = outcome.predict_seconds;
@@ -400,7 +456,8 @@ where
             // A labelled query that emptied the pool still gets its training step; the next
             // step finds the pool empty and stops.
             if outcome.labelled {
-                self.record_acquired(&mut record, &outcome)?;
+                self.task
+                    .record_query(&self.trainer, &self.dataset, &outcome, &mut record)?;
             }
             if outcome.query.is_empty() {
                 stop = Some("the pool is exhausted".into());
@@ -432,8 +489,7 @@ where
         let Some(set) = &self.stopping_set else {
             return Ok(None);
         };
-        let sampler = self.trainer.eval_sampler()?;
-        let classes = predicted_classes(self.trainer.predict(&sampler, set.as_ref())?)?;
+        let classes = self.task.predicted_classes(&self.trainer, set.as_ref())?;
         let agreement = match &self.stopping_predictions {
             Some(previous) if previous.len() != classes.len() => {
                 return Err(ActiveError::InvalidConfig {
@@ -450,31 +506,6 @@ where
         };
         self.stopping_predictions = Some(classes);
         Ok(agreement)
-    }
-
-    /// The class histogram of a labelled query and the model's accuracy on it beforehand.
-    fn record_acquired(&self, record: &mut StepRecord, outcome: &StepOutcome) -> Result<()> {
-        let classes = self.trainer.model().num_classes();
-        let mut counts = vec![0; classes];
-        let mut correct = 0;
-        for (&index, predicted) in outcome
-            .query
-            .iter()
-            .zip(outcome.query_predicted_classes.iter().copied())
-        {
-            let Some(label) = self.dataset.label_of(index)? else {
-                continue;
-            };
-            let class = label.class_index();
-            if let Some(count) = counts.get_mut(class) {
-                *count += 1;
-            }
-            correct += usize::from(class == predicted);
-        }
-        let labelled: usize = counts.iter().sum();
-        record.acquired_class_counts = counts;
-        record.acquired_accuracy = (labelled > 0).then(|| correct as f64 / labelled as f64);
-        Ok(())
     }
 
     fn save_state(&self) -> Result<()> {

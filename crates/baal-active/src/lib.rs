@@ -49,6 +49,7 @@ mod calibration;
 mod ensemble;
 mod error;
 mod experiment;
+mod experiment_task;
 mod metrics;
 mod oracle;
 mod plot;
@@ -71,9 +72,10 @@ pub use calibration::{
 pub use ensemble::{DEFAULT_ENSEMBLE_WINDOW, EnsemblePredictor, Posterior, initialised};
 pub use error::{ActiveError, Result};
 pub use experiment::{Experiment, ExperimentSummary};
+pub use experiment_task::REPORT_TOP_K;
 pub use metrics::{
     ClassMetrics, ClassificationReport, ECE_BINS, EvalMetrics, classification_metrics,
-    classification_report,
+    classification_report, mean_iou,
 };
 pub use oracle::{CallbackOracle, KnownLabels, PendingQueue};
 pub use plot::{Curve, plot_learning_curves};

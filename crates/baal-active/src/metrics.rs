@@ -25,6 +25,46 @@ pub struct EvalMetrics {
     pub ece: f64,
 }
 
+/// Mean intersection over union of `predicted` classes against the `truth` (per position of
+/// a segmentation): for each of `classes` present in either, `TP / (TP + FP + FN)`, averaged
+/// over those classes; 1 when nothing is present at all (both empty).
+///
+/// ```
+/// use baal_active::mean_iou;
+///
+/// // Class 0: TP 1, FP 1, FN 0 → 1/2. Class 1: TP 1, FN 1 → 1/2. Class 2 absent.
+/// assert_eq!(mean_iou(&[0, 0, 1], &[0, 1, 1], 3), 0.5);
+/// ```
+pub fn mean_iou(predicted: &[usize], truth: &[usize], classes: usize) -> f64 {
+    let (mut intersection, mut union) = (vec![0usize; classes], vec![0usize; classes]);
+    for (&p, &t) in predicted.iter().zip(truth) {
+        if p == t {
+            if let Some(i) = intersection.get_mut(p) {
+                *i += 1;
+            }
+            if let Some(u) = union.get_mut(p) {
+                *u += 1;
+            }
+        } else {
+            for class in [p, t] {
+                if let Some(u) = union.get_mut(class) {
+                    *u += 1;
+                }
+            }
+        }
+    }
+    let present: Vec<f64> = intersection
+        .iter()
+        .zip(&union)
+        .filter(|&(_, &u)| u > 0)
+        .map(|(&i, &u)| i as f64 / u as f64)
+        .collect();
+    if present.is_empty() {
+        return 1.0;
+    }
+    present.iter().sum::<f64>() / present.len() as f64
+}
+
 /// Checks that `probs` holds `[N, C, T]` values for the `N` items of `labels`, each label
 /// below `C`: what [`classification_metrics`] and [`classification_report`] need.
 fn check_predictions(
@@ -324,6 +364,16 @@ fn class_ece(c: usize, mean: &[Vec<f64>], labels: &[usize]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_iou_by_hand() {
+        // Class 0: TP 2, FP 1, FN 0 → 2/3; class 1: TP 1, FP 0, FN 1 → 1/2; mean 7/12.
+        let iou = mean_iou(&[0, 0, 0, 1], &[0, 0, 1, 1], 3);
+        assert!((iou - 7.0 / 12.0).abs() < 1e-12, "{iou}");
+        assert_eq!(mean_iou(&[1, 1], &[1, 1], 2), 1.0);
+        assert_eq!(mean_iou(&[0, 1], &[1, 0], 2), 0.0);
+        assert_eq!(mean_iou(&[], &[], 2), 1.0);
+    }
 
     #[test]
     fn perfect_and_wrong_predictions() -> Result<()> {

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use baal_bayesian::{McSampler, McSamplerConfig};
+use baal_bayesian::McSampler;
 use burn::data::dataset::Dataset;
 use burn::tensor::Tensor;
 
@@ -136,25 +136,6 @@ where
         let labels = read_labels(test, label_of, "test set", self.model().num_classes())?;
         let (values, dims) = host_values(self.predict(&self.eval_sampler()?, test)?)?;
         Ok((values, dims, labels))
-    }
-
-    /// The sampler of evaluations: `eval_iterations` samples with fixed masks, so that
-    /// evaluations compare weights, not mask draws.
-    pub(crate) fn eval_sampler(&self) -> Result<McSampler> {
-        Ok(McSamplerConfig::new(self.config.eval_iterations)
-            .with_seed(self.config.seed)
-            .init()?)
-    }
-
-    /// `model`'s inference form (without autodiff) with the trainer's batcher, inference
-    /// device and evaluation batch size.
-    fn inference_predictor(&self, model: &M) -> ModelPredictor<M, I> {
-        ModelPredictor {
-            model: model.valid(),
-            batcher: self.batcher.clone(),
-            device: self.inference_device(),
-            batch_size: self.config.eval_batch_size,
-        }
     }
 
     /// The members as an [`EnsemblePredictor`] of their inference forms.

@@ -221,6 +221,27 @@ where
         self.device.clone().without_autodiff()
     }
 
+    /// The sampler of evaluations: `eval_iterations` samples with fixed masks, so that
+    /// evaluations compare weights, not mask draws.
+    pub(crate) fn eval_sampler(&self) -> Result<baal_bayesian::McSampler> {
+        Ok(
+            baal_bayesian::McSamplerConfig::new(self.config.eval_iterations)
+                .with_seed(self.config.seed)
+                .init()?,
+        )
+    }
+
+    /// `model`'s inference form (without autodiff) with the trainer's batcher, inference
+    /// device and evaluation batch size.
+    pub(crate) fn inference_predictor(&self, model: &M) -> ModelPredictor<M, I> {
+        ModelPredictor {
+            model: model.valid(),
+            batcher: self.batcher.clone(),
+            device: self.inference_device(),
+            batch_size: self.config.eval_batch_size,
+        }
+    }
+
     /// Number of fits done (it seeds the next one).
     pub fn fit_count(&self) -> u64 {
         self.fits

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use baal_active::{
-    ActiveLearningLoop, InputBatcher, ModelPredictor, OptimizerConfig, Predictor,
-    RegressionPredictor, SegmentationPredictor, Trainable, Trainer, TrainerConfig, regression_loss,
-    score_pool, segmentation_loss,
+    ActiveLearningLoop, Experiment, InputBatcher, ModelPredictor, OptimizerConfig, Predictor,
+    RegressionPredictor, SegmentationPredictor, StepRecord, Trainable, Trainer, TrainerConfig,
+    regression_loss, score_pool, segmentation_loss,
 };
 use baal_bayesian::{McContext, McDropout, McDropoutConfig, McSamplerConfig, StochasticModel};
 use baal_data::ActiveLearningDataset;
 use baal_heuristics::{Bald, Entropy, Epig, Heuristic, Predictions, Reduction, Variance};
-use burn::data::dataset::InMemDataset;
+use burn::data::dataset::{Dataset, InMemDataset};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -384,4 +384,77 @@ fn pixel_accuracy(model: &Segmenter, device: &Device) -> f64 {
         }
     }
     correct as f64 / (items().len() * POSITIONS) as f64
+}
+
+/// A segmentation experiment of the segmenter on the 40 items (8 labelled, +4 a step by BALD
+/// over the positions' mean), tested on the same items' masks, in `dir`.
+fn segmentation_experiment(dir: &std::path::Path) -> Experiment<Segmenter, Vec<f32>, Vec<u8>> {
+    let device = Device::default();
+    let config = TrainerConfig::new()
+        .with_epochs(20)
+        .with_batch_size(10)
+        .with_optimizer(OptimizerConfig::adam(2e-2))
+        .with_eval_iterations(4);
+    let trainer = Trainer::new(segmenter(&device), &device, batcher(), config).expect("trainer");
+    let mut dataset = ActiveLearningDataset::new(InMemDataset::new(items()))
+        .with_known_labels(|item: &Vec<f32>| mask_of(item))
+        .with_seed(2);
+    dataset.label_randomly(8).expect("labels");
+    let active = ActiveLearningLoop::new(Bald, 4)
+        .expect("loop")
+        .with_iterations(6);
+    let test: Arc<dyn Dataset<Vec<f32>>> = Arc::new(InMemDataset::new(items()));
+    Experiment::segmentation(
+        dir,
+        trainer,
+        active,
+        dataset,
+        test,
+        Arc::new(|item: &Vec<f32>| mask_of(item).into_iter().map(usize::from).collect()),
+        Reduction::Mean,
+    )
+    .expect("experiment")
+}
+
+/// What a step measured: labels, pixel accuracy and mean IoU.
+fn measured(records: &[StepRecord]) -> Vec<(usize, f64, f64)> {
+    records
+        .iter()
+        .map(|r| (r.n_labelled, r.test_accuracy, r.metrics["mean_iou"]))
+        .collect()
+}
+
+#[test]
+fn a_segmentation_experiment_logs_mean_iou_and_resumes() {
+    let _serial = serial();
+    let root = tempfile::tempdir().expect("temp dir");
+    let whole = segmentation_experiment(&root.path().join("whole"))
+        .with_max_steps(3)
+        .run()
+        .expect("runs");
+    let steps = measured(&whole.records);
+    assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [8, 12, 16]);
+    for (record, &(_, accuracy, iou)) in whole.records.iter().zip(&steps) {
+        assert!((0.0..=1.0).contains(&accuracy) && (0.0..=1.0).contains(&iou));
+        // Two classes: mean IoU is at most the pixel accuracy (IoU ≤ recall per class).
+        assert!(iou <= accuracy + 1e-12, "{iou} > {accuracy}");
+        assert!(record.test_nll.is_finite() && record.test_report.is_none());
+        assert!(record.acquired_class_counts.is_empty());
+    }
+    // The masks are learnable: the trained model beats a coin at every position.
+    assert!(steps[2].1 > 0.6, "{steps:?}");
+    // The log holds mean IoU.
+    let log = std::fs::read_to_string(root.path().join("whole/log.jsonl")).expect("log");
+    assert_eq!(log.matches("\"mean_iou\"").count(), 3, "{log}");
+    // Interrupted after 2 steps and resumed: the third step is the uninterrupted run's.
+    let dir = root.path().join("resumed");
+    segmentation_experiment(&dir)
+        .run_steps(2)
+        .expect("two steps");
+    let resumed = segmentation_experiment(&dir)
+        .with_max_steps(3)
+        .run()
+        .expect("runs");
+    assert!(resumed.resumed);
+    assert_eq!(measured(&resumed.records), steps);
 }
