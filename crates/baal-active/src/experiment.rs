@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 
 use crate::active_loop::ActiveLearningLoop;
 use crate::error::{ActiveError, Result};
-use crate::experiment_task::{ClassificationTask, ExperimentTask, SegmentationTask, TestMetric};
+use crate::experiment_task::{
+    ClassificationTask, ExperimentTask, RegressionTask, SegmentationTask, TestMetric, TestTarget,
+};
 use crate::plot::{Curve, plot_learning_curves};
 use crate::record::StepRecord;
 use crate::run_state::{ExperimentProgress, RunState};
@@ -169,7 +171,7 @@ where
         active: ActiveLearningLoop<I, L>,
         dataset: ActiveLearningDataset<I, L>,
         test: Arc<dyn Dataset<I>>,
-        test_target: Arc<dyn Fn(&I) -> Vec<usize> + Send + Sync>,
+        test_target: TestTarget<I, Vec<usize>>,
         reduction: Reduction,
     ) -> Result<Self> {
         Self::with_task(
@@ -182,6 +184,43 @@ where
                 test_target,
                 reduction,
             }),
+        )
+    }
+}
+
+impl<M, I, L> Experiment<M, I, L>
+where
+    M: Trainable<Target = Vec<f32>> + StochasticModel<Output = Tensor<2>>,
+    I: Clone + Send + Sync + 'static,
+    L: Label<Vec<f32>> + PartialEq + Serialize + DeserializeOwned,
+{
+    /// An experiment of a regression model (head output `[rows, O]`) in folder `dir`, resuming
+    /// the run saved there if any. `test_target` reads the `O` true outputs of a test item.
+    /// Each step's record holds the test mean squared error of the MC-averaged outputs as
+    /// `test_loss` (and `metrics["mse"]`) and the Gaussian NLL of the MC mean and variance as
+    /// `test_nll`; `test_accuracy` and `test_ece` are NaN (`null` in the logs), and
+    /// `curve.svg` plots the MSE. The loop scores the MC outputs (the variance heuristic).
+    /// Stopping criteria (e.g. [`EarlyStopping`](crate::EarlyStopping) on
+    /// [`Metric::TestLoss`](crate::Metric::TestLoss)), the step limit, pending queries and
+    /// resume work as for a classifier.
+    ///
+    /// # Errors
+    /// As [`Experiment::new`].
+    pub fn regression(
+        dir: impl Into<PathBuf>,
+        trainer: Trainer<M, I>,
+        active: ActiveLearningLoop<I, L>,
+        dataset: ActiveLearningDataset<I, L>,
+        test: Arc<dyn Dataset<I>>,
+        test_target: TestTarget<I, Vec<f32>>,
+    ) -> Result<Self> {
+        Self::with_task(
+            dir.into(),
+            trainer,
+            active,
+            dataset,
+            test,
+            Box::new(RegressionTask { test_target }),
         )
     }
 }
@@ -548,20 +587,16 @@ where
     }
 
     fn plot(&self) -> Result<()> {
+        let (title, axis, value) = self.task.curve();
         let curve = Curve {
             name: self.active.heuristic_name().to_string(),
             points: self
                 .records
                 .iter()
-                .map(|r| (r.n_labelled as f64, r.test_accuracy, 0.0))
+                .map(|r| (r.n_labelled as f64, value(r), 0.0))
                 .collect(),
         };
-        plot_learning_curves(
-            &self.dir.join("curve.svg"),
-            "test accuracy",
-            "accuracy",
-            &[curve],
-        )
+        plot_learning_curves(&self.dir.join("curve.svg"), title, axis, &[curve])
     }
 }
 

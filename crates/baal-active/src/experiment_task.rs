@@ -18,9 +18,14 @@ use crate::active_loop::{ActiveLearningLoop, StepOutcome, predicted_classes};
 use crate::error::{ActiveError, Result};
 use crate::metrics::{classification_metrics, classification_report, mean_iou};
 use crate::record::StepRecord;
-use crate::tasks::SegmentationPredictor;
+use crate::tasks::{RegressionPredictor, SegmentationPredictor};
 use crate::trainer::Trainer;
 use crate::traits::{ClassLabel, Classifier, Label, Predictor, Trainable};
+
+/// What a test item's target is, read from the item: a segmentation's class per position
+/// ([`Experiment::segmentation`](crate::Experiment::segmentation)) or a regression's outputs
+/// ([`Experiment::regression`](crate::Experiment::regression)).
+pub type TestTarget<I, T> = Arc<dyn Fn(&I) -> T + Send + Sync>;
 
 /// A user's test metric: MC probabilities `[N, C, T]` (host values), their dims, the classes.
 pub(crate) type TestMetric = Arc<dyn Fn(&[f32], [usize; 3], &[usize]) -> f64 + Send + Sync>;
@@ -66,6 +71,11 @@ pub(crate) trait ExperimentTask<M: Trainable, I, L>: Send {
         trainer: &Trainer<M, I>,
         set: &dyn Dataset<I>,
     ) -> Result<Vec<usize>>;
+
+    /// What `curve.svg` plots: its title, the y axis and the value of a record.
+    fn curve(&self) -> (&'static str, &'static str, fn(&StepRecord) -> f64) {
+        ("test accuracy", "accuracy", |record| record.test_accuracy)
+    }
 }
 
 /// Classifiers of whole items: the test metrics and report, the users' metrics, the query's
@@ -164,7 +174,7 @@ where
 /// predictions folded by `reduction`.
 pub(crate) struct SegmentationTask<I> {
     /// The class of each position of a test item.
-    pub(crate) test_target: Arc<dyn Fn(&I) -> Vec<usize> + Send + Sync>,
+    pub(crate) test_target: TestTarget<I, Vec<usize>>,
     /// How the loop folds an item's per-position scores into one.
     pub(crate) reduction: Reduction,
 }
@@ -291,5 +301,122 @@ where
             what: "stopping set",
             reason: "a segmentation model has no class per item to compare".into(),
         })
+    }
+}
+
+/// Regression models (head output `[rows, O]`, `O` real outputs): the mean squared error and
+/// the Gaussian NLL of the MC outputs on the test set, the loop scoring them with the
+/// variance heuristic.
+pub(crate) struct RegressionTask<I> {
+    /// The `O` true outputs of a test item.
+    pub(crate) test_target: TestTarget<I, Vec<f32>>,
+}
+
+/// The smallest MC variance the Gaussian NLL divides by (a deterministic model's is 0).
+const MIN_VARIANCE: f64 = 1e-6;
+
+impl<M, I, L> ExperimentTask<M, I, L> for RegressionTask<I>
+where
+    M: Trainable<Target = Vec<f32>> + StochasticModel<Output = Tensor<2>>,
+    I: Clone + Send + Sync + 'static,
+    L: Label<Vec<f32>> + PartialEq + Serialize + DeserializeOwned,
+{
+    /// `test_loss` and `metrics["mse"]`: the mean over items and outputs of `(y − μ)²`, `μ`
+    /// the mean of the `T` MC outputs; `test_nll`: the mean of
+    /// `½ ln(2π σ²) + (y − μ)² / (2 σ²)`, `σ²` their variance (at least 1e-6);
+    /// `test_accuracy` and `test_ece`: NaN (`null` in the logs).
+    fn evaluate(
+        &self,
+        trainer: &Trainer<M, I>,
+        test: &dyn Dataset<I>,
+        _: &[(String, TestMetric)],
+        record: &mut StepRecord,
+    ) -> Result<()> {
+        let predictor = RegressionPredictor(trainer.inference_predictor(trainer.model()));
+        let outputs = predictor.predict(&trainer.eval_sampler()?, test)?;
+        let [n, width, iterations] = outputs.dims();
+        let values = outputs
+            .try_into_vec_as::<f32>()
+            .map_err(|e| ActiveError::InvalidConfig {
+                what: "test predictions",
+                reason: format!("cannot read them back from the device: {e:?}"),
+            })?;
+        let (mut squared, mut nll) = (0.0f64, 0.0f64);
+        for item in 0..n {
+            let input = test.get(item).map_err(|e| ActiveError::InvalidConfig {
+                what: "test set",
+                reason: format!("item {item} of {n} cannot be read: {e}"),
+            })?;
+            let target = (self.test_target)(&input);
+            if target.len() != width || target.iter().any(|y| !y.is_finite()) {
+                return Err(ActiveError::InvalidConfig {
+                    what: "test targets",
+                    reason: format!(
+                        "test item {item} has the targets {target:?} where the model gives \
+                         {width} outputs"
+                    ),
+                });
+            }
+            for (output, &y) in target.iter().enumerate() {
+                let start = (item * width + output) * iterations;
+                let samples = &values[start..start + iterations];
+                let mean = samples.iter().map(|&v| f64::from(v)).sum::<f64>() / iterations as f64;
+                let variance = (samples
+                    .iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>()
+                    / iterations as f64)
+                    .max(MIN_VARIANCE);
+                let error = (f64::from(y) - mean).powi(2);
+                squared += error;
+                nll +=
+                    0.5 * (2.0 * std::f64::consts::PI * variance).ln() + error / (2.0 * variance);
+            }
+        }
+        let count = (n * width) as f64;
+        record.test_loss = squared / count;
+        record.test_nll = nll / count;
+        record.test_accuracy = f64::NAN;
+        record.test_ece = f64::NAN;
+        record.metrics.insert("mse".into(), record.test_loss);
+        Ok(())
+    }
+
+    fn query(
+        &self,
+        active: &mut ActiveLearningLoop<I, L>,
+        dataset: &mut ActiveLearningDataset<I, L>,
+        trainer: &Trainer<M, I>,
+    ) -> Result<StepOutcome> {
+        active.step(
+            dataset,
+            &RegressionPredictor(trainer.inference_predictor(trainer.model())),
+        )
+    }
+
+    fn same_label(&self, saved: &L, given: &L) -> bool {
+        saved == given
+    }
+
+    /// A regression query has no class per item: nothing beyond the loop's own fields.
+    fn record_query(
+        &self,
+        _: &Trainer<M, I>,
+        _: &ActiveLearningDataset<I, L>,
+        _: &StepOutcome,
+        _: &mut StepRecord,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn predicted_classes(&self, _: &Trainer<M, I>, _: &dyn Dataset<I>) -> Result<Vec<usize>> {
+        Err(ActiveError::InvalidConfig {
+            what: "stopping set",
+            reason: "a regression model has no class per item to compare".into(),
+        })
+    }
+
+    fn curve(&self) -> (&'static str, &'static str, fn(&StepRecord) -> f64) {
+        ("test mean squared error", "MSE", |record| record.test_loss)
     }
 }

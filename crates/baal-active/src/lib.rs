@@ -17,7 +17,9 @@
 //!   indices: one shard of a pool split across processes (the shard files, their manifest and
 //!   the merge belong to the tool, in the facade's `baal::shard`).
 //! - [`Experiment`] runs steps until one stops it, logs each step to `log.jsonl` and
-//!   `log.csv`, plots `curve.svg`, and resumes from `state.json` after a crash.
+//!   `log.csv`, plots `curve.svg`, and resumes from `state.json` after a crash: of a
+//!   classifier ([`Experiment::new`]), a segmentation model ([`Experiment::segmentation`],
+//!   with mean IoU) or a regression model ([`Experiment::regression`], with the MSE).
 //! - [`RunState`]: what either saves to resume — the dataset state, the loop's state (steps,
 //!   the heuristic's random draws, the pending query) and an experiment's progress.
 //!
@@ -72,7 +74,7 @@ pub use calibration::{
 pub use ensemble::{DEFAULT_ENSEMBLE_WINDOW, EnsemblePredictor, Posterior, initialised};
 pub use error::{ActiveError, Result};
 pub use experiment::{Experiment, ExperimentSummary};
-pub use experiment_task::REPORT_TOP_K;
+pub use experiment_task::{REPORT_TOP_K, TestTarget};
 pub use metrics::{
     ClassMetrics, ClassificationReport, ECE_BINS, EvalMetrics, classification_metrics,
     classification_report, mean_iou,

@@ -1,7 +1,7 @@
 //! One step of an experiment, as logged (`log.jsonl`, `log.csv`) and read by the stopping
 //! criteria.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// One step of an experiment: the model trained on `n_labelled` labels, its test metrics, and
 /// the query that followed.
@@ -27,13 +27,17 @@ pub struct StepRecord {
     /// With early stopping: the validation accuracy of the weights kept.
     #[serde(default)]
     pub validation_accuracy: Option<f64>,
-    /// Test loss (mean cross-entropy of single MC samples).
+    /// Test loss (mean cross-entropy of single MC samples; a regression experiment's: the
+    /// mean squared error of the MC-averaged outputs).
     pub test_loss: f64,
-    /// Test accuracy of the MC-averaged prediction.
+    /// Test accuracy of the MC-averaged prediction (NaN for regression, `null` in the logs).
+    #[serde(with = "nan_as_null")]
     pub test_accuracy: f64,
-    /// Test NLL of the MC-averaged prediction.
+    /// Test NLL of the MC-averaged prediction (regression: the Gaussian NLL of the MC mean and
+    /// variance).
     pub test_nll: f64,
-    /// Test expected calibration error.
+    /// Test expected calibration error (NaN for regression, `null` in the logs).
+    #[serde(with = "nan_as_null")]
     pub test_ece: f64,
     /// Items queried after the evaluation (0 on the last step).
     pub n_queried: usize,
@@ -137,5 +141,49 @@ impl StepRecord {
                 .map(|r| format!("{:.4}", r.balanced_accuracy()))
                 .unwrap_or_default(),
         )
+    }
+}
+
+/// A metric a kind of model does not have (a regression's accuracy) is NaN in memory and `null`
+/// in JSON, and reads back as NaN (JSON has no NaN, and serde refuses `null` for a number).
+mod nan_as_null {
+    use super::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_nan() {
+            serializer.serialize_none()
+        } else {
+            serializer.serialize_f64(*value)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_metric_a_model_does_not_have_is_null_in_json_and_nan_again() {
+        let record = StepRecord {
+            test_loss: 0.25,
+            test_accuracy: f64::NAN,
+            test_ece: f64::NAN,
+            ..StepRecord::default()
+        };
+        let json = serde_json::to_string(&record).expect("json");
+        assert!(
+            json.contains(r#""test_accuracy":null"#) && json.contains(r#""test_ece":null"#),
+            "{json}"
+        );
+        let read: StepRecord = serde_json::from_str(&json).expect("reads back");
+        assert!(read.test_accuracy.is_nan() && read.test_ece.is_nan());
+        assert_eq!(read.test_loss, 0.25);
+        // Numbers stay numbers.
+        let json = serde_json::to_string(&StepRecord::default()).expect("json");
+        assert!(json.contains(r#""test_accuracy":0.0"#), "{json}");
     }
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use baal_active::{
-    ActiveLearningLoop, Experiment, InputBatcher, ModelPredictor, OptimizerConfig, Predictor,
-    RegressionPredictor, SegmentationPredictor, StepRecord, Trainable, Trainer, TrainerConfig,
-    regression_loss, score_pool, segmentation_loss,
+    ActiveLearningLoop, EarlyStopping, Experiment, InputBatcher, Metric, ModelPredictor,
+    OptimizerConfig, Predictor, RegressionPredictor, SegmentationPredictor, StepRecord, Trainable,
+    Trainer, TrainerConfig, regression_loss, score_pool, segmentation_loss,
 };
 use baal_bayesian::{McContext, McDropout, McDropoutConfig, McSamplerConfig, StochasticModel};
 use baal_data::ActiveLearningDataset;
@@ -457,4 +457,96 @@ fn a_segmentation_experiment_logs_mean_iou_and_resumes() {
         .expect("runs");
     assert!(resumed.resumed);
     assert_eq!(measured(&resumed.records), steps);
+}
+
+/// A regression experiment of the regressor on the 40 items (8 labelled, +4 a step by the
+/// variance of its MC outputs), tested on the same items' targets, in `dir`.
+fn regression_experiment(dir: &std::path::Path) -> Experiment<Regressor, Vec<f32>, f32> {
+    let device = Device::default();
+    device.seed(6);
+    let model = Regressor {
+        dropout: McDropoutConfig::new(0.1).init().expect("dropout"),
+        dense: LinearConfig::new(FEATURES, 1).init(&device),
+    };
+    let config = TrainerConfig::new()
+        .with_epochs(60)
+        .with_batch_size(10)
+        .with_optimizer(OptimizerConfig::adam(2e-2))
+        .with_eval_iterations(8);
+    let trainer = Trainer::new(model, &device, batcher(), config).expect("trainer");
+    let target = |item: &Vec<f32>| item.iter().sum::<f32>() / 4.0;
+    let mut dataset = ActiveLearningDataset::new(InMemDataset::new(items()))
+        .with_known_labels(target)
+        .with_seed(2);
+    dataset.label_randomly(8).expect("labels");
+    let active = ActiveLearningLoop::new(Variance, 4)
+        .expect("loop")
+        .with_iterations(6);
+    let test: Arc<dyn Dataset<Vec<f32>>> = Arc::new(InMemDataset::new(items()));
+    Experiment::regression(
+        dir,
+        trainer,
+        active,
+        dataset,
+        test,
+        Arc::new(move |item: &Vec<f32>| vec![target(item)]),
+    )
+    .expect("experiment")
+}
+
+#[test]
+fn a_regression_experiment_logs_mse_and_resumes() {
+    let _serial = serial();
+    let root = tempfile::tempdir().expect("temp dir");
+    let whole = regression_experiment(&root.path().join("whole"))
+        .with_max_steps(3)
+        .run()
+        .expect("runs");
+    let mse: Vec<f64> = whole.records.iter().map(|r| r.test_loss).collect();
+    assert_eq!(
+        whole
+            .records
+            .iter()
+            .map(|r| r.n_labelled)
+            .collect::<Vec<_>>(),
+        [8, 12, 16]
+    );
+    for record in &whole.records {
+        assert_eq!(record.metrics["mse"], record.test_loss);
+        assert!(record.test_nll.is_finite());
+        assert!(record.test_accuracy.is_nan() && record.test_ece.is_nan());
+        assert!(record.mean_uncertainty.is_none_or(|u| u >= 0.0));
+    }
+    // The targets are a linear function of the features: more labels, a small error.
+    assert!(mse[2] < 0.5, "{mse:?}");
+    // The log writes the missing metrics as null, and a resume reads them back.
+    let log = std::fs::read_to_string(root.path().join("whole/log.jsonl")).expect("log");
+    assert_eq!(log.matches("\"test_accuracy\":null").count(), 3, "{log}");
+    let dir = root.path().join("resumed");
+    regression_experiment(&dir).run_steps(2).expect("two steps");
+    let resumed = regression_experiment(&dir)
+        .with_max_steps(3)
+        .run()
+        .expect("runs");
+    assert!(resumed.resumed);
+    let again: Vec<f64> = resumed.records.iter().map(|r| r.test_loss).collect();
+    assert_eq!(again, mse);
+    // Early stopping on the test loss (the MSE): an improvement of more than 10 never comes.
+    let early = regression_experiment(&root.path().join("early"))
+        .with_criterion(EarlyStopping {
+            metric: Metric::TestLoss,
+            patience: 1,
+            min_delta: 10.0,
+        })
+        .with_max_steps(5)
+        .run()
+        .expect("runs");
+    assert_eq!(early.records.len(), 2);
+    assert!(
+        early
+            .stop_reason
+            .expect("stopped")
+            .contains("early stopping"),
+        "stopped by the criterion"
+    );
 }
