@@ -7,20 +7,24 @@ use std::time::Instant;
 use baal_bayesian::{McSampler, McSamplerConfig, Progress, seeds};
 use baal_data::{ActiveLearningDataset, DatasetIndex, PoolView};
 use baal_heuristics::{
-    ClassProbabilities, EmbeddingInput, Embeddings, Heuristic, HeuristicKind, HeuristicParams,
-    Orientation, PoolScorer, PoolScores, Predictions, Selection,
+    ClassProbabilities, EmbeddingInput, EmbeddingSource, Embeddings, Heuristic, HeuristicKind,
+    HeuristicParams, Orientation, PoolScorer, PoolScores, Predictions, Selection,
 };
 use burn::data::dataset::Dataset;
 use burn::tensor::Tensor;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::embeddings_file::EmbeddingSink;
 use crate::error::{ActiveError, Result};
 use crate::oracle::KnownLabels;
 use crate::run_state::{LoopState, RunState};
 use crate::traits::Predictor;
 use crate::traits::{Oracle, OracleOutcome};
 use crate::uncertainty::UncertaintyStep;
+
+/// Bytes of embeddings a loop keeps in memory by default (256 MiB).
+const DEFAULT_EMBEDDING_MEMORY: usize = 256 << 20;
 
 /// What one [`ActiveLearningLoop::step`] did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,6 +87,8 @@ pub struct ActiveLearningLoop<I, L> {
     uncertainty_folder: Option<PathBuf>,
     /// Train on the labels of this many last labelling steps only (see `training_set.rs`).
     pub(crate) last_active_steps: Option<usize>,
+    /// Bytes of embeddings (Coreset, BADGE) held in memory before they go to a file.
+    embedding_memory: usize,
 }
 
 impl<I, L> ActiveLearningLoop<I, L>
@@ -135,6 +141,7 @@ where
             candidates: None,
             uncertainty_folder: None,
             last_active_steps: None,
+            embedding_memory: DEFAULT_EMBEDDING_MEMORY,
         })
     }
 
@@ -142,6 +149,15 @@ where
     /// `max_sample`), drawn with the dataset's seeded generator.
     pub fn with_max_sample(mut self, max_sample: usize) -> Self {
         self.max_sample = Some(max_sample);
+        self
+    }
+
+    /// Keeps the pool's embeddings (for Coreset and BADGE: `N · D` floats) in memory up to
+    /// `bytes`, and beyond that in a temporary file read back a chunk at a time, so that a pool
+    /// whose embeddings exceed memory is selected from as its predictions are scored (the
+    /// default: 256 MiB, a million items of 64 features).
+    pub fn with_embedding_memory(mut self, bytes: usize) -> Self {
+        self.embedding_memory = bytes;
         self
     }
 
@@ -489,8 +505,8 @@ where
     /// The select phase of a heuristic that selects by embeddings (Coreset, BADGE): the
     /// predictor's embeddings of the pool, of the labelled items (read as the pool is) when
     /// the heuristic reads them, and the pool's MC-averaged probabilities when it reads
-    /// predictions. The embeddings are held in memory (`N · D` floats), the predictions a
-    /// chunk at a time.
+    /// predictions. The embeddings are held in memory up to the loop's embedding memory,
+    /// beyond it in a temporary file; the predictions are read a chunk at a time.
     fn select_by_embeddings(
         &self,
         predictor: &dyn Predictor<I>,
@@ -500,9 +516,10 @@ where
     ) -> Result<RankedQuery> {
         let started = Instant::now();
         let k = self.query_size.min(pool.len());
-        let pool_embeddings = embed_all(predictor, pool)?;
+        let limit = self.embedding_memory;
+        let pool_embeddings = embed_all(predictor, pool, limit)?;
         let labelled = if self.heuristic.needs_labelled_embeddings() && dataset.n_labelled() > 0 {
-            Some(embed_all(predictor, &dataset.labelled_as_pool())?)
+            Some(embed_all(predictor, &dataset.labelled_as_pool(), limit)?)
         } else {
             None
         };
@@ -521,9 +538,9 @@ where
         } else {
             None
         };
-        let mut input = EmbeddingInput::new(&pool_embeddings);
+        let mut input = EmbeddingInput::new(pool_embeddings.as_ref());
         if let Some(labelled) = &labelled {
-            input = input.with_labelled(labelled);
+            input = input.with_labelled(labelled.as_ref());
         }
         if let Some(probabilities) = &probabilities {
             input = input.with_probabilities(probabilities);
@@ -676,16 +693,18 @@ pub fn score_pool<I>(
     Ok(scorer.finish())
 }
 
-/// Every embedding `predictor` gives of `items`, `[N, D]`, in order.
-fn embed_all<I>(predictor: &dyn Predictor<I>, items: &dyn Dataset<I>) -> Result<Embeddings> {
-    let (mut values, mut dim) = (Vec::new(), 0);
+/// Every embedding `predictor` gives of `items`, `[N, D]`, in order: in memory up to `limit`
+/// bytes, beyond that in a temporary file read back a chunk at a time.
+fn embed_all<I>(
+    predictor: &dyn Predictor<I>,
+    items: &dyn Dataset<I>,
+    limit: usize,
+) -> Result<Box<dyn EmbeddingSource>> {
+    let mut sink = EmbeddingSink::new(items.len(), limit);
     predictor.embed_chunks(items, &mut |_, chunk| {
-        let chunk = Embeddings::from_tensor(chunk)?;
-        dim = chunk.dim();
-        values.extend(chunk.into_vec());
-        Ok(())
+        sink.push(Embeddings::from_tensor(chunk)?)
     })?;
-    Ok(Embeddings::new(values, [items.len(), dim])?)
+    sink.finish()
 }
 
 /// What the model thought of its picks before they were labelled: a few forward passes of the
@@ -827,6 +846,16 @@ mod tests {
         for index in &outcome.query {
             assert!([2, 6].contains(&index.get()), "{index}");
         }
+        // With no memory for embeddings they go through a temporary file: the same picks.
+        let mut data = ActiveLearningDataset::new(InMemDataset::new((0..9u8).collect()))
+            .with_known_labels(|&x: &u8| u8::from(x > 4));
+        data.label_dataset_indices(&[DatasetIndex::new(0)])
+            .expect("label");
+        let mut spilling = Loop::from_kind(HeuristicKind::Coreset, 2, 0)
+            .expect("valid")
+            .with_embedding_memory(0);
+        let outcome = spilling.step(&mut data, &Line).expect("step");
+        assert_eq!(outcome.query, [DatasetIndex::new(8), DatasetIndex::new(4)]);
     }
 
     #[test]

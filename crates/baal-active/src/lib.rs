@@ -48,6 +48,7 @@
 
 mod active_loop;
 mod calibration;
+mod embeddings_file;
 mod ensemble;
 mod error;
 mod experiment;
@@ -71,6 +72,7 @@ pub use baal_heuristics::{HeuristicKind, HeuristicParams};
 pub use calibration::{
     CalibratedPredictor, CalibrationReport, DirichletCalibrator, DirichletCalibratorConfig,
 };
+pub use embeddings_file::NpyEmbeddings;
 pub use ensemble::{DEFAULT_ENSEMBLE_WINDOW, EnsemblePredictor, Posterior, initialised};
 pub use error::{ActiveError, Result};
 pub use experiment::{Experiment, ExperimentSummary};

@@ -6,12 +6,10 @@
 //! only their MC average (`N · C` floats) is kept.
 
 use std::path::Path;
-use std::sync::Mutex;
 
+use baal::active::NpyEmbeddings;
 use baal_data::NpyRows;
-use baal_heuristics::{
-    ClassProbabilities, EmbeddingInput, EmbeddingSource, Embeddings, Heuristic, HeuristicError,
-};
+use baal_heuristics::{ClassProbabilities, EmbeddingInput, EmbeddingSource, Heuristic};
 use burn::tensor::Device;
 
 use crate::score::{
@@ -69,7 +67,7 @@ pub fn select(
         .embeddings
         .as_deref()
         .ok_or_else(|| ScoreError::Input("--embeddings is missing".into()))?;
-    let pool = NpyEmbeddings::open(embeddings_path, "--embeddings")?;
+    let pool = open_embeddings(embeddings_path, "--embeddings")?;
     if let Some(predictions) = &predictions
         && pool.len() != predictions.rows()
     {
@@ -82,7 +80,7 @@ pub fn select(
         )));
     }
     let labelled = match &args.labelled_embeddings {
-        Some(path) => Some(NpyEmbeddings::open(path, "--labelled-embeddings")?),
+        Some(path) => Some(open_embeddings(path, "--labelled-embeddings")?),
         None => None,
     };
     if let Some(labelled) = &labelled
@@ -138,72 +136,10 @@ pub fn select(
     })
 }
 
-/// A 2-D float `.npy` array `[rows, D]` of embeddings, read a chunk of rows at a time when
-/// the heuristic asks for it (each chunk validated as it is read), so that the file may be
-/// larger than memory.
-struct NpyEmbeddings {
-    rows: Mutex<NpyRows>,
-    len: usize,
-    dim: usize,
-}
-
-impl NpyEmbeddings {
-    /// Opens `path` (given as `option`) and checks its shape.
-    fn open(path: &Path, option: &str) -> Result<Self, ScoreError> {
-        let rows = NpyRows::open(path).map_err(|e| ScoreError::Input(e.to_string()))?;
-        let [len, dim] = <[usize; 2]>::try_from(rows.shape()).map_err(|_| {
-            ScoreError::Input(format!(
-                "{option} {}: expected an array of shape [N, D] (items, embedding features), \
-                 got {:?}",
-                path.display(),
-                rows.shape()
-            ))
-        })?;
-        if dim == 0 {
-            return Err(ScoreError::Input(format!(
-                "{option} {}: embeddings of dimension 0",
-                path.display()
-            )));
-        }
-        Ok(Self {
-            rows: Mutex::new(rows),
-            len,
-            dim,
-        })
-    }
-}
-
-impl EmbeddingSource for NpyEmbeddings {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn chunk(&self, start: usize, end: usize) -> baal_heuristics::Result<Embeddings> {
-        let read = |e: String| HeuristicError::SourceRead(e);
-        if start > end || end > self.len {
-            return Err(read(format!(
-                "rows {start}..{end} of an array of {} rows",
-                self.len
-            )));
-        }
-        if start == end {
-            return Embeddings::empty(self.dim);
-        }
-        let mut rows = self
-            .rows
-            .lock()
-            .map_err(|_| read("a reader panicked".into()))?;
-        rows.seek_row(start).map_err(|e| read(e.to_string()))?;
-        let values = rows
-            .read_f32(end - start)
-            .map_err(|e| read(e.to_string()))?
-            .unwrap_or_default();
-        Embeddings::new(values, [end - start, self.dim]).map_err(|e| e.offset_item(start))
-    }
+/// The embeddings file given as `option`, read a chunk at a time (exit 2 when it is not an
+/// `[N, D]` float array).
+fn open_embeddings(path: &Path, option: &str) -> Result<NpyEmbeddings, ScoreError> {
+    NpyEmbeddings::open(path).map_err(|e| ScoreError::Input(format!("{option}: {e}")))
 }
 
 /// The MC average of the predictions, `[N, C]`, read a chunk at a time, when `keep`;
@@ -253,43 +189,4 @@ fn mean_probabilities(
     ClassProbabilities::new(values, [dims[0], classes])
         .map(Some)
         .map_err(|e| ScoreError::Input(format!("{}: {e}", predictions_name(args))))
-}
-
-#[cfg(test)]
-mod tests {
-    use baal_data::formats::npy::encode_f32;
-
-    use super::*;
-
-    #[test]
-    fn embeddings_files_are_read_a_chunk_at_a_time_in_any_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("e.npy");
-        let values: Vec<f32> = (0..10).map(|v| v as f32).collect();
-        std::fs::write(&path, encode_f32(&[5, 2], &values)).expect("write");
-        let source = NpyEmbeddings::open(&path, "--embeddings").expect("opens");
-        assert_eq!((source.len(), source.dim()), (5, 2));
-        for (start, end) in [(3, 5), (0, 2), (1, 4), (2, 2), (0, 5)] {
-            let chunk = source.chunk(start, end).expect("in range");
-            assert_eq!(
-                chunk.as_slice(),
-                &values[start * 2..end * 2],
-                "{start}..{end}"
-            );
-        }
-        assert!(source.chunk(4, 6).is_err());
-        // A non-finite value is found when its chunk is read, named by its pool item.
-        let mut bad = values.clone();
-        bad[7] = f32::NAN;
-        std::fs::write(&path, encode_f32(&[5, 2], &bad)).expect("write");
-        let source = NpyEmbeddings::open(&path, "--embeddings").expect("opens");
-        assert!(source.chunk(0, 3).is_ok());
-        let err = source.chunk(2, 5).expect_err("item 3 is NaN").to_string();
-        assert!(err.contains("item 3"), "{err}");
-        // Not [N, D], or D = 0: refused on open.
-        std::fs::write(&path, encode_f32(&[10], &values)).expect("write");
-        assert!(NpyEmbeddings::open(&path, "--embeddings").is_err());
-        std::fs::write(&path, encode_f32(&[3, 0], &[])).expect("write");
-        assert!(NpyEmbeddings::open(&path, "--embeddings").is_err());
-    }
 }
