@@ -56,21 +56,32 @@ pub(crate) trait ExperimentTask<M: Trainable, I, L>: Send {
     /// Whether a label saved in the run's state and one given with the dataset agree.
     fn same_label(&self, saved: &L, given: &L) -> bool;
 
-    /// What the record keeps of a labelled query.
+    /// What the record keeps of a labelled query beyond the loop's own fields (nothing by
+    /// default: a segmentation or regression query has no class per item).
     fn record_query(
         &self,
         trainer: &Trainer<M, I>,
         dataset: &ActiveLearningDataset<I, L>,
         outcome: &StepOutcome,
         record: &mut StepRecord,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let _ = (trainer, dataset, outcome, record);
+        Ok(())
+    }
 
-    /// The trained model's class of each item of `set` (a stopping set's).
+    /// The trained model's class of each item of `set` (a stopping set's); an error for a
+    /// model without a class per item (the default).
     fn predicted_classes(
         &self,
         trainer: &Trainer<M, I>,
         set: &dyn Dataset<I>,
-    ) -> Result<Vec<usize>>;
+    ) -> Result<Vec<usize>> {
+        let _ = (trainer, set);
+        Err(ActiveError::InvalidConfig {
+            what: "stopping set",
+            reason: "only a classifier has a class per item to compare".into(),
+        })
+    }
 
     /// What `curve.svg` plots: its title, the y axis and the value of a record.
     fn curve(&self) -> (&'static str, &'static str, fn(&StepRecord) -> f64) {
@@ -284,24 +295,6 @@ where
     fn same_label(&self, saved: &L, given: &L) -> bool {
         saved == given
     }
-
-    /// A segmentation query has no class per item: nothing beyond the loop's own fields.
-    fn record_query(
-        &self,
-        _: &Trainer<M, I>,
-        _: &ActiveLearningDataset<I, L>,
-        _: &StepOutcome,
-        _: &mut StepRecord,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn predicted_classes(&self, _: &Trainer<M, I>, _: &dyn Dataset<I>) -> Result<Vec<usize>> {
-        Err(ActiveError::InvalidConfig {
-            what: "stopping set",
-            reason: "a segmentation model has no class per item to compare".into(),
-        })
-    }
 }
 
 /// Regression models (head output `[rows, O]`, `O` real outputs): the mean squared error and
@@ -396,24 +389,6 @@ where
 
     fn same_label(&self, saved: &L, given: &L) -> bool {
         saved == given
-    }
-
-    /// A regression query has no class per item: nothing beyond the loop's own fields.
-    fn record_query(
-        &self,
-        _: &Trainer<M, I>,
-        _: &ActiveLearningDataset<I, L>,
-        _: &StepOutcome,
-        _: &mut StepRecord,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    fn predicted_classes(&self, _: &Trainer<M, I>, _: &dyn Dataset<I>) -> Result<Vec<usize>> {
-        Err(ActiveError::InvalidConfig {
-            what: "stopping set",
-            reason: "a regression model has no class per item to compare".into(),
-        })
     }
 
     fn curve(&self) -> (&'static str, &'static str, fn(&StepRecord) -> f64) {
