@@ -225,26 +225,17 @@ where
             .predictor(trainer)
             .predict_segmentation(&trainer.eval_sampler()?, test)?;
         let [n, classes, positions, iterations] = probs.dims();
-        let mut labels = Vec::with_capacity(n * positions);
-        for item in 0..n {
-            let input = test.get(item).map_err(|e| ActiveError::InvalidConfig {
-                what: "test set",
-                reason: format!("item {item} of {n} cannot be read: {e}"),
-            })?;
-            let target = (self.test_target)(&input);
-            if target.len() != positions || target.iter().any(|&c| c >= classes) {
-                return Err(ActiveError::InvalidConfig {
-                    what: "test targets",
-                    reason: format!(
-                        "test item {item} has {} target positions (classes up to {:?}) where \
-                         the model predicts {positions} positions of {classes} classes",
-                        target.len(),
-                        target.iter().max()
-                    ),
-                });
-            }
-            labels.extend(target);
-        }
+        let labels = read_targets(test, n, &self.test_target, |target: &Vec<usize>| {
+            (target.len() != positions || target.iter().any(|&c| c >= classes)).then(|| {
+                format!(
+                    "{} target positions (classes up to {:?}) where the model predicts \
+                     {positions} positions of {classes} classes",
+                    target.len(),
+                    target.iter().max()
+                )
+            })
+        })?
+        .concat();
         // [N, C, P, T] → [N·P, C, T]: each position one prediction.
         let values = probs
             .permute([0, 2, 1, 3])
@@ -297,6 +288,35 @@ where
     }
 }
 
+/// The target of each of the `n` items of `test`, each checked by `invalid` (a reason, or
+/// `None` for a good one).
+///
+/// # Errors
+/// An item that cannot be read, or a target `invalid` refuses (naming the item).
+fn read_targets<I, T>(
+    test: &dyn Dataset<I>,
+    n: usize,
+    target_of: &TestTarget<I, T>,
+    invalid: impl Fn(&T) -> Option<String>,
+) -> Result<Vec<T>> {
+    (0..n)
+        .map(|item| {
+            let input = test.get(item).map_err(|e| ActiveError::InvalidConfig {
+                what: "test set",
+                reason: format!("item {item} of {n} cannot be read: {e}"),
+            })?;
+            let target = target_of(&input);
+            match invalid(&target) {
+                Some(reason) => Err(ActiveError::InvalidConfig {
+                    what: "test targets",
+                    reason: format!("test item {item} has {reason}"),
+                }),
+                None => Ok(target),
+            }
+        })
+        .collect()
+}
+
 /// Regression models (head output `[rows, O]`, `O` real outputs): the mean squared error and
 /// the Gaussian NLL of the MC outputs on the test set, the loop scoring them with the
 /// variance heuristic.
@@ -334,22 +354,12 @@ where
                 what: "test predictions",
                 reason: format!("cannot read them back from the device: {e:?}"),
             })?;
+        let targets = read_targets(test, n, &self.test_target, |target: &Vec<f32>| {
+            (target.len() != width || target.iter().any(|y| !y.is_finite()))
+                .then(|| format!("the targets {target:?} where the model gives {width} outputs"))
+        })?;
         let (mut squared, mut nll) = (0.0f64, 0.0f64);
-        for item in 0..n {
-            let input = test.get(item).map_err(|e| ActiveError::InvalidConfig {
-                what: "test set",
-                reason: format!("item {item} of {n} cannot be read: {e}"),
-            })?;
-            let target = (self.test_target)(&input);
-            if target.len() != width || target.iter().any(|y| !y.is_finite()) {
-                return Err(ActiveError::InvalidConfig {
-                    what: "test targets",
-                    reason: format!(
-                        "test item {item} has the targets {target:?} where the model gives \
-                         {width} outputs"
-                    ),
-                });
-            }
+        for (item, target) in targets.iter().enumerate() {
             for (output, &y) in target.iter().enumerate() {
                 let start = (item * width + output) * iterations;
                 let samples = &values[start..start + iterations];

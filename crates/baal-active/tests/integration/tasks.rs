@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use baal_active::{
     ActiveLearningLoop, EarlyStopping, Experiment, InputBatcher, Metric, ModelPredictor,
-    OptimizerConfig, Predictor, RegressionPredictor, SegmentationPredictor, StepRecord, Trainable,
-    Trainer, TrainerConfig, regression_loss, score_pool, segmentation_loss,
+    OptimizerConfig, Predictor, RegressionPredictor, SegmentationPredictor, StepRecord, TestTarget,
+    Trainable, Trainer, TrainerConfig, regression_loss, score_pool, segmentation_loss,
 };
 use baal_bayesian::{McContext, McDropout, McDropoutConfig, McSamplerConfig, StochasticModel};
 use baal_data::ActiveLearningDataset;
@@ -389,6 +389,17 @@ fn pixel_accuracy(model: &Segmenter, device: &Device) -> f64 {
 /// A segmentation experiment of the segmenter on the 40 items (8 labelled, +4 a step by BALD
 /// over the positions' mean), tested on the same items' masks, in `dir`.
 fn segmentation_experiment(dir: &std::path::Path) -> Experiment<Segmenter, Vec<f32>, Vec<u8>> {
+    segmentation_experiment_with(
+        dir,
+        Arc::new(|item: &Vec<f32>| mask_of(item).into_iter().map(usize::from).collect()),
+    )
+}
+
+/// [`segmentation_experiment`] with the test items' targets from `test_target`.
+fn segmentation_experiment_with(
+    dir: &std::path::Path,
+    test_target: TestTarget<Vec<f32>, Vec<usize>>,
+) -> Experiment<Segmenter, Vec<f32>, Vec<u8>> {
     let device = Device::default();
     let config = TrainerConfig::new()
         .with_epochs(20)
@@ -410,7 +421,7 @@ fn segmentation_experiment(dir: &std::path::Path) -> Experiment<Segmenter, Vec<f
         active,
         dataset,
         test,
-        Arc::new(|item: &Vec<f32>| mask_of(item).into_iter().map(usize::from).collect()),
+        test_target,
         Reduction::Mean,
     )
     .expect("experiment")
@@ -457,6 +468,15 @@ fn a_segmentation_experiment_logs_mean_iou_and_resumes() {
         .expect("runs");
     assert!(resumed.resumed);
     assert_eq!(measured(&resumed.records), steps);
+    // Test targets of the wrong size are an error naming the item, not a panic.
+    let err = segmentation_experiment_with(
+        &root.path().join("bad"),
+        Arc::new(|_: &Vec<f32>| vec![0; POSITIONS + 1]),
+    )
+    .run()
+    .expect_err("5 targets for 4 positions")
+    .to_string();
+    assert!(err.contains("test item 0 has 5 target positions"), "{err}");
 }
 
 /// A regression experiment of the regressor on the 40 items (8 labelled, +4 a step by the
