@@ -41,7 +41,8 @@ pub struct StepOutcome {
     /// uncertain (the negated mean for margin/certainty-like heuristics); `None` for random
     /// and for the heuristics that select by embeddings (Coreset, BADGE).
     pub mean_uncertainty: Option<f64>,
-    /// Seconds spent MC-predicting the pool (and the target set).
+    /// Seconds spent MC-predicting the pool (and the target set), and embedding it for the
+    /// heuristics that select by embeddings: the model's forward passes.
     pub predict_seconds: f64,
     /// Seconds spent ranking.
     pub rank_seconds: f64,
@@ -377,9 +378,13 @@ where
             Some(max) => dataset.pool_subset(max)?,
             None => dataset.pool(),
         };
-        let scored = self.predict_pool(predictor, &pool, target_set)?;
+        let mut scored = self.predict_pool(predictor, &pool, target_set)?;
         let ranked = if self.heuristic.needs_embeddings() {
-            self.select_by_embeddings(predictor, &scored.sampler, &pool, dataset)?
+            // The forward passes count as prediction, the selection as ranking.
+            let started = Instant::now();
+            let embedded = self.embed_pool(predictor, &scored.sampler, &pool, dataset)?;
+            scored.seconds += started.elapsed().as_secs_f64();
+            self.select_by_embeddings(&embedded, &pool)?
         } else {
             self.rank(&pool, scored.scores.as_ref())?
         };
@@ -502,20 +507,18 @@ where
         RankedQuery::new(pool, selection, mean_uncertainty, started)
     }
 
-    /// The select phase of a heuristic that selects by embeddings (Coreset, BADGE): the
-    /// predictor's embeddings of the pool, of the labelled items (read as the pool is) when
-    /// the heuristic reads them, and the pool's MC-averaged probabilities when it reads
-    /// predictions. The embeddings are held in memory up to the loop's embedding memory,
-    /// beyond it in a temporary file; the predictions are read a chunk at a time.
-    fn select_by_embeddings(
+    /// What a heuristic that selects by embeddings (Coreset, BADGE) reads: the predictor's
+    /// embeddings of the pool, of the labelled items (read as the pool is) when the heuristic
+    /// reads them, and the pool's MC-averaged probabilities when it reads predictions. The
+    /// embeddings are held in memory up to the loop's embedding memory, beyond it in a
+    /// temporary file; the predictions are read a chunk at a time.
+    fn embed_pool(
         &self,
         predictor: &dyn Predictor<I>,
         sampler: &McSampler,
         pool: &PoolView<I>,
         dataset: &ActiveLearningDataset<I, L>,
-    ) -> Result<RankedQuery> {
-        let started = Instant::now();
-        let k = self.query_size.min(pool.len());
+    ) -> Result<EmbeddedPool> {
         let limit = self.embedding_memory;
         let pool_embeddings = embed_all(predictor, pool, limit)?;
         let labelled = if self.heuristic.needs_labelled_embeddings() && dataset.n_labelled() > 0 {
@@ -538,11 +541,27 @@ where
         } else {
             None
         };
-        let mut input = EmbeddingInput::new(pool_embeddings.as_ref());
-        if let Some(labelled) = &labelled {
+        Ok(EmbeddedPool {
+            pool: pool_embeddings,
+            labelled,
+            probabilities,
+        })
+    }
+
+    /// The select phase of a heuristic that selects by embeddings, on what
+    /// [`embed_pool`](Self::embed_pool) gave.
+    fn select_by_embeddings(
+        &self,
+        embedded: &EmbeddedPool,
+        pool: &PoolView<I>,
+    ) -> Result<RankedQuery> {
+        let started = Instant::now();
+        let k = self.query_size.min(pool.len());
+        let mut input = EmbeddingInput::new(embedded.pool.as_ref());
+        if let Some(labelled) = &embedded.labelled {
             input = input.with_labelled(labelled.as_ref());
         }
-        if let Some(probabilities) = &probabilities {
+        if let Some(probabilities) = &embedded.probabilities {
             input = input.with_probabilities(probabilities);
         }
         let selection = self.heuristic.select_with_embeddings(&input, k)?;
@@ -618,6 +637,14 @@ struct ScoredPool {
     scores: Option<PoolScores>,
     /// Seconds spent MC-predicting the pool (and the target set).
     seconds: f64,
+}
+
+/// A pool's embeddings, the labelled items' and the pool's class probabilities, as the
+/// heuristic reads them.
+struct EmbeddedPool {
+    pool: Box<dyn EmbeddingSource>,
+    labelled: Option<Box<dyn EmbeddingSource>>,
+    probabilities: Option<ClassProbabilities>,
 }
 
 /// What a step's select phase chose.
@@ -856,6 +883,39 @@ mod tests {
             .with_embedding_memory(0);
         let outcome = spilling.step(&mut data, &Line).expect("step");
         assert_eq!(outcome.query, [DatasetIndex::new(8), DatasetIndex::new(4)]);
+    }
+
+    /// [`Line`], taking 30 ms to embed.
+    struct SlowLine;
+
+    impl Predictor<u8> for SlowLine {
+        fn predict(
+            &self,
+            sampler: &baal_bayesian::McSampler,
+            items: &dyn Dataset<u8>,
+        ) -> Result<Tensor<3>> {
+            Line.predict(sampler, items)
+        }
+
+        fn embed_chunks(
+            &self,
+            items: &dyn Dataset<u8>,
+            on_chunk: &mut dyn FnMut(std::ops::Range<usize>, Tensor<2>) -> Result<()>,
+        ) -> Result<()> {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            Line.embed_chunks(items, on_chunk)
+        }
+    }
+
+    #[test]
+    fn embedding_the_pool_counts_as_prediction_not_ranking() {
+        let mut data = dataset();
+        data.label_randomly(5).expect("initial labels");
+        let mut active = Loop::from_kind(HeuristicKind::Coreset, 3, 0).expect("valid");
+        let outcome = active.step(&mut data, &SlowLine).expect("step");
+        // Two embeddings (the pool, the labelled items) of 30 ms each.
+        assert!(outcome.predict_seconds >= 0.06, "{outcome:?}");
+        assert!(outcome.rank_seconds < 0.03, "{outcome:?}");
     }
 
     #[test]
