@@ -117,35 +117,6 @@ where
         self.stopping_set = Some(set);
         self
     }
-
-    /// Computes `metric` on the test set after each step's training and logs it under `name` in
-    /// the step's record ([`StepRecord::metrics`]), beside the built-in ones (baal's
-    /// `add_metric`). It gets what the built-in metrics get: the test set's MC probabilities
-    /// `[N, C, T]` on the host, their dims, and each item's class; so
-    /// [`classification_metrics`](crate::classification_metrics) and
-    /// [`classification_report`](crate::classification_report) are metrics of this form too.
-    /// Stopping criteria see the record, metrics included.
-    ///
-    /// For example the share of test items whose MC-averaged top class is class 0:
-    /// `experiment.with_metric("predicted_class0", |probs, [n, c, t], _| { ... })?`.
-    ///
-    /// # Errors
-    /// An empty name, or one already given.
-    pub fn with_metric(
-        mut self,
-        name: impl Into<String>,
-        metric: impl Fn(&[f32], [usize; 3], &[usize]) -> f64 + Send + Sync + 'static,
-    ) -> Result<Self> {
-        let name = name.into();
-        if name.is_empty() || self.metrics.iter().any(|(known, _)| *known == name) {
-            return Err(ActiveError::InvalidConfig {
-                what: "metric name",
-                reason: format!("must be non-empty and unique, got {name:?}"),
-            });
-        }
-        self.metrics.push((name, Arc::new(metric)));
-        Ok(self)
-    }
 }
 
 impl<M, I, L> Experiment<M, I, L>
@@ -269,6 +240,46 @@ where
         };
         experiment.resume()?;
         Ok(experiment)
+    }
+
+    /// Computes `metric` on the test set after each step's training and logs it under `name` in
+    /// the step's record ([`StepRecord::metrics`]), beside the built-in ones (baal's
+    /// `add_metric`). It gets what the built-in metrics get: the test set's MC probabilities
+    /// `[N, C, T]` on the host, their dims, and each item's class (a segmentation
+    /// experiment's: every position of every item as one, `N` the positions); so
+    /// [`classification_metrics`](crate::classification_metrics) and
+    /// [`classification_report`](crate::classification_report) are metrics of this form too.
+    /// Stopping criteria see the record, metrics included.
+    ///
+    /// For example the share of test items whose MC-averaged top class is class 0:
+    /// `experiment.with_metric("predicted_class0", |probs, [n, c, t], _| { ... })?`.
+    ///
+    /// # Errors
+    /// An empty name, or one already given; a regression experiment (its outputs have no
+    /// classes).
+    pub fn with_metric(
+        mut self,
+        name: impl Into<String>,
+        metric: impl Fn(&[f32], [usize; 3], &[usize]) -> f64 + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let name = name.into();
+        if !self.task.takes_metrics() {
+            return Err(ActiveError::InvalidConfig {
+                what: "metric",
+                reason: format!(
+                    "{name:?} would read class probabilities and classes, which a regression \
+                     experiment does not have (its record holds the MSE and the Gaussian NLL)"
+                ),
+            });
+        }
+        if name.is_empty() || self.metrics.iter().any(|(known, _)| *known == name) {
+            return Err(ActiveError::InvalidConfig {
+                what: "metric name",
+                reason: format!("must be non-empty and unique, got {name:?}"),
+            });
+        }
+        self.metrics.push((name, Arc::new(metric)));
+        Ok(self)
     }
 
     /// Adds a stopping criterion.

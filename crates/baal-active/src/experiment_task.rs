@@ -83,6 +83,12 @@ pub(crate) trait ExperimentTask<M: Trainable, I, L>: Send {
         })
     }
 
+    /// Whether users' metrics of `[N, C, T]` probabilities and classes apply (not to a
+    /// regression).
+    fn takes_metrics(&self) -> bool {
+        true
+    }
+
     /// What `curve.svg` plots: its title, the y axis and the value of a record.
     fn curve(&self) -> (&'static str, &'static str, fn(&StepRecord) -> f64) {
         ("test accuracy", "accuracy", |record| record.test_accuracy)
@@ -218,7 +224,7 @@ where
         &self,
         trainer: &Trainer<M, I>,
         test: &dyn Dataset<I>,
-        _: &[(String, TestMetric)],
+        user_metrics: &[(String, TestMetric)],
         record: &mut StepRecord,
     ) -> Result<()> {
         let probs = self
@@ -247,6 +253,10 @@ where
             })?;
         let dims = [n * positions, classes, iterations];
         let metrics = classification_metrics(&values, dims, &labels)?;
+        record.metrics = user_metrics
+            .iter()
+            .map(|(name, metric)| (name.clone(), metric(&values, dims, &labels)))
+            .collect();
         let predicted: Vec<usize> = values
             .chunks(classes * iterations)
             .map(|block| {
@@ -399,6 +409,10 @@ where
 
     fn same_label(&self, saved: &L, given: &L) -> bool {
         saved == given
+    }
+
+    fn takes_metrics(&self) -> bool {
+        false
     }
 
     fn curve(&self) -> (&'static str, &'static str, fn(&StepRecord) -> f64) {

@@ -439,10 +439,16 @@ fn measured(records: &[StepRecord]) -> Vec<(usize, f64, f64)> {
 fn a_segmentation_experiment_logs_mean_iou_and_resumes() {
     let _serial = serial();
     let root = tempfile::tempdir().expect("temp dir");
+    // A user's metric sees every position as an item: the positions counted.
     let whole = segmentation_experiment(&root.path().join("whole"))
+        .with_metric("positions", |_, [n, _, _], _| n as f64)
+        .expect("a new name")
         .with_max_steps(3)
         .run()
         .expect("runs");
+    for record in &whole.records {
+        assert_eq!(record.metrics["positions"], (40 * POSITIONS) as f64);
+    }
     let steps = measured(&whole.records);
     assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [8, 12, 16]);
     for (record, &(_, accuracy, iou)) in whole.records.iter().zip(&steps) {
@@ -551,6 +557,13 @@ fn a_regression_experiment_logs_mse_and_resumes() {
     assert!(resumed.resumed);
     let again: Vec<f64> = resumed.records.iter().map(|r| r.test_loss).collect();
     assert_eq!(again, mse);
+    // Users' metrics read class probabilities: refused for a regression, saying why.
+    let Err(err) =
+        regression_experiment(&root.path().join("metric")).with_metric("m", |_, _, _| 0.0)
+    else {
+        panic!("a metric of classes was accepted for a regression");
+    };
+    assert!(err.to_string().contains("regression"), "{err}");
     // Early stopping on the test loss (the MSE): an improvement of more than 10 never comes.
     let early = regression_experiment(&root.path().join("early"))
         .with_criterion(EarlyStopping {
