@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use baal::active::{Classifier, Predictor};
 use baal::data::formats::npy::encode_f32;
+use baal::heuristics::Embeddings;
 use baal_zoo::images::NormalizedImages;
 use baal_zoo::models::{ModelKind, ModelVisitor};
 use burn::tensor::{Device, Tensor};
@@ -92,13 +93,10 @@ impl ModelVisitor for EmbedVisitor<'_> {
         let (mut values, mut dim) = (Vec::new(), 0);
         predictor
             .embed_chunks(self.pool, &mut |_, chunk| {
-                dim = chunk.dims()[1];
-                values.extend(chunk.into_data().try_to_vec::<f32>().map_err(|e| {
-                    baal::active::ActiveError::InvalidConfig {
-                        what: "embeddings",
-                        reason: format!("cannot read them back from the device: {e:?}"),
-                    }
-                })?);
+                // Read back and checked (finite) as the loop's embeddings are.
+                let chunk = Embeddings::from_tensor(chunk)?;
+                dim = chunk.dim();
+                values.extend(chunk.into_vec());
                 Ok(())
             })
             .map_err(|e| ScoreError::Failed(e.to_string()))?;
