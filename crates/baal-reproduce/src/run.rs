@@ -195,7 +195,48 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
 ) -> Result<Vec<StepRecord>, Error> {
     let profile = settings.profile;
     let seeds = settings.seeds;
-    let trainer_config = profile.trainer.clone().with_seed(seeds.training());
+    let progress = settings
+        .show_progress
+        .then(|| Arc::new(baal::progress::TerminalProgress::new()));
+    let trainer = run_trainer(build, data, settings, progress.clone())?;
+    let mut dataset = ActiveLearningDataset::new(data.pool.clone())
+        .with_known_labels(|item: &NormalizedImage| item.label)
+        .with_seed(seeds.pool_subsets());
+    dataset.label_dataset_indices(&initial_labels(
+        data.pool.labels(),
+        profile.seed_per_class,
+        profile.initial_labels,
+        seeds.initial_labels(),
+    )?)?;
+    let active = run_loop(settings, progress)?;
+    let test: Arc<dyn Dataset<NormalizedImage>> = Arc::new(data.test.clone());
+    let mut experiment = Experiment::new(
+        &settings.dir,
+        trainer,
+        active,
+        dataset,
+        test,
+        Arc::new(label_of),
+    )?
+    .with_criterion(LabellingBudget {
+        max_labelled: profile.max_labelled,
+    });
+    if !data.stopping.is_empty() {
+        experiment = experiment.with_stopping_set(Arc::new(data.stopping.clone()));
+    }
+    run_steps(experiment, settings)
+}
+
+/// The run's trainer: a model, an ensemble or a snapshot ensemble (the profile's posterior),
+/// with its calibration, progress and validation set.
+fn run_trainer<M: Classifier<Input = Tensor<4>>>(
+    build: impl Fn(&Device) -> Result<M, Error>,
+    data: &LoadedData,
+    settings: &RunSettings<'_>,
+    progress: Option<Arc<baal::progress::TerminalProgress>>,
+) -> Result<Trainer<M, NormalizedImage>, Error> {
+    let profile = settings.profile;
+    let trainer_config = profile.trainer.clone().with_seed(settings.seeds.training());
     let members = build_members(build, settings)?;
     let trainer = match profile.posterior {
         Posterior::Snapshots { snapshots, .. } => Trainer::snapshot_ensemble(
@@ -216,24 +257,21 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     if let Some(calibration) = &profile.calibration {
         trainer = trainer.with_calibration(calibration.clone())?;
     }
-    let progress = settings
-        .show_progress
-        .then(|| Arc::new(baal::progress::TerminalProgress::new()));
-    if let Some(progress) = &progress {
-        trainer = trainer.with_progress(progress.clone());
+    if let Some(progress) = progress {
+        trainer = trainer.with_progress(progress);
     }
     if !data.validation.is_empty() {
         trainer = trainer.with_validation(Arc::new(data.validation.clone()), &label_of)?;
     }
-    let mut dataset = ActiveLearningDataset::new(data.pool.clone())
-        .with_known_labels(|item: &NormalizedImage| item.label)
-        .with_seed(seeds.pool_subsets());
-    dataset.label_dataset_indices(&initial_labels(
-        data.pool.labels(),
-        profile.seed_per_class,
-        profile.initial_labels,
-        seeds.initial_labels(),
-    )?)?;
+    Ok(trainer)
+}
+
+/// The run's active-learning loop, as the profile sets it.
+fn run_loop(
+    settings: &RunSettings<'_>,
+    progress: Option<Arc<baal::progress::TerminalProgress>>,
+) -> Result<ActiveLearningLoop<NormalizedImage, u8>, Error> {
+    let (profile, seeds) = (settings.profile, settings.seeds);
     let mut active =
         ActiveLearningLoop::from_kind(settings.heuristic, profile.query_size, seeds.acquisition())?
             .with_iterations(profile.iterations)
@@ -248,22 +286,16 @@ fn run_model<M: Classifier<Input = Tensor<4>>>(
     if let Some(steps) = profile.last_active_steps {
         active = active.with_last_active_steps(steps)?;
     }
-    let test: Arc<dyn Dataset<NormalizedImage>> = Arc::new(data.test.clone());
-    let mut experiment = Experiment::new(
-        &settings.dir,
-        trainer,
-        active,
-        dataset,
-        test,
-        Arc::new(label_of),
-    )?
-    .with_criterion(LabellingBudget {
-        max_labelled: profile.max_labelled,
-    });
-    if !data.stopping.is_empty() {
-        experiment = experiment.with_stopping_set(Arc::new(data.stopping.clone()));
-    }
-    let tag = format!("[{} seed {}]", settings.heuristic, seeds.seed());
+    Ok(active)
+}
+
+/// Runs `experiment` a step at a time, logging each step (and the time estimate after the
+/// first), until it stops.
+fn run_steps<M: Classifier<Input = Tensor<4>>>(
+    mut experiment: Experiment<M, NormalizedImage, u8>,
+    settings: &RunSettings<'_>,
+) -> Result<Vec<StepRecord>, Error> {
+    let tag = format!("[{} seed {}]", settings.heuristic, settings.seeds.seed());
     if experiment.resumed() {
         eprintln!("{tag} resuming after step {}", experiment.records().len());
     }

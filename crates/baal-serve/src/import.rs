@@ -220,47 +220,8 @@ fn match_labels(
     let mut seen: HashMap<DatasetIndex, (usize, String)> = HashMap::new();
     let mut labels = Vec::with_capacity(raw.len());
     for (place, label) in raw {
-        let item = match (&files, &label.file, label.item) {
-            (Some(files), Some(file), _) => *files.get(file).ok_or_else(|| {
-                bad(
-                    path,
-                    &place,
-                    format!("the file {file:?} is not in the pool"),
-                )
-            })?,
-            (_, _, Some(item)) if item < n_items => item,
-            (_, _, Some(item)) => {
-                return Err(bad(
-                    path,
-                    &place,
-                    format!("item {item} is out of range: the pool holds {n_items} items"),
-                ));
-            }
-            (None, Some(file), None) => {
-                return Err(bad(
-                    path,
-                    &place,
-                    format!(
-                        "the file {file:?} cannot be matched: the pool is not an image folder, and the label has no item index"
-                    ),
-                ));
-            }
-            (_, None, None) => return Err(bad(path, &place, "neither an item nor a file")),
-        };
-        let class = classes
-            .iter()
-            .position(|c| *c == label.class)
-            .ok_or_else(|| {
-                bad(
-                    path,
-                    &place,
-                    format!(
-                        "the class {:?} is not one of the pool's ({})",
-                        label.class,
-                        classes.join(", ")
-                    ),
-                )
-            })?;
+        let item = item_of(path, &place, &label, files.as_ref(), n_items)?;
+        let class = class_of(path, &place, &label, classes)?;
         let item = DatasetIndex::new(item);
         if let Some((first_class, first_place)) = seen.get(&item) {
             if *first_class != class {
@@ -286,4 +247,57 @@ fn match_labels(
         });
     }
     Ok(labels)
+}
+
+/// The pool item a label names: by file in an image folder, else by index.
+fn item_of(
+    path: &Path,
+    place: &str,
+    label: &RawLabel,
+    files: Option<&HashMap<String, usize>>,
+    n_items: usize,
+) -> Result<usize, ServeError> {
+    match (files, &label.file, label.item) {
+        (Some(files), Some(file), _) => files
+            .get(file)
+            .copied()
+            .ok_or_else(|| bad(path, place, format!("the file {file:?} is not in the pool"))),
+        (_, _, Some(item)) if item < n_items => Ok(item),
+        (_, _, Some(item)) => Err(bad(
+            path,
+            place,
+            format!("item {item} is out of range: the pool holds {n_items} items"),
+        )),
+        (None, Some(file), None) => Err(bad(
+            path,
+            place,
+            format!(
+                "the file {file:?} cannot be matched: the pool is not an image folder, and the label has no item index"
+            ),
+        )),
+        (_, None, None) => Err(bad(path, place, "neither an item nor a file")),
+    }
+}
+
+/// The index of the label's class among the pool's.
+fn class_of(
+    path: &Path,
+    place: &str,
+    label: &RawLabel,
+    classes: &[String],
+) -> Result<usize, ServeError> {
+    classes
+        .iter()
+        .position(|c| *c == label.class)
+        .ok_or_else(|| {
+            bad(
+                path,
+                place,
+                format!(
+                    "the class {:?} is not one of the pool's ({})",
+                    label.class,
+                    classes.join(", ")
+                ),
+            )
+        })
 }

@@ -56,6 +56,13 @@ pub(super) fn write_stopping(
         profile.stopping_set.unwrap_or(0),
         metric.name()
     )?;
+    write_stops(md, profile, results)?;
+    write_agreements(md, profile, results)
+}
+
+/// Where the criterion would have stopped, per heuristic and threshold.
+fn write_stops(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
+    let metric = profile.metric;
     writeln!(
         md,
         "| heuristic | threshold | fired in | labels at the stop | {} at the stop | final {} | lost |",
@@ -94,6 +101,11 @@ pub(super) fn write_stopping(
         }
     }
     writeln!(md)?;
+    Ok(())
+}
+
+/// The mean agreement over each run's first and last 3 steps.
+fn write_agreements(md: &mut String, profile: &Profile, results: &Results) -> Result<(), Error> {
     writeln!(
         md,
         "How far successive models agree, the mean kappa of a run's first 3 agreements and of \

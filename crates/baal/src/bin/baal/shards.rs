@@ -374,7 +374,6 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
     let model = PredictModel::from_args(&args.source)?;
     let pool = load_pool(&args.source, &model)?;
     let (positions, labelled_id) = unlabelled_positions(args, &pool)?;
-    let weights_sha256 = file_sha256(&model.weights).map_err(input)?;
     let params = HeuristicParams::new()
         .with_query_size(args.query_size)
         .with_seed(args.seed)
@@ -389,26 +388,7 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         )));
     }
     let consistent = heuristic.needs_consistent_samples();
-    let mut settings: BTreeMap<String, String> = [
-        ("model", format!("{:?}", model.kind)),
-        ("weights sha256", weights_sha256),
-        ("data", pool.id.clone()),
-        ("classes", pool.classes.to_string()),
-        ("MC iterations", args.iterations.to_string()),
-        ("mask seed", args.seed.to_string()),
-        ("consistent samples", consistent.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Some(folder) = &model.folder {
-        // The card holds the normalisation: shards scored with different cards differ.
-        let card_sha256 = file_sha256(&folder.card_path).map_err(input)?;
-        settings.insert("model card sha256".to_string(), card_sha256);
-    }
-    if let Some(labelled) = labelled_id {
-        settings.insert("labelled items left out".to_string(), labelled);
-    }
+    let settings = shard_settings(args, &model, &pool, consistent, labelled_id)?;
     let plan = ShardPlan {
         shard,
         heuristic: args.heuristic,
@@ -449,6 +429,43 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         args.output.display()
     );
     Ok(())
+}
+
+/// What a shard records so that only shards of the same settings merge: the model, its
+/// weights' (and card's) checksums, the data, the classes, the MC iterations and mask seed,
+/// whether the samples are consistent, and which labelled items were left out.
+///
+/// # Errors
+/// A weights or card file that cannot be read.
+fn shard_settings(
+    args: &PredictArgs,
+    model: &PredictModel,
+    pool: &Pool,
+    consistent: bool,
+    labelled_id: Option<String>,
+) -> Result<BTreeMap<String, String>, ScoreError> {
+    let weights_sha256 = file_sha256(&model.weights).map_err(input)?;
+    let mut settings: BTreeMap<String, String> = [
+        ("model", format!("{:?}", model.kind)),
+        ("weights sha256", weights_sha256),
+        ("data", pool.id.clone()),
+        ("classes", pool.classes.to_string()),
+        ("MC iterations", args.iterations.to_string()),
+        ("mask seed", args.seed.to_string()),
+        ("consistent samples", consistent.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(folder) = &model.folder {
+        // The card holds the normalisation: shards scored with different cards differ.
+        let card_sha256 = file_sha256(&folder.card_path).map_err(input)?;
+        settings.insert("model card sha256".to_string(), card_sha256);
+    }
+    if let Some(labelled) = labelled_id {
+        settings.insert("labelled items left out".to_string(), labelled);
+    }
+    Ok(settings)
 }
 
 /// The pool positions to score: all, or those a `--labelled` file does not label; with the
