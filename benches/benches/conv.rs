@@ -14,10 +14,16 @@
 //! - `ours_forward` and `ours_train`: `forward` and `train` through our convolution
 //!   ([`baal_zoo::conv::conv2d`]: im2col + one matmul per image, with its own backward pass),
 //!   in the same run.
+//!
+//! The zoo's 2×2 max poolings after those layers (`pool/small1`: 32×16×24×24, `pool/small2`:
+//! 32×32×8×8, `pool/gal`: 64×32×22×22): `train` (forward and the input's gradient through
+//! autodiff) with Burn's `MaxPool2d::forward` and `ours_train` with
+//! [`baal_zoo::pool::max_pool2d`]; `conv_ops.py` times PyTorch's `max_pool2d` the same way.
 
 use std::hint::black_box;
 
 use baal::burn::nn::conv::Conv2dConfig;
+use baal::burn::nn::pool::MaxPool2dConfig;
 use baal::burn::tensor::module::{conv_transpose2d, conv2d};
 use baal::burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use baal::burn::tensor::{Device, Distribution, Tensor};
@@ -150,12 +156,49 @@ fn bench_layer(criterion: &mut Criterion, layer: &Layer, device: &Device) {
     group.finish();
 }
 
+/// The zoo's poolings: id and input shape.
+const POOLS: [(&str, [usize; 4]); 3] = [
+    ("small1", [32, 16, 24, 24]),
+    ("small2", [32, 32, 8, 8]),
+    ("gal", [64, 32, 22, 22]),
+];
+
+fn bench_pool(criterion: &mut Criterion, (id, shape): (&str, [usize; 4]), device: &Device) {
+    let autodiff = device.clone().autodiff();
+    let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &autodiff);
+    let [n, c, h, w] = shape;
+    let g = Tensor::<4>::random(
+        [n, c, h / 2, w / 2],
+        Distribution::Normal(0.0, 1.0),
+        &autodiff,
+    );
+    let train = |ours: bool| {
+        let x = x.clone().require_grad();
+        let y = if ours {
+            baal_zoo::pool::max_pool2d(&pool, x.clone())
+        } else {
+            pool.forward(x.clone())
+        };
+        let grads = (y * g.clone()).sum().backward();
+        read(x.grad(&grads).expect("input gradient"));
+    };
+    let mut group = criterion.benchmark_group(format!("pool/{id}"));
+    group.sample_size(20);
+    group.bench_function("train", |b| b.iter(|| train(false)));
+    group.bench_function("ours_train", |b| b.iter(|| train(true)));
+    group.finish();
+}
+
 fn benches() {
     let mut criterion = Criterion::default().configure_from_args();
     let device = bench_device();
     device.seed(0);
     for layer in &LAYERS {
         bench_layer(&mut criterion, layer, &device);
+    }
+    for pool in POOLS {
+        bench_pool(&mut criterion, pool, &device);
     }
 }
 

@@ -3,7 +3,8 @@
 For each layer (see benches/benches/conv.rs): `forward` (F.conv2d), `input_backward`
 (torch.nn.grad.conv2d_input), `weight_backward` (torch.nn.grad.conv2d_weight) and `train`
 (forward and backward through autograd; the input's gradient only where a network needs it,
-not for a first layer). Prints one JSON object per bench id: median milliseconds.
+not for a first layer), then the 2×2 max poolings after them, `pool/<id>/train` (forward and the
+input's gradient). Prints one JSON object per bench id: median milliseconds.
 
 Run: python benches/torch/conv_ops.py   (cargo xtask bench-torch runs it after train_steps.py)
 """
@@ -14,6 +15,8 @@ import torch.nn.functional as F
 
 LAYERS = [("small1", 32, 1, 28, 16, 5), ("small2", 32, 16, 12, 32, 5),
           ("gal1", 64, 1, 28, 32, 4), ("gal2", 64, 32, 25, 32, 4)]
+
+POOLS = [("small1", (32, 16, 24, 24)), ("small2", (32, 32, 8, 8)), ("gal", (64, 32, 22, 22))]
 
 
 def median_ms(fn, reps=40):
@@ -51,6 +54,18 @@ def main():
             print(json.dumps({"bench": f"conv/{name}/{op}", "torch": torch.__version__,
                               "threads": torch.get_num_threads(), "median_ms": median_ms(fn)}),
                   flush=True)
+
+    for name, shape in POOLS:
+        x = torch.randn(*shape)
+        g = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2)
+
+        def pool_train():
+            xr = x.clone().requires_grad_(True)
+            F.max_pool2d(xr, 2, 2).backward(g)
+
+        print(json.dumps({"bench": f"pool/{name}/train", "torch": torch.__version__,
+                          "threads": torch.get_num_threads(), "median_ms": median_ms(pool_train)}),
+              flush=True)
 
 
 if __name__ == "__main__":

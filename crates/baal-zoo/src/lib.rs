@@ -8,6 +8,8 @@
 //!   [`Classifier`](baal_active::Classifier).
 //! - [`conv`]: [`conv2d`](conv::conv2d), a 2-D convolution with its own backward pass on the
 //!   CPU (flex), which the models use, and any Burn `Conv2d` can (Burn's elsewhere).
+//! - [`pool`]: [`max_pool2d`](pool::max_pool2d), 2-D max pooling with its own backward pass on
+//!   the CPU (flex), which the models use (Burn's elsewhere).
 //! - [`images`]: batchers from [`ImageItem`](baal_data::ImageItem)s to normalised tensors.
 //! - [`folder`]: model folders (weights and a card) that `baal train` and `baal serve` write
 //!   and `baal predict` and `baal serve --init-model` read.
@@ -16,3 +18,4 @@ pub mod conv;
 pub mod folder;
 pub mod images;
 pub mod models;
+pub mod pool;

@@ -14,7 +14,7 @@
 //! remote; groups; asymmetric padding; other float types) runs Burn's `Conv2d::forward`.
 
 #[cfg(feature = "flex")]
-mod flex;
+pub(crate) mod flex;
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;

@@ -88,7 +88,7 @@ impl StochasticModel for GalCnn {
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
         let x = relu(crate::conv::conv2d(&self.conv1, images));
         let x = relu(crate::conv::conv2d(&self.conv2, x));
-        self.pool.forward(x).flatten(1, 3)
+        crate::pool::max_pool2d(&self.pool, x).flatten(1, 3)
     }
 
     /// # Shapes

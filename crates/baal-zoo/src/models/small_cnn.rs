@@ -10,6 +10,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::McDenseHead;
+use crate::conv::conv2d;
+use crate::pool::max_pool2d;
 
 /// Configuration of [`SmallCnn`].
 #[derive(Config, Debug)]
@@ -87,10 +89,9 @@ impl StochasticModel for SmallCnn {
     /// # Shapes
     /// `[N, channels, size, size]` to `[N, 2 · filters · side²]`.
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self
-            .pool
-            .forward(relu(crate::conv::conv2d(&self.conv1, images)));
-        let x = self.pool.forward(relu(crate::conv::conv2d(&self.conv2, x)));
+        let conv_relu_pool = |conv, x| max_pool2d(&self.pool, relu(conv2d(conv, x)));
+        let x = conv_relu_pool(&self.conv1, images);
+        let x = conv_relu_pool(&self.conv2, x);
         x.flatten(1, 3)
     }
 

@@ -109,7 +109,7 @@ impl StochasticModel for Vgg16 {
         let mut convs = self.convs.iter();
         for &width in &VGG16_LAYERS {
             if width == 0 {
-                x = self.pool.forward(x);
+                x = crate::pool::max_pool2d(&self.pool, x);
             } else if let Some(conv) = convs.next() {
                 x = relu(crate::conv::conv2d(conv, x));
             }
@@ -323,7 +323,7 @@ impl StochasticModel for VggSmall {
             for conv in block {
                 x = relu(crate::conv::conv2d(conv, x));
             }
-            x = self.pool.forward(x);
+            x = crate::pool::max_pool2d(&self.pool, x);
         }
         relu(self.dense.forward(x.flatten(1, 3)))
     }

@@ -83,7 +83,7 @@ pub(super) struct Grads {
 }
 
 /// `tensor`'s f32 values, contiguous (copied only when it is a strided view).
-pub(super) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+pub(crate) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match tensor.as_slice::<f32>() {
         Some(values) => std::borrow::Cow::Borrowed(values),
         None => std::borrow::Cow::Owned(
@@ -96,7 +96,7 @@ pub(super) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-pub(super) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+pub(crate) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
