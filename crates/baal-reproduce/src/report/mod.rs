@@ -85,6 +85,15 @@ pub fn mean_labels_to_reach(
     Some((mean, std, reached, needed.len()))
 }
 
+/// A table cell of `values`' mean ± std with `digits` decimals, `-` without values.
+fn mean_std_cell(values: &[f64], digits: usize) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    let (mean, std) = mean_std(values);
+    format!("{mean:.digits$} ± {std:.digits$}")
+}
+
 /// `mean [low, high]` of an interval, with `digits` decimals.
 fn render_interval(interval: &Interval, digits: usize) -> String {
     let (low, high) = interval.bounds();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use baal::active::{HeuristicKind, StepRecord};
 
 use super::plots::rare_share;
-use super::{Pairs, Results, render_interval, unreached};
+use super::{Pairs, Results, mean_std_cell, render_interval, unreached};
 use crate::Error;
 use crate::profile::{Imbalance, Profile};
 use crate::stats::{Interval, Labels, labels_to_reach, mean_std};
@@ -16,15 +16,6 @@ fn rare_recall(record: &StepRecord, imbalance: &Imbalance) -> f64 {
     record.test_report.as_ref().map_or(f64::NAN, |report| {
         report.mean_recall(|c| imbalance.is_rare(c))
     })
-}
-
-/// `mean ± std` of `values` with 3 decimals, `-` without values.
-fn cell(values: &[f64]) -> String {
-    if values.is_empty() {
-        return "-".into();
-    }
-    let (mean, std) = mean_std(values);
-    format!("{mean:.3} ± {std:.3}")
 }
 
 /// The rare classes' section: their recall, their share of the picks, and labels to random's
@@ -87,9 +78,9 @@ pub(super) fn write_rare_classes(
         writeln!(
             md,
             "| {heuristic} | {} | {} | {} | {:.1} | {:.1} acquired (+ the initial ones) |",
-            cell(&finals),
-            cell(&over_run),
-            cell(&f1),
+            mean_std_cell(&finals, 3),
+            mean_std_cell(&over_run, 3),
+            mean_std_cell(&f1, 3),
             100.0 * share,
             mean_std(&rare_picked).0,
         )?;

@@ -5,10 +5,9 @@ use std::fmt::Write as _;
 
 use baal::active::{PredictionStability, StepRecord, StoppingCriterion};
 
-use super::Results;
+use super::{Results, mean_std_cell};
 use crate::Error;
 use crate::profile::Profile;
-use crate::stats::mean_std;
 
 /// The thresholds of the section, over small-text's window of 3 steps.
 const THRESHOLDS: [f64; 3] = [0.90, 0.95, 0.99];
@@ -17,15 +16,6 @@ const THRESHOLDS: [f64; 3] = [0.90, 0.95, 0.99];
 /// far make it fire), or `None` when it never fires.
 pub(super) fn stop_step(criterion: &PredictionStability, records: &[StepRecord]) -> Option<usize> {
     (0..records.len()).find(|&i| criterion.should_stop(&records[..=i]).is_some())
-}
-
-/// `mean ± std` with `digits` decimals, `-` without values.
-fn cell(values: &[f64], digits: usize) -> String {
-    if values.is_empty() {
-        return "-".into();
-    }
-    let (mean, std) = mean_std(values);
-    format!("{mean:.digits$} ± {std:.digits$}")
 }
 
 /// The stopping section, when the runs logged agreements.
@@ -93,10 +83,10 @@ fn write_stops(md: &mut String, profile: &Profile, results: &Results) -> Result<
                 "| {heuristic} | {threshold:.2} | {}/{} seeds | {} | {} | {} | {} |",
                 labels.len(),
                 runs.len(),
-                cell(&labels, 0),
-                cell(&at_stop, 3),
-                cell(&finals, 3),
-                cell(&lost, 3)
+                mean_std_cell(&labels, 0),
+                mean_std_cell(&at_stop, 3),
+                mean_std_cell(&finals, 3),
+                mean_std_cell(&lost, 3)
             )?;
         }
     }
@@ -128,8 +118,8 @@ fn write_agreements(md: &mut String, profile: &Profile, results: &Results) -> Re
         writeln!(
             md,
             "| {heuristic} | {} | {} |",
-            cell(&first, 3),
-            cell(&last, 3)
+            mean_std_cell(&first, 3),
+            mean_std_cell(&last, 3)
         )?;
     }
     writeln!(md)?;

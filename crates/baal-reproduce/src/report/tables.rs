@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use baal::active::{HeuristicKind, StepRecord};
 
-use super::{Results, mean_labels_to_reach, render_interval, unreached};
+use super::{Results, mean_labels_to_reach, mean_std_cell, render_interval, unreached};
 use crate::Error;
 use crate::profile::{DatasetName, Profile};
 use crate::stats::{Difference, Interval, Labels, mean_over_run, mean_std, summarise_differences};
@@ -456,8 +456,9 @@ fn write_final_metrics_row(
     last: &[&StepRecord],
     calibrated: bool,
 ) -> Result<(), Error> {
+    let cell = |values: Vec<f64>| mean_std_cell(&values, 3);
     let report = |f: fn(&baal::active::ClassificationReport) -> f64| {
-        mean_std_cell(
+        cell(
             last.iter()
                 .filter_map(|r| r.test_report.as_ref().map(f))
                 .collect(),
@@ -466,7 +467,7 @@ fn write_final_metrics_row(
     write!(
         md,
         "| {heuristic} | {} | {} | {} | {} | {} | {} |",
-        mean_std_cell(last.iter().map(|r| r.test_accuracy).collect()),
+        cell(last.iter().map(|r| r.test_accuracy).collect()),
         report(|r| {
             r.top_k_accuracy
                 .iter()
@@ -475,19 +476,19 @@ fn write_final_metrics_row(
         }),
         report(|r| r.macro_f1),
         report(|r| r.macro_pr_auc),
-        mean_std_cell(last.iter().map(|r| r.test_nll).collect()),
-        mean_std_cell(last.iter().map(|r| r.test_ece).collect()),
+        cell(last.iter().map(|r| r.test_nll).collect()),
+        cell(last.iter().map(|r| r.test_ece).collect()),
     )?;
     if calibrated {
         write!(
             md,
             " {} → {} |",
-            mean_std_cell(
+            cell(
                 last.iter()
                     .filter_map(|r| r.calibration.map(|c| c.before.ece))
                     .collect()
             ),
-            mean_std_cell(
+            cell(
                 last.iter()
                     .filter_map(|r| r.calibration.map(|c| c.after.ece))
                     .collect()
@@ -496,15 +497,6 @@ fn write_final_metrics_row(
     }
     writeln!(md)?;
     Ok(())
-}
-
-/// A table cell of `values`' mean ± std, or `-` without values.
-fn mean_std_cell(values: Vec<f64>) -> String {
-    if values.is_empty() {
-        return "-".into();
-    }
-    let (mean, std) = mean_std(&values);
-    format!("{mean:.3} ± {std:.3}")
 }
 
 pub(super) fn write_times(
