@@ -6,7 +6,7 @@ use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::Window;
-use crate::conv::flex::{tensor, values};
+use crate::conv::flex::{per_thread, tensor, values};
 
 /// The sizes of one pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,11 +47,6 @@ impl Dims {
 
     fn plane_out(&self) -> usize {
         self.oh * self.ow
-    }
-
-    /// Planes per rayon job: one run of planes a thread.
-    fn per_thread(&self) -> usize {
-        self.planes().div_ceil(rayon::current_num_threads()).max(1)
     }
 }
 
@@ -121,7 +116,7 @@ pub(super) fn forward(x: &FlexTensor, d: &Dims, keep_indices: bool) -> (FlexTens
     let mut indices = vec![0u32; if keep_indices { out.len() } else { 0 }];
     let planes = out
         .par_chunks_mut(d.plane_out())
-        .with_min_len(d.per_thread())
+        .with_min_len(per_thread(d.planes()))
         .enumerate();
     let plane = |p: usize| &x[p * d.plane_in()..][..d.plane_in()];
     if keep_indices {
@@ -140,7 +135,7 @@ pub(super) fn backward(grad: &FlexTensor, indices: &[u32], d: &Dims) -> FlexTens
     let grad = values(grad);
     let mut dx = vec![0f32; d.planes() * d.plane_in()];
     dx.par_chunks_mut(d.plane_in())
-        .with_min_len(d.per_thread())
+        .with_min_len(per_thread(d.planes()))
         .zip(grad.par_chunks(d.plane_out()))
         .zip(indices.par_chunks(d.plane_out()))
         .for_each(|((dx, grad), at)| {

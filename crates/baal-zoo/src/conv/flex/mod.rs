@@ -96,6 +96,13 @@ pub(crate) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
+/// Items (images, planes) per rayon job: one run of items a thread, so that each thread sets
+/// up its scratch buffers once (fresh megabytes per job cost page faults that showed in the
+/// profile).
+pub(crate) fn per_thread(items: usize) -> usize {
+    items.div_ceil(rayon::current_num_threads()).max(1)
+}
+
 pub(crate) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }

@@ -10,14 +10,8 @@
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{Dims, Grads, Matrix, add_row, fill_row, gemm, tensor, values};
+use super::{Dims, Grads, Matrix, add_row, fill_row, gemm, per_thread, tensor, values};
 use crate::conv::Geometry;
-
-/// Images per rayon job: one run of images a thread, so that each thread makes its scratch
-/// buffers once (fresh megabytes per job cost page faults that showed in the profile).
-fn per_thread(images: usize) -> usize {
-    images.div_ceil(rayon::current_num_threads()).max(1)
-}
 
 /// One image's columns `[K, P]`, into `cols`.
 fn im2col(x: &[f32], cols: &mut [f32], d: &Dims, g: &Geometry) {
