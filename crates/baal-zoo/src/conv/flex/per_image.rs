@@ -5,12 +5,15 @@
 //! - forward: `out_n [O, P] = bias + W [O, K] × cols`, written straight into the NCHW output;
 //! - backward, in one pass over the images: the bias gradient (row sums of `dOut_n`), the
 //!   weight gradient `Σ_n dOut_n × colsᵀ` (the columns made again) and the input gradient
-//!   `dx_n = col2im(Wᵀ × dOut_n)`.
+//!   `dx_n = col2im(Wᵀ × dOut_n)`, on stride-1 layers in the [`Wide`] layout.
 
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{Dims, Grads, Matrix, add_row, fill_row, gemm, per_thread, tensor, values};
+use super::{
+    Dims, Grads, Matrix, Reused, add_row, fill_row, gemm, gemm_into_columns, per_thread, tensor,
+    values,
+};
 use crate::conv::Geometry;
 
 /// One image's columns `[K, P]`, into `cols`.
@@ -26,6 +29,99 @@ fn col2im(dcols: &[f32], dx: &mut [f32], d: &Dims, g: &Geometry) {
     for (c, plane) in dx.chunks_mut(d.h * d.w).enumerate() {
         for row in c * taps..(c + 1) * taps {
             add_row(&dcols[row * d.p()..][..d.p()], row, plane, d, g);
+        }
+    }
+}
+
+/// The input gradient of a stride-1 layer through "wide" columns: output position `(oy, ox)`
+/// at `oy·Wp + ox`, `Wp` the padded input's width, so that each row of the columns' gradient
+/// (one kernel tap) adds to the padded plane as one contiguous run instead of `OH` runs of
+/// `OW` values. Its `L = (OH − 1)·Wp + OW` positions include `Wp − OW` between rows whose
+/// output gradient is zero, so the product is `L / P` larger (13% on the Gal CNN's second
+/// layer), and col2im was 2.8× faster in a measurement of that layer's shape (5.0 ms against
+/// 1.8 ms for 64 images on one thread). Each input-gradient value receives the same terms in
+/// the same order (taps in ascending order) as [`col2im`] gives it, plus zeros, so the two
+/// are equal bit for bit (`the_wide_input_gradient_is_the_rows_one` checks).
+struct Wide {
+    /// The padded input's height and width.
+    hp: usize,
+    wp: usize,
+    /// Positions per row of the wide columns, `L`.
+    len: usize,
+    padding: [usize; 2],
+    dilation: [usize; 2],
+}
+
+impl Wide {
+    /// The wide layout of `d` under `g`; `None` for strided layers (a tap's outputs are not
+    /// one run of the plane there).
+    fn of(d: &Dims, g: &Geometry) -> Option<Self> {
+        (g.stride == [1, 1]).then(|| {
+            let (hp, wp) = (d.h + 2 * g.padding[0], d.w + 2 * g.padding[1]);
+            Self {
+                hp,
+                wp,
+                len: (d.oh - 1) * wp + d.ow,
+                padding: g.padding,
+                dilation: g.dilation,
+            }
+        })
+    }
+
+    fn padded(&self) -> bool {
+        self.padding != [0, 0]
+    }
+
+    /// Scratch values for one image: the spread output gradient `[O, L]`, the columns'
+    /// gradient `[K, L]` and, when padded, one padded plane.
+    fn scratch(&self, d: &Dims) -> usize {
+        (d.o + d.k()) * self.len + if self.padded() { self.hp * self.wp } else { 0 }
+    }
+
+    /// One image's input gradient `dx` `[C, H, W]` (zeros on entry) from its output gradient
+    /// `grad` `[O, P]` and the weights `w` `[O, K]`.
+    fn input_grad(
+        &self,
+        grad: &[f32],
+        w: Matrix<'_>,
+        dx: &mut [f32],
+        scratch: &mut [f32],
+        d: &Dims,
+    ) {
+        let (spread, rest) = scratch.split_at_mut(d.o * self.len);
+        let (dcols, plane) = rest.split_at_mut(d.k() * self.len);
+        for (row, out) in grad.chunks(d.p()).zip(spread.chunks_mut(self.len)) {
+            for (oy, values) in row.chunks(d.ow).enumerate() {
+                let start = oy * self.wp;
+                out[start..start + d.ow].copy_from_slice(values);
+                let end = (start + self.wp).min(self.len);
+                out[start + d.ow..end].fill(0.0);
+            }
+        }
+        gemm(dcols, w.t(), Matrix::new(spread, d.o, self.len), false);
+        let taps = d.kh * d.kw;
+        for (c, dx) in dx.chunks_mut(d.h * d.w).enumerate() {
+            let target = if self.padded() {
+                plane.fill(0.0);
+                &mut *plane
+            } else {
+                &mut *dx
+            };
+            for (tap, grads) in dcols[c * taps * self.len..][..taps * self.len]
+                .chunks(self.len)
+                .enumerate()
+            {
+                let start = tap / d.kw * self.dilation[0] * self.wp + tap % d.kw * self.dilation[1];
+                for (t, grad) in target[start..start + self.len].iter_mut().zip(grads) {
+                    *t += grad;
+                }
+            }
+            if self.padded() {
+                let [py, px] = self.padding;
+                for (y, row) in dx.chunks_mut(d.w).enumerate() {
+                    row.copy_from_slice(&plane[(y + py) * self.wp + px..][..d.w]);
+                }
+            }
         }
     }
 }
@@ -46,35 +142,42 @@ pub(crate) fn forward(
         .with_min_len(per_thread(d.n))
         .enumerate()
         .for_each_init(
-            || vec![0f32; d.k() * p],
-            |cols, (image, out)| {
+            || Reused::take((d.k() + d.o) * p),
+            |scratch, (image, out)| {
+                let (cols, columns) = scratch.get((d.k() + d.o) * p).split_at_mut(d.k() * p);
                 im2col(&x[image * d.image()..][..d.image()], cols, d, g);
-                // The bias first, the product added to it.
-                for (row, b) in out.chunks_mut(p).zip(bias.iter()) {
-                    row.fill(*b);
+                // The bias first, the product added to it, column-major (faster, see
+                // `gemm_into_columns`), then copied into the output's rows.
+                for position in columns.chunks_mut(d.o) {
+                    position.copy_from_slice(&bias);
                 }
-                gemm(out, w, Matrix::new(cols, d.k(), p), true);
+                gemm_into_columns(columns, w, Matrix::new(cols, d.k(), p), true);
+                transpose(columns, out, p, d.o);
             },
         );
     tensor(out, [d.n, d.o, d.oh, d.ow])
 }
 
-/// A worker thread's buffers: one image's columns and their gradient, and its share of the
-/// weight's and the bias's gradients.
-struct Scratch {
-    cols: Vec<f32>,
-    dcols: Vec<f32>,
+/// `dst [columns, rows]` = `src [rows, columns]` transposed, both row-major.
+fn transpose(src: &[f32], dst: &mut [f32], rows: usize, columns: usize) {
+    for (row, values) in src.chunks(columns).enumerate() {
+        for (column, value) in values.iter().enumerate() {
+            dst[column * rows + row] = *value;
+        }
+    }
+}
+
+/// A thread's share of the weight's and the bias's gradients.
+struct Shares {
+    /// The weight's, column-major (`[K, O]`; see [`gemm_into_columns`]).
     dw: Vec<f32>,
     db: Vec<f32>,
 }
 
-impl Scratch {
-    fn new(d: &Dims) -> Self {
-        let (k, p) = (d.k(), d.p());
+impl Shares {
+    fn zeros(d: &Dims) -> Self {
         Self {
-            cols: vec![0f32; k * p],
-            dcols: vec![0f32; k * p],
-            dw: vec![0f32; d.o * k],
+            dw: vec![0f32; d.o * d.k()],
             db: vec![0f32; d.o],
         }
     }
@@ -91,22 +194,34 @@ impl Scratch {
     }
 }
 
+/// A worker thread's buffers: one image's columns and its input gradient's (in one
+/// [`Reused`] buffer), and its [`Shares`].
+struct Scratch {
+    buffer: Reused,
+    shares: Shares,
+}
+
 /// `step` over `images` (each with its input gradient's slice when one is wanted), each thread
 /// into its own [`Scratch`]; the threads' shares summed.
 fn sum_shares<'a>(
     images: impl ParallelIterator<Item = (usize, Option<&'a mut [f32]>)>,
     d: &Dims,
+    scratch: usize,
     step: &(impl Fn(usize, &mut Scratch, Option<&'a mut [f32]>) + Sync),
-) -> Scratch {
+) -> Shares {
     images
         .fold(
-            || Scratch::new(d),
+            || Scratch {
+                buffer: Reused::take(scratch),
+                shares: Shares::zeros(d),
+            },
             |mut s, (image, dx)| {
                 step(image, &mut s, dx);
                 s
             },
         )
-        .reduce(|| Scratch::new(d), Scratch::merge)
+        .map(|s| s.shares)
+        .reduce(|| Shares::zeros(d), Shares::merge)
 }
 
 /// The gradients of `x`, `weight` and the bias that `need` asks for, from the output's
@@ -122,20 +237,29 @@ pub(crate) fn backward(
     let (xs, weights, grads) = (values(x), values(weight), values(grad));
     let w = Matrix::new(&weights, d.o, d.k());
     let (k, p) = (d.k(), d.p());
+    let wide = Wide::of(d, g);
+    // The columns, then the input gradient's buffers.
+    let scratch = k * p + wide.as_ref().map_or(k * p, |wide| wide.scratch(d));
     let step = |image: usize, s: &mut Scratch, dx: Option<&mut [f32]>| {
         let grad = Matrix::new(&grads[image * d.o * p..][..d.o * p], d.o, p);
         if need_b {
-            for (db, row) in s.db.iter_mut().zip(grad.values.chunks(p)) {
+            for (db, row) in s.shares.db.iter_mut().zip(grad.values.chunks(p)) {
                 *db += row.iter().sum::<f32>();
             }
         }
+        let (cols, rest) = s.buffer.get(scratch).split_at_mut(k * p);
         if need_w {
-            im2col(&xs[image * d.image()..][..d.image()], &mut s.cols, d, g);
-            gemm(&mut s.dw, grad, Matrix::new(&s.cols, k, p).t(), true);
+            im2col(&xs[image * d.image()..][..d.image()], cols, d, g);
+            gemm_into_columns(&mut s.shares.dw, grad, Matrix::new(cols, k, p).t(), true);
         }
         if let Some(dx) = dx {
-            gemm(&mut s.dcols, w.t(), grad, false);
-            col2im(&s.dcols, dx, d, g);
+            match &wide {
+                Some(wide) => wide.input_grad(grad.values, w, dx, rest, d),
+                None => {
+                    gemm(rest, w.t(), grad, false);
+                    col2im(rest, dx, d, g);
+                }
+            }
         }
     };
     let mut dx = if need_x {
@@ -145,14 +269,132 @@ pub(crate) fn backward(
     };
     let shares = if need_x {
         let images = dx.par_chunks_mut(d.image()).with_min_len(per_thread(d.n));
-        sum_shares(images.enumerate().map(|(i, dx)| (i, Some(dx))), d, &step)
+        sum_shares(
+            images.enumerate().map(|(i, dx)| (i, Some(dx))),
+            d,
+            scratch,
+            &step,
+        )
     } else {
         let images = (0..d.n).into_par_iter().with_min_len(per_thread(d.n));
-        sum_shares(images.map(|i| (i, None)), d, &step)
+        sum_shares(images.map(|i| (i, None)), d, scratch, &step)
     };
     Grads {
         x: need_x.then(|| tensor(dx, [d.n, d.c, d.h, d.w])),
-        weight: need_w.then(|| tensor(shares.dw, [d.o, d.c, d.kh, d.kw])),
+        weight: need_w.then(|| {
+            let mut dw = vec![0f32; d.o * k];
+            transpose(&shares.dw, &mut dw, k, d.o);
+            tensor(dw, [d.o, d.c, d.kh, d.kw])
+        }),
         bias: need_b.then(|| tensor(shares.db, [d.o])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in [-1, 1) from a fixed linear congruential sequence, some of them zero.
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed;
+        (0..len)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if i % 17 == 0 {
+                    0.0
+                } else {
+                    (state >> 8) as f32 / (1 << 23) as f32 - 1.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_wide_input_gradient_is_the_rows_one() {
+        // input [C, H, W], filters, kernel, padding, dilation: the Gal CNN's second layer, a
+        // VGG's padded 3×3, odd and rectangular shapes, dilation, a kernel as large as the
+        // padded input, a 1×1 kernel.
+        let cases = [
+            ([32, 25, 25], 32, [4, 4], [0, 0], [1, 1]),
+            ([8, 16, 16], 16, [3, 3], [1, 1], [1, 1]),
+            ([5, 13, 11], 7, [3, 4], [0, 0], [1, 1]),
+            ([3, 9, 12], 4, [3, 2], [2, 1], [1, 1]),
+            ([4, 15, 14], 6, [3, 3], [0, 1], [2, 3]),
+            ([2, 5, 6], 3, [7, 8], [1, 1], [1, 1]),
+            ([6, 7, 7], 5, [1, 1], [0, 0], [1, 1]),
+        ];
+        for (i, ([c, h, w], o, [kh, kw], padding, dilation)) in cases.into_iter().enumerate() {
+            let g = Geometry {
+                stride: [1, 1],
+                padding,
+                dilation,
+            };
+            let d = Dims::of(&[1, c, h, w].into(), &[o, c, kh, kw].into(), &g).expect("a case");
+            let weights = values(o * d.k(), 1 + i as u32);
+            let grad = values(o * d.p(), 100 + i as u32);
+            let w = Matrix::new(&weights, o, d.k());
+
+            let mut rows = vec![0f32; d.image()];
+            let mut dcols = vec![0f32; d.k() * d.p()];
+            gemm(&mut dcols, w.t(), Matrix::new(&grad, o, d.p()), false);
+            col2im(&dcols, &mut rows, &d, &g);
+
+            let wide = Wide::of(&d, &g).expect("stride 1");
+            let mut ours = vec![0f32; d.image()];
+            // Stale values in the scratch, as a reused buffer has them.
+            let mut scratch = vec![f32::NAN; wide.scratch(&d)];
+            wide.input_grad(&grad, w, &mut ours, &mut scratch, &d);
+
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ours), bits(&rows), "case {i}: {d:?} {g:?}");
+            assert!(rows.iter().any(|v| *v != 0.0), "case {i} has a gradient");
+        }
+    }
+
+    #[test]
+    fn a_column_major_product_has_the_row_major_ones_values() {
+        // The Gal CNN's weight gradient and forward shapes, and an odd one; accumulated onto
+        // values already there, as the backward pass does.
+        for (i, (m, k, n)) in [(32, 484, 512), (32, 512, 484), (7, 13, 5)]
+            .into_iter()
+            .enumerate()
+        {
+            let seed = 10 * i as u32;
+            let (lhs, rhs, start) = (
+                values(m * k, seed),
+                values(k * n, seed + 1),
+                values(m * n, seed + 2),
+            );
+            let mut rows = start.clone();
+            gemm(
+                &mut rows,
+                Matrix::new(&lhs, m, k),
+                Matrix::new(&rhs, k, n),
+                true,
+            );
+            let mut columns = vec![0f32; m * n];
+            transpose(&start, &mut columns, m, n);
+            gemm_into_columns(
+                &mut columns,
+                Matrix::new(&lhs, m, k),
+                Matrix::new(&rhs, k, n),
+                true,
+            );
+            let mut back = vec![0f32; m * n];
+            transpose(&columns, &mut back, n, m);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&back), bits(&rows), "[{m}, {k}] × [{k}, {n}]");
+        }
+    }
+
+    #[test]
+    fn strided_layers_keep_the_rows_layout() {
+        let g = Geometry {
+            stride: [1, 2],
+            padding: [0, 0],
+            dilation: [1, 1],
+        };
+        let d = Dims::of(&[1, 2, 9, 9].into(), &[3, 2, 3, 3].into(), &g).expect("a case");
+        assert!(Wide::of(&d, &g).is_none());
     }
 }
