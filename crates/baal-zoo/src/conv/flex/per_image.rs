@@ -43,13 +43,11 @@ fn col2im(dcols: &[f32], dx: &mut [f32], d: &Dims, g: &Geometry) {
 /// the same order (taps in ascending order) as [`col2im`] gives it, plus zeros, so the two
 /// are equal bit for bit (`the_wide_input_gradient_is_the_rows_one` checks).
 struct Wide {
-    /// The padded input's height and width.
-    hp: usize,
+    /// The padded input's width.
     wp: usize,
     /// Positions per row of the wide columns, `L`.
     len: usize,
-    padding: [usize; 2],
-    dilation: [usize; 2],
+    g: Geometry,
 }
 
 impl Wide {
@@ -57,25 +55,24 @@ impl Wide {
     /// one run of the plane there).
     fn of(d: &Dims, g: &Geometry) -> Option<Self> {
         (g.stride == [1, 1]).then(|| {
-            let (hp, wp) = (d.h + 2 * g.padding[0], d.w + 2 * g.padding[1]);
+            let wp = d.w + 2 * g.padding[1];
             Self {
-                hp,
                 wp,
                 len: (d.oh - 1) * wp + d.ow,
-                padding: g.padding,
-                dilation: g.dilation,
+                g: *g,
             }
         })
     }
 
     fn padded(&self) -> bool {
-        self.padding != [0, 0]
+        self.g.padding != [0, 0]
     }
 
     /// Scratch values for one image: the spread output gradient `[O, L]`, the columns'
     /// gradient `[K, L]` and, when padded, one padded plane.
     fn scratch(&self, d: &Dims) -> usize {
-        (d.o + d.k()) * self.len + if self.padded() { self.hp * self.wp } else { 0 }
+        let plane = (d.h + 2 * self.g.padding[0]) * self.wp;
+        (d.o + d.k()) * self.len + if self.padded() { plane } else { 0 }
     }
 
     /// One image's input gradient `dx` `[C, H, W]` (zeros on entry) from its output gradient
@@ -111,13 +108,14 @@ impl Wide {
                 .chunks(self.len)
                 .enumerate()
             {
-                let start = tap / d.kw * self.dilation[0] * self.wp + tap % d.kw * self.dilation[1];
+                let [dilation_y, dilation_x] = self.g.dilation;
+                let start = tap / d.kw * dilation_y * self.wp + tap % d.kw * dilation_x;
                 for (t, grad) in target[start..start + self.len].iter_mut().zip(grads) {
                     *t += grad;
                 }
             }
             if self.padded() {
-                let [py, px] = self.padding;
+                let [py, px] = self.g.padding;
                 for (y, row) in dx.chunks_mut(d.w).enumerate() {
                     row.copy_from_slice(&plane[(y + py) * self.wp + px..][..d.w]);
                 }
