@@ -3,6 +3,7 @@
 
 mod burn_dropout;
 mod sampler;
+mod training_masks;
 
 /// Holds the device's random generator for one test: a test that seeds it and then draws
 /// from it (weights, Burn's dropout masks) is reproducible only while no other test of the
