@@ -130,11 +130,13 @@ fn flex_training_mask(
     }
     let uniforms = Tensor::<4>::random(shape, Distribution::Default, (device, DType::F64));
     let kept = (1.0 / keep) as f32;
-    let values = uniforms
-        .into_data()
-        .iter::<f64>()
-        .map(|u| if u < keep { kept } else { 0.0 })
-        .collect();
+    let mask = |u: f64| if u < keep { kept } else { 0.0 };
+    let data = uniforms.into_data();
+    // Read in place (`TensorData::iter` converts each value through a boxed iterator).
+    let values = match data.as_slice::<f64>() {
+        Ok(uniforms) => uniforms.iter().map(|&u| mask(u)).collect(),
+        Err(_) => data.iter::<f64>().map(mask).collect(),
+    };
     Some(mask_tensor(values, shape, device, dtype))
 }
 
