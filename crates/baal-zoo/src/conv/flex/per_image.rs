@@ -323,6 +323,10 @@ mod tests {
             .collect()
     }
 
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
     fn the_wide_input_gradient_is_the_rows_one() {
         // input [C, H, W], filters, kernel, padding, dilation: the Gal CNN's second layer, a
@@ -359,7 +363,6 @@ mod tests {
             let mut scratch = vec![f32::NAN; wide.scratch(&d)];
             wide.input_grad(&grad, w, &mut ours, &mut scratch, &d);
 
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&ours), bits(&rows), "case {i}: {d:?} {g:?}");
             assert!(rows.iter().any(|v| *v != 0.0), "case {i} has a gradient");
         }
@@ -379,24 +382,14 @@ mod tests {
                 values(k * n, seed + 1),
                 values(m * n, seed + 2),
             );
+            let (a, b) = (Matrix::new(&lhs, m, k), Matrix::new(&rhs, k, n));
             let mut rows = start.clone();
-            gemm(
-                &mut rows,
-                Matrix::new(&lhs, m, k),
-                Matrix::new(&rhs, k, n),
-                true,
-            );
+            gemm(&mut rows, a, b, true);
             let mut columns = vec![0f32; m * n];
             transpose(&start, &mut columns, m, n);
-            gemm_into_columns(
-                &mut columns,
-                Matrix::new(&lhs, m, k),
-                Matrix::new(&rhs, k, n),
-                true,
-            );
+            gemm_into_columns(&mut columns, a, b, true);
             let mut back = vec![0f32; m * n];
             transpose(&columns, &mut back, n, m);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&back), bits(&rows), "[{m}, {k}] × [{k}, {n}]");
         }
     }
@@ -413,7 +406,6 @@ mod tests {
                 .chunks(p)
                 .map(|row| -0.0 + row.iter().sum::<f32>())
                 .collect();
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&ours), bits(&expected), "{rows} rows of {p}");
         }
     }
