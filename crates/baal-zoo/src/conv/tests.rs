@@ -107,7 +107,7 @@ fn ours_runs_where_it_can_and_burns_elsewhere() {
                 || matches!(case.padding, PaddingConfig2d::Explicit(1, 0, 0, 1))
                 || (matches!(case.padding, PaddingConfig2d::Same) && case.kernel == [4, 4]);
             assert_eq!(
-                flex_conv2d(&conv, &x).is_some(),
+                flex_conv2d(&conv, &x, Activation::Identity).is_some(),
                 !fallback,
                 "{:?}",
                 case.input
@@ -118,7 +118,7 @@ fn ours_runs_where_it_can_and_burns_elsewhere() {
     let device = Device::flex();
     let conv = Case::plain([1, 1, 8, 8], 2, [3, 3]).layer(&device);
     let x = Tensor::<4>::zeros([1, 1, 8, 8], &device).cast(burn::tensor::DType::F64);
-    assert!(flex_conv2d(&conv, &x).is_none());
+    assert!(flex_conv2d(&conv, &x, Activation::Identity).is_none());
 }
 
 #[test]
@@ -241,13 +241,103 @@ fn timing() {
             let ms = started.elapsed().as_secs_f64() * 200.0;
             eprintln!("{x_shape:?} {what}: {ms:.2} ms");
         };
-        let out = per_image::forward(&xp, &wp, &bp, &d, &geometry);
+        let out = per_image::forward(&xp, &wp, &bp, &d, &geometry, Activation::Identity);
         let need = [true, true, true];
         time("forward", &mut || {
-            drop(per_image::forward(&xp, &wp, &bp, &d, &geometry))
+            drop(per_image::forward(
+                &xp,
+                &wp,
+                &bp,
+                &d,
+                &geometry,
+                Activation::Identity,
+            ))
         });
         time("backward", &mut || {
-            drop(per_image::backward(&xp, &wp, &out, &d, &geometry, need))
+            drop(per_image::backward(
+                &xp, &wp, &out, None, &d, &geometry, need,
+            ))
         });
+    }
+}
+
+/// Bits, with every NaN alike (a NaN's payload is not a value).
+fn bits(t: Tensor<4>) -> Vec<u32> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 values")
+        .iter()
+        .map(|v| if v.is_nan() { u32::MAX } else { v.to_bits() })
+        .collect()
+}
+
+#[test]
+fn the_fused_relu_gives_burns_relu_values_and_gradients_bit_for_bit() {
+    let device = Device::flex().autodiff();
+    device.seed(14);
+    for (i, case) in cases().into_iter().enumerate() {
+        let conv = case.layer(&device);
+        let mut x = Tensor::<4>::random(case.input, Distribution::Normal(0.0, 1.0), &device);
+        if i == 2 {
+            // A NaN input: the relu passes NaN on and its gradient through.
+            x = x.slice_assign(
+                [0..1, 0..1, 0..1, 0..1],
+                Tensor::full([1, 1, 1, 1], f32::NAN, &device),
+            );
+        }
+        let x = x.require_grad();
+        let unfused = burn::tensor::activation::relu(conv2d(&conv, x.clone()));
+        let upstream = Tensor::<4>::random(unfused.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let fused = conv2d_relu(&conv, x.clone());
+        let what = format!("case {i} {:?}", case.input);
+        assert_eq!(bits(fused.clone()), bits(unfused.clone()), "values, {what}");
+        assert!(
+            bits(fused.clone()).contains(&0) && bits(fused.clone()).iter().any(|b| *b != 0),
+            "{what}: both signs reach the relu"
+        );
+        let grads_of = |out: Tensor<4>| (out * upstream.clone()).sum().backward();
+        let (ours, burns) = (grads_of(fused), grads_of(unfused));
+        let input = |g| x.grad(g).expect("an input gradient");
+        assert_eq!(
+            bits(input(&ours)),
+            bits(input(&burns)),
+            "input gradient, {what}"
+        );
+        let weight = |g| conv.weight.val().grad(g).expect("a weight gradient");
+        assert_eq!(
+            bits(weight(&ours)),
+            bits(weight(&burns)),
+            "weight gradient, {what}"
+        );
+        if let Some(bias) = &conv.bias {
+            let bias = |g| {
+                bias.val()
+                    .grad(g)
+                    .expect("a bias gradient")
+                    .reshape([1, 1, 1, -1])
+            };
+            assert_eq!(
+                bits(bias(&ours)),
+                bits(bias(&burns)),
+                "bias gradient, {what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_fused_relu_without_autodiff_is_burns_relu() {
+    let device = Device::flex();
+    device.seed(15);
+    for case in cases() {
+        let conv = case.layer(&device);
+        let x = Tensor::<4>::random(case.input, Distribution::Normal(0.0, 1.0), &device);
+        let unfused = burn::tensor::activation::relu(conv2d(&conv, x.clone()));
+        assert_eq!(
+            bits(conv2d_relu(&conv, x)),
+            bits(unfused),
+            "{:?}",
+            case.input
+        );
     }
 }

@@ -7,7 +7,6 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::McDenseHead;
@@ -86,8 +85,8 @@ impl StochasticModel for GalCnn {
     /// # Shapes
     /// `[N, channels, size, size]` to `[N, filters · ((size - 6) / 2)²]`.
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(crate::conv::conv2d(&self.conv1, images));
-        let x = relu(crate::conv::conv2d(&self.conv2, x));
+        let x = crate::conv::conv2d_relu(&self.conv1, images);
+        let x = crate::conv::conv2d_relu(&self.conv2, x);
         crate::pool::max_pool2d(&self.pool, x).flatten(1, 3)
     }
 

@@ -6,11 +6,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::McDenseHead;
-use crate::conv::conv2d;
+use crate::conv::conv2d_relu;
 use crate::pool::max_pool2d;
 
 /// Configuration of [`SmallCnn`].
@@ -89,7 +88,7 @@ impl StochasticModel for SmallCnn {
     /// # Shapes
     /// `[N, channels, size, size]` to `[N, 2 · filters · side²]`.
     fn trunk(&self, images: Tensor<4>) -> Tensor<2> {
-        let conv_relu_pool = |conv, x| max_pool2d(&self.pool, relu(conv2d(conv, x)));
+        let conv_relu_pool = |conv, x| max_pool2d(&self.pool, conv2d_relu(conv, x));
         let x = conv_relu_pool(&self.conv1, images);
         let x = conv_relu_pool(&self.conv2, x);
         x.flatten(1, 3)

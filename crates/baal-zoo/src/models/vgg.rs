@@ -111,7 +111,7 @@ impl StochasticModel for Vgg16 {
             if width == 0 {
                 x = crate::pool::max_pool2d(&self.pool, x);
             } else if let Some(conv) = convs.next() {
-                x = relu(crate::conv::conv2d(conv, x));
+                x = crate::conv::conv2d_relu(conv, x);
             }
         }
         let x = self.avgpool.forward(x).flatten(1, 3);
@@ -321,7 +321,7 @@ impl StochasticModel for VggSmall {
         let mut x = images;
         for block in self.convs.chunks(2) {
             for conv in block {
-                x = relu(crate::conv::conv2d(conv, x));
+                x = crate::conv::conv2d_relu(conv, x);
             }
             x = crate::pool::max_pool2d(&self.pool, x);
         }

@@ -6,7 +6,7 @@ use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::Window;
-use crate::conv::flex::{per_thread, tensor, values};
+use crate::conv::flex::{per_thread, tensor, values, zeros};
 
 /// The sizes of one pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,8 +112,8 @@ fn pool_plane_2x2<const KEEP: bool>(plane: &[f32], out: &mut [f32], at: &mut [u3
 /// its plane per output; empty otherwise).
 pub(super) fn forward(x: &FlexTensor, d: &Dims, keep_indices: bool) -> (FlexTensor, Vec<u32>) {
     let x = values(x);
-    let mut out = vec![0f32; d.planes() * d.plane_out()];
-    let mut indices = vec![0u32; if keep_indices { out.len() } else { 0 }];
+    let mut out = zeros(d.planes() * d.plane_out());
+    let mut indices = zeros(if keep_indices { out.len() } else { 0 });
     let planes = out
         .par_chunks_mut(d.plane_out())
         .with_min_len(per_thread(d.planes()))
@@ -133,7 +133,7 @@ pub(super) fn forward(x: &FlexTensor, d: &Dims, keep_indices: bool) -> (FlexTens
 /// element its value came from (`indices`, from [`forward`]); zero elsewhere.
 pub(super) fn backward(grad: &FlexTensor, indices: &[u32], d: &Dims) -> FlexTensor {
     let grad = values(grad);
-    let mut dx = vec![0f32; d.planes() * d.plane_in()];
+    let mut dx = zeros(d.planes() * d.plane_in());
     dx.par_chunks_mut(d.plane_in())
         .with_min_len(per_thread(d.planes()))
         .zip(grad.par_chunks(d.plane_out()))

@@ -16,6 +16,7 @@ pub(super) mod per_image;
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, TensorData};
+use rayon::prelude::*;
 
 use super::Geometry;
 
@@ -101,6 +102,15 @@ pub(crate) fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
 /// profile).
 pub(crate) fn per_thread(items: usize) -> usize {
     items.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+/// `len` zeros, written by the worker threads. `vec![0.0; len]` of memory the allocator had
+/// freed is a `memset` on the calling thread while the workers wait: outputs and gradients
+/// of a few megabytes each, about 2.5% of a Gal CNN training step, serial.
+pub(crate) fn zeros<T: Copy + Default + Send + Sync>(len: usize) -> Vec<T> {
+    let mut values = Vec::with_capacity(len);
+    values.par_extend(rayon::iter::repeat_n(T::default(), len).with_min_len(per_thread(len)));
+    values
 }
 
 thread_local! {
