@@ -97,6 +97,27 @@ fn close(ours: Tensor<4>, burns: Tensor<4>, what: &str) {
         .assert_approx_eq::<f32>(&burns.into_data(), Tolerance::rel_abs(1e-5, 2e-4));
 }
 
+/// The gradients of `x`, of the weight and, when `conv` has one, of the bias (as
+/// `[1, 1, 1, O]`), named.
+fn gradients(
+    conv: &Conv2d,
+    x: &Tensor<4>,
+    grads: &burn::tensor::Gradients,
+) -> Vec<(&'static str, Tensor<4>)> {
+    let mut all = vec![
+        ("input", x.grad(grads).expect("an input gradient")),
+        (
+            "weight",
+            conv.weight.val().grad(grads).expect("a weight gradient"),
+        ),
+    ];
+    if let Some(bias) = &conv.bias {
+        let bias = bias.val().grad(grads).expect("a bias gradient");
+        all.push(("bias", bias.reshape([1, 1, 1, -1])));
+    }
+    all
+}
+
 #[test]
 fn ours_runs_where_it_can_and_burns_elsewhere() {
     for device in [Device::flex(), Device::flex().autodiff()] {
@@ -128,11 +149,15 @@ fn the_same_values_as_burns_convolution() {
     for case in cases() {
         let conv = case.layer(&device);
         let x = Tensor::<4>::random(case.input, Distribution::Normal(0.0, 1.0), &device);
-        close(
-            conv2d(&conv, x.clone()),
-            conv.forward(x),
-            &format!("{:?}", case.input),
+        let ours = conv2d(&conv, x.clone());
+        // The fused relu, without autodiff: Burn's relu of ours, bit for bit.
+        assert_eq!(
+            bits(conv2d_relu(&conv, x.clone())),
+            bits(burn::tensor::activation::relu(ours.clone())),
+            "relu {:?}",
+            case.input
         );
+        close(ours, conv.forward(x), &format!("{:?}", case.input));
     }
 }
 
@@ -150,26 +175,11 @@ fn the_same_gradients_as_burns_convolution() {
         let ours = grads_of(conv2d(&conv, x.clone()));
         let burns = grads_of(conv.forward(x.clone()));
         let what = format!("{:?}", case.input);
-        let input = |g| x.grad(g).expect("an input gradient");
-        let weight = |g| conv.weight.val().grad(g).expect("a weight gradient");
-        close(
-            input(&ours),
-            input(&burns),
-            &format!("input gradient {what}"),
-        );
-        close(
-            weight(&ours),
-            weight(&burns),
-            &format!("weight gradient {what}"),
-        );
-        if let Some(bias) = &conv.bias {
-            let bias = |g| {
-                bias.val()
-                    .grad(g)
-                    .expect("a bias gradient")
-                    .reshape([1, 1, 1, -1])
-            };
-            close(bias(&ours), bias(&burns), &format!("bias gradient {what}"));
+        let both = gradients(&conv, &x, &ours)
+            .into_iter()
+            .zip(gradients(&conv, &x, &burns));
+        for ((which, ours), (_, burns)) in both {
+            close(ours, burns, &format!("{which} gradient {what}"));
         }
     }
 }
@@ -297,47 +307,11 @@ fn the_fused_relu_gives_burns_relu_values_and_gradients_bit_for_bit() {
         );
         let grads_of = |out: Tensor<4>| (out * upstream.clone()).sum().backward();
         let (ours, burns) = (grads_of(fused), grads_of(unfused));
-        let input = |g| x.grad(g).expect("an input gradient");
-        assert_eq!(
-            bits(input(&ours)),
-            bits(input(&burns)),
-            "input gradient, {what}"
-        );
-        let weight = |g| conv.weight.val().grad(g).expect("a weight gradient");
-        assert_eq!(
-            bits(weight(&ours)),
-            bits(weight(&burns)),
-            "weight gradient, {what}"
-        );
-        if let Some(bias) = &conv.bias {
-            let bias = |g| {
-                bias.val()
-                    .grad(g)
-                    .expect("a bias gradient")
-                    .reshape([1, 1, 1, -1])
-            };
-            assert_eq!(
-                bits(bias(&ours)),
-                bits(bias(&burns)),
-                "bias gradient, {what}"
-            );
+        let both = gradients(&conv, &x, &ours)
+            .into_iter()
+            .zip(gradients(&conv, &x, &burns));
+        for ((which, ours), (_, burns)) in both {
+            assert_eq!(bits(ours), bits(burns), "{which} gradient, {what}");
         }
-    }
-}
-
-#[test]
-fn the_fused_relu_without_autodiff_is_burns_relu() {
-    let device = Device::flex();
-    device.seed(15);
-    for case in cases() {
-        let conv = case.layer(&device);
-        let x = Tensor::<4>::random(case.input, Distribution::Normal(0.0, 1.0), &device);
-        let unfused = burn::tensor::activation::relu(conv2d(&conv, x.clone()));
-        assert_eq!(
-            bits(conv2d_relu(&conv, x)),
-            bits(unfused),
-            "{:?}",
-            case.input
-        );
     }
 }
