@@ -7,7 +7,8 @@
 //!   weights), and [`Mlp`](models::Mlp); each implements
 //!   [`Classifier`](baal_active::Classifier).
 //! - [`conv`]: [`conv2d`](conv::conv2d), a 2-D convolution with its own backward pass on the
-//!   CPU (flex), which the models use, and any Burn `Conv2d` can (Burn's elsewhere).
+//!   CPU (flex), which the models use, and any Burn `Conv2d` can (Burn's elsewhere);
+//!   [`conv2d_relu`](conv::conv2d_relu), the same followed by a relu in one op.
 //! - [`pool`]: [`max_pool2d`](pool::max_pool2d), 2-D max pooling with its own backward pass on
 //!   the CPU (flex), which the models use (Burn's elsewhere).
 //! - [`images`]: batchers from [`ImageItem`](baal_data::ImageItem)s to normalised tensors.
