@@ -95,7 +95,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// the relu is applied to each image's output while it is in cache, and its gradient's mask
 /// inside the convolution's backward pass, both on the worker threads. As two ops, Burn's
 /// relu and its backward are two serial passes over the output on the calling thread (about
-/// 4% of a Gal CNN training step). Elsewhere it is Burn's `relu` after [`conv2d`].
+/// 4% of a Gal CNN training step). Elsewhere it is Burn's `relu` after Burn's
+/// `Conv2d::forward`, as [`conv2d`] would run it (whether ours can run does not depend on
+/// the activation).
 ///
 /// # Shapes
 /// As [`conv2d`].
@@ -104,7 +106,7 @@ pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if let Some(out) = flex_conv2d(conv, &x, Activation::Relu) {
         return out;
     }
-    burn::tensor::activation::relu(conv2d(conv, x))
+    burn::tensor::activation::relu(conv.forward(x))
 }
 
 /// Whether `device` is flex's (directly or under autodiff).

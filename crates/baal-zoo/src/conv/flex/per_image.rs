@@ -97,6 +97,7 @@ impl Wide {
         }
         gemm(dcols, w.t(), Matrix::new(spread, d.o, self.len), false);
         let taps = d.kh * d.kw;
+        let [dilation_y, dilation_x] = self.g.dilation;
         for (c, dx) in dx.chunks_mut(d.h * d.w).enumerate() {
             let target = if self.padded() {
                 plane.fill(0.0);
@@ -108,7 +109,6 @@ impl Wide {
                 .chunks(self.len)
                 .enumerate()
             {
-                let [dilation_y, dilation_x] = self.g.dilation;
                 let start = tap / d.kw * dilation_y * self.wp + tap % d.kw * dilation_x;
                 for (t, grad) in target[start..start + self.len].iter_mut().zip(grads) {
                     *t += grad;
