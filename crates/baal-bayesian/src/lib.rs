@@ -17,6 +17,8 @@
 //! - A model implements [`StochasticModel`]: a deterministic trunk, run once per input, and a
 //!   stochastic head, run per MC iteration over replicated batches.
 //! - [`McSampler`] (built from [`McSamplerConfig`]) predicts a batch or a Burn `Dataset`.
+//! - [`on_flex_workers`] runs work on flex's own threads: on the CPU, call the sampler (or a
+//!   whole active-learning loop) inside it.
 //!
 //! ```
 //! use baal_bayesian::{McContext, McDropout, McDropoutConfig, McSamplerConfig, StochasticModel};
@@ -71,6 +73,7 @@ mod progress;
 mod sampler;
 pub mod seeds;
 mod weight_drop;
+mod workers;
 
 pub use burn_dropout::{BurnDropout, BurnDropoutModel};
 pub use context::McContext;
@@ -90,3 +93,4 @@ pub use sampler::{
 };
 pub use seeds::SeedPlan;
 pub use weight_drop::{DropConnectModel, McDropConnect, McDropConnectConfig};
+pub use workers::on_flex_workers;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use baal_bayesian::seeds;
+use baal_bayesian::{on_flex_workers, seeds};
 use baal_data::LabelledItem;
 use burn::data::dataset::Dataset;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -100,7 +100,8 @@ where
     }
 
     /// One gradient step of `model` on the items at `batch` at `learning_rate`; returns the
-    /// updated model and the batch's mean loss (still on the device).
+    /// updated model and the batch's mean loss (still on the device). On flex it runs on
+    /// flex's own threads ([`on_flex_workers`]).
     fn train_step(
         &self,
         model: M,
@@ -111,11 +112,14 @@ where
     ) -> (M, Tensor<1>) {
         let inputs: Vec<I> = batch.iter().map(|&i| items[i].0.clone()).collect();
         let targets: Vec<M::Target> = batch.iter().map(|&i| items[i].1.clone()).collect();
-        let input = (self.batcher)(inputs, &self.device);
-        let loss = model.training_loss(input, &targets);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = optimizer.step(learning_rate, model, grads);
-        (model, loss)
+        let (batcher, device) = (&self.batcher, &self.device);
+        on_flex_workers(device, move || {
+            let input = batcher(inputs, device);
+            let loss = model.training_loss(input, &targets);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let model = optimizer.step(learning_rate, model, grads);
+            (model, loss)
+        })
     }
 
     /// Trains on the given batches of `labelled`, in order (indices into the labelled view;
@@ -389,10 +393,13 @@ fn read_losses(losses: Vec<Tensor<1>>, pass: usize) -> Result<(Vec<f32>, f64)> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::Device;
+    use std::sync::{Arc, Mutex};
+
+    use burn::tensor::{Device, Tensor};
 
     use super::super::test_model::{IDLE, Probe, batcher, dataset};
     use crate::trainer::{LrSchedule, OptimizerConfig, Trainer, TrainerConfig};
+    use crate::traits::InputBatcher;
 
     /// One fit of a fresh probe on 8 labels, one batch a step; `idle` after it.
     fn idle_after(config: TrainerConfig) -> Vec<f32> {
@@ -403,6 +410,31 @@ mod tests {
             Trainer::new(Probe::new(&device), &device, batcher(), config).expect("valid");
         trainer.fit(&data.labelled()).expect("fit");
         trainer.model().idle()
+    }
+
+    #[test]
+    fn on_flex_every_training_step_runs_on_a_thread_of_flex_pool() {
+        let device = Device::flex();
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&threads);
+        let recording: InputBatcher<[f32; 2], Tensor<2>> = Arc::new(move |items, device| {
+            seen.lock()
+                .expect("not poisoned")
+                .push(rayon::current_thread_index());
+            batcher()(items, device)
+        });
+        let mut data = dataset(16);
+        data.label_randomly(8).expect("labels");
+        let config = four_steps(OptimizerConfig::adam(1e-2));
+        let mut trainer =
+            Trainer::new(Probe::new(&device), &device, recording, config).expect("valid");
+        trainer.fit(&data.labelled()).expect("fit");
+        let threads = threads.lock().expect("not poisoned");
+        assert_eq!(threads.len(), 4, "one batch a step");
+        assert!(
+            threads.iter().all(Option::is_some),
+            "steps ran outside flex's pool: {threads:?}"
+        );
     }
 
     /// Four steps a fit: 4 epochs of one batch of 8.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use baal::active::{Classifier, Predictor};
+use baal::bayesian::on_flex_workers;
 use baal::data::formats::npy::encode_f32;
 use baal::heuristics::Embeddings;
 use baal_zoo::images::NormalizedImages;
@@ -62,10 +63,12 @@ pub fn embed(args: &EmbedArgs) -> Result<EmbedReport, ScoreError> {
         batch_size: args.batch_size,
         device: &device,
     };
-    let (values, items, dim) = model
-        .kind
-        .build(pool.images.shape(), pool.classes, &device, visitor)
-        .map_err(input)??;
+    let (values, items, dim) = on_flex_workers(&device, || {
+        model
+            .kind
+            .build(pool.images.shape(), pool.classes, &device, visitor)
+    })
+    .map_err(input)??;
     baal::data::write_file_atomically(&args.output, &encode_f32(&[items, dim], &values))
         .map_err(|e| ScoreError::Failed(e.to_string()))?;
     Ok(EmbedReport {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use baal::active::{Classifier, ModelPredictor};
-use baal::bayesian::McSamplerConfig;
+use baal::bayesian::{McSamplerConfig, on_flex_workers};
 use baal::data::{DataSource, FolderShape, ImageDataset, ImageFolder, Normalization};
 use baal::heuristics::{HeuristicKind, HeuristicParams};
 use baal::shard::{
@@ -412,10 +412,12 @@ pub fn predict(args: &PredictArgs) -> Result<(), ScoreError> {
         sampler: &sampler,
         device: &device,
     };
-    let mut scores = model
-        .kind
-        .build(pool.images.shape(), pool.classes, &device, visitor)
-        .map_err(input)??;
+    let mut scores = on_flex_workers(&device, || {
+        model
+            .kind
+            .build(pool.images.shape(), pool.classes, &device, visitor)
+    })
+    .map_err(input)??;
     scores
         .write(&args.output)
         .map_err(|e| ScoreError::Failed(e.to_string()))?;

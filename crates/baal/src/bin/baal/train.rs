@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use baal::active::{OptimizerConfig, Trainer, TrainerConfig};
+use baal::bayesian::on_flex_workers;
 use baal::data::{
     DataSource, FolderShape, ImageDataset, ImageFolder, LabelledItem, NamedDataset, Normalization,
     NpyArray, label_balanced, random_subset,
@@ -124,10 +125,11 @@ pub fn train(args: &TrainArgs) -> Result<TrainMetrics, ScoreError> {
         device: &device,
         weights: writer.weights_path(),
     };
-    let metrics = args
-        .model
-        .build(data.train.shape(), data.classes.len(), &device, visitor)
-        .map_err(input)??;
+    let metrics = on_flex_workers(&device, || {
+        args.model
+            .build(data.train.shape(), data.classes.len(), &device, visitor)
+    })
+    .map_err(input)??;
     let card = ModelCard {
         format: MODEL_CARD_FORMAT,
         model: args.model,
