@@ -8,6 +8,9 @@
 //!   convs of 32, 64, 128 channels + maxpool 2, then dense 256 – dropout – dense 256 –
 //!   dropout – dense 10), a pool of 1000 images, batches of 64, T = 20.
 //!
+//! Each also runs as `…/on_flex_workers`: the same, called from flex's own threads
+//! (`baal_bayesian::on_flex_workers`), as `reproduce` and the `baal` tool call the sampler.
+//!
 //! Both run with the sampler's defaults: the deterministic trunk (everything before the first
 //! dropout) runs once per image, the stochastic head runs over the 20 replicas in one pass.
 //! Data and models are built outside the timed closure; the device is synced before the clock
@@ -15,7 +18,7 @@
 
 use std::hint::black_box;
 
-use baal::bayesian::{McPredictions, McSampler, McSamplerConfig, StochasticModel};
+use baal::bayesian::{McPredictions, McSampler, McSamplerConfig, StochasticModel, on_flex_workers};
 use baal::burn::tensor::{Device, Distribution, Tensor};
 use baal_benches::bench_device;
 use baal_zoo::models::{GalCnn, GalCnnConfig, VggSmall, VggSmallConfig};
@@ -46,7 +49,7 @@ fn predict_pool<M: StochasticModel<Input = Tensor<4>>>(
     predictions
 }
 
-fn bench_model<M: StochasticModel<Input = Tensor<4>>>(
+fn bench_model<M: StochasticModel<Input = Tensor<4>, Output = Tensor<2>> + Sync>(
     criterion: &mut Criterion,
     id: &str,
     model: &M,
@@ -63,6 +66,14 @@ fn bench_model<M: StochasticModel<Input = Tensor<4>>>(
         .throughput(Throughput::Elements((pool_shape[0] * ITERATIONS) as u64));
     group.bench_function(id, |bencher| {
         bencher.iter(|| black_box(predict_pool(&sampler, model, &pool, device)));
+    });
+    // The same, called from flex's own threads, as `reproduce` and the `baal` tool call it.
+    group.bench_function(format!("{id}/on_flex_workers"), |bencher| {
+        bencher.iter(|| {
+            black_box(on_flex_workers(device, || {
+                predict_pool(&sampler, model, &pool, device)
+            }))
+        });
     });
     group.finish();
 }
