@@ -16,6 +16,7 @@
 #[cfg(feature = "flex")]
 pub(crate) mod flex;
 
+#[cfg(feature = "flex")]
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
@@ -32,6 +33,7 @@ pub struct Geometry {
 }
 
 /// Burn's "same" padding on one side: (before, after).
+#[cfg(feature = "flex")]
 fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
     let out = size.div_ceil(stride.max(1));
     let total = if out > 0 {
@@ -44,6 +46,7 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
 
 /// The geometry of `conv` on `[height, width]` inputs when our convolution can run it: one
 /// group and the same padding on both sides of each dimension.
+#[cfg(feature = "flex")]
 fn geometry(conv: &Conv2d, [height, width]: [usize; 2]) -> Option<Geometry> {
     if conv.groups != 1 {
         return None;

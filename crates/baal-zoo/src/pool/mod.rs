@@ -17,6 +17,7 @@
 #[cfg(feature = "flex")]
 mod flex;
 
+#[cfg(feature = "flex")]
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::Tensor;
@@ -32,6 +33,7 @@ pub struct Window {
 
 /// The window of `pool` on `[height, width]` inputs when our pooling can run it: no padding,
 /// no dilation, floor rounding, and a window that fits the input.
+#[cfg(feature = "flex")]
 fn window(pool: &MaxPool2d, [height, width]: [usize; 2]) -> Option<Window> {
     let unpadded = match pool.padding {
         PaddingConfig2d::Valid => true,
