@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use baal_active::{Classifier, EvalMetrics, FitReport, Predictor, Trainer, TrainerConfig};
-use baal_bayesian::{McSamplerConfig, SeedPlan, seeds};
+use baal_bayesian::{McSamplerConfig, SeedPlan, on_flex_workers, seeds};
 use baal_data::{DatasetIndex, LabelledItem};
 use baal_heuristics::{Heuristic, Predictions};
 use baal_zoo::folder::{MODEL_CARD_FORMAT, ModelCard, TrainMetrics};
@@ -127,10 +127,11 @@ impl ZooScorer {
             seed,
             train,
         };
-        let (mut round, model) = self
-            .model
-            .build(shape, self.classes, &self.device.clone(), visitor)
-            .map_err(|e| ServeError::Model(e.to_string()))??;
+        let (kind, classes, device) = (self.model, self.classes, self.device.clone());
+        // On flex, on flex's own threads (`on_flex_workers`), as `baal train` runs.
+        let (mut round, model) =
+            on_flex_workers(&device, || kind.build(shape, classes, &device, visitor))
+                .map_err(|e| ServeError::Model(e.to_string()))??;
         round.seconds = started.elapsed().as_secs_f64();
         self.last_model = model;
         Ok(round)
