@@ -1,7 +1,9 @@
 //! `loop/step/fashion_mnist_gal_cnn`: one full active-learning step on the CPU (flex) backend —
 //! train the Gal CNN for one epoch over 1000 labelled items (batches of 32, Adam), MC-predict
 //! 2000 pool items with T = 20, rank them with BALD and label the top 10 — and each part on its
-//! own (`loop/step_part/{train,predict,rank,label}`).
+//! own (`loop/step_part/{train,predict,rank,label}`); `loop/step/fashion_mnist_gal_cnn/on_flex_workers`
+//! is the whole step called from flex's own threads (`baal_bayesian::on_flex_workers`), as
+//! `reproduce` runs it.
 //!
 //! Uses Fashion-MNIST when installed (/usr/share/datasets/fashion-mnist), random images of the
 //! same shape otherwise. Data, model and labelled set are built outside the timed closures;
@@ -15,7 +17,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use baal::active::{ActiveLearningLoop, Predictor, Trainer, TrainerConfig};
-use baal::bayesian::McSamplerConfig;
+use baal::bayesian::{McSamplerConfig, on_flex_workers};
 use baal::burn::data::dataset::{Dataset, InMemDataset};
 use baal::burn::tensor::Device;
 use baal::data::{ActiveLearningDataset, FashionMnist, ImageItem};
@@ -74,7 +76,7 @@ fn setup() -> (
 }
 
 fn loop_step(criterion: &mut Criterion) {
-    let (mut dataset, mut trainer, _device) = setup();
+    let (mut dataset, mut trainer, device) = setup();
     let initial = dataset.state();
     let mut group = criterion.benchmark_group("loop");
     group
@@ -92,6 +94,21 @@ fn loop_step(criterion: &mut Criterion) {
             // Back to 1000 labels (and the same pool draw) for the next iteration.
             dataset.restore(initial.clone()).expect("restore");
             black_box(outcome)
+        });
+    });
+    // The same step called from flex's own threads, as `reproduce` runs it.
+    group.bench_function("step/fashion_mnist_gal_cnn/on_flex_workers", |bencher| {
+        bencher.iter(|| {
+            on_flex_workers(&device, || {
+                let mut active = ActiveLearningLoop::new(Bald, QUERY)
+                    .expect("valid loop")
+                    .with_iterations(ITERATIONS)
+                    .with_max_sample(POOL);
+                trainer.fit(&dataset.labelled()).expect("fit");
+                let outcome = active.step(&mut dataset, &trainer).expect("step");
+                dataset.restore(initial.clone()).expect("restore");
+                black_box(outcome)
+            })
         });
     });
 
