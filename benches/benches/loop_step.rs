@@ -83,33 +83,23 @@ fn loop_step(criterion: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(60))
         .warm_up_time(Duration::from_secs(1));
+    // One step from the 1000 labels, then back to them (and the same pool draw).
+    let mut step = || {
+        let mut active = ActiveLearningLoop::new(Bald, QUERY)
+            .expect("valid loop")
+            .with_iterations(ITERATIONS)
+            .with_max_sample(POOL);
+        trainer.fit(&dataset.labelled()).expect("fit");
+        let outcome = active.step(&mut dataset, &trainer).expect("step");
+        dataset.restore(initial.clone()).expect("restore");
+        outcome
+    };
     group.bench_function("step/fashion_mnist_gal_cnn", |bencher| {
-        bencher.iter(|| {
-            let mut active = ActiveLearningLoop::new(Bald, QUERY)
-                .expect("valid loop")
-                .with_iterations(ITERATIONS)
-                .with_max_sample(POOL);
-            trainer.fit(&dataset.labelled()).expect("fit");
-            let outcome = active.step(&mut dataset, &trainer).expect("step");
-            // Back to 1000 labels (and the same pool draw) for the next iteration.
-            dataset.restore(initial.clone()).expect("restore");
-            black_box(outcome)
-        });
+        bencher.iter(|| black_box(step()));
     });
     // The same step called from flex's own threads, as `reproduce` runs it.
     group.bench_function("step/fashion_mnist_gal_cnn/on_flex_workers", |bencher| {
-        bencher.iter(|| {
-            on_flex_workers(&device, || {
-                let mut active = ActiveLearningLoop::new(Bald, QUERY)
-                    .expect("valid loop")
-                    .with_iterations(ITERATIONS)
-                    .with_max_sample(POOL);
-                trainer.fit(&dataset.labelled()).expect("fit");
-                let outcome = active.step(&mut dataset, &trainer).expect("step");
-                dataset.restore(initial.clone()).expect("restore");
-                black_box(outcome)
-            })
-        });
+        bencher.iter(|| black_box(on_flex_workers(&device, &mut step)));
     });
 
     let sampler = McSamplerConfig::new(ITERATIONS).init().expect("sampler");
