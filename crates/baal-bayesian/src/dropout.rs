@@ -125,7 +125,7 @@ fn flex_training_mask(
     device: &Device,
     dtype: DType,
 ) -> Option<Tensor<4>> {
-    if keep < 0.5 || dtype != DType::F32 || device.clone().without_autodiff() != Device::flex() {
+    if keep < 0.5 || dtype != DType::F32 || !crate::is_flex(device) {
         return None;
     }
     let uniforms = Tensor::<4>::random(shape, Distribution::Default, (device, DType::F64));

@@ -93,4 +93,4 @@ pub use sampler::{
 };
 pub use seeds::SeedPlan;
 pub use weight_drop::{DropConnectModel, McDropConnect, McDropConnectConfig};
-pub use workers::on_flex_workers;
+pub use workers::{is_flex, on_flex_workers};

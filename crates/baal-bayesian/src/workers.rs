@@ -19,14 +19,26 @@ use burn::tensor::Device;
 /// splits its work (ours split into fixed pieces), nor the order of any sum.
 pub fn on_flex_workers<R: Send>(device: &Device, work: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
-    if rayon::current_thread_index().is_none()
-        && device.clone().without_autodiff() == Device::flex()
-    {
+    if is_flex(device) && rayon::current_thread_index().is_none() {
         return rayon::scope(|_| work());
     }
     #[cfg(not(feature = "flex"))]
     let _ = device;
     work()
+}
+
+/// Whether `device` is flex's, directly or under autodiff; `false` in a build without the
+/// `flex` feature.
+pub fn is_flex(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        device.clone().without_autodiff() == Device::flex()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
 }
 
 #[cfg(test)]

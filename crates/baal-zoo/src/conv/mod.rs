@@ -112,11 +112,12 @@ pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     burn::tensor::activation::relu(conv.forward(x))
 }
 
-/// Whether `device` is flex's (directly or under autodiff).
+/// Whether `device` is flex's (directly or under autodiff) and this build has our ops for it
+/// (feature `flex`): [`baal_bayesian::is_flex`] then.
 pub fn is_flex(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     {
-        device.clone().without_autodiff() == Device::flex()
+        baal_bayesian::is_flex(device)
     }
     #[cfg(not(feature = "flex"))]
     {
