@@ -11,12 +11,13 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::{
-    Dims, Grads, Matrix, Reused, add_row, fill_row, gemm, gemm_into_columns, per_thread, tensor,
-    values, zeros,
+    Dims, Grads, Matrix, Reused, Vectorize, add_row, fill_row, gemm, gemm_into_columns, per_thread,
+    tensor, values, vectorized, zeros,
 };
 use crate::conv::{Activation, Geometry};
 
 /// One image's columns `[K, P]`, into `cols`.
+#[inline(always)]
 fn im2col(x: &[f32], cols: &mut [f32], d: &Dims, g: &Geometry) {
     for (row, out) in cols.chunks_mut(d.p()).enumerate() {
         fill_row(x, row, out, d, g);
@@ -24,6 +25,7 @@ fn im2col(x: &[f32], cols: &mut [f32], d: &Dims, g: &Geometry) {
 }
 
 /// Adds one image's columns' gradient `[K, P]` back into its gradient `dx` `[C, H, W]`.
+#[inline(always)]
 fn col2im(dcols: &[f32], dx: &mut [f32], d: &Dims, g: &Geometry) {
     let taps = d.kh * d.kw;
     for (c, plane) in dx.chunks_mut(d.h * d.w).enumerate() {
@@ -77,6 +79,7 @@ impl Wide {
 
     /// One image's input gradient `dx` `[C, H, W]` (zeros on entry) from its output gradient
     /// `grad` `[O, P]` and the weights `w` `[O, K]`.
+    #[inline(always)]
     fn input_grad(
         &self,
         grad: &[f32],
@@ -126,6 +129,7 @@ impl Wide {
 
 /// Whether a relu passes `x` (and its gradient): `x > 0` or `x` is NaN (NaN propagates, as
 /// in PyTorch), Burn's test on flex.
+#[inline(always)]
 fn passes(x: f32) -> bool {
     (x > 0.0) | x.is_nan()
 }
@@ -134,12 +138,14 @@ fn passes(x: f32) -> bool {
 /// below then compile to vector code. Written as `if keep { value } else { 0.0 }` they kept
 /// a branch per value, taken at random, and the gradient's mask took a tenth of a Gal CNN
 /// training step.
+#[inline(always)]
 fn kept(value: f32, keep: bool) -> f32 {
     f32::from_bits(value.to_bits() & u32::from(keep).wrapping_neg())
 }
 
 /// Burn's relu on flex, in place: `x` where it [`passes`], `0.0` elsewhere (so `-0.0`
 /// becomes `0.0`).
+#[inline(always)]
 fn relu(values: &mut [f32]) {
     for x in values {
         *x = kept(*x, passes(*x));
@@ -149,6 +155,7 @@ fn relu(values: &mut [f32]) {
 /// Burn's relu backward on flex: `grad` where the relu's output `out` [`passes`], `0.0`
 /// elsewhere, into `masked`. (The output passes exactly where the relu's input does, which
 /// is what Burn's autodiff tests.)
+#[inline(always)]
 fn relu_backward(out: &[f32], grad: &[f32], masked: &mut [f32]) {
     for ((m, out), grad) in masked.iter_mut().zip(out).zip(grad) {
         *m = kept(*grad, passes(*out));
@@ -175,21 +182,60 @@ pub(crate) fn forward(
         .for_each_init(
             || Reused::take(d.k() * p),
             |cols, (image, out)| {
-                let cols = cols.get(d.k() * p);
-                im2col(&x[image * d.image()..][..d.image()], cols, d, g);
-                // The bias first, the product added to it. (Written column-major and then
-                // transposed, the Gal CNN's second layer was 4% faster and the small VGG's
-                // training 7% slower: the transpose's scattered writes over 1024 positions.)
-                for (row, b) in out.chunks_mut(p).zip(bias.iter()) {
-                    row.fill(*b);
-                }
-                gemm(out, w, Matrix::new(cols, d.k(), p), true);
-                if activation == Activation::Relu {
-                    relu(out);
-                }
+                vectorized(ForwardImage {
+                    x: &x[image * d.image()..][..d.image()],
+                    cols: cols.get(d.k() * p),
+                    out,
+                    w,
+                    bias: &bias,
+                    d,
+                    g,
+                    activation,
+                })
             },
         );
     tensor(out, [d.n, d.o, d.oh, d.ow])
+}
+
+/// One image's forward pass: its columns `cols`, then `out` `[O, P]`.
+struct ForwardImage<'a> {
+    x: &'a [f32],
+    cols: &'a mut [f32],
+    out: &'a mut [f32],
+    w: Matrix<'a>,
+    bias: &'a [f32],
+    d: &'a Dims,
+    g: &'a Geometry,
+    activation: Activation,
+}
+
+impl Vectorize for ForwardImage<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            x,
+            cols,
+            out,
+            w,
+            bias,
+            d,
+            g,
+            activation,
+        } = self;
+        im2col(x, cols, d, g);
+        // The bias first, the product added to it. (Written column-major and then
+        // transposed, the Gal CNN's second layer was 4% faster and the small VGG's training
+        // 7% slower: the transpose's scattered writes over 1024 positions.)
+        for (row, b) in out.chunks_mut(d.p()).zip(bias) {
+            row.fill(*b);
+        }
+        gemm(out, w, Matrix::new(cols, d.k(), d.p()), true);
+        if activation == Activation::Relu {
+            relu(out);
+        }
+    }
 }
 
 /// `dst [columns, rows]` = `src [rows, columns]` transposed, both row-major.
@@ -204,18 +250,27 @@ fn transpose(src: &[f32], dst: &mut [f32], rows: usize, columns: usize) {
 /// Adds to each `db[o]` the sum of row `o` of `rows` `[O, P]`, each summed left to right from
 /// −0.0 as `Iterator::sum` does (the same values), eight rows at a time so that their sums
 /// do not wait on one another (one sum is a chain of `P` dependent additions).
+#[inline(always)]
 fn add_row_sums(db: &mut [f32], rows: &[f32], p: usize) {
     const LANES: usize = 8;
-    for (db, rows) in db.chunks_mut(LANES).zip(rows.chunks(LANES * p)) {
+    for (db, group) in db.chunks_exact_mut(LANES).zip(rows.chunks_exact(LANES * p)) {
+        // The rows as fixed slices and the sums as a fixed array, which the compiler keeps
+        // in registers (with a loop over `chunks_exact`, the sums went through the stack
+        // at every position: 2% of a Gal CNN training step).
+        let rows: [&[f32]; LANES] = std::array::from_fn(|lane| &group[lane * p..][..p]);
         let mut sums = [-0.0f32; LANES];
         for position in 0..p {
-            for (sum, row) in sums.iter_mut().zip(rows.chunks_exact(p)) {
+            for (sum, row) in sums.iter_mut().zip(rows) {
                 *sum += row[position];
             }
         }
         for (db, sum) in db.iter_mut().zip(sums) {
             *db += sum;
         }
+    }
+    let rest = db.len() / LANES * LANES;
+    for (db, row) in db[rest..].iter_mut().zip(rows[rest * p..].chunks_exact(p)) {
+        *db += row.iter().fold(-0.0f32, |sum, value| sum + value);
     }
 }
 
@@ -276,31 +331,54 @@ fn sum_shares<'a>(
         .reduce(|| Shares::zeros(d), Shares::merge)
 }
 
-/// The gradients of `x`, `weight` and the bias that `need` asks for, from the output's
-/// gradient `grad` `[N, O, OH, OW]`, in one pass over the images; when the forward pass
-/// ended in a relu, `relu_out` is its output and `grad` is masked by it first.
-pub(crate) fn backward(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    grad: &FlexTensor,
-    relu_out: Option<&FlexTensor>,
-    d: &Dims,
-    g: &Geometry,
-    [need_x, need_w, need_b]: [bool; 3],
-) -> Grads {
-    let (xs, weights, grads) = (values(x), values(weight), values(grad));
-    let relu_out = relu_out.map(values);
-    let w = Matrix::new(&weights, d.o, d.k());
-    let (k, p) = (d.k(), d.p());
-    let wide = Wide::of(d, g);
-    // The masked output gradient (after a relu), the columns, then the input gradient's
-    // buffers.
-    let masked = if relu_out.is_some() { d.o * p } else { 0 };
-    let scratch = masked + k * p + wide.as_ref().map_or(k * p, |wide| wide.scratch(d));
-    let step = |image: usize, s: &mut Scratch, dx: Option<&mut [f32]>| {
+/// What each image's backward pass reads.
+struct BackwardPass<'a> {
+    xs: &'a [f32],
+    grads: &'a [f32],
+    relu_out: Option<&'a [f32]>,
+    w: Matrix<'a>,
+    wide: Option<&'a Wide>,
+    d: &'a Dims,
+    g: &'a Geometry,
+    /// Whether the weight's and the bias's gradients are wanted.
+    need: [bool; 2],
+    /// The masked output gradient's length in the scratch buffer.
+    masked: usize,
+    /// The scratch buffer's length.
+    scratch: usize,
+}
+
+/// One image's backward pass: its shares of the weight's and bias's gradients into `s`, and
+/// its input gradient into `dx` when one is wanted.
+struct BackwardImage<'a, 'b> {
+    pass: &'a BackwardPass<'a>,
+    image: usize,
+    s: &'b mut Scratch,
+    dx: Option<&'b mut [f32]>,
+}
+
+impl Vectorize for BackwardImage<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self { pass, image, s, dx } = self;
+        let BackwardPass {
+            xs,
+            grads,
+            relu_out,
+            w,
+            wide,
+            d,
+            g,
+            need: [need_w, need_b],
+            masked,
+            scratch,
+        } = *pass;
+        let (k, p) = (d.k(), d.p());
         let (masked, buffer) = s.buffer.get(scratch).split_at_mut(masked);
         let image_grad = &grads[image * d.o * p..][..d.o * p];
-        let grad = match &relu_out {
+        let grad = match relu_out {
             Some(out) => {
                 relu_backward(&out[image * d.o * p..][..d.o * p], image_grad, masked);
                 Matrix::new(masked, d.o, p)
@@ -316,7 +394,7 @@ pub(crate) fn backward(
             gemm_into_columns(&mut s.shares.dw, grad, Matrix::new(cols, k, p).t(), true);
         }
         if let Some(dx) = dx {
-            match &wide {
+            match wide {
                 Some(wide) => wide.input_grad(grad.values, w, dx, rest, d),
                 None => {
                     gemm(rest, w.t(), grad, false);
@@ -324,6 +402,48 @@ pub(crate) fn backward(
                 }
             }
         }
+    }
+}
+
+/// The gradients of `x`, `weight` and the bias that `need` asks for, from the output's
+/// gradient `grad` `[N, O, OH, OW]`, in one pass over the images; when the forward pass
+/// ended in a relu, `relu_out` is its output and `grad` is masked by it first.
+pub(crate) fn backward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+    relu_out: Option<&FlexTensor>,
+    d: &Dims,
+    g: &Geometry,
+    [need_x, need_w, need_b]: [bool; 3],
+) -> Grads {
+    let (xs, weights, grads) = (values(x), values(weight), values(grad));
+    let relu_out = relu_out.map(values);
+    let (k, p) = (d.k(), d.p());
+    let wide = Wide::of(d, g);
+    // The masked output gradient (after a relu), the columns, then the input gradient's
+    // buffers.
+    let masked = if relu_out.is_some() { d.o * p } else { 0 };
+    let scratch = masked + k * p + wide.as_ref().map_or(k * p, |wide| wide.scratch(d));
+    let pass = BackwardPass {
+        xs: &xs,
+        grads: &grads,
+        relu_out: relu_out.as_deref(),
+        w: Matrix::new(&weights, d.o, k),
+        wide: wide.as_ref(),
+        d,
+        g,
+        need: [need_w, need_b],
+        masked,
+        scratch,
+    };
+    let step = |image: usize, s: &mut Scratch, dx: Option<&mut [f32]>| {
+        vectorized(BackwardImage {
+            pass: &pass,
+            image,
+            s,
+            dx,
+        })
     };
     let mut dx = if need_x {
         zeros(d.n * d.image())
