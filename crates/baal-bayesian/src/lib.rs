@@ -62,6 +62,7 @@
 //! # }
 //! ```
 
+mod adam;
 mod burn_dropout;
 mod context;
 mod drop_connect;
@@ -75,6 +76,7 @@ pub mod seeds;
 mod weight_drop;
 mod workers;
 
+pub use adam::FusedAdam;
 pub use burn_dropout::{BurnDropout, BurnDropoutModel};
 pub use context::McContext;
 pub use drop_connect::{

@@ -3,7 +3,7 @@
 use burn::config::Config;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -114,10 +114,10 @@ impl OptimizerConfig {
                 weight_decay,
                 epsilon,
                 ..
-            } => AdamConfig::new()
-                .with_epsilon(*epsilon)
-                .with_weight_decay(decay(*weight_decay))
-                .init(),
+            } => baal_bayesian::FusedAdam::optimizer(
+                *epsilon,
+                decay(*weight_decay).map(|config| config.penalty),
+            ),
             Self::AdamW {
                 weight_decay,
                 epsilon,
