@@ -154,7 +154,17 @@ pub(super) async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: 
     let path = loggable(request.uri().path());
     let response = match admit(&gate, request).await {
         Ok(request) => next.run(request).await,
-        Err(error) => error.into_response(),
+        // The body was not read (or not whole): the connection cannot carry another request,
+        // and the client must be told so, or it sends its next request on a connection
+        // the server then drops ("Unexpected EOF" in a client that pools connections).
+        Err(error) => {
+            let mut response = error.into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
     };
     tracing::debug!(
         %method,
