@@ -83,34 +83,17 @@ pub(super) struct Grads {
     pub bias: Option<FlexTensor>,
 }
 
-/// Work for [`vectorized`]: its `run` must be `#[inline(always)]`, as must whatever it calls,
-/// to be compiled for the vectors found at run time. (A closure cannot be: it is compiled
-/// once, for the baseline, and called.)
-pub(crate) trait Vectorize {
-    type Output;
-    fn run(self) -> Self::Output;
-}
-
-struct WithSimd<T>(T);
-
-impl<T: Vectorize> pulp::WithSimd for WithSimd<T> {
-    type Output = T::Output;
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> T::Output {
-        self.0.run()
-    }
-}
-
 /// `work` run in code compiled for the widest vectors this CPU has (AVX-512, AVX2, or none;
 /// found at run time, as the `gemm` crate chooses its kernels). The crates are built for
 /// the x86-64 baseline, whose vectors are SSE's 128 bits: the per-image loops (relu and its
-/// mask, row sums, im2col, the input gradient's sums) ran four floats at a time. Each value
+/// mask, row sums, im2col, the input gradient's sums) ran four floats at a time. `work`'s
+/// `with_simd` must be `#[inline(always)]`, as must whatever it calls, to be compiled for
+/// them (a closure cannot be: it is compiled once, for the baseline, and called). Each value
 /// is computed by the same operations in the same order whatever the width (element-wise
 /// operations, and sums whose lanes are different sums), so results are equal bit for bit.
 #[inline(always)]
-pub(crate) fn vectorized<T: Vectorize>(work: T) -> T::Output {
-    pulp::Arch::new().dispatch(WithSimd(work))
+pub(crate) fn vectorized<T: pulp::WithSimd>(work: T) -> T::Output {
+    pulp::Arch::new().dispatch(work)
 }
 
 /// `tensor`'s f32 values, contiguous (copied only when it is a strided view).
@@ -419,11 +402,11 @@ mod tests {
 
     struct CopyRun<'a>(&'a mut [f32], &'a [f32]);
 
-    impl Vectorize for CopyRun<'_> {
+    impl pulp::WithSimd for CopyRun<'_> {
         type Output = ();
 
         #[inline(always)]
-        fn run(self) {
+        fn with_simd<S: pulp::Simd>(self, _: S) {
             copy_run(self.0, self.1);
         }
     }

@@ -11,8 +11,8 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::{
-    Dims, Grads, Matrix, Reused, Vectorize, add_row, fill_row, gemm, gemm_into_columns, per_thread,
-    tensor, values, vectorized, zeros,
+    Dims, Grads, Matrix, Reused, add_row, fill_row, gemm, gemm_into_columns, per_thread, tensor,
+    values, vectorized, zeros,
 };
 use crate::conv::{Activation, Geometry};
 
@@ -209,11 +209,11 @@ struct ForwardImage<'a> {
     activation: Activation,
 }
 
-impl Vectorize for ForwardImage<'_> {
+impl pulp::WithSimd for ForwardImage<'_> {
     type Output = ();
 
     #[inline(always)]
-    fn run(self) {
+    fn with_simd<S: pulp::Simd>(self, _: S) {
         let Self {
             x,
             cols,
@@ -357,11 +357,11 @@ struct BackwardImage<'a, 'b> {
     dx: Option<&'b mut [f32]>,
 }
 
-impl Vectorize for BackwardImage<'_, '_> {
+impl pulp::WithSimd for BackwardImage<'_, '_> {
     type Output = ();
 
     #[inline(always)]
-    fn run(self) {
+    fn with_simd<S: pulp::Simd>(self, _: S) {
         let Self { pass, image, s, dx } = self;
         let BackwardPass {
             xs,
