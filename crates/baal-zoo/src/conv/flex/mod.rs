@@ -196,6 +196,11 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// Its number of columns.
+    pub fn columns(&self) -> usize {
+        self.columns
+    }
+
     /// This matrix transposed (no copy).
     pub fn t(self) -> Self {
         Self {
