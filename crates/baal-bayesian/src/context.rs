@@ -2,6 +2,7 @@
 //! masks derived from them.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
@@ -49,6 +50,9 @@ pub struct McContext {
     next_layer: Cell<u64>,
     /// The first layer input whose rows did not match the context (see [`McContext::check`]).
     error: RefCell<Option<BayesianError>>,
+    /// Training masks drawn before the pass, for its layers in order (see
+    /// [`McContext::training_with_masks`]).
+    drawn: RefCell<VecDeque<Tensor<4>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,11 +72,26 @@ impl McContext {
     /// A context for training or for a single stochastic pass: masks come from the device's
     /// random generator, the batch is not replicated.
     pub fn training() -> Self {
+        Self::training_with_masks(Vec::new())
+    }
+
+    /// A training context whose dropout layers take their masks from `masks`, in order, each
+    /// drawn before the pass by the layer's `draw_training_mask`
+    /// ([`McDropout::draw_training_mask`](crate::McDropout::draw_training_mask)), instead of
+    /// drawing them when the pass reaches them. A layer whose input does not match the next
+    /// mask's shape (or type), and every layer after the masks run out, draws its own.
+    ///
+    /// The masks are the same values the pass would draw, provided that nothing else draws
+    /// from the device's generator between them and the layers that use them; a model can
+    /// then draw its head's masks while its trunk runs (the zoo's models do, on flex: a
+    /// serial millisecond per Gal CNN training step).
+    pub fn training_with_masks(masks: Vec<Tensor<4>>) -> Self {
         Self {
             sampling: Sampling::Device,
             deterministic: false,
             next_layer: Cell::new(0),
             error: RefCell::new(None),
+            drawn: RefCell::new(masks.into()),
         }
     }
 
@@ -113,6 +132,7 @@ impl McContext {
             deterministic: false,
             next_layer: Cell::new(0),
             error: RefCell::new(None),
+            drawn: RefCell::new(VecDeque::new()),
         })
     }
 
@@ -200,6 +220,18 @@ impl McContext {
 
     pub(crate) fn sampling(&self) -> &Sampling {
         &self.sampling
+    }
+
+    /// The next mask drawn before the pass, when its shape is `shape` and its type `dtype`
+    /// (see [`McContext::training_with_masks`]).
+    pub(crate) fn take_drawn_mask(&self, shape: [usize; 4], dtype: DType) -> Option<Tensor<4>> {
+        let mut drawn = self.drawn.borrow_mut();
+        let next = drawn.front()?;
+        if next.dims() == shape && next.dtype() == dtype {
+            drawn.pop_front()
+        } else {
+            None
+        }
     }
 
     /// The key of the next stochastic layer called in this pass.

@@ -45,30 +45,23 @@ fn mc_dropout<const D: usize>(
         return input;
     }
     let dims = input.dims();
-    let min_rank = match granularity {
-        Granularity::Element => 2,
-        Granularity::Channel => 3,
-    };
-    assert!(
-        D >= min_rank,
-        "{name} needs an input of rank {min_rank} or more with the batch axis first, got {dims:?}"
-    );
+    check_rank(name, &dims, granularity);
     if !mc.check_rows(name, &dims) {
         // The sampler reports the error after the pass (McContext::check).
         return input;
     }
     let keep = 1.0 - prob;
-    let rows = dims[0];
-    let (features, positions) = match granularity {
-        Granularity::Element => (dims[1..].iter().product::<usize>(), 1),
-        Granularity::Channel => (dims[1], dims[2..].iter().product::<usize>()),
-    };
+    let [_, rows, features, positions] = mask_view(&dims, granularity);
     let device = input.device();
     let dtype = input.dtype();
     let mask = match mc.sampling() {
         // Training: a fresh mask per row, for per-item and consistent layers alike (a mask
         // shared by the batch would make every gradient step train one thinned network).
-        Sampling::Device => training_mask([1, rows, features, 1], keep, &device, dtype),
+        Sampling::Device => {
+            let shape = [1, rows, features, 1];
+            mc.take_drawn_mask(shape, dtype)
+                .unwrap_or_else(|| training_mask(shape, keep, &device, dtype))
+        }
         Sampling::Seeded {
             seed,
             iterations,
@@ -98,6 +91,41 @@ fn mc_dropout<const D: usize>(
     let replicas = mc.replicas();
     let view: Tensor<4> = input.reshape([replicas, rows / replicas, features, positions]);
     (view * mask).reshape(dims)
+}
+
+/// Panics unless `dims` has the axes `granularity` needs.
+fn check_rank(name: &'static str, dims: &[usize], granularity: Granularity) {
+    let min_rank = match granularity {
+        Granularity::Element => 2,
+        Granularity::Channel => 3,
+    };
+    assert!(
+        dims.len() >= min_rank,
+        "{name} needs an input of rank {min_rank} or more with the batch axis first, got {dims:?}"
+    );
+}
+
+/// See the layers' `draw_training_mask`.
+fn draw_training_mask(
+    name: &'static str,
+    dims: &[usize],
+    prob: f64,
+    granularity: Granularity,
+    device: &Device,
+    dtype: DType,
+) -> Option<Tensor<4>> {
+    check_rank(name, dims, granularity);
+    let [_, rows, features, _] = mask_view(dims, granularity);
+    (prob != 0.0).then(|| training_mask([1, rows, features, 1], 1.0 - prob, device, dtype))
+}
+
+/// An input of `dims` as the kernel views it, `[1, rows, features, positions]` (one replica).
+fn mask_view(dims: &[usize], granularity: Granularity) -> [usize; 4] {
+    let (features, positions) = match granularity {
+        Granularity::Element => (dims[1..].iter().product::<usize>(), 1),
+        Granularity::Channel => (dims[1], dims[2..].iter().product::<usize>()),
+    };
+    [1, dims[0], features, positions]
 }
 
 /// A training mask of `shape` from the device's generator: each entry `1 / keep` with
@@ -189,6 +217,22 @@ macro_rules! dropout_layer {
             /// error.
             pub fn forward<const D: usize>(&self, input: Tensor<D>, mc: &McContext) -> Tensor<D> {
                 mc_dropout(stringify!($layer), input, self.prob, $granularity, $sharing, mc)
+            }
+
+            /// The mask a training pass ([`McContext::training`]) would draw for an input of
+            /// `dims` (of `dtype`), drawn now from `device`'s generator, for
+            /// [`McContext::training_with_masks`]; `None` where the pass would draw none
+            /// (`prob` is 0).
+            ///
+            /// # Panics
+            /// If `dims` has too few axes, as [`forward`](Self::forward).
+            pub fn draw_training_mask(
+                &self,
+                dims: &[usize],
+                device: &Device,
+                dtype: DType,
+            ) -> Option<Tensor<4>> {
+                draw_training_mask(stringify!($layer), dims, self.prob, $granularity, device, dtype)
             }
         }
     };

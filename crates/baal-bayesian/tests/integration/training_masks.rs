@@ -65,3 +65,51 @@ fn channel_training_masks_are_burns_too() {
         .collect();
     assert_eq!(ours, spread);
 }
+
+#[test]
+fn masks_drawn_ahead_are_the_masks_the_pass_draws() {
+    let _serial = serial();
+    // Two layers in a row, an element-wise and a channel one, as a head draws them.
+    let device = Device::flex().autodiff();
+    let first = McDropoutConfig::new(0.25).init().expect("dropout");
+    let second = ConsistentMcDropout2dConfig::new(0.5)
+        .init()
+        .expect("dropout");
+    let (a, b) = ([16, 40], [16, 6, 3]);
+    let pass = |mc: &McContext| {
+        let x = first.forward(Tensor::<2>::ones(a, &device), mc);
+        let y = second.forward(Tensor::<3>::ones(b, &device), mc);
+        (bits(x), bits(y))
+    };
+    device.seed(5);
+    let drawn_in_pass = pass(&McContext::training());
+
+    device.seed(5);
+    let dtype = burn::tensor::DType::F32;
+    let masks = [
+        first.draw_training_mask(&a, &device, dtype),
+        second.draw_training_mask(&b, &device, dtype),
+    ];
+    let masks: Vec<_> = masks.into_iter().map(|m| m.expect("a mask")).collect();
+    assert_eq!(masks[1].dims(), [1, 16, 6, 1], "one entry per channel");
+    // Whatever else the device draws now does not change the pass.
+    let _ = Tensor::<2>::random([7, 7], Distribution::Default, &device);
+    let drawn_ahead = pass(&McContext::training_with_masks(masks));
+    assert_eq!(drawn_ahead, drawn_in_pass);
+
+    // A mask of another shape is left for a later layer; this one draws its own.
+    device.seed(5);
+    let wrong = first
+        .draw_training_mask(&[16, 41], &device, dtype)
+        .expect("a mask");
+    device.seed(5);
+    let drawn_again = pass(&McContext::training_with_masks(vec![wrong]));
+    assert_eq!(drawn_again, drawn_in_pass);
+}
+
+#[test]
+fn a_layer_that_drops_nothing_draws_no_mask() {
+    let dropout = McDropoutConfig::new(0.0).init().expect("dropout");
+    let mask = dropout.draw_training_mask(&[4, 4], &Device::flex(), burn::tensor::DType::F32);
+    assert!(mask.is_none());
+}

@@ -113,4 +113,11 @@ impl Classifier for SmallCnn {
     fn num_classes(&self) -> usize {
         self.classes
     }
+
+    /// The trunk, then the head, its dropout masks drawn while the trunk runs
+    /// ([`McDenseHead::forward_train`]).
+    fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head
+            .forward_train(self, images, |images| self.trunk(images))
+    }
 }

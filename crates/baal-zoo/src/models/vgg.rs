@@ -137,6 +137,13 @@ impl Classifier for Vgg16 {
     fn num_classes(&self) -> usize {
         self.classes
     }
+
+    /// The trunk, then the head, its dropout masks drawn while the trunk runs
+    /// ([`McDenseHead::forward_train`]).
+    fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head
+            .forward_train(self, images, |images| self.trunk(images))
+    }
 }
 
 /// What [`Vgg16::load_torchvision_weights`] loaded.
@@ -346,6 +353,13 @@ impl StochasticModel for VggSmall {
 impl Classifier for VggSmall {
     fn num_classes(&self) -> usize {
         self.classes
+    }
+
+    /// The trunk, then the head, its dropout masks drawn while the trunk runs
+    /// ([`McDenseHead::forward_train`]).
+    fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head
+            .forward_train(self, images, |images| self.trunk(images))
     }
 }
 
