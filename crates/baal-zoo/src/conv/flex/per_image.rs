@@ -195,8 +195,12 @@ pub(crate) fn forward(
     // The columns, then (when `P` is padded) the product's rows before they are cut to `P`.
     let scratch = (d.k() + if padded == p { 0 } else { d.o }) * padded;
     let mut out = zeros(d.n * d.o * p);
+    // Images are handed out one at a time, not in one run a thread: each is independent, and
+    // a thread that starts late (the other drawing the dropout masks, `McDenseHead::
+    // forward_train`) then takes fewer of them. Each run of images takes the thread's
+    // `Reused` buffer, with no allocation.
     out.par_chunks_mut(d.o * p)
-        .with_min_len(per_thread(d.n))
+        .with_min_len(1)
         .enumerate()
         .for_each_init(
             || Reused::take(scratch),
