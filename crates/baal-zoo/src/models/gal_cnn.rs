@@ -111,7 +111,7 @@ impl Classifier for GalCnn {
     }
 
     /// The trunk, then the head, its dropout masks drawn while the trunk runs
-    /// ([`McDenseHead::forward_train`]).
+    /// (on flex; the same values as the trunk then the head).
     fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
         self.head
             .forward_train(self, images, |images| self.trunk(images))
