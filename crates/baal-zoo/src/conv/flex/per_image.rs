@@ -16,11 +16,15 @@ use super::{
 };
 use crate::conv::{Activation, Geometry};
 
-/// One image's columns `[K, P]`, into `cols`.
+/// One image's columns `[K, P]`, into `cols` whose rows are `stride ≥ P` values apart; a
+/// row's values past `P` are set to zero (the padded forward product's positions, whose
+/// products are dropped: zeros keep them ordinary numbers).
 #[inline(always)]
-fn im2col(x: &[f32], cols: &mut [f32], d: &Dims, g: &Geometry) {
-    for (row, out) in cols.chunks_mut(d.p()).enumerate() {
-        fill_row(x, row, out, d, g);
+fn im2col(x: &[f32], cols: &mut [f32], stride: usize, d: &Dims, g: &Geometry) {
+    for (row, out) in cols.chunks_mut(stride).enumerate() {
+        let (values, tail) = out.split_at_mut(d.p());
+        fill_row(x, row, values, d, g);
+        tail.fill(0.0);
     }
 }
 
@@ -249,12 +253,7 @@ impl pulp::WithSimd for ForwardImage<'_> {
         } = self;
         let (p, padded) = (d.p(), padded_positions(d));
         let (cols, rows) = scratch.split_at_mut(d.k() * padded);
-        for (row, cols) in cols.chunks_mut(padded).enumerate() {
-            let (values, tail) = cols.split_at_mut(p);
-            fill_row(x, row, values, d, g);
-            // The padding positions' products are dropped; zeros keep them ordinary numbers.
-            tail.fill(0.0);
-        }
+        im2col(x, cols, padded, d, g);
         let cols = Matrix::new(cols, d.k(), padded);
         if padded == p {
             biased_product(out, w, cols, bias);
@@ -434,7 +433,7 @@ impl pulp::WithSimd for BackwardImage<'_, '_> {
         }
         let (cols, rest) = buffer.split_at_mut(k * p);
         if need_w {
-            im2col(&xs[image * d.image()..][..d.image()], cols, d, g);
+            im2col(&xs[image * d.image()..][..d.image()], cols, p, d, g);
             gemm_into_columns(&mut s.shares.dw, grad, Matrix::new(cols, k, p).t(), true);
         }
         if let Some(dx) = dx {
@@ -658,7 +657,7 @@ mod tests {
                 let mut expected = Vec::new();
                 for image in x.chunks(d.image()) {
                     let mut cols = vec![0f32; d.k() * d.p()];
-                    im2col(image, &mut cols, &d, &g);
+                    im2col(image, &mut cols, d.p(), &d, &g);
                     let mut out = vec![0f32; o * d.p()];
                     biased_product(
                         &mut out,
