@@ -13,6 +13,7 @@
 //! making the columns again).
 
 pub(super) mod per_image;
+mod sparse;
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, TensorData};

@@ -11,8 +11,8 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::{
-    Dims, Grads, Matrix, Reused, add_row, fill_row, gemm, gemm_into_columns, per_thread, tensor,
-    values, vectorized, zeros,
+    Dims, Grads, Matrix, Reused, add_row, fill_row, gemm, gemm_into_columns, per_thread, sparse,
+    tensor, values, vectorized, zeros,
 };
 use crate::conv::{Activation, Geometry};
 
@@ -345,9 +345,10 @@ impl Shares {
 }
 
 /// A worker thread's buffers: one image's columns and its input gradient's (in one
-/// [`Reused`] buffer), and its [`Shares`].
+/// [`Reused`] buffer), the sparse kernels' buffers, and its [`Shares`].
 struct Scratch {
     buffer: Reused,
+    sparse: sparse::Buffers,
     shares: Shares,
 }
 
@@ -363,6 +364,7 @@ fn sum_shares<'a>(
         .fold(
             || Scratch {
                 buffer: Reused::take(scratch),
+                sparse: sparse::Buffers::new(),
                 shares: Shares::zeros(d),
             },
             |mut s, (image, dx)| {
@@ -385,6 +387,9 @@ struct BackwardPass<'a> {
     g: &'a Geometry,
     /// Whether the weight's and the bias's gradients are wanted.
     need: [bool; 2],
+    /// Which gradients (input, weight) the [`sparse`] kernels cover for this layer (they
+    /// are used for an image whose output gradient is sparse enough).
+    sparse: [bool; 2],
     /// The masked output gradient's length in the scratch buffer.
     masked: usize,
     /// The scratch buffer's length.
@@ -404,7 +409,7 @@ impl pulp::WithSimd for BackwardImage<'_, '_> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
         let Self { pass, image, s, dx } = self;
         let BackwardPass {
             xs,
@@ -415,6 +420,7 @@ impl pulp::WithSimd for BackwardImage<'_, '_> {
             d,
             g,
             need: [need_w, need_b],
+            sparse,
             masked,
             scratch,
         } = *pass;
@@ -431,13 +437,33 @@ impl pulp::WithSimd for BackwardImage<'_, '_> {
         if need_b {
             add_row_sums(&mut s.shares.db, grad.values, p);
         }
+        // The sparse kernels give the dense products' values bit for bit; which of the two
+        // an image takes is only a matter of speed.
+        let wanted = [dx.is_some() && sparse[0], need_w && sparse[1]];
+        let [sparse_x, sparse_w] = if wanted.contains(&true) {
+            let nonzero = grad.values.iter().filter(|v| **v != 0.0).count();
+            if sparse::worth(nonzero, grad.values.len()) {
+                s.sparse.nonzeros.list(grad.values, d);
+                wanted
+            } else {
+                [false; 2]
+            }
+        } else {
+            [false; 2]
+        };
+        let x = &xs[image * d.image()..][..d.image()];
         let (cols, rest) = buffer.split_at_mut(k * p);
         if need_w {
-            im2col(&xs[image * d.image()..][..d.image()], cols, p, d, g);
-            gemm_into_columns(&mut s.shares.dw, grad, Matrix::new(cols, k, p).t(), true);
+            if sparse_w {
+                sparse::add_weight_grad(simd, x, &mut s.shares.dw, &mut s.sparse, d, g);
+            } else {
+                im2col(x, cols, p, d, g);
+                gemm_into_columns(&mut s.shares.dw, grad, Matrix::new(cols, k, p).t(), true);
+            }
         }
         if let Some(dx) = dx {
             match wide {
+                _ if sparse_x => sparse::input_grad(simd, w.values, dx, &mut s.sparse, d, g),
                 Some(wide) => wide.input_grad(grad.values, w, dx, rest, d),
                 None => {
                     gemm(rest, w.t(), grad, false);
@@ -477,6 +503,7 @@ pub(crate) fn backward(
         d,
         g,
         need: [need_w, need_b],
+        sparse: sparse::covers(d, g),
         masked,
         scratch,
     };
@@ -672,6 +699,135 @@ mod tests {
                 }
                 let ours = ours.as_slice::<f32>().expect("f32 values");
                 assert_eq!(bits(ours), bits(&expected), "case {i}, {activation:?}");
+            }
+        }
+    }
+
+    /// A gradient like a relu's and a 2×2 max-pool's: in each channel, one position of each
+    /// pooling window, none in about one window in five; some values negative zeros.
+    fn pooled(o: usize, d: &Dims, seed: u32) -> Vec<f32> {
+        let draws = values(o * d.p() * 2, seed);
+        let mut grad = vec![0f32; o * d.p()];
+        for (channel, grad) in grad.chunks_mut(d.p()).enumerate() {
+            for wy in 0..d.oh.div_ceil(2) {
+                for wx in 0..d.ow.div_ceil(2) {
+                    let draw = draws[(channel * d.p() + wy * d.ow + wx) * 2];
+                    let pick = draws[(channel * d.p() + wy * d.ow + wx) * 2 + 1];
+                    let (dy, dx) = (usize::from(pick > 0.0), usize::from(pick.abs() > 0.5));
+                    let (y, x) = ((2 * wy + dy).min(d.oh - 1), (2 * wx + dx).min(d.ow - 1));
+                    grad[y * d.ow + x] = match draw {
+                        v if v.abs() < 0.2 => 0.0,
+                        v if v.abs() < 0.25 => -0.0,
+                        v => v * 1e-2,
+                    };
+                }
+            }
+        }
+        grad
+    }
+
+    /// The sparse kernels through the widest vectors this machine has.
+    struct Sparse<'a> {
+        x: &'a [f32],
+        w: &'a [f32],
+        grad: &'a [f32],
+        dw: &'a mut [f32],
+        dx: &'a mut [f32],
+        d: &'a Dims,
+        g: &'a Geometry,
+    }
+
+    impl pulp::WithSimd for Sparse<'_> {
+        type Output = ();
+
+        fn with_simd<S: pulp::Simd>(self, simd: S) {
+            let mut buffers = sparse::Buffers::new();
+            // Stale lists, as a thread's buffers have them from its last image.
+            buffers
+                .nonzeros
+                .list(&vec![1.0; self.d.o * self.d.p()], self.d);
+            buffers.nonzeros.list(self.grad, self.d);
+            sparse::add_weight_grad(simd, self.x, self.dw, &mut buffers, self.d, self.g);
+            sparse::input_grad(simd, self.w, self.dx, &mut buffers, self.d, self.g);
+        }
+    }
+
+    #[test]
+    fn the_sparse_kernels_give_the_dense_products_bit_for_bit() {
+        // input [C, H, W], filters, kernel, padding: the Gal CNN's two layers, the small
+        // CNN's second, a VGG's padded 3×3, channels past one block of 16, odd and
+        // rectangular shapes, a 1×1 kernel.
+        let cases = [
+            ([32, 25, 25], 32, [4, 4], [0, 0]),
+            ([1, 28, 28], 32, [4, 4], [0, 0]),
+            ([32, 12, 12], 64, [5, 5], [0, 0]),
+            ([8, 16, 16], 16, [3, 3], [1, 1]),
+            ([37, 9, 10], 5, [3, 3], [1, 1]),
+            ([5, 13, 11], 7, [3, 4], [0, 0]),
+            ([3, 9, 12], 4, [3, 2], [2, 1]),
+            ([6, 7, 7], 5, [1, 1], [0, 0]),
+        ];
+        for (i, ([c, h, w], o, [kh, kw], padding)) in cases.into_iter().enumerate() {
+            let g = Geometry {
+                stride: [1, 1],
+                padding,
+                dilation: [1, 1],
+            };
+            let d = Dims::of(&[1, c, h, w].into(), &[o, c, kh, kw].into(), &g).expect("a case");
+            // The layers the kernels are for take both; a first layer (P > 512) and layers
+            // whose weight-gradient product is small (`O·K ≤ 256`) keep the dense one.
+            let expected = match i {
+                1 | 6 | 7 => [true, false],
+                _ => [true, true],
+            };
+            assert_eq!(sparse::covers(&d, &g), expected, "case {i}");
+            let seed = 10 * i as u32;
+            let (x, weights, start) = (
+                values(d.image(), seed),
+                values(o * d.k(), seed + 1),
+                values(o * d.k(), seed + 2),
+            );
+            // Pooled gradients, and dense ones: the kernels must agree on any gradient.
+            for (kind, grad) in [
+                ("pooled", pooled(o, &d, seed + 3)),
+                ("dense", values(o * d.p(), seed + 4)),
+            ] {
+                let w = Matrix::new(&weights, o, d.k());
+                let mut cols = vec![0f32; d.k() * d.p()];
+                im2col(&x, &mut cols, d.p(), &d, &g);
+                let mut dw = start.clone();
+                gemm_into_columns(
+                    &mut dw,
+                    Matrix::new(&grad, o, d.p()),
+                    Matrix::new(&cols, d.k(), d.p()).t(),
+                    true,
+                );
+                let wide = Wide::of(&d, &g).expect("stride 1");
+                let mut dx = vec![0f32; d.image()];
+                wide.input_grad(&grad, w, &mut dx, &mut vec![0f32; wide.scratch(&d)], &d);
+
+                let (mut ours_dw, mut ours_dx) = (start.clone(), vec![0f32; d.image()]);
+                vectorized(Sparse {
+                    x: &x,
+                    w: &weights,
+                    grad: &grad,
+                    dw: &mut ours_dw,
+                    dx: &mut ours_dx,
+                    d: &d,
+                    g: &g,
+                });
+                // Equal as numbers: a zero's sign may differ (the module's docs say why).
+                let [input, weight] = sparse::covers(&d, &g);
+                if weight {
+                    assert_eq!(ours_dw, dw, "case {i}, {kind}: weight gradient");
+                }
+                if input {
+                    assert_eq!(ours_dx, dx, "case {i}, {kind}: input gradient");
+                }
+                assert!(
+                    dx.iter().any(|v| *v != 0.0),
+                    "case {i}, {kind} has a gradient"
+                );
             }
         }
     }
