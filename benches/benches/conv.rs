@@ -13,7 +13,10 @@
 //!   needs it (not for the first layer);
 //! - `ours_forward` and `ours_train`: `forward` and `train` through our convolution
 //!   ([`baal_zoo::conv::conv2d`]: im2col + one matmul per image, with its own backward pass),
-//!   in the same run.
+//!   in the same run;
+//! - `ours_train_pooled` (layers a 2×2 max-pool follows): `ours_train` with the output
+//!   gradient such a pooling hands back, one value per window and three zeros, which our
+//!   backward pass takes through its sparse kernels.
 //!
 //! The zoo's 2×2 max poolings after those layers (`pool/small1`: 32×16×24×24, `pool/small2`:
 //! 32×32×8×8, `pool/gal`: 64×32×22×22): `train` (forward and the input's gradient through
@@ -26,7 +29,7 @@ use baal::burn::nn::conv::Conv2dConfig;
 use baal::burn::nn::pool::MaxPool2dConfig;
 use baal::burn::tensor::module::{conv_transpose2d, conv2d};
 use baal::burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use baal::burn::tensor::{Device, Distribution, Tensor};
+use baal::burn::tensor::{Device, Distribution, Tensor, TensorData};
 use baal_benches::bench_device;
 use criterion::{Criterion, criterion_main};
 
@@ -38,6 +41,8 @@ struct Layer {
     side: usize,
     filters: usize,
     kernel: usize,
+    /// Whether a relu and a 2×2 max-pool follow it in its network.
+    pooled: bool,
 }
 
 const LAYERS: [Layer; 4] = [
@@ -48,6 +53,7 @@ const LAYERS: [Layer; 4] = [
         side: 28,
         filters: 16,
         kernel: 5,
+        pooled: true,
     },
     Layer {
         id: "small2",
@@ -56,6 +62,7 @@ const LAYERS: [Layer; 4] = [
         side: 12,
         filters: 32,
         kernel: 5,
+        pooled: true,
     },
     Layer {
         id: "gal1",
@@ -64,6 +71,7 @@ const LAYERS: [Layer; 4] = [
         side: 28,
         filters: 32,
         kernel: 4,
+        pooled: false,
     },
     Layer {
         id: "gal2",
@@ -72,8 +80,24 @@ const LAYERS: [Layer; 4] = [
         side: 25,
         filters: 32,
         kernel: 4,
+        pooled: true,
     },
 ];
+
+/// `g` as a 2×2 max-pool hands it back: in each window of each map, one position (picked by
+/// a hash of the window) keeps its value and the other three are zeros.
+fn pooled(g: &Tensor<4>) -> Tensor<4> {
+    let [n, o, h, w] = g.dims();
+    let mask: Vec<f32> = (0..n * o * h * w)
+        .map(|i| {
+            let (map, y, x) = (i / (h * w), i / w % h, i % w);
+            let window = (map * h + y / 2) * w + x / 2;
+            let pick = (window as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 62;
+            f32::from(u8::from((y % 2 * 2 + x % 2) as u64 == pick))
+        })
+        .collect();
+    g.clone() * Tensor::from_data(TensorData::new(mask, [n, o, h, w]), &g.device())
+}
 
 fn read(tensor: Tensor<4>) {
     black_box(tensor.into_data());
@@ -127,7 +151,7 @@ fn bench_layer(criterion: &mut Criterion, layer: &Layer, device: &Device) {
     let x = x.autodiff();
     let g = g.autodiff();
     let first = layer.channels == 1;
-    let train = |ours: bool| {
+    let train = |ours: bool, g: &Tensor<4>| {
         let x = if first {
             x.clone()
         } else {
@@ -144,8 +168,14 @@ fn bench_layer(criterion: &mut Criterion, layer: &Layer, device: &Device) {
             read(x.grad(&grads).expect("input gradient"));
         }
     };
-    group.bench_function("train", |b| b.iter(|| train(false)));
-    group.bench_function("ours_train", |b| b.iter(|| train(true)));
+    group.bench_function("train", |b| b.iter(|| train(false, &g)));
+    group.bench_function("ours_train", |b| b.iter(|| train(true, &g)));
+    if layer.pooled {
+        // The output gradient a pooling hands back (three in four zeros), which our backward
+        // pass takes through its sparse kernels.
+        let g = pooled(&g);
+        group.bench_function("ours_train_pooled", |b| b.iter(|| train(true, &g)));
+    }
     let plain = Conv2dConfig::new([layer.channels, layer.filters], [layer.kernel; 2])
         .with_bias(false)
         .init(device);
