@@ -8,9 +8,11 @@
 //! kernel row's taps are one contiguous run of the (padded) input plane, within the limits
 //! [`covers`] gives.
 //!
-//! Why the values are the same: the `gemm` crate's kernels (x86-64 v3/v4, aarch64) compute
-//! each output element as one chain of fused multiply-adds over the inner dimension in
-//! ascending order, from `+0.0`, then add that to the destination (or store it). A zero
+//! Why the values are the same: the `gemm` crate's kernels (gemm-common 0.19's
+//! `microkernel!`) compute each output element as one chain of multiply-adds over the inner
+//! dimension in ascending order, from `+0.0`, then add that to the destination (or store
+//! it); where the CPU has FMA (x86-64 v3 and v4, the latter checked by the tests here) those
+//! are fused, as ours are. (On a CPU without FMA the two paths may differ in the last bit.) A zero
 //! term changes such a chain only in the sign of an exact zero (`−0.0 + +0.0`), and a zero
 //! result's sign reaches no later value (it is added, or scaled, never divided by). So:
 //! - the weight gradient `Σ_p dOut[o, p]·cols[k, p]` is, for each `o`, the chain over its
