@@ -5,7 +5,9 @@
 //! - forward: `out_n [O, P] = bias + W [O, K] × cols`, written straight into the NCHW output;
 //! - backward, in one pass over the images: the bias gradient (row sums of `dOut_n`), the
 //!   weight gradient `Σ_n dOut_n × colsᵀ` (the columns made again) and the input gradient
-//!   `dx_n = col2im(Wᵀ × dOut_n)`, on stride-1 layers in the [`Wide`] layout.
+//!   `dx_n = col2im(Wᵀ × dOut_n)`, on stride-1 layers in the [`Wide`] layout. An image whose
+//!   `dOut_n` is mostly zeros (after a relu and a max-pool) takes [`sparse`]'s kernels for
+//!   the two products instead, which give the same values.
 
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
