@@ -365,6 +365,16 @@ pub(super) fn fill_row(x: &[f32], row: usize, out: &mut [f32], d: &Dims, g: &Geo
     }
 }
 
+/// Copies the `[H, W]` interior of a padded plane (rows of `width` values, `padding` rows and
+/// columns of zeros before it) into `out`.
+#[inline(always)]
+pub(super) fn crop(plane: &[f32], out: &mut [f32], width: usize, padding: [usize; 2], d: &Dims) {
+    let [py, px] = padding;
+    for (y, row) in out.chunks_mut(d.w).enumerate() {
+        row.copy_from_slice(&plane[(y + py) * width + px..][..d.w]);
+    }
+}
+
 /// Adds row `row` of one image's columns' gradient (`P` values) back into the gradient of
 /// its channel's plane `[H, W]`.
 #[inline(always)]

@@ -13,8 +13,8 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::{
-    Dims, Grads, Matrix, Reused, add_row, fill_row, gemm, gemm_into_columns, per_thread, sparse,
-    tensor, values, vectorized, zeros,
+    Dims, Grads, Matrix, Reused, add_row, crop, fill_row, gemm, gemm_into_columns, per_thread,
+    sparse, tensor, values, vectorized, zeros,
 };
 use crate::conv::{Activation, Geometry};
 
@@ -124,10 +124,7 @@ impl Wide {
                 }
             }
             if self.padded() {
-                let [py, px] = self.g.padding;
-                for (y, row) in dx.chunks_mut(d.w).enumerate() {
-                    row.copy_from_slice(&plane[(y + py) * self.wp + px..][..d.w]);
-                }
+                crop(plane, dx, self.wp, self.g.padding, d);
             }
         }
     }
@@ -505,7 +502,7 @@ pub(crate) fn backward(
         d,
         g,
         need: [need_w, need_b],
-        sparse: sparse::covers(d, g),
+        sparse: sparse::covers(d, g, wide.as_ref().map(|wide| wide.len)),
         masked,
         scratch,
     };
@@ -782,7 +779,8 @@ mod tests {
                 1 | 6 | 7 => [true, false],
                 _ => [true, true],
             };
-            assert_eq!(sparse::covers(&d, &g), expected, "case {i}");
+            let covered = sparse::covers(&d, &g, Wide::of(&d, &g).map(|wide| wide.len));
+            assert_eq!(covered, expected, "case {i}");
             let seed = 10 * i as u32;
             let (x, weights, start) = (
                 values(d.image(), seed),
@@ -819,7 +817,7 @@ mod tests {
                     g: &g,
                 });
                 // Equal as numbers: a zero's sign may differ (the module's docs say why).
-                let [input, weight] = sparse::covers(&d, &g);
+                let [input, weight] = covered;
                 if weight {
                     assert_eq!(ours_dw, dw, "case {i}, {kind}: weight gradient");
                 }

@@ -25,7 +25,7 @@
 //!
 //! The tests check each kernel against the dense products on sparse and dense gradients.
 
-use super::Dims;
+use super::{Dims, crop};
 use crate::conv::Geometry;
 
 /// Input channels per block: a block's window values at one position (`16·kh·kw`) and its
@@ -34,7 +34,9 @@ const CHANNELS: usize = 16;
 /// Positions whose window values the weight gradient builds at a time (24 KB there).
 const POSITIONS: usize = 24;
 
-/// Which of a layer's gradients these kernels compute: `[input, weight]`.
+/// Which of a layer's gradients these kernels compute: `[input, weight]`; `wide` is the
+/// length of the dense input gradient's wide columns ([`super::per_image`]'s `Wide`), `None`
+/// where that layout does not apply (strided layers).
 ///
 /// Both need stride 1 and no dilation. Beyond that, each needs the dense product it
 /// replaces to be one chain per element (gemm-common 0.19's `gemm_basic_generic`): `gemm`
@@ -42,14 +44,13 @@ const POSITIONS: usize = 24;
 /// machine's caches, so the weight gradient needs `P ≤ 512` and the input gradient
 /// `O ≤ 512`; and `gemm` has other kernels for products of up to 256 values, with one row or
 /// one column, or an inner dimension of one or two.
-pub(super) fn covers(d: &Dims, g: &Geometry) -> [bool; 2] {
+pub(super) fn covers(d: &Dims, g: &Geometry, wide: Option<usize>) -> [bool; 2] {
     let plain = g.stride == [1, 1] && g.dilation == [1, 1];
     let chained = |m: usize, n: usize, depth: usize| {
         m > 1 && n > 1 && m * n > 256 && (3..=512).contains(&depth)
     };
-    let wide = (d.oh - 1) * (d.w + 2 * g.padding[1]) + d.ow;
     [
-        plain && chained(d.k(), wide, d.o),
+        plain && wide.is_some_and(|wide| chained(d.k(), wide, d.o)),
         plain && chained(d.o, d.k(), d.p()),
     ]
 }
@@ -92,13 +93,13 @@ impl Nonzeros {
         }
     }
 
-    /// Lists `grad` `[O, P]`'s nonzero values; returns how many there are.
+    /// Lists `grad` `[O, P]`'s nonzero values.
     ///
     /// Sixteen values at a time: a bit mask of the nonzero ones (compared as one vector),
     /// then its set bits. (Branching on each value, the mispredictions took most of the time;
     /// writing every value and keeping the nonzero ones, as branch-free compaction does, was
     /// slower still: a store per value into the per-position slots.)
-    pub(super) fn list(&mut self, grad: &[f32], d: &Dims) -> usize {
+    pub(super) fn list(&mut self, grad: &[f32], d: &Dims) {
         const GROUP: usize = 16;
         let (o, p) = (d.o, d.p());
         self.starts.clear();
@@ -129,7 +130,6 @@ impl Nonzeros {
             }
             self.starts.push(self.positions.len());
         }
-        self.positions.len()
     }
 }
 
@@ -404,11 +404,8 @@ pub(super) fn input_grad<S: pulp::Simd>(
             planes.clear();
             planes.resize(channels * shape.len(), 0.0);
             gradients.add(simd, columns, planes);
-            let [py, px] = g.padding;
             for (dx, plane) in dx.chunks_mut(d.h * d.w).zip(planes.chunks(shape.len())) {
-                for (y, row) in dx.chunks_mut(d.w).enumerate() {
-                    row.copy_from_slice(&plane[(y + py) * shape.width + px..][..d.w]);
-                }
+                crop(plane, dx, shape.width, g.padding, d);
             }
         }
     }
